@@ -1,0 +1,3 @@
+from usconvirt.cli import main
+
+main()

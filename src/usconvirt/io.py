@@ -1,0 +1,105 @@
+"""Table I/O by extension (CSV, JSONL, Parquet) and atomic writes: no half-written output."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from usconvirt.errors import InputError
+
+TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
+
+
+def find_table(directory: Path, stem: str) -> Path:
+    """The one `stem.{csv,jsonl,parquet}` in `directory`."""
+    found = [directory / f"{stem}{s}" for s in TABLE_SUFFIXES if (directory / f"{stem}{s}").exists()]
+    if not found:
+        raise InputError(f"no {stem}.csv, {stem}.jsonl or {stem}.parquet found", file=directory)
+    if len(found) > 1:
+        raise InputError(f"several {stem} tables found ({', '.join(p.name for p in found)}); keep one",
+                         file=directory)
+    return found[0]
+
+
+def read_table(path: str | Path, *, dtype: dict | None = None) -> pd.DataFrame:
+    """Read a CSV, JSONL or Parquet table; ids stay strings, text must be UTF-8."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file does not exist", file=path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path, dtype=dtype or str, keep_default_na=False, encoding="utf-8")
+        if suffix == ".jsonl":
+            return pd.read_json(path, lines=True, dtype=dtype or str, encoding="utf-8")
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+    except UnicodeDecodeError as err:
+        line = _line_of_byte(path, err.start)
+        raise InputError(f"not valid UTF-8 (byte {err.start})", file=path, row=line) from err
+    except (ValueError, pd.errors.ParserError) as err:
+        raise InputError(f"cannot parse table: {str(err).splitlines()[0]}", file=path) from err
+    raise InputError(f"unknown table format '{suffix}', expected .csv, .jsonl or .parquet", file=path)
+
+
+def _line_of_byte(path: Path, offset: int) -> int:
+    """1-based data row (header excluded for CSV) holding byte `offset`."""
+    with open(path, "rb") as fh:
+        newlines = fh.read(offset).count(b"\n")
+    return newlines if path.suffix.lower() == ".csv" else newlines + 1
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write a table atomically, format chosen by extension."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise InputError(f"unknown table format '{suffix}', expected .csv, .jsonl or .parquet", file=path)
+    with atomic_path(path) as tmp:
+        if suffix == ".csv":
+            df.to_csv(tmp, index=False)
+        elif suffix == ".jsonl":
+            df.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        else:
+            df.to_parquet(tmp, index=False)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temp path beside `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temp directory beside `path`; it becomes `path` only if the block succeeds."""
+    path = Path(path)
+    if path.exists() and not overwrite and any(path.iterdir()):
+        raise InputError("output directory exists and is not empty (use --overwrite)", file=path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,93 @@
+"""Image encoder factory: transformers' ResNetModel from a preset name, a hub id or a local path.
+
+Every stage (clustering, pre-training, fine-tuning) builds its CNN here, so weights move between them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import ResNetConfig, ResNetModel
+
+from usconvirt.errors import InputError
+
+IMAGENET_WEIGHTS = "microsoft/resnet-50"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Architectures as data (open_clip's model_configs): name -> ResNetConfig kwargs.
+PRESETS: dict[str, dict] = {
+    "resnet50": dict(embedding_size=64, hidden_sizes=[256, 512, 1024, 2048], depths=[3, 4, 6, 3],
+                     layer_type="bottleneck"),
+    "resnet18": dict(embedding_size=64, hidden_sizes=[64, 128, 256, 512], depths=[2, 2, 2, 2],
+                     layer_type="basic"),
+    "small": dict(embedding_size=32, hidden_sizes=[32, 64, 128, 256], depths=[1, 1, 1, 1],
+                  layer_type="basic"),
+    "tiny": dict(embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1],
+                 layer_type="basic"),
+}
+
+
+@dataclass
+class ImageEncoderConfig:
+    """`arch` is a preset; `weights` is None (random), 'imagenet' or a local/hub path."""
+
+    arch: str = "resnet50"
+    weights: str | None = None
+
+
+class ImageEncoder(nn.Module):
+    """Grayscale (B, 1, S, S) in [0, 1] -> pooled features (B, out_dim)."""
+
+    def __init__(self, backbone: ResNetModel, config: ImageEncoderConfig) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.config = config
+        self.out_dim = int(backbone.config.hidden_sizes[-1])
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.shape[1] == 1:
+            images = images.expand(-1, 3, -1, -1)
+        pixels = (images - self.mean) / self.std
+        return self.backbone(pixel_values=pixels).pooler_output.flatten(1)
+
+
+def create_image_encoder(config: ImageEncoderConfig | None = None) -> ImageEncoder:
+    """Build the encoder; 'imagenet' loads microsoft/resnet-50 (cache or network), a path loads that model."""
+    config = config or ImageEncoderConfig()
+    if config.weights is None:
+        if config.arch not in PRESETS:
+            raise InputError(f"unknown image encoder arch '{config.arch}', expected one of {sorted(PRESETS)}")
+        backbone = ResNetModel(ResNetConfig(num_channels=3, **PRESETS[config.arch]))
+    else:
+        source = IMAGENET_WEIGHTS if config.weights == "imagenet" else config.weights
+        try:
+            backbone = ResNetModel.from_pretrained(source)
+        except OSError as err:
+            raise InputError(f"cannot load image encoder weights '{source}' (offline and not cached?): "
+                             f"{str(err).splitlines()[0]}") from err
+    return ImageEncoder(backbone, config)
+
+
+def save_image_encoder(encoder: ImageEncoder, directory: str | Path) -> Path:
+    """Save as a transformers model directory that `load_image_encoder` (and ResNetModel) reads."""
+    directory = Path(directory)
+    encoder.backbone.save_pretrained(directory)
+    (directory / "usconvirt_encoder.json").write_text(json.dumps(asdict(encoder.config)))
+    return directory
+
+
+def load_image_encoder(directory: str | Path) -> ImageEncoder:
+    directory = Path(directory)
+    if not (directory / "config.json").exists():
+        raise InputError("not an image encoder directory (no config.json)", file=directory)
+    meta = json.loads((directory / "usconvirt_encoder.json").read_text()) if (
+        directory / "usconvirt_encoder.json").exists() else {}
+    config = ImageEncoderConfig(arch=meta.get("arch", "resnet50"), weights=str(directory))
+    return ImageEncoder(ResNetModel.from_pretrained(directory), config)

@@ -1,0 +1,1 @@
+"""Lightning modules and the trainer set-up shared by every training stage."""

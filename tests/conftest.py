@@ -1,0 +1,40 @@
+"""Test set-up: no network, fixed seeds, small CPU thread counts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_REAL = REPO.parent / "shared" / "data" / "real"
+
+
+@pytest.fixture(scope="session")
+def shared_real() -> Path:
+    """../shared/data/real: real kidney frames (read-only, never copied into the repo)."""
+    if not SHARED_REAL.exists():
+        pytest.skip("../shared/data/real is not beside this checkout")
+    return SHARED_REAL
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    import random
+
+    import numpy as np
+
+    random.seed(0)
+    np.random.seed(0)
+    try:
+        import torch
+
+        torch.manual_seed(0)
+        torch.set_num_threads(2)
+    except ImportError:
+        pass
