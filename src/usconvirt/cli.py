@@ -26,7 +26,9 @@ log = logging.getLogger("usconvirt")
 
 
 @app.callback()
-def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG level.")] = False) -> None:
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at DEBUG level.")] = False,
+) -> None:
     configure_logging(verbose)
 
 
@@ -37,7 +39,9 @@ def _not_yet(stage: str) -> None:
 
 # --- data: validate ---------------------------------------------------------------------------
 @app.command()
-def validate(dataset: Annotated[Path, typer.Argument(help="Dataset directory (exams + images tables).")]) -> None:
+def validate(
+    dataset: Annotated[Path, typer.Argument(help="Dataset directory (exams + images tables).")],
+) -> None:
     """Check a dataset directory against docs/data-format.md and print its counts."""
     from usconvirt.data import load_dataset
 
@@ -48,79 +52,316 @@ def validate(dataset: Annotated[Path, typer.Argument(help="Dataset directory (ex
 
 # --- data: ingest -----------------------------------------------------------------------------
 @app.command()
-def ingest() -> None:
-    """Ingest a DICOM export into a dataset directory."""
-    _not_yet("ingest")
+def ingest(
+    dicom_dir: Annotated[Path, typer.Argument(help="Folder of DICOM files (walked recursively).")],
+    reports: Annotated[Path, typer.Option(help="Reports table (CSV/JSONL/Parquet): key column + 'report'.")],
+    out: Annotated[Path, typer.Option(help="Dataset directory to write: PNG frames, exams, images.")],
+    key: Annotated[str, typer.Option(envvar="USCONVIRT_DEID_KEY",
+                                     help="Secret key of the keyed hash that pseudonymises ids (>= 8 chars); "
+                                          "prefer the USCONVIRT_DEID_KEY environment variable.")],
+    link: Annotated[str, typer.Option(help="DICOM field linking an exam to its report: "
+                                           "StudyInstanceUID or AccessionNumber.")] = "StudyInstanceUID",
+    report_key_column: Annotated[str | None, typer.Option(
+        help="Column of the reports table holding the link key (default: the --link name).")] = None,
+    strict: Annotated[bool, typer.Option(help="Stop at the first unreadable file, do not skip it.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+) -> None:
+    """Ingest a DICOM export into a dataset directory, pseudonymised; exams without a report are skipped."""
+    from usconvirt.data.ingest import IngestConfig, ingest_dicom
+
+    config = IngestConfig(link=link, report_key_column=report_key_column, strict=strict, overwrite=overwrite)
+    s = ingest_dicom(dicom_dir, reports, out, key, config)
+    typer.echo(f"{out}: {s.files} files, {s.read} read, {s.skipped} skipped (unreadable); "
+               f"{s.frames} frames in {s.exams} exams; "
+               f"{s.exams_without_report} exams without report skipped, "
+               f"{s.reports_without_exam} reports without exam")
 
 
 # --- data: split ------------------------------------------------------------------------------
 @app.command()
-def split() -> None:
-    """Patient-level split: labeled train/val/test and the pre-training pool."""
-    _not_yet("split")
+def split(
+    dataset: Annotated[Path, typer.Argument(help="Dataset directory (exams + images, with images.label).")],
+    out: Annotated[Path, typer.Option(help="Split table to write: exam_id, patient_id, part.")],
+    labeled_fraction: Annotated[float, typer.Option(help="Share of all exams drawn (by patient) into the "
+                                                         "labeled train/val/test subset.")] = 0.13,
+    train: Annotated[float, typer.Option(help="Relative weight of train in the labeled subset.")] = 0.83,
+    val: Annotated[float, typer.Option(help="Relative weight of validation in the labeled subset.")] = 0.045,
+    test: Annotated[float, typer.Option(help="Relative weight of test in the labeled subset.")] = 0.125,
+    seed: Annotated[int, typer.Option(help="Seed of the patient draw.")] = 0,
+) -> None:
+    """Patient-level split: labeled train/val/test and the pre-training pool; prints the counts table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from usconvirt.data import load_dataset
+    from usconvirt.data.split import SplitConfig, split_counts, split_dataset
+    from usconvirt.io import write_table
+
+    ds = load_dataset(dataset)
+    table = split_dataset(ds, SplitConfig(labeled_fraction, train, val, test, seed))
+    write_table(table, out)
+    counts = split_counts(ds, table)
+    view = Table(title=f"{out}")
+    for column in counts.columns:
+        view.add_column(column, justify="left" if column == "part" else "right")
+    for row in counts.itertuples(index=False):
+        view.add_row(*map(str, row))
+    Console().print(view)
 
 
 # --- synth ------------------------------------------------------------------------------------
 @app.command()
-def synth() -> None:
+def synth(
+    out: Annotated[Path, typer.Argument(help="Dataset directory to write (exams, images, frames/, truth).")],
+    exams: Annotated[int, typer.Option(help="Number of exams (patients have 1 to 3 exams each).")] = 200,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same corpus.")] = 0,
+    image_size: Annotated[int, typer.Option(help="Frame size in pixels (square).")] = 256,
+    format: Annotated[str, typer.Option("--format", help="Frame files: png, or dicom with fake PHI "
+                                                         "in the headers (for ingest tests).")] = "png",
+    workers: Annotated[int, typer.Option(help="Processes rendering frames (the output does not "
+                                              "depend on it).")] = 1,
+    kidney_abnormal: Annotated[float | None, typer.Option(
+        help="Share of exams with an abnormal kidney (default 0.30).")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML SynthConfig (prevalences...); options above "
+                                                     "override it.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+) -> None:
     """Generate a synthetic abdominal ultrasound corpus with French reports."""
-    _not_yet("synth")
+    from usconvirt.config import from_dict, load_yaml
+    from usconvirt.synth import SynthConfig, generate_corpus
+
+    values = load_yaml(config) if config else {}
+    values |= {"exams": exams, "seed": seed, "image_size": image_size, "format": format, "workers": workers,
+               "overwrite": overwrite}
+    cfg = from_dict(SynthConfig, values, source=str(config or "synth"))
+    if kidney_abnormal is not None:
+        cfg.prevalences.kidney_abnormal = kidney_abnormal
+    generate_corpus(out, cfg, progress=sys.stderr.isatty())
+    typer.echo(f"wrote {out}")
 
 
 # --- text: sentences --------------------------------------------------------------------------
 @app.command()
-def sentences() -> None:
+def sentences(
+    input_table: Annotated[Path, typer.Argument(
+        metavar="INPUT", help="Exams table (CSV, JSONL or Parquet) with exam_id and report columns.")],
+    out: Annotated[Path, typer.Option(
+        help="Output sentences table, .csv or .parquet; the exam summary goes to OUT_summary.<ext>.")],
+    organ: Annotated[str, typer.Option(help="Organ to select (kidney, liver, ...), or 'all'.")] = "kidney",
+    backend: Annotated[str, typer.Option(
+        help="eds (EDS-NLP terminology matching, default) or quickumls (the paper's tool, 'umls' extra).")
+    ] = "eds",
+    umls_dir: Annotated[Path | None, typer.Option(
+        help="A full UMLS release (MRCONSO.RRF, MRSTY.RRF) instead of the shipped French subset.")] = None,
+    threshold: Annotated[float, typer.Option(help="QuickUMLS/simstring similarity threshold.")] = 0.7,
+    semantic_type: Annotated[list[str] | None, typer.Option(
+        help="Accepted UMLS semantic type (repeatable); default T023.")] = None,
+) -> None:
     """Select organ sentences from French reports (UMLS concept tagging)."""
-    _not_yet("sentences")
+    from usconvirt.text import SentenceConfig, run_sentences
+
+    config = SentenceConfig(organ=organ, backend=backend, threshold=threshold,
+                            umls_dir=None if umls_dir is None else str(umls_dir),
+                            semantic_types=tuple(semantic_type or ("T023",)))
+    table_path, summary = run_sentences(input_table, out, config)
+    typer.echo(f"{table_path}: organ sentences; {summary}: exam summary")
 
 
 # --- clustering -------------------------------------------------------------------------------
 @app.command()
-def cluster() -> None:
+def cluster(
+    dataset: Annotated[Path, typer.Argument(help="Dataset directory (exams + images tables).")],
+    out: Annotated[Path, typer.Option("--out", help="Output directory, e.g. RUN/cluster; rerun to resume.")],
+    clusters: Annotated[int | None, typer.Option("--clusters", help="Clusters K (2-3x the organs).")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs.")] = None,
+    image_size: Annotated[int | None, typer.Option("--image-size", help="Frame size in pixels.")] = None,
+    arch: Annotated[str | None, typer.Option("--arch", help="Encoder: resnet50, resnet18, small, tiny.")]
+    = None,
+    select: Annotated[str | None, typer.Option("--select", help="Organ whose frames go to selected.csv.")]
+    = None,
+    mapping: Annotated[Path | None, typer.Option(
+        "--mapping", help="YAML {cluster: organ} replacing the organ labels (edit OUT/mapping.yaml).")]
+    = None,
+    split_file: Annotated[Path | None, typer.Option("--split", help="split.csv: cluster its --part only.")]
+    = None,
+    part: Annotated[str, typer.Option("--part", help="Part of --split to cluster.")] = "pretrain",
+    config: Annotated[Path | None, typer.Option("--config", help="YAML ClusterConfig; flags override it.")]
+    = None,
+) -> None:
     """Deep clustering of unlabeled frames into organs; keep kidney frames."""
-    _not_yet("cluster")
+    from usconvirt.clustering.cli import cluster_command
+
+    metrics = cluster_command(dataset, out, config_file=config, mapping_file=mapping, split_file=split_file,
+                              part=part, clusters=clusters, epochs=epochs, image_size=image_size, arch=arch,
+                              select=select)
+    summary = ", ".join(f"{k} {metrics[k]}" for k in ("frames", "selected", "weighted_f1", "kidney_f1")
+                        if metrics.get(k) is not None)
+    typer.echo(f"{out}: {summary}")
 
 
 # --- pairing ----------------------------------------------------------------------------------
 @app.command()
-def pair() -> None:
+def pair(
+    dataset: Annotated[Path, typer.Argument(help="Dataset directory (exams + images tables).")],
+    frames: Annotated[Path, typer.Option(help="Selected frames, e.g. RUN/cluster/selected.csv.")],
+    sentences: Annotated[Path, typer.Option(help="Organ sentences, e.g. RUN/sentences.parquet.")],
+    out: Annotated[Path, typer.Option(help="Pairs table to write, e.g. RUN/pairs.parquet.")],
+    organ: Annotated[str, typer.Option(help="Organ whose frames and sentences are paired.")] = "kidney",
+    match_laterality: Annotated[bool, typer.Option(
+        help="Give a left/right frame only sentences about its side (or both/unspecified).")] = False,
+) -> None:
     """Pair each selected frame with its own exam's organ sentences."""
-    _not_yet("pair")
+    from usconvirt.data import load_dataset
+    from usconvirt.io import read_table, write_table
+    from usconvirt.pairing import PairConfig, build_pairs
+
+    pairs, counts = build_pairs(load_dataset(dataset), read_table(frames), read_table(sentences),
+                                PairConfig(organ=organ, match_laterality=match_laterality),
+                                frames_source=str(frames), sentences_source=str(sentences))
+    write_table(pairs, out)
+    typer.echo(f"{out}: {counts['frames_kept']} frames kept, {counts['frames_without_text']} frames without "
+               f"text, {counts['exams']} exams (of {counts['frames_selected']} selected frames)")
 
 
 # --- text: tokenizer --------------------------------------------------------------------------
 @app.command()
-def tokenizer() -> None:
+def tokenizer(
+    dataset: Annotated[Path, typer.Option(help="Dataset directory whose reports train the tokenizer.")],
+    out: Annotated[Path, typer.Option(help="Tokenizer directory to write, e.g. RUN/tokenizer.")],
+    split: Annotated[Path | None, typer.Option(
+        help="split.csv: train only on the reports of part == pretrain (default: all reports).")] = None,
+    vocab_size: Annotated[int, typer.Option(help="WordPiece vocabulary size, specials included.")] = 16000,
+    lowercase: Annotated[bool, typer.Option(help="Lower-case the text before tokenising.")] = False,
+    strip_accents: Annotated[bool, typer.Option(help="NFD-normalise and drop accents.")] = False,
+    min_frequency: Annotated[int, typer.Option(help="Fewest occurrences for a merged token.")] = 2,
+) -> None:
     """Retrain a WordPiece tokenizer on the reports."""
-    _not_yet("tokenizer")
+    from usconvirt.data import load_dataset
+    from usconvirt.text.tokenizer import pretraining_reports, train_tokenizer
+
+    reports = pretraining_reports(load_dataset(dataset, check_files=False), split)
+    tok = train_tokenizer(reports, out, vocab_size=vocab_size, lowercase=lowercase,
+                          strip_accents=strip_accents, min_frequency=min_frequency)
+    typer.echo(f"{out}: WordPiece tokenizer of {len(tok)} tokens trained on {len(reports)} reports")
 
 
 # --- pretrain ---------------------------------------------------------------------------------
 @app.command()
-def pretrain() -> None:
-    """ConVIRT pre-training of the image and text encoders."""
-    _not_yet("pretrain")
+def pretrain(
+    pairs: Annotated[Path, typer.Option(help="Pairs table from `usconvirt pair`, e.g. RUN/pairs.parquet.")],
+    dataset: Annotated[Path, typer.Option(help="Dataset directory holding the paired frames.")],
+    out: Annotated[Path, typer.Option(help="Output directory, e.g. RUN/pretrain (checkpoints live there).")],
+    tokenizer: Annotated[Path | None, typer.Option(
+        help="Retrained tokenizer directory (default: the text encoder's own tokenizer).")] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="YAML config: PretrainConfig keys, at the top level or under `pretrain:`.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoints/last.ckpt if present.")] = True,
+    epochs: Annotated[int | None, typer.Option(help="Override the config's epochs.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Override max_steps (-1: run the epochs).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Override the per-device batch size.")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Override the input image size in pixels.")] = None,
+) -> None:
+    """ConVIRT pre-training of the image and text encoders (multi-GPU: torchrun or srun with strategy ddp)."""
+    from usconvirt.config import from_dict, load_yaml
+    from usconvirt.data import load_dataset
+    from usconvirt.pairing import load_pairs
+    from usconvirt.training.pretrain import PretrainConfig
+    from usconvirt.training.pretrain import pretrain as run_pretrain
+
+    values = load_yaml(config) if config is not None else {}
+    values = values.get("pretrain", values)
+    overrides = {"epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "image_size": image_size}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    cfg = from_dict(PretrainConfig, values, source=str(config or "options"))
+    summary = run_pretrain(load_dataset(dataset), load_pairs(pairs), tokenizer, out, cfg, resume=resume)
+    typer.echo(f"{out}: {summary['steps']} steps on {summary['pairs']} pairs, "
+               f"loss {summary['first_loss']:.3f} -> {summary['final_loss']:.3f}")
 
 
 # --- finetune ---------------------------------------------------------------------------------
 @app.command()
-def finetune() -> None:
-    """Fine-tune a normal/abnormal classifier with generalized cross-entropy."""
-    _not_yet("finetune")
+def finetune(
+    dataset: Annotated[Path, typer.Option(help="Dataset directory with normal/abnormal frame labels.")],
+    split: Annotated[Path, typer.Option(help="split.csv (exam_id, patient_id, part).")],
+    out: Annotated[Path, typer.Option(help="Output directory, e.g. RUN/finetune/convirt.")],
+    init: Annotated[str | None, typer.Option(
+        help="random, imagenet, convirt:RUN/pretrain, or an image encoder directory.")] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="YAML config: FinetuneConfig keys, at the top level or under `finetune:`.")] = None,
+    epochs: Annotated[int | None, typer.Option(
+        help="Override the most epochs (early stopping may end sooner).")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Override the input image size in pixels.")] = None,
+    arch: Annotated[str | None, typer.Option(
+        help="Encoder for --init random: resnet50, resnet18, small, tiny.")] = None,
+    loss: Annotated[str | None, typer.Option(help="gce (default, q=0.7), tgce (truncated, k=0.5) or ce.")]
+    = None,
+    train_fraction: Annotated[float | None, typer.Option(
+        help="Share of the labeled training frames used (stratified by label), e.g. 0.01, 0.1, 1.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoints/last.ckpt if present.")] = True,
+) -> None:
+    """Fine-tune a normal/abnormal kidney classifier with generalized cross-entropy."""
+    from usconvirt.config import from_dict, load_yaml
+    from usconvirt.data import load_dataset
+    from usconvirt.io import read_table
+    from usconvirt.training.finetune import FinetuneConfig
+    from usconvirt.training.finetune import finetune as run_finetune
+
+    values = load_yaml(config) if config is not None else {}
+    values = values.get("finetune", values)
+    overrides = {"init": init, "epochs": epochs, "image_size": image_size, "arch": arch, "loss": loss,
+                 "train_fraction": train_fraction}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    cfg = from_dict(FinetuneConfig, values, source=str(config or "options"))
+    metrics = run_finetune(load_dataset(dataset), read_table(split), out, cfg, resume=resume)
+    test_f1 = metrics["test"]["macro_f1"]
+    typer.echo(f"{out}: best epoch {metrics['best_epoch']}, val macro-F1 {metrics['val']['macro_f1']:.3f}, "
+               f"test macro-F1 {'n/a' if test_f1 is None else f'{test_f1:.3f}'}")
 
 
 # --- evaluate ---------------------------------------------------------------------------------
 @app.command()
-def evaluate() -> None:
-    """The paper's Table 1 and more on the test set."""
-    _not_yet("evaluate")
+def evaluate(
+    run_: Annotated[list[str], typer.Option(
+        "--run", help="NAME=PATH: a fine-tuning directory or predictions.csv; repeat for side-by-side "
+        "columns.")],
+    out: Annotated[Path, typer.Option(help="Output directory, e.g. RUN/evaluation.")],
+    bootstrap: Annotated[int, typer.Option(help="Patient bootstrap resamples for the 95% intervals.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+) -> None:
+    """The paper's Table 1, NPV/PPV/sensitivity/specificity/ROC-AUC with patient-bootstrap 95% CIs."""
+    from usconvirt.evaluation.evaluate import evaluate_runs
+
+    runs = {}
+    for item in run_:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise InputError(f"expected --run NAME=PATH, got '{item}'", field="--run")
+        runs[name] = Path(path)
+    evaluate_runs(runs, out, n_bootstrap=bootstrap, seed=seed)
+    typer.echo((out / "table1.md").read_text(encoding="utf-8").rstrip())
+    typer.echo(f"{out}: table1.md/.csv/.json, metrics.json/.csv")
 
 
 # --- report -----------------------------------------------------------------------------------
 @app.command()
-def report() -> None:
-    """Write the readable report of a run directory."""
-    _not_yet("report")
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory (split.csv, cluster/, pretrain/, ...).")],
+    out: Annotated[Path | None, typer.Option(help="HTML file (default RUN_DIR/report.html).")] = None,
+    dataset: Annotated[Path | None, typer.Option(
+        help="Dataset directory, when it is neither RUN_DIR/dataset nor the run config's 'dataset'.")] = None,
+    measure: Annotated[bool, typer.Option(
+        help="First compute t-SNE, linear probe, kNN and silhouette (random vs ConVIRT init), and retrieval "
+             "and zero-shot when RUN_DIR/pretrain holds a model, into RUN_DIR/evaluation/.")] = False,
+    imagenet: Annotated[bool, typer.Option(
+        help="With --measure, also compare ImageNet weights (resnet-50 from cache or network).")] = False,
+    seed: Annotated[int, typer.Option(help="With --measure: seed of random weights, t-SNE, probe.")] = 0,
+) -> None:
+    """Write the readable report of a run directory: counts, clustering, pairs, losses, Table 1, figures."""
+    from usconvirt.evaluation.report import measure_run, write_report
+
+    if measure:
+        measure_run(run_dir, dataset=dataset, imagenet=imagenet, seed=seed)
+    typer.echo(f"report written to {write_report(run_dir, out, dataset=dataset)}")
 
 
 # --- pipeline: run, demo ----------------------------------------------------------------------

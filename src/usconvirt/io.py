@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import os
 import shutil
 import tempfile
@@ -41,18 +42,26 @@ def read_table(path: str | Path, *, dtype: dict | None = None) -> pd.DataFrame:
         if suffix == ".parquet":
             return pd.read_parquet(path)
     except UnicodeDecodeError as err:
-        line = _line_of_byte(path, err.start)
-        raise InputError(f"not valid UTF-8 (byte {err.start})", file=path, row=line) from err
+        row, field = _locate_bad_utf8(path)
+        raise InputError("not valid UTF-8", file=path, row=row, field=field) from err
     except (ValueError, pd.errors.ParserError) as err:
         raise InputError(f"cannot parse table: {str(err).splitlines()[0]}", file=path) from err
     raise InputError(f"unknown table format '{suffix}', expected .csv, .jsonl or .parquet", file=path)
 
 
-def _line_of_byte(path: Path, offset: int) -> int:
-    """1-based data row (header excluded for CSV) holding byte `offset`."""
-    with open(path, "rb") as fh:
-        newlines = fh.read(offset).count(b"\n")
-    return newlines if path.suffix.lower() == ".csv" else newlines + 1
+def _locate_bad_utf8(path: Path) -> tuple[int | None, str | None]:
+    """Data row (1-based; header excluded for CSV) and CSV column of the first byte that is not UTF-8."""
+    lines = path.read_bytes().split(b"\n")
+    for number, line in enumerate(lines):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as err:
+            if path.suffix.lower() != ".csv":
+                return number + 1, None
+            header = next(csv.reader([lines[0].decode("utf-8", errors="replace")]), [])
+            column = len(next(csv.reader([line[: err.start].decode("utf-8", errors="replace")]), [""])) - 1
+            return number, header[column] if 0 <= column < len(header) else None
+    return None, None
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> Path:

@@ -50,7 +50,8 @@ def load_frames(
     array_file = cache / f"frames_{size}.npy"
     ids_file = cache / f"frames_{size}.ids.csv"
     all_ids = dataset.images["image_id"].tolist()
-    if array_file.exists() and ids_file.exists() and pd.read_csv(ids_file, dtype=str)["image_id"].tolist() == all_ids:
+    cached = array_file.exists() and ids_file.exists()
+    if cached and pd.read_csv(ids_file, dtype=str)["image_id"].tolist() == all_ids:
         frames = np.load(array_file, mmap_mode="r")
     else:
         log.info("preprocessing %d frames at %d px", len(all_ids), size)

@@ -1,0 +1,88 @@
+"""Reading ultrasound DICOM files: every frame as uint8, whatever the photometric interpretation.
+
+Handles single- and multi-frame files; MONOCHROME1/2, RGB, YBR_FULL(_422) and PALETTE COLOR; native,
+JPEG baseline and JPEG 2000 pixel data as far as the installed pydicom handlers (Pillow, pylibjpeg) allow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.pixels import apply_color_lut
+
+from usconvirt.errors import InputError
+
+
+@dataclass(frozen=True)
+class DicomImage:
+    """The frames of one DICOM file and the header fields ingest needs (raw: pseudonymise before writing)."""
+
+    frames: list[np.ndarray]
+    study_uid: str
+    accession_number: str
+    patient_id: str
+    sop_instance_uid: str
+
+
+def read_dicom_frames(path: str | Path) -> list[np.ndarray]:
+    """Every frame of a DICOM file as uint8 (H, W) or (H, W, 3)."""
+    return read_dicom(path).frames
+
+
+def read_dicom(path: str | Path) -> DicomImage:
+    """Frames and linking fields of one DICOM file; a corrupt or pixel-less file raises InputError."""
+    path = Path(path)
+    try:
+        ds = pydicom.dcmread(path)
+    except Exception as err:  # pydicom raises many types for a corrupt file; all mean "unreadable"
+        raise InputError(f"not a readable DICOM file ({type(err).__name__})", file=path) from err
+    if "PixelData" not in ds:
+        raise InputError("DICOM file holds no pixel data", file=path)
+    try:
+        pixels = ds.pixel_array  # YBR_* is converted to RGB here
+        frames = _to_uint8_frames(pixels, ds)
+    except InputError:
+        raise
+    except Exception as err:
+        raise InputError(f"cannot decode DICOM pixel data ({type(err).__name__}: {err})", file=path) from err
+    return DicomImage(
+        frames=frames,
+        study_uid=str(ds.get("StudyInstanceUID", "") or ""),
+        accession_number=str(ds.get("AccessionNumber", "") or ""),
+        patient_id=str(ds.get("PatientID", "") or ""),
+        sop_instance_uid=str(ds.get("SOPInstanceUID", "") or ""),
+    )
+
+
+def _to_uint8_frames(pixels: np.ndarray, ds: pydicom.Dataset) -> list[np.ndarray]:
+    """Split into frames and map every photometric interpretation to uint8 grayscale or RGB."""
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    samples = int(ds.get("SamplesPerPixel", 1))
+    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if n_frames == 1:
+        pixels = pixels[np.newaxis]
+    if photometric == "PALETTE COLOR":
+        pixels = apply_color_lut(pixels, ds)
+        if pixels.dtype == np.uint16:  # 16-bit LUT entries: keep absolute levels, not a per-frame stretch
+            pixels = (pixels >> 8).astype(np.uint8)
+    elif samples == 1 and pixels.ndim != 3 or samples == 3 and pixels.ndim != 4:
+        raise InputError(f"unexpected pixel array shape {pixels.shape} for {n_frames} frame(s)")
+    frames = []
+    for frame in pixels:
+        frame = _scale_to_uint8(frame)
+        if photometric == "MONOCHROME1":  # 0 is white in MONOCHROME1
+            frame = 255 - frame
+        frames.append(np.ascontiguousarray(frame))
+    return frames
+
+
+def _scale_to_uint8(frame: np.ndarray) -> np.ndarray:
+    """uint8 as is; wider types (16-bit LUTs, >8-bit gray) stretched from their min-max range to 0-255."""
+    if frame.dtype == np.uint8:
+        return frame
+    frame = frame.astype(np.float32)
+    lo, hi = float(frame.min()), float(frame.max())
+    return ((frame - lo) * (255.0 / max(hi - lo, 1e-6))).round().astype(np.uint8)

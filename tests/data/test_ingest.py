@@ -1,0 +1,186 @@
+"""`usconvirt ingest` on pydicom's real ultrasound DICOMs, a corrupt file and a file carrying PHI."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+from pydicom import examples
+from pydicom.uid import generate_uid
+
+from usconvirt.data import load_dataset
+
+KEY = "test-key-0123456789"
+PHI = {
+    "PatientName": "Dupont^Jeanne",
+    "PatientID": "PHI-ID-987654",
+    "InstitutionName": "Hopital Secret Saint-Louis",
+}
+PHI_ACCESSION = "ACC-PHI-5555"
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory):
+    """A DICOM folder (4 examples, a corrupt file, a PHI file, a study without report) and its reports."""
+    root = tmp_path_factory.mktemp("export")
+    dicom = root / "dicom"
+    (dicom / "series1").mkdir(parents=True)
+    for name in ("palette_color", "rgb_color", "ybr_color", "jpeg2k"):
+        shutil.copy(getattr(examples, name).filename, dicom / "series1" / f"{name}.dcm")
+    (dicom / "corrupt.dcm").write_bytes(b"this is not a DICOM file")
+    phi = examples.rgb_color
+    for field, value in PHI.items():
+        setattr(phi, field, value)
+    phi.StudyInstanceUID, phi.SOPInstanceUID = generate_uid(), generate_uid()
+    phi.AccessionNumber = PHI_ACCESSION
+    phi.save_as(dicom / "IMG0001")  # no suffix, as scanners write them
+    no_report = examples.mr
+    no_report.StudyInstanceUID = generate_uid()
+    no_report.save_as(dicom / "mr.dcm")
+
+    studies = {
+        str(getattr(examples, n).StudyInstanceUID) for n in ("palette_color", "rgb_color", "ybr_color")
+    }
+    studies.add(str(phi.StudyInstanceUID))
+    reports = pd.DataFrame(
+        {
+            "StudyInstanceUID": sorted(studies) + ["1.2.3.no.such.study"],
+            "report": [f"Compte rendu {i} : reins normaux." for i in range(len(studies) + 1)],
+        }
+    )
+    reports.to_csv(root / "reports.csv", index=False)
+    return {
+        "dicom": dicom,
+        "reports": root / "reports.csv",
+        "phi_study": str(phi.StudyInstanceUID),
+        "raw_ids": [str(getattr(examples, n).StudyInstanceUID) for n in ("palette_color", "ybr_color")],
+    }
+
+
+@pytest.fixture(scope="module")
+def ingested(export, tmp_path_factory):
+    """Run the CLI once for the module; (dataset dir, exit code, captured output incl. the log)."""
+    import sys
+
+    from usconvirt.cli import main
+
+    out = tmp_path_factory.mktemp("out") / "dataset"
+    argv = [
+        "usconvirt",
+        "ingest",
+        str(export["dicom"]),
+        "--reports",
+        str(export["reports"]),
+        "--out",
+        str(out),
+        "--key",
+        KEY,
+    ]
+    capture = pytest.MonkeyPatch()
+    capture.setattr(sys, "argv", argv)
+    import io
+
+    stream = io.StringIO()
+    capture.setattr(sys, "stdout", stream)
+    capture.setattr(sys, "stderr", stream)
+    try:
+        main()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    finally:
+        capture.undo()
+    return out, code, stream.getvalue()
+
+
+def test_ingest_writes_a_valid_dataset(ingested):
+    out, code, log = ingested
+    assert code == 0, log
+    ds = load_dataset(out)
+    assert len(ds.exams) == 4  # palette, rgb+jpeg2k (one study), ybr, the PHI copy; MR has no report
+    assert len(ds.images) == 1 + 1 + 30 + 1 + 1
+    assert ds.images.groupby("exam_id").size().sort_values().tolist() == [1, 1, 2, 30]
+    assert ds.exams["report"].str.startswith("Compte rendu").all()
+    assert (ds.images[["crop_bottom", "crop_right"]].astype(int) > 0).all().all()
+
+
+def test_summary_counts_corrupt_file_and_missing_reports(ingested):
+    _, _, log = ingested
+    assert "7 files, 6 read, 1 skipped" in log
+    assert "35 frames in 4 exams" not in log and "34 frames in 4 exams" in log
+    assert "1 exams without report skipped, 1 reports without exam" in log
+    assert sum("corrupt.dcm" in line for line in log.splitlines()) == 1  # one line naming it
+
+
+def test_no_phi_in_outputs_or_log(ingested, export):
+    out, _, log = ingested
+    secrets = [*PHI.values(), "Dupont", PHI_ACCESSION, export["phi_study"], *export["raw_ids"]]
+    for path in out.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for secret in secrets:
+                assert secret.encode() not in data, (path, secret)
+    for secret in secrets:
+        assert secret not in log
+
+
+def test_pseudonyms_are_keyed_and_stable(ingested, export, tmp_path):
+    from usconvirt.data.ingest import ingest_dicom
+
+    out, _, _ = ingested
+    again = tmp_path / "again"
+    other = tmp_path / "other"
+    ingest_dicom(export["dicom"], export["reports"], again, KEY)
+    ingest_dicom(export["dicom"], export["reports"], other, "another-key-42")
+    first = load_dataset(out).exams["exam_id"].tolist()
+    assert load_dataset(again).exams["exam_id"].tolist() == first
+    assert not set(load_dataset(other).exams["exam_id"]) & set(first)
+
+
+def test_strict_makes_corrupt_file_fatal(export, cli, tmp_path):
+    out = tmp_path / "strict"
+    code, message = cli(
+        "ingest", export["dicom"], "--reports", export["reports"], "--out", out, "--key", KEY, "--strict"
+    )
+    assert code == 2 and "corrupt.dcm" in message
+    assert not out.exists() and not list(tmp_path.glob(".strict*"))  # nothing half-written
+
+
+def test_link_by_accession_number(export, cli, tmp_path):
+    reports = tmp_path / "reports.csv"
+    pd.DataFrame({"acc": [PHI_ACCESSION], "report": ["Rein droit : kyste simple."]}).to_csv(
+        reports, index=False
+    )
+    out = tmp_path / "acc"
+    code, message = cli(
+        "ingest",
+        export["dicom"],
+        "--reports",
+        reports,
+        "--out",
+        out,
+        "--key",
+        KEY,
+        "--link",
+        "AccessionNumber",
+        "--report-key-column",
+        "acc",
+    )
+    assert code == 0, message
+    ds = load_dataset(out)
+    assert ds.exams["report"].tolist() == ["Rein droit : kyste simple."]
+
+
+def test_short_key_and_existing_output_are_rejected(export, cli, tmp_path):
+    code, message = cli(
+        "ingest", export["dicom"], "--reports", export["reports"], "--out", tmp_path / "x", "--key", "short"
+    )
+    assert code == 2 and "key" in message and not (tmp_path / "x").exists()
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("mine")
+    code, message = cli(
+        "ingest", export["dicom"], "--reports", export["reports"], "--out", tmp_path / "full", "--key", KEY
+    )
+    assert code == 2 and "--overwrite" in message
+    assert [p.name for p in (tmp_path / "full").iterdir()] == ["keep.txt"]
