@@ -1,0 +1,1 @@
+"""Losses, one per file; no Lightning import, usable in any training loop."""

@@ -1,0 +1,94 @@
+"""Image-text pairs for one organ (PAPER.md 3.4): each selected frame gets all its exam's organ sentences."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import pandas as pd
+
+from usconvirt.data.dataset import Dataset
+from usconvirt.errors import InputError
+from usconvirt.io import read_table
+
+log = logging.getLogger(__name__)
+
+FRAME_COLUMNS = ("image_id",)
+SENTENCE_COLUMNS = ("exam_id", "start", "text", "organ", "laterality")
+PAIR_COLUMNS = ("image_id", "exam_id", "side", "texts")
+
+
+@dataclass
+class PairConfig:
+    """`match_laterality`: a left/right frame keeps only sentences about its side (or both/unspecified)."""
+
+    organ: str = "kidney"
+    match_laterality: bool = False
+
+
+def build_pairs(
+    dataset: Dataset,
+    frames: pd.DataFrame,
+    sentences: pd.DataFrame,
+    config: PairConfig | None = None,
+    *,
+    frames_source: str = "selected frames",
+    sentences_source: str = "sentences",
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """One row per kept frame (image_id, exam_id, side, texts) and the accounting of section 3.4."""
+    config = config or PairConfig()
+    _require(frames, FRAME_COLUMNS, frames_source)
+    _require(sentences, SENTENCE_COLUMNS, sentences_source)
+    if "organ" in frames:
+        frames = frames[frames["organ"].astype(str) == config.organ]
+    images = dataset.images.set_index("image_id")
+    unknown = ~frames["image_id"].isin(images.index)
+    if unknown.any():
+        row = int(unknown.to_numpy().argmax()) + 1
+        raise InputError(f"image '{frames['image_id'][unknown].iloc[0]}' is not in the dataset",
+                         file=frames_source, row=row, field="image_id")
+    selected = images.loc[frames["image_id"].drop_duplicates(), ["exam_id", "side"]].reset_index()
+
+    organ_sentences = sentences[sentences["organ"] == config.organ].sort_values(["exam_id", "start"])
+    by_exam = {exam: list(zip(group["text"].astype(str), group["laterality"].astype(str), strict=True))
+               for exam, group in organ_sentences.groupby("exam_id", sort=False)}
+    selected["texts"] = [
+        [text for text, laterality in by_exam.get(exam, [])
+         if not config.match_laterality or _same_side(side, laterality)]
+        for exam, side in zip(selected["exam_id"], selected["side"], strict=True)
+    ]
+    has_text = selected["texts"].map(len) > 0
+    pairs = selected[has_text].reset_index(drop=True)[list(PAIR_COLUMNS)]
+    accounting = {
+        "frames_selected": len(selected),
+        "frames_kept": len(pairs),
+        "frames_without_text": int((~has_text).sum()),
+        "exams": int(pairs["exam_id"].nunique()),
+        "exams_with_organ_text": len(by_exam),
+    }
+    log.info("pairs: %s", accounting)
+    return pairs, accounting
+
+
+def _same_side(frame_side: str, laterality: str) -> bool:
+    """A sentence fits a frame unless both sides are known (left/right) and differ."""
+    sides = ("left", "right")
+    return frame_side not in sides or laterality not in sides or frame_side == laterality
+
+
+def _require(table: pd.DataFrame, columns: tuple[str, ...], source: str) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise InputError(f"missing column(s) {missing}", file=source)
+
+
+def load_pairs(path) -> pd.DataFrame:
+    """Read pairs.parquet back, with `texts` as Python lists of strings."""
+    pairs = read_table(path)
+    _require(pairs, ("image_id", "texts"), str(path))
+    pairs = pairs.copy()
+    pairs["texts"] = [[str(t) for t in texts] for texts in pairs["texts"]]
+    for row, texts in enumerate(pairs["texts"], start=1):
+        if not texts:
+            raise InputError("a pair needs at least one sentence", file=path, row=row, field="texts")
+    return pairs

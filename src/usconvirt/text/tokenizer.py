@@ -1,0 +1,82 @@
+"""A WordPiece tokenizer retrained on the reports (PAPER.md 4.1), saved as a Hugging Face tokenizer directory.
+
+Special tokens follow CamemBERT (<s>, </s>, <pad>, <unk>, <mask>) and a sequence is `<s> ... </s>`,
+so the retrained tokenizer drops into the CamemBERT text encoder after its embeddings are resized.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import PreTrainedTokenizerFast
+
+from usconvirt.errors import InputError
+from usconvirt.io import atomic_dir, read_table
+
+log = logging.getLogger(__name__)
+
+# CamemBERT's order, so <s>=0 and <pad>=1 as in RoBERTa-family models.
+SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
+SUBWORD_PREFIX = "##"
+
+
+def _normalizer(lowercase: bool, strip_accents: bool) -> normalizers.Normalizer:
+    """NFD + accent stripping when asked (accents carry meaning in French, so off by default), else NFC."""
+    steps = [normalizers.NFD(), normalizers.StripAccents()] if strip_accents else [normalizers.NFC()]
+    if lowercase:
+        steps.append(normalizers.Lowercase())
+    return normalizers.Sequence(steps)
+
+
+def train_tokenizer(
+    texts: Iterable[str],
+    out_dir: str | Path,
+    *,
+    vocab_size: int = 16000,
+    lowercase: bool = False,
+    strip_accents: bool = False,
+    min_frequency: int = 2,
+    max_length: int = 512,
+    overwrite: bool = True,
+) -> PreTrainedTokenizerFast:
+    """Train WordPiece on `texts` and save it atomically where `AutoTokenizer.from_pretrained` loads it."""
+    texts = [t for t in texts if t and t.strip()]
+    if not texts:
+        raise InputError("no report text to train the tokenizer on", file=out_dir)
+    if vocab_size <= len(SPECIAL_TOKENS):
+        raise InputError(f"vocab size {vocab_size} is too small", field="vocab_size")
+    tok = Tokenizer(models.WordPiece(unk_token="<unk>", continuing_subword_prefix=SUBWORD_PREFIX,
+                                     max_input_chars_per_word=100))
+    tok.normalizer = _normalizer(lowercase, strip_accents)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece(prefix=SUBWORD_PREFIX)
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                        special_tokens=list(SPECIAL_TOKENS),
+                                        continuing_subword_prefix=SUBWORD_PREFIX, show_progress=False)
+    tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", bos), ("</s>", eos)])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", cls_token="<s>", sep_token="</s>",
+        pad_token="<pad>", unk_token="<unk>", mask_token="<mask>", model_max_length=max_length)
+    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+        fast.save_pretrained(tmp)
+    log.info("trained a WordPiece tokenizer of %d tokens on %d texts", tok.get_vocab_size(), len(texts))
+    return fast
+
+
+def pretraining_reports(dataset, split_file: str | Path | None = None) -> list[str]:
+    """Reports of the pre-training exams (part == pretrain in `split_file`), or all without a split."""
+    exams = dataset.exams
+    if split_file is not None:
+        split = read_table(split_file)
+        if not {"exam_id", "part"} <= set(split.columns):
+            raise InputError("expected columns exam_id and part", file=split_file)
+        exams = exams[exams["exam_id"].isin(split.loc[split["part"] == "pretrain", "exam_id"])]
+        if exams.empty:
+            raise InputError("no exam of the dataset has part == pretrain", file=split_file, field="part")
+    return exams["report"].astype(str).tolist()

@@ -1,0 +1,98 @@
+"""Pairing frames with their exam's organ sentences (PAPER.md 3.4), on hand-built tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from usconvirt.cli import app
+from usconvirt.data.dataset import Dataset
+from usconvirt.errors import InputError
+from usconvirt.pairing import PairConfig, build_pairs, load_pairs
+
+IMAGES = pd.DataFrame({
+    "image_id": ["a1", "a2", "b1", "c1", "c2"],
+    "exam_id": ["A", "A", "B", "C", "C"],
+    "path": ["a1.png", "a2.png", "b1.png", "c1.png", "c2.png"],
+    "organ": [""] * 5, "label": [""] * 5,
+    "side": ["left", "right", "", "left", "left"],
+})
+EXAMS = pd.DataFrame({"exam_id": ["A", "B", "C"], "patient_id": ["p1", "p2", "p3"],
+                      "report": ["Rein gauche kyste. Rein droit normal.", "Foie normal.", "Reins normaux."]})
+SENTENCES = pd.DataFrame({
+    "exam_id": ["A", "A", "A", "B", "C"],
+    "start": [20, 0, 40, 0, 0], "end": [39, 18, 50, 12, 15],
+    "text": ["Rein droit normal.", "Rein gauche kyste.", "Foie normal.", "Foie normal.", "Reins normaux."],
+    "organ": ["kidney", "kidney", "liver", "liver", "kidney"],
+    "cuis": [["C0022646"], ["C0022646"], [], [], ["C0022646"]],
+    "laterality": ["right", "left", "unspecified", "unspecified", "both"],
+    "abnormal": [False, True, False, False, False],
+})
+FRAMES = pd.DataFrame({"image_id": ["a1", "a2", "b1", "c1"], "cluster": ["3"] * 4,
+                       "confidence": ["0.9"] * 4, "organ": ["kidney"] * 4})
+
+
+def dataset(root: Path = Path("/nonexistent")) -> Dataset:
+    return Dataset(root=root, exams=EXAMS, images=IMAGES)
+
+
+def test_each_frame_gets_all_its_exam_organ_sentences_in_report_order() -> None:
+    pairs, counts = build_pairs(dataset(), FRAMES, SENTENCES)
+    assert list(pairs.columns) == ["image_id", "exam_id", "side", "texts"]
+    by_image = dict(zip(pairs["image_id"], pairs["texts"], strict=True))
+    assert by_image == {"a1": ["Rein gauche kyste.", "Rein droit normal."],
+                        "a2": ["Rein gauche kyste.", "Rein droit normal."],
+                        "c1": ["Reins normaux."]}
+    assert counts["frames_selected"] == 4
+    assert counts["frames_kept"] == 3
+    assert counts["frames_without_text"] == 1  # b1: exam B never mentions the kidneys
+    assert counts["exams"] == 2
+
+
+def test_laterality_matching_keeps_only_sentences_about_the_frame_side() -> None:
+    pairs, counts = build_pairs(dataset(), FRAMES, SENTENCES, PairConfig(match_laterality=True))
+    by_image = dict(zip(pairs["image_id"], pairs["texts"], strict=True))
+    assert by_image["a1"] == ["Rein gauche kyste."]
+    assert by_image["a2"] == ["Rein droit normal."]
+    assert by_image["c1"] == ["Reins normaux."]  # 'both' fits either side
+    assert counts["frames_kept"] == 3
+
+
+def test_frames_of_another_organ_are_ignored() -> None:
+    frames = FRAMES.assign(organ=["kidney", "liver", "kidney", "kidney"])
+    pairs, counts = build_pairs(dataset(), frames, SENTENCES)
+    assert "a2" not in set(pairs["image_id"])
+    assert counts["frames_selected"] == 3
+
+
+def test_unknown_image_and_missing_column_name_the_file() -> None:
+    with pytest.raises(InputError, match=r"selected\.csv, row 2, field 'image_id'.*'zz'"):
+        build_pairs(dataset(), pd.DataFrame({"image_id": ["a1", "zz"]}), SENTENCES,
+                    frames_source="selected.csv")
+    with pytest.raises(InputError, match=r"sentences\.parquet.*laterality"):
+        build_pairs(dataset(), FRAMES, SENTENCES.drop(columns="laterality"),
+                    sentences_source="sentences.parquet")
+
+
+def test_cli_writes_pairs_and_prints_the_accounting(tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    root.mkdir()
+    for path in IMAGES["path"]:
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / path)
+    EXAMS.to_csv(root / "exams.csv", index=False)
+    IMAGES.to_csv(root / "images.csv", index=False)
+    FRAMES.to_csv(tmp_path / "selected.csv", index=False)
+    SENTENCES.to_parquet(tmp_path / "sentences.parquet")
+    out = tmp_path / "pairs.parquet"
+    result = CliRunner().invoke(app, ["pair", str(root), "--frames", str(tmp_path / "selected.csv"),
+                                      "--sentences", str(tmp_path / "sentences.parquet"), "--out", str(out),
+                                      "--match-laterality"])
+    assert result.exit_code == 0, result.output
+    assert "3 frames kept, 1 frames without text, 2 exams" in result.output
+    pairs = load_pairs(out)
+    assert pairs.loc[pairs["image_id"] == "a2", "texts"].item() == ["Rein droit normal."]
