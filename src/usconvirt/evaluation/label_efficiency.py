@@ -1,0 +1,103 @@
+"""Label efficiency: fine-tune each initialisation on 1%, 10% and 100% of the labeled training set.
+
+ConVIRT's own evaluation protocol; the curve shows how much annotation each initialisation saves.
+Each run lives in OUT/runs/NAME/fraction_F/ and is skipped when its metrics.json already exists, so
+an interrupted study resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, NullLocator
+from sklearn.metrics import accuracy_score, f1_score
+
+from usconvirt.data.dataset import Dataset
+from usconvirt.errors import InputError
+from usconvirt.evaluation.representation import save_figure
+from usconvirt.io import read_table, write_table
+from usconvirt.training.finetune import FinetuneConfig, finetune
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LabelEfficiencyConfig:
+    """Training fractions, and fine-tuning settings shared by every run (init and fraction set per run)."""
+
+    fractions: tuple[float, ...] = (0.01, 0.1, 1.0)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+
+
+def run_dir(out_dir: Path, name: str, fraction: float) -> Path:
+    return out_dir / "runs" / name / f"fraction_{fraction:g}"
+
+
+def run_scores(predictions_csv: Path) -> dict[str, float]:
+    """Test macro-F1 and accuracy recomputed from a fine-tuning run's predictions.csv."""
+    predictions = read_table(predictions_csv)
+    y, pred = predictions["label"].astype(int), predictions["pred"].astype(int)
+    return {"macro_f1": float(f1_score(y, pred, average="macro", labels=[0, 1], zero_division=0)),
+            "accuracy": float(accuracy_score(y, pred)), "n_test": len(predictions)}
+
+
+def label_efficiency(
+    dataset: Dataset,
+    split_df: pd.DataFrame,
+    inits: dict[str, str],
+    out_dir: str | Path,
+    config: LabelEfficiencyConfig | None = None,
+) -> pd.DataFrame:
+    """Fine-tune every (init, fraction); write label_efficiency.csv and .png; return the table."""
+    config = config or LabelEfficiencyConfig()
+    if not inits:
+        raise InputError("no initialisation to compare", field="inits")
+    bad = [f for f in config.fractions if not 0.0 < f <= 1.0]
+    if bad:
+        raise InputError(f"fractions must lie in (0, 1], got {bad}", field="fractions")
+    out_dir = Path(out_dir)
+    rows = []
+    for name, init in inits.items():
+        for fraction in config.fractions:
+            run = run_dir(out_dir, name, fraction)
+            if not (run / "metrics.json").exists():  # fine-tuning writes it last, after predictions.csv
+                log.info("label efficiency: %s on %g of the training set", name, fraction)
+                finetune(dataset, split_df, run,
+                         dataclasses.replace(config.finetune, init=init, train_fraction=fraction))
+            metrics = json.loads((run / "metrics.json").read_text())
+            rows.append({"init": name, "fraction": fraction, "n_train": metrics["frames"]["train"],
+                         **run_scores(run / "predictions.csv")})
+    table = pd.DataFrame(rows)
+    write_table(table, out_dir / "label_efficiency.csv")
+    plot_label_efficiency(table, out_dir / "label_efficiency.png")
+    return table
+
+
+def plot_label_efficiency(table: pd.DataFrame, path: str | Path) -> Path:
+    """Test macro-F1 against the fraction of labeled training frames (log axis), one line per init."""
+    fig = Figure(figsize=(5.5, 4.0))
+    ax = fig.subplots()
+    for name, runs in table.groupby("init", sort=False):
+        runs = runs.sort_values("fraction")
+        ax.plot(runs["fraction"], runs["macro_f1"], marker="o", label=str(name))
+    fractions = sorted(table["fraction"].unique())
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(fractions))
+    ax.xaxis.set_minor_locator(NullLocator())
+    n_train = table.groupby("fraction")["n_train"].max() if "n_train" in table else {}
+    ax.set_xticklabels([(f"{f:.0%}" if f >= 0.01 else f"{f:.1%}")
+                        + (f"\n{int(n_train[f])} frames" if f in n_train else "") for f in fractions])
+    ax.set_ylim(0.0, 1.0)
+    ax.set_xlabel("fraction of the labeled training set")
+    ax.set_ylabel("test macro-F1")
+    ax.set_title("Label efficiency")
+    ax.grid(alpha=0.3)
+    ax.legend(title="initialisation")
+    fig.tight_layout()
+    return save_figure(fig, path)

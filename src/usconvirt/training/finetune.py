@@ -1,0 +1,300 @@
+"""Fine-tune the normal/abnormal kidney classifier (paper section 4.3) from one initialisation.
+
+All weights (encoder and linear head) are trained with generalized cross-entropy by default, under the
+pre-training augmentations; the model kept is the one with the best validation macro-F1, and training
+stops early when that has not improved for `patience` epochs. See docs/finetuning.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from sklearn.metrics import accuracy_score, f1_score
+from torch import nn
+from torch.utils.data import DataLoader, WeightedRandomSampler
+
+from usconvirt.config import save_yaml, to_dict
+from usconvirt.data.augment import AugmentConfig, augment_batch, build_augment
+from usconvirt.data.dataset import Dataset
+from usconvirt.data.frames import FrameDataset, load_frames
+from usconvirt.errors import InputError
+from usconvirt.io import atomic_dir, atomic_path, write_table
+from usconvirt.losses.gce import GeneralizedCrossEntropy
+from usconvirt.models.classifier import KidneyClassifier, save_classifier
+from usconvirt.models.image_encoder import (
+    ImageEncoder,
+    ImageEncoderConfig,
+    create_image_encoder,
+    load_image_encoder,
+)
+from usconvirt.training.trainer import TrainerConfig, build_trainer, fit
+
+log = logging.getLogger(__name__)
+
+LOSSES = ("gce", "tgce", "ce")
+CLASS_BALANCES = ("sampler", "weights", "none")
+LABELED_PARTS = ("train", "val", "test")
+MONITOR = "val_macro_f1"
+
+
+@dataclass
+class FinetuneConfig:
+    """Fine-tuning settings; `epochs` overrides `trainer.max_epochs`."""
+
+    init: str = "random"  # random | imagenet | convirt:RUN/pretrain | PATH to an image encoder directory
+    arch: str = "resnet50"  # for init=random; the other inits bring their own architecture
+    loss: str = "gce"  # gce | tgce (truncated, floor at k) | ce
+    q: float = 0.7
+    k: float = 0.5
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-4
+    weight_decay: float = 1e-6
+    image_size: int = 224
+    train_fraction: float = 1.0  # stratified by label, at least one frame per class
+    patience: int = 5  # epochs without a better validation macro-F1 before stopping
+    class_balance: str = "sampler"  # sampler: class-balanced draws; weights: inverse-frequency loss weights
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    seed: int = 0
+    workers: int = 1  # processes for the first preprocessing of frames
+    cache_dir: str | None = None  # frame cache; default DATASET/.usconvirt-cache
+
+
+def check_config(config: FinetuneConfig) -> None:
+    """Fail early, with the field named, on settings that would only break mid-run."""
+    checks = [
+        (config.loss in LOSSES, "loss", f"expected one of {', '.join(LOSSES)}"),
+        (config.class_balance in CLASS_BALANCES, "class_balance",
+         f"expected one of {', '.join(CLASS_BALANCES)}"),
+        (0.0 < config.q <= 1.0, "q", "expected 0 < q <= 1"),
+        (0.0 < config.k < 1.0, "k", "expected 0 < k < 1"),
+        (0.0 < config.train_fraction <= 1.0, "train_fraction", "expected 0 < fraction <= 1"),
+        (config.epochs >= 1, "epochs", "expected at least 1"),
+        (config.batch_size >= 1, "batch_size", "expected at least 1"),
+        (config.patience >= 1, "patience", "expected at least 1"),
+    ]
+    for ok, name, expected in checks:
+        if not ok:
+            raise InputError(f"{expected}, got {getattr(config, name)!r}", file="finetune config", field=name)
+
+
+def labeled_frames(dataset: Dataset, split: pd.DataFrame) -> pd.DataFrame:
+    """Normal/abnormal frames of labeled exams: image_id, exam_id, patient_id, part, target (1: abnormal)."""
+    missing = [c for c in ("exam_id", "patient_id", "part") if c not in split.columns]
+    if missing:
+        raise InputError(f"split lacks column(s) {', '.join(missing)}", file="split", field=missing[0])
+    images = dataset.images[dataset.images["label"].isin(["normal", "abnormal"])]
+    frames = images[["image_id", "exam_id", "label"]].merge(
+        split[["exam_id", "patient_id", "part"]].astype(str), on="exam_id", how="inner")
+    frames = frames[frames["part"].isin(LABELED_PARTS)].reset_index(drop=True)
+    frames["target"] = (frames["label"] == "abnormal").astype(int)
+    return frames.drop(columns="label")
+
+
+def subsample_train(train: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
+    """A `fraction` of the training frames, stratified by label, keeping at least one frame per class."""
+    if fraction >= 1.0:
+        return train
+    rng = np.random.default_rng(seed)
+    keep = []
+    for _, group in train.groupby("target"):
+        n = max(1, round(fraction * len(group)))
+        keep.extend(rng.choice(group.index.to_numpy(), size=n, replace=False).tolist())
+    return train.loc[sorted(keep)].reset_index(drop=True)
+
+
+def initial_encoder(init: str, arch: str) -> ImageEncoder:
+    """The encoder to start from: random, imagenet, convirt:RUN/pretrain, or an image encoder directory."""
+    if init == "random":
+        return create_image_encoder(ImageEncoderConfig(arch=arch))
+    if init == "imagenet":
+        return create_image_encoder(ImageEncoderConfig(arch="resnet50", weights="imagenet"))
+    path = Path(init.removeprefix("convirt:"))
+    if (path / "image_encoder").is_dir():  # a pre-training or fine-tuning output directory
+        path = path / "image_encoder"
+    if not path.is_dir():
+        raise InputError("expected random, imagenet, convirt:RUN/pretrain or an image encoder directory",
+                         file=path, field="init")
+    return load_image_encoder(path)
+
+
+def class_counts(targets: np.ndarray) -> np.ndarray:
+    return np.bincount(targets, minlength=2)
+
+
+def build_loss(config: FinetuneConfig, class_weight: torch.Tensor | None) -> nn.Module:
+    if config.loss == "ce":
+        return nn.CrossEntropyLoss(weight=class_weight)
+    return GeneralizedCrossEntropy(config.q, config.k if config.loss == "tgce" else None, class_weight)
+
+
+class FinetuneModule(L.LightningModule):
+    """Trains a KidneyClassifier on augmented batches and logs the validation macro-F1."""
+
+    def __init__(self, model: KidneyClassifier, config: FinetuneConfig,
+                 class_weight: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.model = model
+        self.config = config
+        self.augment = build_augment(config.augment, config.image_size)
+        self.loss_fn = build_loss(config, class_weight)
+        self._val_probs: list[torch.Tensor] = []
+        self._val_targets: list[torch.Tensor] = []
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        images, targets = batch
+        loss = self.loss_fn(self.model(augment_batch(self.augment, images)), targets)
+        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(targets))
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        images, targets = batch
+        self._val_probs.append(F.softmax(self.model(images), dim=1)[:, 1].detach().cpu())
+        self._val_targets.append(targets.cpu())
+
+    def on_validation_epoch_end(self) -> None:
+        probs, targets = torch.cat(self._val_probs).numpy(), torch.cat(self._val_targets).numpy()
+        self._val_probs.clear()
+        self._val_targets.clear()
+        self.log(MONITOR, f1_score(targets, probs >= 0.5, average="macro", labels=[0, 1], zero_division=0),
+                 prog_bar=True)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+
+
+def train_loader(frames: np.ndarray, targets: np.ndarray, config: FinetuneConfig) -> DataLoader:
+    """Shuffled batches; with class_balance='sampler', drawn with replacement at inverse class frequency."""
+    data = FrameDataset(frames, targets)
+    generator = torch.Generator().manual_seed(config.seed)
+    if config.class_balance != "sampler":
+        return DataLoader(data, batch_size=config.batch_size, shuffle=True, generator=generator)
+    per_class = 1.0 / np.maximum(class_counts(targets), 1)
+    sampler = WeightedRandomSampler(torch.as_tensor(per_class[targets], dtype=torch.double),
+                                    num_samples=len(targets), replacement=True, generator=generator)
+    return DataLoader(data, batch_size=config.batch_size, sampler=sampler)
+
+
+@torch.no_grad()
+def predict_abnormal(model: KidneyClassifier, frames: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """P(abnormal) for each frame, in order."""
+    model.eval()
+    device = next(model.parameters()).device
+    loader = DataLoader(FrameDataset(frames), batch_size=batch_size)
+    probs = [F.softmax(model(x.to(device)), dim=1)[:, 1].cpu() for x in loader]
+    return torch.cat(probs).numpy() if probs else np.zeros(0, dtype=np.float32)
+
+
+def prediction_table(frames: pd.DataFrame, probs: np.ndarray) -> pd.DataFrame:
+    """The predictions.csv schema (docs/data-format.md); pred thresholds P(abnormal) at 0.5."""
+    return pd.DataFrame({
+        "image_id": frames["image_id"].to_numpy(),
+        "exam_id": frames["exam_id"].to_numpy(),
+        "patient_id": frames["patient_id"].to_numpy(),
+        "label": frames["target"].to_numpy(),
+        "prob_abnormal": probs.astype(float),
+        "pred": (probs >= 0.5).astype(int),
+    })
+
+
+def _summary(predictions: pd.DataFrame) -> dict[str, float | None]:
+    if predictions.empty:
+        return {"macro_f1": None, "accuracy": None}
+    y, pred = predictions["label"], predictions["pred"]
+    return {"macro_f1": float(f1_score(y, pred, average="macro", labels=[0, 1], zero_division=0)),
+            "accuracy": float(accuracy_score(y, pred))}
+
+
+def finetune(dataset: Dataset, split: pd.DataFrame, out_dir: str | Path,
+             config: FinetuneConfig | None = None, *, resume: bool = True) -> dict[str, Any]:
+    """Fine-tune, keep the best model on validation macro-F1, and write test/val predictions and metrics."""
+    config = config or FinetuneConfig()
+    check_config(config)
+    out_dir = Path(out_dir)
+    L.seed_everything(config.seed, workers=True, verbose=False)
+
+    frames = labeled_frames(dataset, split)
+    parts = {p: frames[frames["part"] == p].reset_index(drop=True) for p in LABELED_PARTS}
+    parts["train"] = subsample_train(parts["train"], config.train_fraction, config.seed)
+    for part in ("train", "val"):
+        if parts[part].empty:
+            raise InputError(f"no normal/abnormal frames in the '{part}' part of the split", file="split",
+                             field="part")
+    pixels = {p: load_frames(dataset, config.image_size, image_ids=parts[p]["image_id"].tolist(),
+                             cache_dir=config.cache_dir, workers=config.workers)[0] for p in LABELED_PARTS}
+    targets = {p: np.array(parts[p]["target"], dtype=np.int64) for p in LABELED_PARTS}  # writable copies
+    counts = class_counts(targets["train"])
+    log.info("fine-tuning from %s on %d train (%d normal, %d abnormal), %d val, %d test frames", config.init,
+             len(targets["train"]), counts[0], counts[1], len(targets["val"]), len(targets["test"]))
+
+    if len(np.unique(targets["val"])) < 2:
+        log.warning("the validation frames hold one class only: model selection by macro-F1 is uninformative;"
+                    " give the split more labeled validation exams")
+    class_weight = None
+    if config.class_balance == "weights":
+        class_weight = torch.as_tensor(counts.sum() / (2.0 * np.maximum(counts, 1)), dtype=torch.float32)
+    if not resume and (out_dir / "checkpoints").exists():
+        shutil.rmtree(out_dir / "checkpoints")  # starting over: old best/last checkpoints would be versioned
+    module = FinetuneModule(KidneyClassifier(initial_encoder(config.init, config.arch)), config, class_weight)
+    best = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor=MONITOR, mode="max",
+                           save_top_k=1, save_last=False)
+    stop = EarlyStopping(monitor=MONITOR, mode="max", patience=config.patience)
+    trainer = build_trainer(dataclasses.replace(config.trainer, max_epochs=config.epochs), out_dir,
+                            callbacks=[best, stop])
+    val_loader = DataLoader(FrameDataset(pixels["val"], targets["val"]), batch_size=config.batch_size)
+    fit(trainer, module, out_dir, resume=resume,
+        train_dataloaders=train_loader(pixels["train"], targets["train"], config), val_dataloaders=val_loader)
+
+    best_epoch = _restore_best(module, best.best_model_path)
+    model = module.model.cpu()
+    predictions = {p: prediction_table(parts[p], predict_abnormal(model, pixels[p], config.batch_size))
+                   for p in ("val", "test")}
+    metrics = {
+        "init": config.init,
+        "loss": config.loss,
+        "class_balance": config.class_balance,
+        "best_epoch": best_epoch,
+        "epochs_run": int(trainer.current_epoch),
+        "val": _summary(predictions["val"]),
+        "test": _summary(predictions["test"]),
+        "frames": {p: int(len(targets[p])) for p in LABELED_PARTS},
+        "train_class_counts": {"normal": int(counts[0]), "abnormal": int(counts[1])},
+    }
+    if trainer.is_global_zero:  # under DDP every rank predicts the same thing; one writes it
+        _write_outputs(out_dir, predictions, model, metrics, config)
+    log.info("validation macro-F1 %.3f, test macro-F1 %s", metrics["val"]["macro_f1"],
+             "n/a" if metrics["test"]["macro_f1"] is None else f"{metrics['test']['macro_f1']:.3f}")
+    return metrics
+
+
+def _write_outputs(out_dir: Path, predictions: dict[str, pd.DataFrame], model: KidneyClassifier,
+                   metrics: dict[str, Any], config: FinetuneConfig) -> None:
+    write_table(predictions["test"], out_dir / "predictions.csv")
+    write_table(predictions["val"], out_dir / "val_predictions.csv")
+    with atomic_dir(out_dir / "model", overwrite=True) as tmp:
+        save_classifier(model, tmp)
+    with atomic_path(out_dir / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2))
+    save_yaml(to_dict(config), out_dir / "config.yaml")
+
+
+def _restore_best(module: FinetuneModule, checkpoint: str) -> int | None:
+    """Load the selected weights into `module`; return their epoch (0-based), None without a checkpoint."""
+    if not checkpoint:
+        return None
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    module.load_state_dict(state["state_dict"])
+    return int(state["epoch"])

@@ -1,0 +1,69 @@
+"""Label efficiency: one fine-tuning per (init, fraction), macro-F1 from predictions.csv, resumable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+from sklearn.metrics import f1_score
+
+from usconvirt.errors import InputError
+from usconvirt.evaluation import label_efficiency as le
+from usconvirt.training.finetune import FinetuneConfig
+
+
+class FakeFinetune:
+    """Writes predictions that get better with more labels and with the 'good' initialisation."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, float]] = []
+
+    def __call__(self, dataset, split, out_dir: Path, config: FinetuneConfig) -> dict:
+        self.calls.append((config.init, config.train_fraction))
+        labels = [0] * 6 + [1] * 4
+        right = round(len(labels) * (0.5 + 0.4 * config.train_fraction + 0.1 * (config.init == "good")))
+        preds = [y if i < right else 1 - y for i, y in enumerate(labels)]
+        out_dir.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame({"image_id": [f"i{i}" for i in range(10)], "exam_id": "e", "patient_id": "p",
+                      "label": labels, "prob_abnormal": preds, "pred": preds}).to_csv(
+            out_dir / "predictions.csv", index=False)
+        n_train = max(2, round(100 * config.train_fraction))
+        (out_dir / "metrics.json").write_text(json.dumps({"frames": {"train": n_train}}))
+        return {}
+
+
+def test_label_efficiency_runs_every_fraction_and_recomputes_macro_f1(tmp_path, monkeypatch):
+    fake = FakeFinetune()
+    monkeypatch.setattr(le, "finetune", fake)
+    config = le.LabelEfficiencyConfig(fractions=(0.01, 0.1, 1.0), finetune=FinetuneConfig(epochs=1))
+    table = le.label_efficiency(None, None, {"random": "random", "ConVIRT": "good"}, tmp_path, config)
+
+    assert fake.calls == [("random", 0.01), ("random", 0.1), ("random", 1.0),
+                          ("good", 0.01), ("good", 0.1), ("good", 1.0)]
+    assert table["n_train"].tolist() == [2, 10, 100, 2, 10, 100]
+    predictions = pd.read_csv(le.run_dir(tmp_path, "ConVIRT", 0.1) / "predictions.csv")
+    expected = f1_score(predictions["label"], predictions["pred"], average="macro")
+    assert table.loc[(table["init"] == "ConVIRT") & (table["fraction"] == 0.1), "macro_f1"].item() == \
+        pytest.approx(expected)
+    assert pd.read_csv(tmp_path / "label_efficiency.csv").shape == (6, 6)
+    with Image.open(tmp_path / "label_efficiency.png") as png:
+        assert png.width > 300
+
+
+def test_label_efficiency_resumes_without_refitting_finished_runs(tmp_path, monkeypatch):
+    fake = FakeFinetune()
+    monkeypatch.setattr(le, "finetune", fake)
+    config = le.LabelEfficiencyConfig(fractions=(0.1, 1.0))
+    le.label_efficiency(None, None, {"random": "random"}, tmp_path, config)
+    (le.run_dir(tmp_path, "random", 1.0) / "metrics.json").unlink()  # as if killed before the end
+    le.label_efficiency(None, None, {"random": "random"}, tmp_path, config)
+    assert fake.calls == [("random", 0.1), ("random", 1.0), ("random", 1.0)]
+
+
+@pytest.mark.parametrize("fractions", [(0.0, 1.0), (1.5,)])
+def test_label_efficiency_rejects_fractions_outside_zero_one(tmp_path, fractions):
+    with pytest.raises(InputError, match="fractions"):
+        le.label_efficiency(None, None, {"random": "random"}, tmp_path, le.LabelEfficiencyConfig(fractions))

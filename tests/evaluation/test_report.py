@@ -1,0 +1,167 @@
+"""The run report: every section from a populated run, "not run" from an empty one, and no PHI."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from tiny_kidneys import PARTS, SENTENCES, make_dataset, save_tiny_convirt
+from typer.testing import CliRunner
+
+from usconvirt.cli import app
+from usconvirt.errors import InputError
+from usconvirt.evaluation.report import json_tables, metrics_with_ci, write_report
+
+SECRET = "Madame Dupont, kyste secret"  # report / sentence text that must never reach the HTML
+
+
+def _png(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((8, 16), 128, np.uint8)).save(path)
+
+
+def populated_run(root: Path) -> Path:
+    """A run directory holding one small file of every kind the stages write."""
+    run = root / "run"
+    dataset, split = make_dataset(run / "dataset")
+    exams = dataset.exams.assign(report=SECRET)
+    exams.to_csv(run / "dataset" / "exams.csv", index=False)
+    pretrain_exams = ["pre0", "pre1"]
+    split = pd.concat([split, pd.DataFrame({"exam_id": pretrain_exams, "patient_id": ["q0", "q1"],
+                                            "part": "pretrain"})])
+    split.to_csv(run / "split.csv", index=False)
+    (run / "cluster").mkdir()
+    (run / "cluster" / "metrics.json").write_text(json.dumps({
+        "frames": 40, "selected": 3, "cluster_sizes": [10, 30],
+        "per_organ": {"kidney": {"precision": 0.8, "recall": 0.7, "f1": 0.7467, "support": 12},
+                      "liver": {"precision": 0.5, "recall": 0.6, "f1": 0.5455, "support": 9}},
+        "weighted_f1": 0.6675, "kidney_f1": 0.7467}))
+    pd.DataFrame({"image_id": ["test0-normal", "test1-normal", "test2-normal"], "cluster": [1, 1, 1],
+                  "confidence": [0.9] * 3, "organ": ["kidney"] * 3}).to_csv(run / "cluster" / "selected.csv",
+                                                                              index=False)
+    _png(run / "cluster" / "montages" / "cluster_0.png")
+    pd.DataFrame({"exam_id": ["pre0", "pre0", "pre1", "train0"], "start": [0, 10, 0, 0], "end": [9, 20, 9, 9],
+                  "text": [SECRET] * 4, "organ": ["kidney", "kidney", "liver", "kidney"], "cuis": [""] * 4,
+                  "laterality": [""] * 4, "abnormal": [False] * 4}).to_parquet(run / "sentences.parquet")
+    pd.DataFrame({"image_id": ["test0-normal", "test1-normal"], "exam_id": ["pre0", "pre0"], "side": ["", ""],
+                  "texts": [[SECRET], [SECRET]]}).to_parquet(run / "pairs.parquet")
+    (run / "pairs.json").write_text(json.dumps({"frames_selected": 3, "frames_kept": 2,
+                                                "frames_without_text": 1, "exams": 1}))
+    (run / "pretrain").mkdir()
+    pd.DataFrame({"step": range(50), "epoch": [s // 10 for s in range(50)],
+                  "loss": np.linspace(3.0, 1.0, 50)}).to_csv(run / "pretrain" / "loss.csv", index=False)
+    evaluation = run / "evaluation"
+    evaluation.mkdir()
+    pd.DataFrame({"row": ["Normal Kidneys", "accuracy"], "precision/Baseline": [0.91, None],
+                  "precision/ConVIRT": [0.92, None], "support": [427, 603]}).to_csv(evaluation / "table1.csv",
+                                                                                  index=False)
+    pd.DataFrame({"run": ["Baseline", "ConVIRT", "Baseline", "ConVIRT"],
+                  "metric": ["ppv", "ppv", "macro_f1", "macro_f1"], "value": [0.49, 0.6, 0.68, 0.77],
+                  "ci_low": [0.4, 0.52, 0.6, 0.7], "ci_high": [0.58, 0.68, 0.75, 0.83]}).to_csv(
+        evaluation / "metrics.csv", index=False)
+    pd.DataFrame({"init": ["random", "ConVIRT"], "probe_accuracy": [0.6, 0.8], "knn_accuracy": [0.55, 0.75],
+                  "silhouette": [0.01, 0.2]}).to_csv(evaluation / "representation.csv", index=False)
+    _png(evaluation / "tsne.png")
+    (evaluation / "retrieval.json").write_text(json.dumps({
+        "prompts": {"normal": ["rein normal"], "abnormal": ["kyste rénal"]},
+        "retrieval": {"image_to_text": {"R@1": 0.25}, "text_to_image": {"R@1": 0.5},
+                      "n_images": 4, "n_texts": 2},
+        "zero_shot": {"accuracy": 0.75, "macro_f1": 0.7, "roc_auc": 0.8, "n_images": 4}}))
+    pd.DataFrame({"init": ["random", "random"], "fraction": [0.1, 1.0], "n_train": [2, 20],
+                  "macro_f1": [0.4, 0.6], "accuracy": [0.5, 0.6], "n_test": [16, 16]}).to_csv(
+        evaluation / "label_efficiency.csv", index=False)
+    _png(evaluation / "label_efficiency.png")
+    return run
+
+
+def test_report_of_a_populated_run_shows_every_section_without_report_text(tmp_path):
+    run = populated_run(tmp_path)
+    path = write_report(run)
+    page = path.read_text(encoding="utf-8")
+
+    assert path == run / "report.html"
+    assert "Not run" not in page and "could not be read" not in page
+    n_exams = sum(PARTS.values())
+    assert f"{n_exams} exams from {n_exams} patients, {2 * n_exams} frames" in page
+    assert "<td>pretrain</td>" in page and "<td>train</td>" in page
+    assert re.search(r"<td>image-text pairs</td>\s*<td>2</td>", page)
+    assert re.search(r"<td>pre-training exams</td>\s*<td>2</td>", page)
+    assert re.search(r"<td>exams whose report mentions the kidney</td>\s*<td>1</td>", page)  # pre0 only
+    assert re.search(r"<td>kidney frames without text</td>\s*<td>1</td>", page)
+    assert re.search(r"<th>kidney</th>|<td>kidney</td>", page) and "0.667" in page  # per-organ matrix
+    assert "0.600 (0.520 to 0.680)" in page  # PPV with its bootstrap interval
+    assert "<th>Baseline</th>" in page and "<th>ConVIRT</th>" in page  # Table 1's two-level header
+    assert "&laquo;rein normal&raquo;" in page
+    assert "Baseline 0.680 (0.600 to 0.750); ConVIRT 0.770 (0.700 to 0.830)" in page  # key results
+    assert "Zero-shot normal/abnormal ROC-AUC from French prompts: 0.800" in page
+    assert page.count("<img ") == 4  # montage, loss curve, t-SNE, label efficiency
+    assert SECRET not in page and "Dupont" not in page
+    assert "test0-normal" not in page  # no image ids either
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_report_of_an_empty_run_says_what_was_not_run(tmp_path):
+    run = tmp_path / "empty"
+    run.mkdir()
+    page = write_report(run, tmp_path / "out" / "r.html").read_text(encoding="utf-8")
+    assert page.count("Not run") == 9
+    assert "RUN/pretrain/loss.csv" in page and "RUN/evaluation/retrieval.json" in page
+
+
+def test_a_corrupt_input_spoils_only_its_own_section(tmp_path):
+    run = populated_run(tmp_path)
+    (run / "cluster" / "metrics.json").write_text("{not json")
+    page = write_report(run).read_text(encoding="utf-8")
+    assert page.count("could not be read") == 2  # the counts table and the clustering section
+    assert page.count("<img ") == 3  # the montage went with its section; the other figures stay
+    assert "0.600 (0.520 to 0.680)" in page
+
+
+def test_json_tables_renders_flat_values_and_nested_matrices():
+    page = json_tables({"a": 1, "b": {"c": 0.12345, "d": [1, 2]},
+                        "per": {"x": {"f1": 0.5}, "y": {"f1": 0.25}}})
+    assert "<td>b / c</td>" in page and "0.123" in page and "1, 2" in page
+    assert "<h4>per</h4>" in page and "<td>y</td>" in page
+
+
+def test_metrics_with_ci_keeps_metric_and_run_order():
+    long = pd.DataFrame({"run": ["B", "B", "A"], "metric": ["ppv", "npv", "ppv"], "value": [0.5, 0.9, 0.4],
+                         "ci_low": [0.4, None, 0.3], "ci_high": [0.6, None, 0.5]})
+    table = metrics_with_ci(long)
+    assert table.columns.tolist() == ["metric", "B", "A"]
+    assert table["B"].tolist() == ["0.500 (0.400 to 0.600)", "0.900"]
+    assert table["A"].tolist() == ["0.400 (0.300 to 0.500)", "n/a"]
+
+
+def test_cli_report_writes_the_file_and_rejects_a_missing_run(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    result = CliRunner().invoke(app, ["report", str(run)])
+    assert result.exit_code == 0, result.output
+    assert (run / "report.html").exists()
+    missing = CliRunner().invoke(app, ["report", str(tmp_path / "nope")])
+    assert isinstance(missing.exception, InputError)  # main() prints it as one line and exits 2
+    assert "run directory does not exist" in str(missing.exception)
+
+
+def test_cli_report_measure_compares_random_and_convirt_then_reports(tmp_path):
+    run = tmp_path / "run"
+    dataset, split = make_dataset(run / "dataset")
+    split.to_csv(run / "split.csv", index=False)
+    test_exams = split.loc[split["part"] == "test", "exam_id"]
+    pd.DataFrame({"exam_id": test_exams, "organ": "kidney",
+                  "text": [SENTENCES["normal" if i % 2 else "abnormal"][0] for i in range(len(test_exams))]}
+                 ).to_parquet(run / "sentences.parquet")
+    save_tiny_convirt(run / "pretrain", [t for texts in SENTENCES.values() for t in texts])
+
+    result = CliRunner().invoke(app, ["report", str(run), "--measure"])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(run / "evaluation" / "representation.csv")["init"].tolist() == ["random", "ConVIRT"]
+    retrieval = json.loads((run / "evaluation" / "retrieval.json").read_text(encoding="utf-8"))
+    assert retrieval["retrieval"]["n_images"] == 2 * PARTS["test"]
+    page = (run / "report.html").read_text(encoding="utf-8")
+    assert "Not run: representation" not in page and "Not run: retrieval" not in page

@@ -1,0 +1,155 @@
+"""Fine-tuning on a tiny hand-made dataset: outputs, model selection, data selection, inits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from usconvirt.data.augment import AugmentConfig
+from usconvirt.data.dataset import load_dataset
+from usconvirt.data.frames import load_frames
+from usconvirt.errors import InputError
+from usconvirt.losses.gce import GeneralizedCrossEntropy
+from usconvirt.models.classifier import load_classifier
+from usconvirt.models.image_encoder import ImageEncoderConfig, create_image_encoder, save_image_encoder
+from usconvirt.training.finetune import (
+    FinetuneConfig,
+    build_loss,
+    check_config,
+    finetune,
+    initial_encoder,
+    labeled_frames,
+    subsample_train,
+)
+from usconvirt.training.trainer import TrainerConfig
+
+PARTS = ["train"] * 8 + ["val"] * 3 + ["test"] * 3 + ["pretrain"] * 2
+
+
+def _frame(rng: np.random.Generator, abnormal: bool) -> np.ndarray:
+    """Speckle on gray; abnormal frames carry a bright round lesion, easy to learn."""
+    img = rng.integers(40, 110, size=(40, 40)).astype(np.uint8)
+    if abnormal:
+        yy, xx = np.mgrid[:40, :40]
+        cy, cx = rng.integers(12, 28, size=2)
+        img[(yy - cy) ** 2 + (xx - cx) ** 2 < 49] = 220
+    return img
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
+    root = tmp_path_factory.mktemp("ds")
+    (root / "frames").mkdir()
+    rng = np.random.default_rng(11)
+    exams, images, split = [], [], []
+    for e, part in enumerate(PARTS):
+        exams.append({"exam_id": f"e{e}", "patient_id": f"p{e}", "report": "Reins normaux."})
+        split.append({"exam_id": f"e{e}", "patient_id": f"p{e}", "part": part})
+        for i, label in enumerate(["normal", "normal", "normal", "abnormal", "abnormal", "absent", ""]):
+            image_id = f"e{e}_{i}"
+            Image.fromarray(_frame(rng, label == "abnormal")).save(root / "frames" / f"{image_id}.png")
+            images.append({"image_id": image_id, "exam_id": f"e{e}", "path": f"frames/{image_id}.png",
+                           "organ": "kidney", "label": label})
+    pd.DataFrame(exams).to_csv(root / "exams.csv", index=False)
+    pd.DataFrame(images).to_csv(root / "images.csv", index=False)
+    return root, pd.DataFrame(split)
+
+
+def _config(**overrides) -> FinetuneConfig:
+    base = dict(arch="tiny", image_size=32, epochs=3, batch_size=16, lr=3e-3, patience=5,
+                augment=AugmentConfig(enabled=False),
+                trainer=TrainerConfig(accelerator="cpu", devices="1", progress_bar=False))
+    return FinetuneConfig(**{**base, **overrides})
+
+
+def test_labeled_frames_keep_normal_abnormal_of_labeled_parts(tiny):
+    root, split = tiny
+    frames = labeled_frames(load_dataset(root), split)
+    assert set(frames["part"]) == {"train", "val", "test"}
+    assert len(frames) == 14 * 5  # 'absent' and unlabeled frames, and pretrain exams, left out
+    assert frames.groupby("target").size().to_dict() == {0: 14 * 3, 1: 14 * 2}
+    assert (frames["patient_id"] == frames["exam_id"].str.replace("e", "p")).all()
+
+
+def test_subsample_is_stratified_seeded_and_keeps_both_classes():
+    train = pd.DataFrame({"image_id": [f"i{i}" for i in range(100)], "target": [0] * 90 + [1] * 10})
+    small = subsample_train(train, 0.1, seed=0)
+    assert small["target"].value_counts().to_dict() == {0: 9, 1: 1}
+    assert small.equals(subsample_train(train, 0.1, seed=0))
+    assert subsample_train(train, 0.01, seed=0)["target"].value_counts().to_dict() == {0: 1, 1: 1}
+
+
+def test_finetune_writes_predictions_model_and_metrics(tiny, tmp_path):
+    root, split = tiny
+    out = tmp_path / "run"
+    metrics = finetune(load_dataset(root), split, out, _config(augment=AugmentConfig()))
+    test = pd.read_csv(out / "predictions.csv")
+    assert list(test.columns) == ["image_id", "exam_id", "patient_id", "label", "prob_abnormal", "pred"]
+    assert len(test) == 3 * 5 and len(pd.read_csv(out / "val_predictions.csv")) == 3 * 5
+    assert ((test["prob_abnormal"] >= 0.5).astype(int) == test["pred"]).all()
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved == metrics and saved["frames"] == {"train": 40, "val": 15, "test": 15}
+    assert 0 <= saved["best_epoch"] < 3
+    # the saved model is the selected one: it reproduces the written test probabilities
+    model = load_classifier(out / "model").eval()
+    assert (out / "model" / "image_encoder" / "config.json").exists()
+    pixels, _ = load_frames(load_dataset(root), 32, image_ids=test["image_id"].tolist())
+    with torch.no_grad():
+        probs = torch.softmax(model(torch.from_numpy(pixels).float().div(255).unsqueeze(1)), 1)[:, 1]
+    assert np.allclose(probs.numpy(), test["prob_abnormal"], atol=1e-5)
+
+
+def test_truncated_gce_with_loss_weights_learns_the_lesion(tiny, tmp_path):
+    root, split = tiny
+    metrics = finetune(load_dataset(root), split, tmp_path / "tgce",
+                       _config(loss="tgce", class_balance="weights", epochs=5))
+    assert metrics["val"]["macro_f1"] >= 0.8, metrics
+
+
+def test_loss_choice_builds_the_named_loss():
+    weight = torch.tensor([1.0, 3.0])
+    assert isinstance(build_loss(_config(loss="ce"), weight), torch.nn.CrossEntropyLoss)
+    gce, tgce = build_loss(_config(loss="gce", q=0.6), None), build_loss(_config(loss="tgce", k=0.4), weight)
+    assert isinstance(gce, GeneralizedCrossEntropy) and (gce.q, gce.k) == (0.6, None)
+    assert tgce.k == 0.4 and torch.equal(tgce.weight, weight)
+
+
+def test_init_from_an_encoder_directory_uses_its_weights(tmp_path):
+    encoder = create_image_encoder(ImageEncoderConfig(arch="tiny"))
+    save_image_encoder(encoder, tmp_path / "pretrain" / "image_encoder")
+    loaded = initial_encoder(f"convirt:{tmp_path / 'pretrain'}", arch="resnet50")
+    for a, b in zip(encoder.state_dict().values(), loaded.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert initial_encoder("random", arch="tiny").out_dim == 128
+
+
+def test_bad_init_and_config_are_input_errors(tmp_path):
+    with pytest.raises(InputError, match="field 'init'"):
+        initial_encoder(f"convirt:{tmp_path / 'missing'}", arch="tiny")
+    with pytest.raises(InputError, match="field 'loss'"):
+        check_config(_config(loss="focal"))
+    with pytest.raises(InputError, match="field 'train_fraction'"):
+        check_config(_config(train_fraction=0.0))
+
+
+def test_imagenet_offline_is_a_clear_input_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    try:
+        encoder = initial_encoder("imagenet", arch="tiny")
+    except InputError as err:
+        assert "microsoft/resnet-50" in str(err)
+    else:  # weights already in the local cache
+        assert encoder.out_dim == 2048
+
+
+def test_empty_validation_part_is_an_input_error(tiny, tmp_path):
+    root, split = tiny
+    no_val = split.assign(part=split["part"].replace("val", "train"))
+    with pytest.raises(InputError, match="'val' part"):
+        finetune(load_dataset(root), no_val, tmp_path / "x", _config())
