@@ -113,26 +113,29 @@ def split(
 @app.command()
 def synth(
     out: Annotated[Path, typer.Argument(help="Dataset directory to write (exams, images, frames/, truth).")],
-    exams: Annotated[int, typer.Option(help="Number of exams (patients have 1 to 3 exams each).")] = 200,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same corpus.")] = 0,
-    image_size: Annotated[int, typer.Option(help="Frame size in pixels (square).")] = 256,
-    format: Annotated[str, typer.Option("--format", help="Frame files: png, or dicom with fake PHI "
-                                                         "in the headers (for ingest tests).")] = "png",
-    workers: Annotated[int, typer.Option(help="Processes rendering frames (the output does not "
-                                              "depend on it).")] = 1,
+    exams: Annotated[int | None, typer.Option(help="Number of exams, patients having 1 to 3 each "
+                                                   "[default: 200].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed: the same seed gives the same corpus "
+                                                  "[default: 0].")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Frame size in pixels, square "
+                                                        "[default: 256].")] = None,
+    format: Annotated[str | None, typer.Option("--format", help="Frame files: png, or dicom with fake PHI "
+                                                                "in the headers [default: png].")] = None,
+    workers: Annotated[int | None, typer.Option(help="Processes rendering frames; the output does not "
+                                                     "depend on it [default: 1].")] = None,
     kidney_abnormal: Annotated[float | None, typer.Option(
-        help="Share of exams with an abnormal kidney (default 0.30).")] = None,
-    config: Annotated[Path | None, typer.Option(help="YAML SynthConfig (prevalences...); options above "
-                                                     "override it.")] = None,
+        help="Share of exams with an abnormal kidney [default: 0.30].")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML SynthConfig (prevalences...); the options "
+                                                     "given on the command line override it.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
 ) -> None:
-    """Generate a synthetic abdominal ultrasound corpus with French reports."""
+    """Generate a synthetic abdominal ultrasound corpus with French reports (docs/synthetic-corpus.md)."""
     from usconvirt.config import from_dict, load_yaml
     from usconvirt.synth import SynthConfig, generate_corpus
 
     values = load_yaml(config) if config else {}
-    values |= {"exams": exams, "seed": seed, "image_size": image_size, "format": format, "workers": workers,
-               "overwrite": overwrite}
+    given = {"exams": exams, "seed": seed, "image_size": image_size, "format": format, "workers": workers}
+    values |= {k: v for k, v in given.items() if v is not None} | {"overwrite": overwrite}
     cfg = from_dict(SynthConfig, values, source=str(config or "synth"))
     if kidney_abnormal is not None:
         cfg.prevalences.kidney_abnormal = kidney_abnormal
@@ -177,7 +180,7 @@ def cluster(
     image_size: Annotated[int | None, typer.Option("--image-size", help="Frame size in pixels.")] = None,
     arch: Annotated[str | None, typer.Option("--arch", help="Encoder: resnet50, resnet18, small, tiny.")]
     = None,
-    select: Annotated[str | None, typer.Option("--select", help="Organ whose frames go to selected.csv.")]
+    select: Annotated[str | None, typer.Option("--select", help="Organ kept in selected.csv (kidney).")]
     = None,
     mapping: Annotated[Path | None, typer.Option(
         "--mapping", help="YAML {cluster: organ} replacing the organ labels (edit OUT/mapping.yaml).")]
@@ -366,15 +369,42 @@ def report(
 
 # --- pipeline: run, demo ----------------------------------------------------------------------
 @app.command()
-def run() -> None:
-    """Run the whole pipeline from a YAML config, skipping stages already done."""
-    _not_yet("run")
+def run(
+    config: Annotated[Path, typer.Argument(help="Pipeline YAML (see configs/demo.yaml, paper.yaml).")],
+    out: Annotated[Path | None, typer.Option(help="Run directory (default: the config's `out`).")] = None,
+    from_stage: Annotated[str | None, typer.Option(
+        "--from", help="Redo this stage and every later one (synth, split, cluster, sentences, "
+                       "pair, tokenizer, pretrain, finetune, evaluate, represent, label_efficiency, "
+                       "report).")] = None,
+) -> None:
+    """Run the whole pipeline from a YAML config; stages with unchanged inputs and config are skipped."""
+    from usconvirt.pipeline import resolve_config, run_pipeline
+
+    _finish(run_pipeline(resolve_config(config), out=out, from_stage=from_stage, echo=typer.echo))
 
 
 @app.command()
-def demo() -> None:
-    """Run every stage end to end on a synthetic corpus."""
-    _not_yet("demo")
+def demo(
+    out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/demo"),
+    exams: Annotated[int | None, typer.Option(help="Synthetic exams (default: configs/demo.yaml).")] = None,
+    from_stage: Annotated[str | None, typer.Option(
+        "--from", help="Redo this stage and every later one.")] = None,
+) -> None:
+    """Run every stage end to end on a synthetic corpus the project generates itself (CPU, minutes)."""
+    from usconvirt.pipeline import resolve_config, run_pipeline
+
+    overrides = {"synth": {"exams": exams}} if exams else None
+    _finish(run_pipeline(resolve_config(None, overrides), out=out, from_stage=from_stage, echo=typer.echo))
+
+
+def _finish(ctx) -> None:
+    from usconvirt.stages import headline
+
+    report = ctx.out / "report.html"
+    if (ctx.out / "evaluation" / "table1.md").exists():
+        typer.echo(headline(ctx))
+    if report.exists():
+        typer.echo(f"report: {report}")
 
 
 def main() -> None:

@@ -72,7 +72,9 @@ def create_image_encoder(config: ImageEncoderConfig | None = None) -> ImageEncod
         except OSError as err:
             raise InputError(f"cannot load image encoder weights '{source}' (offline and not cached?): "
                              f"{str(err).splitlines()[0]}") from err
-    return ImageEncoder(backbone, config)
+    # from_pretrained returns eval mode; a trainer must see the same train mode as a fresh model, or
+    # batch norm would keep frozen statistics while fine-tuning.
+    return ImageEncoder(backbone, config).train()
 
 
 def save_image_encoder(encoder: ImageEncoder, directory: str | Path) -> Path:
@@ -90,4 +92,4 @@ def load_image_encoder(directory: str | Path) -> ImageEncoder:
     meta = json.loads((directory / "usconvirt_encoder.json").read_text()) if (
         directory / "usconvirt_encoder.json").exists() else {}
     config = ImageEncoderConfig(arch=meta.get("arch", "resnet50"), weights=str(directory))
-    return ImageEncoder(ResNetModel.from_pretrained(directory), config)
+    return ImageEncoder(ResNetModel.from_pretrained(directory), config).train()

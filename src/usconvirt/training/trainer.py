@@ -19,6 +19,7 @@ class TrainerConfig:
 
     max_epochs: int = 10
     max_steps: int = -1
+    max_time: str | None = None  # "DD:HH:MM:SS": stop after this much training time (a stage's budget)
     accelerator: str = "auto"
     devices: str = "auto"
     num_nodes: int = 1
@@ -57,6 +58,7 @@ def build_trainer(
     return L.Trainer(
         max_epochs=config.max_epochs,
         max_steps=config.max_steps,
+        max_time=config.max_time,
         accelerator=config.accelerator,
         devices=devices,
         num_nodes=config.num_nodes,

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from usconvirt.clustering.mapping import (
+    hungarian_mapping,
+    load_mapping,
+    majority_mapping,
+    mapping_from_labels,
+    save_mapping,
+)
+from usconvirt.clustering.montage import montage, write_montages
+from usconvirt.errors import InputError
+
+
+def test_majority_vote_allows_several_clusters_per_organ():
+    clusters = np.array([0, 0, 1, 1, 2, 3])
+    organs = ["kidney", "kidney", "kidney", "liver", "liver", ""]
+    assert majority_mapping(clusters, organs, 4) == {0: "kidney", 1: "kidney", 2: "liver", 3: ""}
+
+
+def test_hungarian_is_one_to_one_and_auto_picks_it_when_k_equals_organs():
+    # cluster 0 is mostly kidney but cluster 1 is all kidney: one-to-one pushes cluster 0 to liver
+    clusters = np.array([0, 0, 0, 1, 1, 1, 1])
+    organs = ["kidney", "kidney", "liver", "kidney", "kidney", "kidney", "kidney"]
+    assert hungarian_mapping(clusters, organs, 2) == {0: "liver", 1: "kidney"}
+    assert mapping_from_labels(clusters, organs, 2) == {0: "liver", 1: "kidney"}
+    assert mapping_from_labels(clusters, organs, 3) == {0: "kidney", 1: "kidney", 2: ""}
+
+
+def test_mapping_file_round_trip_and_errors(tmp_path):
+    path = save_mapping({0: "kidney", 1: "", 2: "liver"}, tmp_path / "m.yaml")
+    assert load_mapping(path, 3) == {0: "kidney", 1: "", 2: "liver"}
+    (tmp_path / "bad.yaml").write_text("5: kidney\n")
+    with pytest.raises(InputError, match="out of range"):
+        load_mapping(tmp_path / "bad.yaml", 3)
+    (tmp_path / "organ.yaml").write_text("0: heart\n")
+    with pytest.raises(InputError, match="unknown organ"):
+        load_mapping(tmp_path / "organ.yaml", 3)
+
+
+def test_montage_grid_and_files(tmp_path):
+    frames = np.stack([np.full((8, 8), i * 40, np.uint8) for i in range(6)])
+    grid = montage(frames, columns=4, pad=2)
+    assert grid.shape == (2 * 10 + 2, 4 * 10 + 2)
+    assert grid[2, 2] == 0 and grid[2 + 10, 2] == 160  # row-major placement
+    paths = write_montages(frames, np.array([0, 0, 0, 1, 1, 1]), np.linspace(0, 1, 6), 3, tmp_path)
+    assert [p.name for p in paths] == ["cluster_00.png", "cluster_01.png", "cluster_02.png"]
+    assert Image.open(paths[1]).size == (3 * 10 + 2, 10 + 2)
