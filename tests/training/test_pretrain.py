@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -15,7 +16,7 @@ from usconvirt.cli import app
 from usconvirt.config import save_yaml, to_dict
 from usconvirt.models.convirt import load_convirt
 from usconvirt.models.image_encoder import load_image_encoder
-from usconvirt.training.pretrain import cosine_with_warmup, pretrain
+from usconvirt.training.pretrain import cosine_with_warmup, learned_nothing, pretrain
 from usconvirt.training.trainer import TrainerConfig
 
 
@@ -87,3 +88,10 @@ def test_cli_pretrain_with_config_and_overrides(pair_set: tuple, tmp_path: Path)
     assert result.exit_code == 0, result.output
     assert "2 steps on 32 pairs" in result.output
     assert (out / "image_encoder" / "config.json").exists() and (out / "projections.pt").exists()
+
+
+def test_a_loss_at_chance_is_flagged_and_a_falling_one_is_not() -> None:
+    chance = float(np.log(32))
+    assert learned_nothing(np.full(100, chance), chance)
+    assert not learned_nothing(np.linspace(chance, 2.5, 100), chance)
+    assert not learned_nothing(np.array([]), chance)

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 POOLINGS = ("cls", "mean", "max")
 META_FILE = "usconvirt_text_encoder.json"
 # A few-thousand-parameter CamemBERT for tests and CPU demos; no dropout so runs are reproducible.
+# Train it with pooling='mean': at random init (weights ~0.02) attention barely mixes tokens, so the <s>
+# state is the same for every text and a 'cls' ConVIRT loss sits at chance for hundreds of steps.
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
             hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
 
@@ -87,7 +89,7 @@ def create_text_encoder(config: TextEncoderConfig | None = None, tokenizer=None)
             if original is None or tokenizer.get_vocab() != original.get_vocab():
                 resize_for_tokenizer(model, tokenizer, original)
     freeze(model, config.freeze_embeddings, config.freeze_layers)
-    return TextEncoder(model, config)
+    return TextEncoder(model, config).train()  # from_pretrained gives eval mode: dropout would be off
 
 
 def _original_tokenizer(name: str):

@@ -220,9 +220,22 @@ def pretrain(
     if trainer.is_global_zero:
         save_convirt(module.model.cpu(), out_dir, {"pretrain": to_dict(config)})
         write_table(losses, out_dir / "loss.csv")
+    chance = math.log(min(len(data), config.batch_size) * trainer.world_size)
     summary = {"pairs": len(data), "steps": int(trainer.global_step),
                "first_loss": float(losses["loss"].iloc[0]) if len(losses) else math.nan,
                "final_loss": float(losses["loss"].iloc[-1]) if len(losses) else math.nan,
-               "out_dir": str(out_dir)}
+               "chance_loss": chance, "out_dir": str(out_dir)}
     log.info("pre-training done: %s", summary)
+    if learned_nothing(losses["loss"].to_numpy(), chance):
+        log.warning("pre-training loss stayed at chance (ln %d = %.3f): the encoders learned nothing; "
+                    "train longer, check the pairs, or use mean pooling with a randomly initialised text "
+                    "encoder", round(math.exp(chance)), chance)
     return summary
+
+
+def learned_nothing(losses: np.ndarray, chance: float, tail: float = 0.1) -> bool:
+    """Whether the mean loss of the last `tail` of the steps is still within 1% of chance, ln(batch)."""
+    if len(losses) == 0:
+        return False
+    last = losses[-max(1, int(len(losses) * tail)):]
+    return bool(last.mean() > 0.99 * chance)
