@@ -380,7 +380,8 @@ def run(
     """Run the whole pipeline from a YAML config; stages with unchanged inputs and config are skipped."""
     from usconvirt.pipeline import resolve_config, run_pipeline
 
-    _finish(run_pipeline(resolve_config(config), out=out, from_stage=from_stage, echo=typer.echo))
+    _finish(run_pipeline(resolve_config(config), out=out, from_stage=from_stage, echo=typer.echo,
+                         quiet=not _verbose()))
 
 
 @app.command()
@@ -394,7 +395,12 @@ def demo(
     from usconvirt.pipeline import resolve_config, run_pipeline
 
     overrides = {"synth": {"exams": exams}} if exams else None
-    _finish(run_pipeline(resolve_config(None, overrides), out=out, from_stage=from_stage, echo=typer.echo))
+    _finish(run_pipeline(resolve_config(None, overrides), out=out, from_stage=from_stage, echo=typer.echo,
+                         quiet=not _verbose()))
+
+
+def _verbose() -> bool:
+    return logging.getLogger().level <= logging.DEBUG
 
 
 def _finish(ctx) -> None:

@@ -14,3 +14,22 @@ def configure_logging(verbose: bool = False) -> None:
     )
     for noisy in ("lightning", "lightning.pytorch", "pytorch_lightning", "PIL", "matplotlib", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def quiet_pipeline_output() -> None:
+    """One line per stage: silence library chatter (Lightning's banners and hints, weight-loading bars).
+
+    Called after the libraries are imported, since Lightning resets its logger level on import.
+    """
+    import warnings
+
+    import lightning  # noqa: F401  (imported for its logger set-up, which this then overrides)
+    import transformers
+
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "usconvirt"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    for message in (".*smaller than the logging interval.*", ".*LeafSpec.*", ".*module\\(s\\) in eval mode.*",
+                    ".*Experiment logs directory.*", ".*does not have many workers.*"):
+        warnings.filterwarnings("ignore", message=message)

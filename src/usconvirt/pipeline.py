@@ -147,9 +147,14 @@ def packaged_config(name: str) -> Path:
 
 
 def run_pipeline(config: dict[str, Any], *, out: str | Path | None = None, from_stage: str | None = None,
-                 echo: Callable[[str], None] = print) -> RunContext:
+                 echo: Callable[[str], None] = print, quiet: bool = False) -> RunContext:
     """Run every stage of the pipeline described by `config`; saves the resolved config in the run dir."""
     from usconvirt.stages import STAGES
+
+    if quiet:
+        from usconvirt.logging_setup import quiet_pipeline_output
+
+        quiet_pipeline_output()
 
     out_dir = Path(out or config.get("out") or "runs/run")
     config = {**config, "out": str(out_dir)}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -233,6 +234,8 @@ def run_label_efficiency(ctx: RunContext) -> None:
     from usconvirt.evaluation.label_efficiency import LabelEfficiencyConfig, label_efficiency
 
     section = ctx.section("label_efficiency")
+    # The stage reruns only when its inputs changed: runs from an older pre-training must not be reused.
+    shutil.rmtree(ctx.path("evaluation", "runs"), ignore_errors=True)
     fractions = tuple(section.get("fractions", (0.01, 0.1, 1.0)))
     base = finetune_config(ctx, "random")
     inits = finetune_inits(ctx)
