@@ -22,13 +22,13 @@ from matplotlib.figure import Figure
 
 from usconvirt.config import load_yaml
 from usconvirt.data.dataset import Dataset, load_dataset
+from usconvirt.data.split import split_counts
 from usconvirt.errors import InputError
 from usconvirt.io import atomic_path, read_table
 
 log = logging.getLogger(__name__)
 
 MAX_MONTAGES = 12
-LABELED_PARTS = ("train", "val", "test")
 # Column names of the stage tables, as a reader of the report would say them.
 DISPLAY_NAMES = {
     "init": "initialisation", "probe_accuracy": "linear probe accuracy",
@@ -166,7 +166,9 @@ def counts_section(run: Path, dataset: Dataset | None) -> str:
     split_file = run / "split.csv"
     split = read_table(split_file) if split_file.exists() else None
     if split is not None:
-        parts.append(html_table(split_counts(images, split)))
+        counts = split_counts(dataset, split).drop(columns="absent").rename(columns={
+            "images": "frames", "normal": "normal kidney frames", "abnormal": "abnormal kidney frames"})
+        parts.append(html_table(counts))
         parts.append("<p class=\"note\">Kidney frames: frames annotated normal or abnormal (\"absent\" "
                      "frames excluded), as in the paper's section 3.1.</p>")
     else:
@@ -177,20 +179,6 @@ def counts_section(run: Path, dataset: Dataset | None) -> str:
         parts.append("<h3>Pre-training set (paper sections 3.2 to 3.4)</h3>")
         parts.append(html_table(pd.DataFrame(list(pipeline.items()), columns=["step", "count"])))
     return "\n".join(parts)
-
-
-def split_counts(images: pd.DataFrame, split: pd.DataFrame) -> pd.DataFrame:
-    """Exams, patients, frames and normal/abnormal kidney frames per part of the split."""
-    frames = images.merge(split[["exam_id", "part"]], on="exam_id", how="inner")
-    rows = []
-    for part, group in split.groupby("part", sort=False):
-        in_part = frames[frames["part"] == part]
-        rows.append({"part": part, "exams": group["exam_id"].nunique(),
-                     "patients": group["patient_id"].nunique(), "frames": len(in_part),
-                     "normal kidney frames": int((in_part["label"] == "normal").sum()),
-                     "abnormal kidney frames": int((in_part["label"] == "abnormal").sum())})
-    order = {p: i for i, p in enumerate((*LABELED_PARTS, "pretrain"))}
-    return pd.DataFrame(rows).sort_values("part", key=lambda s: s.map(lambda p: order.get(p, 99)))
 
 
 def pipeline_counts(run: Path, pretrain_exams: set[str] | None = None) -> dict[str, int]:
