@@ -130,13 +130,12 @@ def synth(
     overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
 ) -> None:
     """Generate a synthetic abdominal ultrasound corpus with French reports (docs/synthetic-corpus.md)."""
-    from usconvirt.config import from_dict, load_yaml
+    from usconvirt.config import config_from_file
     from usconvirt.synth import SynthConfig, generate_corpus
 
-    values = load_yaml(config) if config else {}
-    given = {"exams": exams, "seed": seed, "image_size": image_size, "format": format, "workers": workers}
-    values |= {k: v for k, v in given.items() if v is not None} | {"overwrite": overwrite}
-    cfg = from_dict(SynthConfig, values, source=str(config or "synth"))
+    cfg = config_from_file(SynthConfig, config, "synth", {
+        "exams": exams, "seed": seed, "image_size": image_size, "format": format, "workers": workers,
+        "overwrite": overwrite})
     if kidney_abnormal is not None:
         cfg.prevalences.kidney_abnormal = kidney_abnormal
     generate_corpus(out, cfg, progress=sys.stderr.isatty())
@@ -265,17 +264,14 @@ def pretrain(
     image_size: Annotated[int | None, typer.Option(help="Override the input image size in pixels.")] = None,
 ) -> None:
     """ConVIRT pre-training of the image and text encoders (multi-GPU: torchrun or srun with strategy ddp)."""
-    from usconvirt.config import from_dict, load_yaml
+    from usconvirt.config import config_from_file
     from usconvirt.data import load_dataset
     from usconvirt.pairing import load_pairs
     from usconvirt.training.pretrain import PretrainConfig
     from usconvirt.training.pretrain import pretrain as run_pretrain
 
-    values = load_yaml(config) if config is not None else {}
-    values = values.get("pretrain", values)
-    overrides = {"epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "image_size": image_size}
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    cfg = from_dict(PretrainConfig, values, source=str(config or "options"))
+    cfg = config_from_file(PretrainConfig, config, "pretrain", {
+        "epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "image_size": image_size})
     summary = run_pretrain(load_dataset(dataset), load_pairs(pairs), tokenizer, out, cfg, resume=resume)
     typer.echo(f"{out}: {summary['steps']} steps on {summary['pairs']} pairs, "
                f"loss {summary['first_loss']:.3f} -> {summary['final_loss']:.3f}")
@@ -303,18 +299,15 @@ def finetune(
     resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoints/last.ckpt if present.")] = True,
 ) -> None:
     """Fine-tune a normal/abnormal kidney classifier with generalized cross-entropy."""
-    from usconvirt.config import from_dict, load_yaml
+    from usconvirt.config import config_from_file
     from usconvirt.data import load_dataset
     from usconvirt.io import read_table
     from usconvirt.training.finetune import FinetuneConfig
     from usconvirt.training.finetune import finetune as run_finetune
 
-    values = load_yaml(config) if config is not None else {}
-    values = values.get("finetune", values)
-    overrides = {"init": init, "epochs": epochs, "image_size": image_size, "arch": arch, "loss": loss,
-                 "train_fraction": train_fraction}
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    cfg = from_dict(FinetuneConfig, values, source=str(config or "options"))
+    cfg = config_from_file(FinetuneConfig, config, "finetune", {
+        "init": init, "epochs": epochs, "image_size": image_size, "arch": arch, "loss": loss,
+        "train_fraction": train_fraction})
     metrics = run_finetune(load_dataset(dataset), read_table(split), out, cfg, resume=resume)
     test_f1 = metrics["test"]["macro_f1"]
     typer.echo(f"{out}: best epoch {metrics['best_epoch']}, val macro-F1 {metrics['val']['macro_f1']:.3f}, "
@@ -407,7 +400,7 @@ def _finish(ctx) -> None:
     from usconvirt.stages import headline
 
     report = ctx.out / "report.html"
-    if (ctx.out / "evaluation" / "table1.md").exists():
+    if (ctx.out / "evaluation" / "metrics.json").exists():
         typer.echo(headline(ctx))
     if report.exists():
         typer.echo(f"report: {report}")

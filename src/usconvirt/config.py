@@ -36,6 +36,19 @@ def from_dict(cls: type[T], values: dict[str, Any] | None, *, source: str = "con
     return cls(**kwargs)
 
 
+def config_from_file(cls: type[T], path: str | Path | None, section: str,
+                     overrides: dict[str, Any] | None = None) -> T:
+    """Dataclass `cls` from a YAML file, then the command-line flags that are set (not None).
+
+    The file holds `cls`'s keys at the top level, or under `section` as in a pipeline config.
+    """
+    values = load_yaml(path) if path is not None else {}
+    if isinstance(values.get(section), dict):
+        values = values[section]
+    values |= {k: v for k, v in (overrides or {}).items() if v is not None}
+    return from_dict(cls, values, source=str(path or "options"))
+
+
 def to_dict(config: Any) -> dict[str, Any]:
     """Plain-dict view of a dataclass config (tuples become lists, paths strings)."""
     def plain(v: Any) -> Any:

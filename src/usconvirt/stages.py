@@ -201,22 +201,15 @@ def run_evaluate(ctx: RunContext) -> None:
     runs = {name: ctx.path("finetune", name) for name in finetune_inits(ctx)}
     metrics = evaluate_runs(runs, ctx.path("evaluation"), n_bootstrap=section.get("n_bootstrap", 1000),
                             seed=section.get("seed", 0))
-    ctx.cache["headline"] = headline(ctx)
     _note(ctx, "evaluate", f"{len(runs)} runs, {len(metrics)} metric groups")
 
 
 def headline(ctx: RunContext) -> str:
-    """One line: test macro-F1 per initialisation, with the bootstrap CI when there is one."""
-    from sklearn.metrics import f1_score
-
-    from usconvirt.evaluation.evaluate import read_predictions
-
-    parts = []
-    for name in finetune_inits(ctx):
-        pred = read_predictions(ctx.path("finetune", name))
-        f1 = f1_score(pred["label"], pred["pred"], average="macro", labels=[0, 1], zero_division=0)
-        parts.append(f"{name} {f1:.3f}")
-    return "test macro-F1: " + ", ".join(parts)
+    """One line: test macro-F1 per initialisation with its bootstrap CI, from evaluation/metrics.json."""
+    runs = json.loads(ctx.path("evaluation", "metrics.json").read_text())["runs"]
+    return "test macro-F1: " + ", ".join(
+        f"{name} {m['macro_f1']['value']:.3f} ({m['macro_f1']['ci_low']:.3f}-{m['macro_f1']['ci_high']:.3f})"
+        for name, m in runs.items())
 
 
 # --- represent --------------------------------------------------------------------------------------

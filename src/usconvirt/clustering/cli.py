@@ -7,7 +7,7 @@ from pathlib import Path
 
 from usconvirt.clustering.config import ClusterConfig
 from usconvirt.clustering.run import run_clustering
-from usconvirt.config import from_dict, load_yaml
+from usconvirt.config import config_from_file
 from usconvirt.data.dataset import ORGANS, load_dataset
 from usconvirt.errors import InputError
 from usconvirt.io import read_table
@@ -17,9 +17,7 @@ def cluster_command(dataset: Path, out: Path, *, config_file: Path | None = None
                     mapping_file: Path | None = None, split_file: Path | None = None, part: str = "pretrain",
                     arch: str | None = None, **overrides) -> dict:
     """Build the config (file, then flags that are set), pick the split's frames, run the stage."""
-    config = from_dict(ClusterConfig, load_yaml(config_file), source=str(config_file)) if config_file \
-        else ClusterConfig()
-    config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    config = config_from_file(ClusterConfig, config_file, "cluster", overrides)
     if arch is not None:
         config = replace(config, encoder=replace(config.encoder, arch=arch))
     if config.select is not None and config.select not in ORGANS:
