@@ -48,11 +48,15 @@ def main() -> None:
     start = time.perf_counter()
     metrics = run_clustering(dataset, args.run_dir / "cluster", config)
     wall = time.perf_counter() - start
-    print(f"{'frames':>7}{'steps':>7}{'K':>4}{'arch':>9}{'size':>6}{'epochs':>7}{'wall s':>8}{'train s':>8}"
-          f"{'weighted F1':>12}{'kidney F1':>10}{'selected':>9}")
-    print(f"{metrics['frames']:>7}{metrics['global_step']:>7}{config.clusters:>4}{config.encoder.arch:>9}{config.image_size:>6}"
-          f"{config.epochs:>7}{wall:>8.0f}{metrics['train_seconds']:>8.0f}{metrics.get('weighted_f1'):>12}"
-          f"{metrics.get('kidney_f1'):>10}{metrics['selected']:>9}")
+    print(f"{'method':>17}{'frames':>7}{'steps':>7}{'K':>4}{'size':>6}{'wall s':>8}{'weighted F1':>12}"
+          f"{'kidney F1':>10}{'selected':>9}  scored on")
+    print(f"{config.method:>17}{metrics['frames']:>7}{metrics['global_step']:>7}{config.clusters:>4}"
+          f"{config.image_size:>6}{wall:>8.0f}{metrics.get('weighted_f1'):>12}{metrics.get('kidney_f1'):>10}"
+          f"{metrics['selected']:>9}  {metrics['headline']}")
+    mapped = metrics.get("mapped_scores", {})
+    print(f"{'(mapping frames)':>17}{'':>32}{mapped.get('weighted_f1')!s:>12}{mapped.get('kidney_f1')!s:>10}")
+    for name, row in metrics.get("baselines", {}).items():
+        print(f"{name:>17}{'':>32}{row.get('weighted_f1')!s:>12}{row.get('kidney_f1')!s:>10}")
     for organ, row in metrics.get("per_organ", {}).items():
         print(f"  {organ:<12} P {row['precision']:.3f}  R {row['recall']:.3f}  F1 {row['f1']:.3f}  "
               f"n {row['support']}")

@@ -4,6 +4,9 @@ augmentations and batches; the last line is `ratio: X` (Lightning / bare, goal >
     python bench/pretrain_bench.py                 # CPU size: 'small' ResNet + tiny CamemBERT at 64 px
     python bench/pretrain_bench.py --paper         # ResNet50 + CamemBERT-base sizes (random) at 224 px, GPU
     python bench/pretrain_bench.py --paper --max-batch   # also the largest batch that fits
+    python bench/pretrain_bench.py --paper --sweep --workers 8 [--compile]   # GPU: batch 32..512 x
+        channels_last x bf16/fp32 (x torch.compile), samples/s and peak GPU memory of each, then the
+        best setting with the real loader (tells whether the model or the data path is the limit)
 
 Weights are random (no download); speed does not depend on them.
 """
@@ -14,6 +17,7 @@ import argparse
 import contextlib
 import copy
 import dataclasses
+import itertools
 import tempfile
 import time
 from pathlib import Path
@@ -86,9 +90,13 @@ def lightning_rate(module: ConVIRTModule, loader, config: PretrainConfig, warmup
     return steps * config.batch_size / (timer.end - timer.start)
 
 
-def bare_rate(model, loader, config: PretrainConfig, device: torch.device, warmup: int, steps: int) -> float:
+def bare_rate(model, loader, config: PretrainConfig, device: torch.device, warmup: int, steps: int,
+              channels_last: bool = False) -> float:
     """The same step written by hand: uint8 -> device, augment, forward, loss, backward, Adam."""
     model = model.to(device).train()
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    if channels_last:
+        model.image_encoder.to(memory_format=torch.channels_last)
     augment = build_augment(config.augment, config.image_size).to(device)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr,
                                  weight_decay=config.weight_decay)
@@ -101,7 +109,8 @@ def bare_rate(model, loader, config: PretrainConfig, device: torch.device, warmu
                 sync(device)
                 start = time.perf_counter()
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            images = augment_batch(augment, batch["images"].float().div_(255.0))
+            images = augment_batch(augment, batch["images"].float().div_(255.0)).contiguous(
+                memory_format=memory_format)
             autocast = torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
             with autocast:
                 loss = convirt_loss(model.image_features(images),
@@ -133,6 +142,55 @@ def largest_batch(model, data, tokenizer, config: PretrainConfig, device: torch.
     return fits
 
 
+def with_setting(config: PretrainConfig, batch: int, precision: str, workers: int) -> PretrainConfig:
+    return dataclasses.replace(config, batch_size=batch, num_workers=workers,
+                               trainer=dataclasses.replace(config.trainer, precision=precision))
+
+
+def maybe_compiled(model, compiled: bool):
+    model = copy.deepcopy(model)
+    if compiled:
+        model.image_encoder = torch.compile(model.image_encoder)
+        model.text_encoder = torch.compile(model.text_encoder)
+    return model
+
+
+def sweep(model, data, tokenizer, config: PretrainConfig, device: torch.device, args) -> None:
+    """Model-bound rate (one collated batch reused, no loader) for every setting; then the best setting
+    fed by the real loader. GPU memory is the peak allocated by PyTorch during the setting."""
+    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    precisions = ["bf16-mixed", "32-true"] if bf16 else ["32-true"]
+    print(f"{'batch':>5s} {'channels_last':>13s} {'precision':>10s} {'compile':>7s} {'samples/s':>10s} "
+          f"{'GPU GB':>7s}", flush=True)
+    results = []
+    settings = itertools.product(args.batches, (False, True), precisions, (False, True) if args.compile
+                                 else (False,))
+    for batch, channels_last, precision, compiled in settings:
+        cfg = with_setting(config, batch, precision, 0)
+        one = next(iter(pair_loader(data, tokenizer, cfg)))
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        try:
+            rate = bare_rate(maybe_compiled(model, compiled), [one] * (args.warmup + args.steps_sweep), cfg,
+                             device, args.warmup, args.steps_sweep, channels_last=channels_last)
+            memory = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else 0.0
+            results.append((rate, batch, channels_last, precision, compiled))
+            shown = f"{rate:10.0f} {memory:7.1f}"
+        except torch.OutOfMemoryError:
+            shown = f"{'OOM':>10s} {'':>7s}"
+        print(f"{batch:5d} {channels_last!s:>13s} {precision:>10s} {compiled!s:>7s} {shown}", flush=True)
+    if not results:
+        return
+    rate, batch, channels_last, precision, compiled = max(results)
+    cfg = with_setting(config, batch, precision, args.workers)
+    fed = bare_rate(maybe_compiled(model, compiled), pair_loader(data, tokenizer, cfg), cfg, device,
+                    args.warmup, args.steps_sweep, channels_last=channels_last)
+    print(f"best: batch {batch}, channels_last={channels_last}, {precision}, compile={compiled}: "
+          f"{rate:.0f} samples/s model-bound, {fed:.0f} samples/s with the loader ({args.workers} workers)"
+          f" -> the {'loader' if fed < 0.9 * rate else 'model'} is the limit")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--paper", action="store_true", help="ResNet50 + CamemBERT-base sizes at 224 px")
@@ -142,6 +200,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternate bare/Lightning runs; best of each")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--max-batch", action="store_true", help="also search the largest batch (GPU)")
+    parser.add_argument("--sweep", action="store_true", help="sweep batch x channels_last x precision")
+    parser.add_argument("--batches", type=int, nargs="+", default=[32, 64, 128, 256, 512])
+    parser.add_argument("--compile", action="store_true", help="--sweep also with torch.compile")
+    parser.add_argument("--steps-sweep", type=int, default=10, help="timed steps per sweep setting")
     args = parser.parse_args()
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -150,6 +212,8 @@ def main() -> None:
     steps = args.steps or (30 if args.paper else 10)
     rng = np.random.default_rng(0)
     n = 4096 if args.max_batch else batch * (args.warmup + steps)
+    if args.sweep:
+        n = max(n, max(args.batches) * (args.warmup + args.steps_sweep))
     texts = sentences(n, rng)
     with tempfile.TemporaryDirectory() as tmp:
         tok_dir, text_cfg = text_encoder_dir(Path(tmp), [t for ts in texts for t in ts], args.paper)
@@ -163,6 +227,9 @@ def main() -> None:
         data = PairDataset(frames, texts)
         L.seed_everything(0, verbose=False)
         model = create_convirt(config.model_config(), tokenizer)
+        if args.sweep:
+            sweep(model, data, tokenizer, config, device, args)
+            return
         rates: dict[str, list[float]] = {"bare": [], "lightning": []}
         for _ in range(args.rounds):
             loader = pair_loader(data, tokenizer, config)

@@ -23,6 +23,26 @@ def shared_real() -> Path:
     return SHARED_REAL
 
 
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    """Run `usconvirt ARGS` in-process through `usconvirt.cli:main`; (exit code, stdout + stderr)."""
+    import sys
+
+    from usconvirt.cli import main
+
+    def run(*args: str) -> tuple[int, str]:
+        monkeypatch.setattr(sys, "argv", ["usconvirt", *map(str, args)])
+        code = 0
+        try:
+            main()
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        out = capsys.readouterr()
+        return code, out.out + out.err
+
+    return run
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     import random

@@ -6,13 +6,16 @@ Stage modules are imported inside the commands so that `--help` stays fast.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from usconvirt.errors import EXIT_BAD_INPUT, InputError
+from usconvirt.bundle.cli import export, predict
+from usconvirt.data.merge import merge_command
+from usconvirt.errors import EXIT_BAD_INPUT, InputError, Interrupted
 from usconvirt.logging_setup import configure_logging
 
 app = typer.Typer(
@@ -41,11 +44,13 @@ def _not_yet(stage: str) -> None:
 @app.command()
 def validate(
     dataset: Annotated[Path, typer.Argument(help="Dataset directory (exams + images tables).")],
+    allow_missing_report: Annotated[bool, typer.Option(
+        help="Accept exams without a report (a dataset ingested for prediction).")] = False,
 ) -> None:
     """Check a dataset directory against docs/data-format.md and print its counts."""
     from usconvirt.data import load_dataset
 
-    ds = load_dataset(dataset)
+    ds = load_dataset(dataset, allow_missing_reports=allow_missing_report)
     typer.echo(f"{dataset}: {len(ds.exams)} exams, {ds.exams['patient_id'].nunique()} patients, "
                f"{len(ds.images)} images: valid")
 
@@ -54,27 +59,54 @@ def validate(
 @app.command()
 def ingest(
     dicom_dir: Annotated[Path, typer.Argument(help="Folder of DICOM files (walked recursively).")],
-    reports: Annotated[Path, typer.Option(help="Reports table (CSV/JSONL/Parquet): key column + 'report'.")],
     out: Annotated[Path, typer.Option(help="Dataset directory to write: PNG frames, exams, images.")],
     key: Annotated[str, typer.Option(envvar="USCONVIRT_DEID_KEY",
                                      help="Secret key of the keyed hash that pseudonymises ids (>= 8 chars); "
                                           "prefer the USCONVIRT_DEID_KEY environment variable.")],
+    reports: Annotated[Path | None, typer.Option(
+        help="Reports table (CSV in any common dialect, JSONL, Parquet): key column + 'report'.")] = None,
     link: Annotated[str, typer.Option(help="DICOM field linking an exam to its report: "
                                            "StudyInstanceUID or AccessionNumber.")] = "StudyInstanceUID",
     report_key_column: Annotated[str | None, typer.Option(
         help="Column of the reports table holding the link key (default: the --link name).")] = None,
+    encoding: Annotated[str | None, typer.Option(
+        help="Encoding of the reports/labels tables (default: sniffed, UTF-8 else cp1252).")] = None,
+    labels: Annotated[Path | None, typer.Option(
+        help="Annotations (organ/label/side) keyed by SOPInstanceUID or AccessionNumber + "
+             "InstanceNumber, optional 'frame'.")] = None,
+    id_map: Annotated[Path | None, typer.Option(
+        help="Also write the pseudonym <-> source id table here (outside OUT; keep it safe).")] = None,
+    allow_missing_report: Annotated[bool, typer.Option(
+        help="Keep studies without a report (empty report), e.g. to predict on them.")] = False,
+    shard: Annotated[str | None, typer.Option(
+        help="I/N: ingest only shard I (0-based) of N; combine with `usconvirt merge`.")] = None,
+    workers: Annotated[int, typer.Option(help="Processes decoding frames (0: one per core).")] = 0,
+    resume: Annotated[bool, typer.Option(help="Resume an interrupted ingest of the same export.")] = True,
     strict: Annotated[bool, typer.Option(help="Stop at the first unreadable file, do not skip it.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
 ) -> None:
     """Ingest a DICOM export into a dataset directory, pseudonymised; exams without a report are skipped."""
     from usconvirt.data.ingest import IngestConfig, ingest_dicom
 
-    config = IngestConfig(link=link, report_key_column=report_key_column, strict=strict, overwrite=overwrite)
+    config = IngestConfig(link=link, report_key_column=report_key_column, encoding=encoding, labels=labels,
+                          id_map=id_map, allow_missing_report=allow_missing_report, shard=shard,
+                          workers=workers, resume=resume, strict=strict, overwrite=overwrite)
     s = ingest_dicom(dicom_dir, reports, out, key, config)
     typer.echo(f"{out}: {s.files} files, {s.read} read, {s.skipped} skipped (unreadable); "
                f"{s.frames} frames in {s.exams} exams; "
-               f"{s.exams_without_report} exams without report skipped, "
-               f"{s.reports_without_exam} reports without exam")
+               f"{s.exams_without_report} exams without report "
+               f"{'kept' if allow_missing_report else 'skipped'}, "
+               f"{s.reports_without_exam} reports without exam, {s.empty_reports} empty reports"
+               + (f"; {s.labelled_frames} frames labelled, {s.labels_without_frame} label rows matched "
+                  f"no frame" if labels else "")
+               + (f"; resumed {s.resumed_exams} exams" if s.resumed_exams else "")
+               + (f" (shard {s.shard})" if s.shard else ""))
+
+
+# Commands that live beside their stage's code: merge (ingest shards), export and predict (docs/use.md).
+app.command("merge")(merge_command)
+app.command("export")(export)
+app.command("predict")(predict)
 
 
 # --- data: split ------------------------------------------------------------------------------
@@ -82,23 +114,28 @@ def ingest(
 def split(
     dataset: Annotated[Path, typer.Argument(help="Dataset directory (exams + images, with images.label).")],
     out: Annotated[Path, typer.Option(help="Split table to write: exam_id, patient_id, part.")],
-    labeled_fraction: Annotated[float, typer.Option(help="Share of all exams drawn (by patient) into the "
-                                                         "labeled train/val/test subset.")] = 0.13,
-    train: Annotated[float, typer.Option(help="Relative weight of train in the labeled subset.")] = 0.83,
-    val: Annotated[float, typer.Option(help="Relative weight of validation in the labeled subset.")] = 0.045,
-    test: Annotated[float, typer.Option(help="Relative weight of test in the labeled subset.")] = 0.125,
-    seed: Annotated[int, typer.Option(help="Seed of the patient draw.")] = 0,
+    labeled_fraction: Annotated[float | None, typer.Option(
+        help="Share of the labelled patients drawn into train/val/test; the others pre-train "
+             "[default: 1.0].")] = None,
+    train: Annotated[float | None, typer.Option(help="Relative weight of train [default: 0.83].")] = None,
+    val: Annotated[float | None, typer.Option(help="Relative weight of validation [default: 0.045].")] = None,
+    test: Annotated[float | None, typer.Option(help="Relative weight of test [default: 0.125].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Key of the patient hash [default: 0].")] = None,
+    strict: Annotated[bool, typer.Option(help="A part without both classes is an error.")] = False,
 ) -> None:
-    """Patient-level split: labeled train/val/test and the pre-training pool; prints the counts table."""
+    """Patient-level split: labelled train/val/test and the pre-training pool; prints the counts table."""
     from rich.console import Console
     from rich.table import Table
 
+    from usconvirt.config import from_dict
     from usconvirt.data import load_dataset
     from usconvirt.data.split import SplitConfig, split_counts, split_dataset
     from usconvirt.io import write_table
 
+    flags = {"labeled_fraction": labeled_fraction, "train": train, "val": val, "test": test, "seed": seed}
+    config = from_dict(SplitConfig, {k: v for k, v in flags.items() if v is not None} | {"strict": strict})
     ds = load_dataset(dataset)
-    table = split_dataset(ds, SplitConfig(labeled_fraction, train, val, test, seed))
+    table = split_dataset(ds, config)
     write_table(table, out)
     counts = split_counts(ds, table)
     view = Table(title=f"{out}")
@@ -149,23 +186,28 @@ def sentences(
         metavar="INPUT", help="Exams table (CSV, JSONL or Parquet) with exam_id and report columns.")],
     out: Annotated[Path, typer.Option(
         help="Output sentences table, .csv or .parquet; the exam summary goes to OUT_summary.<ext>.")],
-    organ: Annotated[str, typer.Option(help="Organ to select (kidney, liver, ...), or 'all'.")] = "kidney",
-    backend: Annotated[str, typer.Option(
+    organ: Annotated[str | None, typer.Option(
+        help="Organ to select (kidney, liver, ...), or 'all' [default: kidney].")] = None,
+    backend: Annotated[str | None, typer.Option(
         help="eds (EDS-NLP terminology matching, default) or quickumls (the paper's tool, 'umls' extra).")
-    ] = "eds",
+    ] = None,
     umls_dir: Annotated[Path | None, typer.Option(
         help="A full UMLS release (MRCONSO.RRF, MRSTY.RRF) instead of the shipped French subset.")] = None,
-    threshold: Annotated[float, typer.Option(help="QuickUMLS/simstring similarity threshold.")] = 0.7,
+    threshold: Annotated[float | None, typer.Option(
+        help="QuickUMLS/simstring similarity threshold [default: 0.7].")] = None,
     semantic_type: Annotated[list[str] | None, typer.Option(
         help="Accepted UMLS semantic type (repeatable); default T023.")] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="YAML config: SentenceConfig keys, at the top level or under `sentences:`.")] = None,
 ) -> None:
     """Select organ sentences from French reports (UMLS concept tagging)."""
+    from usconvirt.config import config_from_file
     from usconvirt.text import SentenceConfig, run_sentences
 
-    config = SentenceConfig(organ=organ, backend=backend, threshold=threshold,
-                            umls_dir=None if umls_dir is None else str(umls_dir),
-                            semantic_types=tuple(semantic_type or ("T023",)))
-    table_path, summary = run_sentences(input_table, out, config)
+    cfg = config_from_file(SentenceConfig, config, "sentences", {
+        "organ": organ, "backend": backend, "threshold": threshold,
+        "umls_dir": None if umls_dir is None else str(umls_dir), "semantic_types": semantic_type})
+    table_path, summary = run_sentences(input_table, out, cfg)
     typer.echo(f"{table_path}: organ sentences; {summary}: exam summary")
 
 
@@ -189,13 +231,17 @@ def cluster(
     part: Annotated[str, typer.Option("--part", help="Part of --split to cluster.")] = "pretrain",
     config: Annotated[Path | None, typer.Option("--config", help="YAML ClusterConfig; flags override it.")]
     = None,
+    method: Annotated[str | None, typer.Option(
+        "--method", help="kmeans (default), deep or deep-from-kmeans (docs/clustering.md).")] = None,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Fail when too few frames are selected or one cluster takes most.")] = False,
 ) -> None:
-    """Deep clustering of unlabeled frames into organs; keep kidney frames."""
+    """Cluster unlabeled frames into organs (k-means or deep clustering); keep kidney frames."""
     from usconvirt.clustering.cli import cluster_command
 
     metrics = cluster_command(dataset, out, config_file=config, mapping_file=mapping, split_file=split_file,
                               part=part, clusters=clusters, epochs=epochs, image_size=image_size, arch=arch,
-                              select=select)
+                              select=select, method=method, strict=strict or None)
     summary = ", ".join(f"{k} {metrics[k]}" for k in ("frames", "selected", "weighted_f1", "kidney_f1")
                         if metrics.get(k) is not None)
     typer.echo(f"{out}: {summary}")
@@ -210,7 +256,8 @@ def pair(
     out: Annotated[Path, typer.Option(help="Pairs table to write, e.g. RUN/pairs.parquet.")],
     organ: Annotated[str, typer.Option(help="Organ whose frames and sentences are paired.")] = "kidney",
     match_laterality: Annotated[bool, typer.Option(
-        help="Give a left/right frame only sentences about its side (or both/unspecified).")] = False,
+        help="Give a frame whose images.laterality (DICOM tag or burned-in annotation) is left/right only "
+             "sentences about its side (or both/unspecified); images.side is never read.")] = False,
 ) -> None:
     """Pair each selected frame with its own exam's organ sentences."""
     from usconvirt.data import load_dataset
@@ -232,18 +279,25 @@ def tokenizer(
     out: Annotated[Path, typer.Option(help="Tokenizer directory to write, e.g. RUN/tokenizer.")],
     split: Annotated[Path | None, typer.Option(
         help="split.csv: train only on the reports of part == pretrain (default: all reports).")] = None,
-    vocab_size: Annotated[int, typer.Option(help="WordPiece vocabulary size, specials included.")] = 16000,
-    lowercase: Annotated[bool, typer.Option(help="Lower-case the text before tokenising.")] = False,
-    strip_accents: Annotated[bool, typer.Option(help="NFD-normalise and drop accents.")] = False,
-    min_frequency: Annotated[int, typer.Option(help="Fewest occurrences for a merged token.")] = 2,
+    vocab_size: Annotated[int | None, typer.Option(
+        help="WordPiece vocabulary size, specials included [default: 16000].")] = None,
+    lowercase: Annotated[bool | None, typer.Option(help="Lower-case the text before tokenising.")] = None,
+    strip_accents: Annotated[bool | None, typer.Option(help="NFD-normalise and drop accents.")] = None,
+    min_frequency: Annotated[int | None, typer.Option(
+        help="Fewest occurrences for a merged token [default: 2].")] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="YAML config: TokenizerConfig keys, at the top level or under `tokenizer:`.")] = None,
 ) -> None:
     """Retrain a WordPiece tokenizer on the reports."""
+    from usconvirt.config import config_from_file
     from usconvirt.data import load_dataset
-    from usconvirt.text.tokenizer import pretraining_reports, train_tokenizer
+    from usconvirt.text.tokenizer import TokenizerConfig, pretraining_reports, train_tokenizer
 
+    cfg = config_from_file(TokenizerConfig, config, "tokenizer", {
+        "vocab_size": vocab_size, "lowercase": lowercase, "strip_accents": strip_accents,
+        "min_frequency": min_frequency})
     reports = pretraining_reports(load_dataset(dataset, check_files=False), split)
-    tok = train_tokenizer(reports, out, vocab_size=vocab_size, lowercase=lowercase,
-                          strip_accents=strip_accents, min_frequency=min_frequency)
+    tok = train_tokenizer(reports, out, cfg)
     typer.echo(f"{out}: WordPiece tokenizer of {len(tok)} tokens trained on {len(reports)} reports")
 
 
@@ -321,11 +375,20 @@ def evaluate(
         "--run", help="NAME=PATH: a fine-tuning directory or predictions.csv; repeat for side-by-side "
         "columns.")],
     out: Annotated[Path, typer.Option(help="Output directory, e.g. RUN/evaluation.")],
-    bootstrap: Annotated[int, typer.Option(help="Patient bootstrap resamples for the 95% intervals.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    bootstrap: Annotated[int | None, typer.Option(
+        help="Patient bootstrap resamples for the 95% intervals [default: 1000].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the bootstrap [default: 0].")] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="YAML config: EvaluationConfig keys, at the top level or under `evaluation:`.")] = None,
+    dataset: Annotated[Path | None, typer.Option(
+        help="Dataset directory whose images.side adds kidney-level figures to the exam-level ones.")] = None,
 ) -> None:
     """The paper's Table 1, NPV/PPV/sensitivity/specificity/ROC-AUC with patient-bootstrap 95% CIs."""
+    from usconvirt.config import config_from_file
+    from usconvirt.evaluation.config import EvaluationConfig
     from usconvirt.evaluation.evaluate import evaluate_runs
+
+    cfg = config_from_file(EvaluationConfig, config, "evaluation", {"n_bootstrap": bootstrap, "seed": seed})
 
     runs = {}
     for item in run_:
@@ -333,7 +396,10 @@ def evaluate(
         if not sep or not name or not path:
             raise InputError(f"expected --run NAME=PATH, got '{item}'", field="--run")
         runs[name] = Path(path)
-    evaluate_runs(runs, out, n_bootstrap=bootstrap, seed=seed)
+    from usconvirt.evaluation.exam_level import dataset_sides
+
+    sides = dataset_sides(dataset) if dataset is not None else None
+    evaluate_runs(runs, out, n_bootstrap=cfg.n_bootstrap, seed=cfg.seed, sides=sides)
     typer.echo((out / "table1.md").read_text(encoding="utf-8").rstrip())
     typer.echo(f"{out}: table1.md/.csv/.json, metrics.json/.csv")
 
@@ -353,7 +419,8 @@ def report(
     seed: Annotated[int, typer.Option(help="With --measure: seed of random weights, t-SNE, probe.")] = 0,
 ) -> None:
     """Write the readable report of a run directory: counts, clustering, pairs, losses, Table 1, figures."""
-    from usconvirt.evaluation.report import measure_run, write_report
+    from usconvirt.evaluation.report import write_report
+    from usconvirt.evaluation.represent import measure_run
 
     if measure:
         measure_run(run_dir, dataset=dataset, imagenet=imagenet, seed=seed)
@@ -371,10 +438,11 @@ def run(
                        "report).")] = None,
 ) -> None:
     """Run the whole pipeline from a YAML config; stages with unchanged inputs and config are skipped."""
-    from usconvirt.pipeline import resolve_config, run_pipeline
+    from usconvirt import stages
+    from usconvirt.pipeline import resolve_config
 
-    _finish(run_pipeline(resolve_config(config), out=out, from_stage=from_stage, echo=typer.echo,
-                         quiet=not _verbose()))
+    _finish(stages.run(resolve_config(config), out=out, from_stage=from_stage, echo=typer.echo,
+                       quiet=not _verbose(), source=str(config)))
 
 
 @app.command()
@@ -385,11 +453,12 @@ def demo(
         "--from", help="Redo this stage and every later one.")] = None,
 ) -> None:
     """Run every stage end to end on a synthetic corpus the project generates itself (CPU, minutes)."""
-    from usconvirt.pipeline import resolve_config, run_pipeline
+    from usconvirt import stages
+    from usconvirt.pipeline import resolve_config
 
     overrides = {"synth": {"exams": exams}} if exams else None
-    _finish(run_pipeline(resolve_config(None, overrides), out=out, from_stage=from_stage, echo=typer.echo,
-                         quiet=not _verbose()))
+    _finish(stages.run(resolve_config(None, overrides), out=out, from_stage=from_stage, echo=typer.echo,
+                       quiet=not _verbose(), source="demo config"))
 
 
 def _verbose() -> bool:
@@ -406,9 +475,22 @@ def _finish(ctx) -> None:
         typer.echo(f"report: {report}")
 
 
+def _raise_interrupted(signum: int, frame) -> None:
+    raise Interrupted(signum)
+
+
 def main() -> None:
+    # SIGTERM (a batch scheduler's kill) and Ctrl-C end a command with 143 / 130, never as a success;
+    # during training Lightning calls this handler after its own.
+    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         app()
     except InputError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(EXIT_BAD_INPUT)
+    except Interrupted as stop:
+        typer.echo(f"usconvirt: {stop}", err=True)
+        sys.exit(stop.exit_code)
+    finally:  # main() called in-process (tests, notebooks) leaves the handlers as it found them
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
@@ -27,3 +28,23 @@ class InputError(Exception):
         if field is not None:
             where.append(f"field '{field}'")
         super().__init__(f"{': '.join([', '.join(where), message]) if where else message}")
+
+
+class Interrupted(Exception):
+    """SIGTERM or SIGINT reached a run: it ends with exit code 128 + signal, never as a success."""
+
+    def __init__(self, signum: int, stage: str | None = None, checkpoint: Path | None = None) -> None:
+        self.signum, self.stage, self.checkpoint = signum, stage, checkpoint
+        name = signal.Signals(signum).name
+        where = f" during stage '{stage}'" if stage else ""
+        resume = (f"; rerun the same command to resume from {checkpoint}" if checkpoint
+                  else "; rerun the same command to resume")
+        super().__init__(f"stopped by {name}{where}{resume}")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    def at(self, stage: str, checkpoint: Path | None) -> Interrupted:
+        """The same interruption, naming the stage it hit (the innermost name wins)."""
+        return Interrupted(self.signum, self.stage or stage, self.checkpoint or checkpoint)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -78,6 +80,30 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
         else:
             df.to_parquet(tmp, index=False)
     return path
+
+
+def require_columns(table: pd.DataFrame, columns: tuple[str, ...] | list[str], source: str | Path) -> None:
+    """One InputError naming the table and every missing column, or nothing."""
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise InputError(f"missing column(s) {', '.join(missing)}; expected {', '.join(columns)}",
+                         file=source)
+
+
+def write_json(data: Any, path: str | Path) -> Path:
+    """Write JSON atomically (indented, UTF-8, non-ASCII kept)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=True), encoding="utf-8")
+    return Path(path)
+
+
+def read_json_or_empty(path: str | Path) -> dict[str, Any]:
+    """A small state file (a lock, a fingerprint): its JSON object, or {} when missing or unreadable."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _umask() -> int:

@@ -1,4 +1,10 @@
-"""Image-text pairs for one organ (PAPER.md 3.4): each selected frame gets all its exam's organ sentences."""
+"""Image-text pairs for one organ (PAPER.md 3.4): each selected frame gets all its exam's organ sentences.
+
+That is the paper's pairing and the default. `match_laterality` narrows a frame's sentences to its side,
+but only from what a real export holds: the `laterality` column of the images table (a side read from the
+DICOM ImageLaterality/Laterality tags or from a burned-in annotation such as "REIN G"), never the `side`
+column, which is a label (the synthetic corpus fills it from its ground truth).
+"""
 
 from __future__ import annotations
 
@@ -15,12 +21,17 @@ log = logging.getLogger(__name__)
 
 FRAME_COLUMNS = ("image_id",)
 SENTENCE_COLUMNS = ("exam_id", "start", "text", "organ", "laterality")
-PAIR_COLUMNS = ("image_id", "exam_id", "side", "texts")
+PAIR_COLUMNS = ("image_id", "exam_id", "laterality", "texts")
+FRAME_LATERALITY = "laterality"  # images column from the export (DICOM tag or burned-in annotation)
+LATERALITY_CODES = {"l": "left", "left": "left", "g": "left", "gauche": "left",
+                    "r": "right", "right": "right", "d": "right", "droit": "right", "droite": "right",
+                    "b": "both", "both": "both"}
 
 
 @dataclass
 class PairConfig:
-    """`match_laterality`: a left/right frame keeps only sentences about its side (or both/unspecified)."""
+    """`match_laterality`: a frame whose exported laterality is left/right keeps only the sentences about
+    that side (or both/unspecified); it reads `images.laterality`, never `images.side`."""
 
     organ: str = "kidney"
     match_laterality: bool = False
@@ -47,7 +58,9 @@ def build_pairs(
         row = int(unknown.to_numpy().argmax()) + 1
         raise InputError(f"image '{frames['image_id'][unknown].iloc[0]}' is not in the dataset",
                          file=frames_source, row=row, field="image_id")
-    selected = images.loc[frames["image_id"].drop_duplicates(), ["exam_id", "side"]].reset_index()
+    selected = images.loc[frames["image_id"].drop_duplicates(), ["exam_id"]].reset_index()
+    selected["laterality"] = frame_laterality(images, selected["image_id"],
+                                              required=config.match_laterality)
 
     organ_sentences = sentences[sentences["organ"] == config.organ].sort_values(["exam_id", "start"])
     by_exam = {exam: list(zip(group["text"].astype(str), group["laterality"].astype(str), strict=True))
@@ -55,7 +68,7 @@ def build_pairs(
     selected["texts"] = [
         [text for text, laterality in by_exam.get(exam, [])
          if not config.match_laterality or _same_side(side, laterality)]
-        for exam, side in zip(selected["exam_id"], selected["side"], strict=True)
+        for exam, side in zip(selected["exam_id"], selected["laterality"], strict=True)
     ]
     has_text = selected["texts"].map(len) > 0
     pairs = selected[has_text].reset_index(drop=True)[list(PAIR_COLUMNS)]
@@ -68,6 +81,18 @@ def build_pairs(
     }
     log.info("pairs: %s", accounting)
     return pairs, accounting
+
+
+def frame_laterality(images: pd.DataFrame, image_ids: pd.Series, *, required: bool) -> list[str]:
+    """Each frame's exported side (left, right, both or ''), from DICOM codes (L, R, B) or words."""
+    if FRAME_LATERALITY not in images.columns:
+        if required:
+            raise InputError("match_laterality needs an images 'laterality' column (from the DICOM "
+                             "ImageLaterality tag or a burned-in annotation); 'side' is a label and is not "
+                             "read", file="images", field=FRAME_LATERALITY)
+        return [""] * len(image_ids)
+    raw = images.loc[image_ids, FRAME_LATERALITY].fillna("").astype(str).str.strip().str.lower()
+    return [LATERALITY_CODES.get(value, "") for value in raw]
 
 
 def _same_side(frame_side: str, laterality: str) -> bool:

@@ -1,8 +1,11 @@
-"""End to end: `usconvirt run CONFIG.yaml` and `usconvirt demo`.
+"""The pipeline engine: stages in order, a manifest that decides what reruns, one run per directory.
 
-Each stage reads files and writes files in the run directory. A stage manifest (RUN/manifest.json)
-records, per stage, the hash of its config section and fingerprints of its inputs; a stage whose
-outputs exist and whose inputs and config are unchanged is skipped, so a killed run resumes.
+Each stage reads files and writes files in the run directory. The manifest (RUN/manifest.json)
+records, per finished stage, the hash of its config sections and fingerprints of its declared inputs;
+a stage whose outputs exist and whose inputs and config are unchanged is skipped, so a killed run
+resumes. A stage's entry is removed when it starts and written when it finishes, so a stage killed
+mid-way is never taken for up to date. The stage table itself lives in `usconvirt.stages` and is
+handed to `run_pipeline`, which keeps this module free of any stage's imports.
 """
 
 from __future__ import annotations
@@ -10,19 +13,24 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from usconvirt.config import config_hash, load_yaml, save_yaml
-from usconvirt.errors import InputError
-from usconvirt.io import atomic_path
+from usconvirt.errors import InputError, Interrupted
+from usconvirt.io import read_json_or_empty, write_json
+from usconvirt.run_state import current_stage_key
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+LOCK = ".lock"
 
 
 @dataclass
@@ -35,16 +43,20 @@ class Stage:
     outputs: Callable[[RunContext], list[Path]]
     section: str | tuple[str, ...] = ()  # config section(s) whose change makes the stage stale
     enabled: Callable[[RunContext], bool] = lambda ctx: True
+    # Resumable state (checkpoint directories): moved aside when `--from` asks for the stage from scratch.
+    state: Callable[[RunContext], list[Path]] = lambda ctx: []
 
 
 @dataclass
 class RunContext:
-    """The resolved config and the run directory's paths."""
+    """The resolved config (raw and typed), the run directory's paths, and per-run decisions."""
 
     config: dict[str, Any]
     out: Path
     echo: Callable[[str], None] = print
     cache: dict[str, Any] = field(default_factory=dict)
+    settings: Any = None  # the typed PipelineConfig, when the run was validated by run_pipeline
+    decisions: dict[str, Any] = field(default_factory=dict)  # made once per run, saved in the manifest
 
     def section(self, name: str) -> dict[str, Any]:
         return dict(self.config.get(name) or {})
@@ -86,28 +98,39 @@ def load_manifest(out: Path) -> dict[str, Any]:
 
 
 def save_manifest(out: Path, manifest: dict[str, Any]) -> None:
-    with atomic_path(out / MANIFEST) as tmp:
-        tmp.write_text(json.dumps(manifest, indent=2))
+    write_json(manifest, out / MANIFEST)
+
+
+def stage_names(stages: list[Stage]) -> list[str]:
+    return [s.name for s in stages]
+
+
+def check_from_stage(stages: list[Stage], from_stage: str | None) -> None:
+    if from_stage is not None and from_stage not in stage_names(stages):
+        raise InputError(f"unknown stage '{from_stage}', expected one of {', '.join(stage_names(stages))}",
+                         field="--from")
 
 
 def run_stages(ctx: RunContext, stages: list[Stage], *, from_stage: str | None = None) -> dict[str, str]:
     """Run stages in order; returns each stage's status (done, skipped, disabled)."""
-    names = [s.name for s in stages]
-    if from_stage is not None and from_stage not in names:
-        raise InputError(f"unknown stage '{from_stage}', expected one of {', '.join(names)}", field="--from")
+    check_from_stage(stages, from_stage)
     ctx.out.mkdir(parents=True, exist_ok=True)
     manifest = load_manifest(ctx.out)
+    manifest.setdefault("stages", {})
+    if ctx.decisions:
+        manifest["decisions"] = ctx.decisions
     redo = False
     status: dict[str, str] = {}
     for i, stage in enumerate(stages, 1):
-        redo = redo or stage.name == from_stage
+        forced = stage.name == from_stage
+        redo = redo or forced
         prefix = f"[{i}/{len(stages)}] {stage.name:<16}"
         if not stage.enabled(ctx):
             status[stage.name] = "disabled"
             ctx.echo(f"{prefix} disabled")
             continue
         key = stage_key(ctx, stage)
-        done = manifest.get(stage.name, {})
+        done = manifest["stages"].get(stage.name, {})
         outputs_exist = all(p.exists() for p in stage.outputs(ctx))
         if not redo and outputs_exist and done.get("config") == key["config"] and done.get("inputs") == key[
                 "inputs"]:
@@ -115,15 +138,39 @@ def run_stages(ctx: RunContext, stages: list[Stage], *, from_stage: str | None =
             ctx.echo(f"{prefix} up to date, skipped")
             continue
         redo = True  # everything after a rerun stage reruns too
+        if forced:
+            _move_aside(ctx, stage)
+        manifest["stages"].pop(stage.name, None)
+        save_manifest(ctx.out, manifest)
         start = time.perf_counter()
-        stage.run(ctx)
+        token = current_stage_key.set(config_hash(key))
+        try:
+            stage.run(ctx)
+        except Interrupted as stop:
+            raise stop.at(stage.name, _resumable(ctx, stage)) from None
+        finally:
+            current_stage_key.reset(token)
         seconds = time.perf_counter() - start
-        manifest[stage.name] = {**key, "seconds": round(seconds, 1),
-                                "outputs": [str(p.relative_to(ctx.out)) for p in stage.outputs(ctx)]}
+        outputs = [str(p.relative_to(ctx.out)) for p in stage.outputs(ctx)]
+        manifest["stages"][stage.name] = {**key, "seconds": round(seconds, 1), "outputs": outputs}
         save_manifest(ctx.out, manifest)
         status[stage.name] = "done"
         ctx.echo(f"{prefix} done in {seconds:5.1f} s{_summary(ctx, stage.name)}")
     return status
+
+
+def _move_aside(ctx: RunContext, stage: Stage) -> None:
+    for state in stage.state(ctx):
+        if state.exists():
+            aside = state.with_name(f"{state.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+            state.rename(aside)
+            ctx.echo(f"      {stage.name}: --from starts it afresh; earlier checkpoints moved to "
+                     f"{aside.relative_to(ctx.out)}")
+
+
+def _resumable(ctx: RunContext, stage: Stage) -> Path | None:
+    found = [p for d in stage.state(ctx) for p in sorted(d.glob("last.ckpt"))] if stage.state else []
+    return found[0] if found else None
 
 
 def _summary(ctx: RunContext, name: str) -> str:
@@ -146,11 +193,60 @@ def packaged_config(name: str) -> Path:
     return Path(__file__).parent / "resources" / "configs" / f"{name}.yaml"
 
 
-def run_pipeline(config: dict[str, Any], *, out: str | Path | None = None, from_stage: str | None = None,
-                 echo: Callable[[str], None] = print, quiet: bool = False) -> RunContext:
-    """Run every stage of the pipeline described by `config`; saves the resolved config in the run dir."""
-    from usconvirt.stages import STAGES
+@contextmanager
+def run_lock(out: Path, echo: Callable[[str], None] = print) -> Iterator[None]:
+    """One run per directory: RUN/.lock holds pid and host; a dead process's lock is taken over."""
+    path = out / LOCK
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = read_json_or_empty(path)
+            if holder.get("host") == me["host"] and not _alive(holder.get("pid")):
+                echo(f"note: taking over the lock of a run that is no longer alive (pid {holder.get('pid')}, "
+                     f"since {holder.get('since')})")
+                path.unlink(missing_ok=True)
+                continue
+            raise InputError(f"another usconvirt run holds this run directory (pid {holder.get('pid')} on "
+                             f"{holder.get('host')}, since {holder.get('since')}); wait for it to end, or "
+                             f"delete {LOCK} if that run is gone", file=out) from None
+        with os.fdopen(fd, "w") as f:
+            json.dump(me, f)
+        break
+    try:
+        yield
+    finally:
+        if read_json_or_empty(path).get("pid") == me["pid"]:
+            path.unlink(missing_ok=True)
 
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_pipeline(config: dict[str, Any], stages: list[Stage], *, out: str | Path | None = None,
+                 from_stage: str | None = None, echo: Callable[[str], None] = print, quiet: bool = False,
+                 source: str = "config", decide: Callable[[RunContext], dict[str, Any]] | None = None
+                 ) -> RunContext:
+    """Validate `config` whole, then run `stages` in the run directory; saves the resolved config there.
+
+    Nothing is written before the config (every section and key) and `--from` are known to be valid.
+    `decide` makes the run's environment-dependent choices once (e.g. whether ImageNet weights are
+    cached); they are recorded in the manifest.
+    """
+    from usconvirt.pipeline_config import validate_pipeline_config
+
+    settings = validate_pipeline_config(config, source=source)
+    check_from_stage(stages, from_stage)
     if quiet:
         from usconvirt.logging_setup import quiet_pipeline_output
 
@@ -158,8 +254,12 @@ def run_pipeline(config: dict[str, Any], *, out: str | Path | None = None, from_
 
     out_dir = Path(out or config.get("out") or "runs/run")
     config = {**config, "out": str(out_dir)}
-    ctx = RunContext(config=config, out=out_dir, echo=echo)
+    ctx = RunContext(config=config, out=out_dir, echo=echo, settings=settings)
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_yaml(config, out_dir / "config.resolved.yaml")
-    run_stages(ctx, STAGES, from_stage=from_stage)
+    with run_lock(out_dir, echo):
+        save_yaml(config, out_dir / "config.resolved.yaml")
+        if decide is not None:
+            ctx.decisions = decide(ctx)
+        run_stages(ctx, stages, from_stage=from_stage)
     return ctx
+

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
 from usconvirt.config import from_dict
-from usconvirt.io import atomic_path, read_table, write_table
-from usconvirt.pipeline import RunContext, Stage
+from usconvirt.io import read_table, write_json, write_table
+from usconvirt.pipeline import RunContext, Stage, fingerprint, run_pipeline
+from usconvirt.pipeline_config import PipelineConfig, validate_pipeline_config
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,16 @@ def _split(ctx: RunContext) -> pd.DataFrame:
 
 
 def _exams_in(ctx: RunContext, part: str) -> set[str]:
-    split = _split(ctx)
-    return set(split.loc[split["part"] == part, "exam_id"])
+    from usconvirt.data.split import exams_in
+
+    return exams_in(_split(ctx), part)
+
+
+def settings(ctx: RunContext) -> PipelineConfig:
+    """The typed config (validated by run_pipeline; built here for a context made by hand)."""
+    if ctx.settings is None:
+        ctx.settings = validate_pipeline_config(ctx.config)
+    return ctx.settings
 
 
 def _note(ctx: RunContext, stage: str, text: str) -> None:
@@ -44,11 +52,9 @@ def _note(ctx: RunContext, stage: str, text: str) -> None:
 
 # --- synth ------------------------------------------------------------------------------------------
 def run_synth(ctx: RunContext) -> None:
-    from usconvirt.synth.config import SynthConfig
     from usconvirt.synth.corpus import generate_corpus
 
-    config = from_dict(SynthConfig, ctx.section("synth"), source="config.synth")
-    generate_corpus(ctx.dataset_dir, replace(config, overwrite=True))
+    generate_corpus(ctx.dataset_dir, replace(settings(ctx).synth, overwrite=True))
     ctx.cache.pop("dataset", None)
     ds = _dataset(ctx)
     _note(ctx, "synth", f"{len(ds.exams)} exams, {ds.exams['patient_id'].nunique()} patients, "
@@ -57,26 +63,22 @@ def run_synth(ctx: RunContext) -> None:
 
 # --- split ------------------------------------------------------------------------------------------
 def run_split(ctx: RunContext) -> None:
-    from usconvirt.data.split import SplitConfig, split_dataset
+    from usconvirt.data.split import split_counts, split_dataset, split_summary
 
-    split = split_dataset(_dataset(ctx), from_dict(SplitConfig, ctx.section("split"), source="config.split"))
+    split = split_dataset(_dataset(ctx), settings(ctx).split)
     write_table(split, ctx.path("split.csv"))
-    counts = split["part"].value_counts()
-    _note(ctx, "split", ", ".join(f"{part} {counts.get(part, 0)}" for part in ("train", "val", "test",
-                                                                                 "pretrain")) + " exams")
+    _note(ctx, "split", split_summary(split_counts(_dataset(ctx), split)))
 
 
 # --- cluster ----------------------------------------------------------------------------------------
 def run_cluster(ctx: RunContext) -> None:
-    from usconvirt.clustering.config import ClusterConfig
+    from usconvirt.clustering.cli import split_frames
     from usconvirt.clustering.run import run_clustering
 
     ds = _dataset(ctx)
-    pool = _exams_in(ctx, "pretrain")
-    ids = ds.images.loc[ds.images["exam_id"].isin(pool), "image_id"].tolist()
-    config = from_dict(ClusterConfig, ctx.section("cluster"), source="config.cluster")
-    mapping = ctx.config.get("cluster_mapping")
-    metrics = run_clustering(ds, ctx.path("cluster"), config, image_ids=ids, mapping_file=mapping)
+    ids, train = split_frames(ds, _split(ctx), "pretrain", source=str(ctx.path("split.csv")))
+    metrics = run_clustering(ds, ctx.path("cluster"), settings(ctx).cluster, image_ids=ids,
+                             mapping_file=settings(ctx).cluster_mapping, mapping_ids=train)
     kept = len(read_table(ctx.path("cluster", "selected.csv")))
     scores = (f", kidney F1 {metrics['kidney_f1']:.3f}, weighted F1 {metrics['weighted_f1']:.3f}"
               if metrics.get("kidney_f1") is not None else "")
@@ -85,13 +87,10 @@ def run_cluster(ctx: RunContext) -> None:
 
 # --- sentences --------------------------------------------------------------------------------------
 def run_sentences(ctx: RunContext) -> None:
-    from usconvirt.text.sentences import SentenceConfig, exam_summary, extract_sentences
+    from usconvirt.text.sentences import write_sentences
 
-    config = from_dict(SentenceConfig, ctx.section("sentences"), source="config.sentences")
-    exams = _dataset(ctx).exams
-    sentences = extract_sentences(exams, config)
-    write_table(sentences, ctx.path("sentences.parquet"))
-    write_table(exam_summary(sentences, exams, config.organ), ctx.path("sentences_summary.parquet"))
+    config, exams = settings(ctx).sentences, _dataset(ctx).exams
+    sentences = write_sentences(exams, ctx.path("sentences.parquet"), config)
     _note(ctx, "sentences", f"{len(sentences)} {config.organ} sentences in "
                             f"{sentences['exam_id'].nunique()} of {len(exams)} reports")
 
@@ -106,8 +105,7 @@ def run_pair(ctx: RunContext) -> None:
     sentences = sentences[sentences["exam_id"].isin(_exams_in(ctx, "pretrain"))]
     pairs, accounting = build_pairs(_dataset(ctx), frames, sentences, config)
     write_table(pairs, ctx.path("pairs.parquet"))
-    with atomic_path(ctx.path("pairs.json")) as tmp:
-        tmp.write_text(json.dumps(accounting, indent=2))
+    write_json(accounting, ctx.path("pairs.json"))
     _note(ctx, "pair", f"{accounting['frames_kept']} pairs from {accounting['exams']} exams, "
                        f"{accounting['frames_without_text']} frames without text")
 
@@ -116,9 +114,8 @@ def run_pair(ctx: RunContext) -> None:
 def run_tokenizer(ctx: RunContext) -> None:
     from usconvirt.text.tokenizer import pretraining_reports, train_tokenizer
 
-    section = ctx.section("tokenizer")
     reports = pretraining_reports(_dataset(ctx), ctx.path("split.csv"))
-    train_tokenizer(reports, ctx.path("tokenizer"), **section)
+    train_tokenizer(reports, ctx.path("tokenizer"), settings(ctx).tokenizer)
     _note(ctx, "tokenizer", f"trained on {len(reports)} pre-training reports")
 
 
@@ -129,40 +126,68 @@ def pretrain_config(ctx: RunContext):
     return from_dict(PretrainConfig, ctx.section("pretrain"), source="config.pretrain")
 
 
+# Controls pre-trained beside ConVIRT when finetune_inits names them: init name -> run directory.
+CONTROL_DIRS = {"shuffled": "pretrain_shuffled", "simclr": "pretrain_simclr"}
+
+
 def run_pretrain(ctx: RunContext) -> None:
     from usconvirt.pairing import load_pairs
     from usconvirt.training.pretrain import pretrain
+    from usconvirt.training.simclr import pretrain_simclr
 
-    result = pretrain(_dataset(ctx), load_pairs(ctx.path("pairs.parquet")), ctx.path("tokenizer"),
-                      ctx.path("pretrain"), pretrain_config(ctx))
-    _note(ctx, "pretrain", f"{result['steps']} steps on {result['pairs']} pairs, loss "
-                           f"{result['first_loss']:.3f} -> {result['final_loss']:.3f}")
+    pairs, config, notes = load_pairs(ctx.path("pairs.parquet")), pretrain_config(ctx), []
+    wanted = settings(ctx).finetune_inits
+    runs = {"convirt": lambda out: pretrain(_dataset(ctx), pairs, ctx.path("tokenizer"), out, config)}
+    if "shuffled" in wanted:
+        runs["shuffled"] = lambda out: pretrain(_dataset(ctx), pairs, ctx.path("tokenizer"), out,
+                                                replace(config, shuffle_texts=True))
+    if "simclr" in wanted:
+        runs["simclr"] = lambda out: pretrain_simclr(_dataset(ctx), pairs, out, config)
+    for name, run in runs.items():
+        result = run(ctx.path(CONTROL_DIRS.get(name, "pretrain")))
+        notes.append(f"{name} {result['steps']} steps, last-epoch loss {result['last_epoch_mean_loss']:.3f} "
+                     f"= {result['ratio']:.2f} x chance")
+    _note(ctx, "pretrain", f"{len(pairs)} pairs; " + "; ".join(notes))
+
+
+def _pretrain_outputs(ctx: RunContext) -> list[Path]:
+    """ConVIRT's files and each control's encoder that finetune_inits asks for (a new one reruns it)."""
+    controls = [CONTROL_DIRS[n] for n in settings(ctx).finetune_inits if n in CONTROL_DIRS]
+    return [ctx.path("pretrain", "image_encoder"), ctx.path("pretrain", "loss.csv"),
+            *(ctx.path(d, "image_encoder") for d in controls)]
 
 
 # --- finetune ---------------------------------------------------------------------------------------
-def imagenet_available() -> bool:
-    """Whether microsoft/resnet-50 loads without a download (a local cache, or network allowed)."""
-    from usconvirt.errors import InputError
-    from usconvirt.models.image_encoder import ImageEncoderConfig, create_image_encoder
+def imagenet_cached() -> bool:
+    """Whether microsoft/resnet-50's weights are in the local Hugging Face cache; never downloads."""
+    from huggingface_hub import try_to_load_from_cache
 
-    try:
-        create_image_encoder(ImageEncoderConfig(weights="imagenet"))
-    except (InputError, OSError, ValueError):
+    from usconvirt.models.image_encoder import IMAGENET_WEIGHTS
+
+    if not isinstance(try_to_load_from_cache(IMAGENET_WEIGHTS, "config.json"), str):
         return False
-    return True
+    return any(isinstance(try_to_load_from_cache(IMAGENET_WEIGHTS, name), str)
+               for name in ("model.safetensors", "pytorch_model.bin"))
+
+
+def run_decisions(ctx: RunContext) -> dict[str, object]:
+    """Choices that depend on the machine, made once per run from the config and local files only."""
+    return {"imagenet": "imagenet" in settings(ctx).finetune_inits and imagenet_cached()}
 
 
 def finetune_inits(ctx: RunContext) -> dict[str, str]:
-    """Run name -> init, for the inits the config asks for (imagenet only where its weights load)."""
-    wanted = ctx.config.get("finetune_inits", ["random", "convirt", "imagenet"])
+    """Run name -> init, for the inits the config asks for (imagenet only where its weights are cached)."""
+    wanted = settings(ctx).finetune_inits
+    if "imagenet" not in ctx.decisions:
+        ctx.decisions.update(run_decisions(ctx))
     inits = {}
     for name in wanted:
         if name == "convirt":
             inits["convirt"] = f"convirt:{ctx.path('pretrain')}"
+        elif name in CONTROL_DIRS:
+            inits[name] = str(ctx.path(CONTROL_DIRS[name]))
         elif name == "imagenet":
-            if "imagenet" not in ctx.cache:
-                ctx.cache["imagenet"] = imagenet_available()
-            if ctx.cache["imagenet"]:
+            if ctx.decisions["imagenet"]:
                 inits["imagenet"] = "imagenet"
         else:
             inits[name] = name
@@ -183,7 +208,7 @@ def run_finetune(ctx: RunContext) -> None:
     from usconvirt.training.finetune import finetune
 
     split, notes = _split(ctx), []
-    skipped = [n for n in ctx.config.get("finetune_inits", []) if n not in finetune_inits(ctx)]
+    skipped = [n for n in settings(ctx).finetune_inits if n not in finetune_inits(ctx)]
     for name, init in finetune_inits(ctx).items():
         metrics = finetune(_dataset(ctx), split, ctx.path("finetune", name), finetune_config(ctx, init),
                            resume=False)
@@ -197,10 +222,9 @@ def run_finetune(ctx: RunContext) -> None:
 def run_evaluate(ctx: RunContext) -> None:
     from usconvirt.evaluation.evaluate import evaluate_runs
 
-    section = ctx.section("evaluation")
+    config = settings(ctx).evaluation
     runs = {name: ctx.path("finetune", name) for name in finetune_inits(ctx)}
-    metrics = evaluate_runs(runs, ctx.path("evaluation"), n_bootstrap=section.get("n_bootstrap", 1000),
-                            seed=section.get("seed", 0))
+    metrics = evaluate_runs(runs, ctx.path("evaluation"), n_bootstrap=config.n_bootstrap, seed=config.seed)
     _note(ctx, "evaluate", f"{len(runs)} runs, {len(metrics)} metric groups")
 
 
@@ -214,11 +238,10 @@ def headline(ctx: RunContext) -> str:
 
 # --- represent --------------------------------------------------------------------------------------
 def run_represent(ctx: RunContext) -> None:
-    from usconvirt.evaluation.report import measure_run
+    from usconvirt.evaluation.represent import measure_run
 
-    section = ctx.section("evaluation")
     measure_run(ctx.out, dataset=ctx.dataset_dir, imagenet="imagenet" in finetune_inits(ctx),
-                seed=section.get("seed", 0))
+                seed=settings(ctx).evaluation.seed)
     _note(ctx, "represent", "t-SNE, linear probe, kNN, retrieval and zero-shot written")
 
 
@@ -226,15 +249,22 @@ def run_represent(ctx: RunContext) -> None:
 def run_label_efficiency(ctx: RunContext) -> None:
     from usconvirt.evaluation.label_efficiency import LabelEfficiencyConfig, label_efficiency
 
-    section = ctx.section("label_efficiency")
-    # The stage reruns only when its inputs changed: runs from an older pre-training must not be reused.
-    shutil.rmtree(ctx.path("evaluation", "runs"), ignore_errors=True)
-    fractions = tuple(section.get("fractions", (0.01, 0.1, 1.0)))
-    base = finetune_config(ctx, "random")
+    # Each (init, fraction) run records what it was made from; only runs whose inputs changed are redone.
     inits = finetune_inits(ctx)
-    table = label_efficiency(_dataset(ctx), _split(ctx), inits, ctx.path("evaluation"),
-                             LabelEfficiencyConfig(fractions=fractions, finetune=base))
+    made_from = {name: {"init": init, "encoder": _encoder_fingerprint(ctx, init),
+                        "split": fingerprint(ctx.path("split.csv"))} for name, init in inits.items()}
+    config = LabelEfficiencyConfig(fractions=settings(ctx).label_efficiency.fractions,
+                                   finetune=finetune_config(ctx, "random"))
+    table = label_efficiency(_dataset(ctx), _split(ctx), inits, ctx.path("evaluation"), config,
+                             made_from=made_from)
     _note(ctx, "label_efficiency", f"{len(table)} fine-tuning runs")
+
+
+def _encoder_fingerprint(ctx: RunContext, init: str) -> str | None:
+    """The pre-trained encoder an init starts from, fingerprinted; None for inits with no file behind them."""
+    if init.startswith("convirt:"):
+        return fingerprint(Path(init.split(":", 1)[1]) / "image_encoder")
+    return None
 
 
 # --- report -----------------------------------------------------------------------------------------
@@ -257,21 +287,27 @@ def _finetune_outputs(ctx: RunContext) -> list[Path]:
     return [ctx.path("finetune", name, "predictions.csv") for name in finetune_inits(ctx)]
 
 
+def _checkpoints(pattern: str):
+    """Checkpoint directories below the run directory (e.g. every pre-training run's)."""
+    return lambda ctx: sorted(p for p in ctx.out.glob(pattern) if p.is_dir() and p.name == "checkpoints")
+
+
 STAGES: list[Stage] = [
     Stage("synth", run_synth, inputs=lambda ctx: [], outputs=_dataset_dir, section="synth",
           enabled=lambda ctx: not ctx.config.get("dataset")),
     Stage("split", run_split, inputs=_dataset_dir, outputs=_files("split.csv"), section="split"),
     Stage("cluster", run_cluster, inputs=lambda ctx: [*_dataset_dir(ctx), ctx.path("split.csv")],
           outputs=_files("cluster/assignments.csv", "cluster/selected.csv"),
-          section=("cluster", "cluster_mapping")),
-    Stage("sentences", run_sentences, inputs=_dataset_dir, outputs=_files("sentences.parquet"),
-          section="sentences"),
+          section=("cluster", "cluster_mapping"), state=_checkpoints("cluster/checkpoints")),
+    Stage("sentences", run_sentences, inputs=_dataset_dir,
+          outputs=_files("sentences.parquet", "sentences_summary.parquet"), section="sentences"),
     Stage("pair", run_pair, inputs=_files("cluster/selected.csv", "sentences.parquet", "split.csv"),
           outputs=_files("pairs.parquet"), section="pairing"),
     Stage("tokenizer", run_tokenizer, inputs=lambda ctx: [*_dataset_dir(ctx), ctx.path("split.csv")],
           outputs=_files("tokenizer/tokenizer.json"), section="tokenizer"),
     Stage("pretrain", run_pretrain, inputs=_files("pairs.parquet", "tokenizer"),
-          outputs=_files("pretrain/image_encoder", "pretrain/loss.csv"), section="pretrain"),
+          outputs=_pretrain_outputs, section="pretrain",
+          state=_checkpoints("pretrain*/checkpoints")),
     Stage("finetune", run_finetune, inputs=_files("split.csv", "pretrain/image_encoder"),
           outputs=_finetune_outputs, section=("finetune", "finetune_inits", "pretrain")),
     Stage("evaluate", run_evaluate, inputs=_finetune_outputs, outputs=_files("evaluation/table1.md"),
@@ -281,6 +317,11 @@ STAGES: list[Stage] = [
     Stage("label_efficiency", run_label_efficiency, inputs=_files("split.csv", "pretrain/image_encoder"),
           outputs=_files("evaluation/label_efficiency.csv"),
           section=("label_efficiency", "finetune"),
-          enabled=lambda ctx: bool(ctx.section("label_efficiency").get("enabled", False))),
+          enabled=lambda ctx: settings(ctx).label_efficiency.enabled),
     Stage("report", run_report, inputs=_files("evaluation", "split.csv"), outputs=_files("report.html")),
 ]
+
+
+def run(config: dict, **options) -> RunContext:
+    """`usconvirt run`: validate `config`, then run every stage above (see pipeline.run_pipeline)."""
+    return run_pipeline(config, STAGES, decide=run_decisions, **options)

@@ -4,9 +4,11 @@ from PIL import Image
 
 from usconvirt.clustering.mapping import (
     hungarian_mapping,
+    kidney_mapping_from_labels,
     load_mapping,
     majority_mapping,
     mapping_from_labels,
+    mapping_part,
     save_mapping,
 )
 from usconvirt.clustering.montage import montage, write_montages
@@ -46,4 +48,19 @@ def test_montage_grid_and_files(tmp_path):
     assert grid[2, 2] == 0 and grid[2 + 10, 2] == 160  # row-major placement
     paths = write_montages(frames, np.array([0, 0, 0, 1, 1, 1]), np.linspace(0, 1, 6), 3, tmp_path)
     assert [p.name for p in paths] == ["cluster_00.png", "cluster_01.png", "cluster_02.png"]
-    assert Image.open(paths[1]).size == (3 * 10 + 2, 10 + 2)
+    image = np.asarray(Image.open(paths[1]))
+    assert image.shape[0] == 10 + 2 + 14  # one row of frames under a caption band
+    assert (image[14:14 + 12, :32] == montage(frames[3:][::-1], columns=3)).all()
+    assert (image[:14] < 128).any()  # the caption (cluster number) is drawn
+
+
+def test_labels_name_kidney_clusters_and_exam_split_is_stable():
+    clusters = np.array([0, 0, 0, 1, 1, 1, 2, 2])
+    labels = ["normal", "", "abnormal", "", "", "", "normal", ""]
+    assert kidney_mapping_from_labels(clusters, labels, 4) == {0: "kidney", 1: "", 2: "kidney", 3: ""}
+    with_absent = ["normal", "absent", "absent", "", "", "", "normal", ""]
+    assert kidney_mapping_from_labels(clusters, with_absent, 3)[0] == ""
+    exams = [f"e{i}" for i in range(200)]
+    part = mapping_part(exams, 0.7)
+    assert 0.55 < part.mean() < 0.85
+    assert (mapping_part(exams + ["new1", "new2"], 0.7)[:200] == part).all()  # adding exams moves none

@@ -1,5 +1,7 @@
 import json
+import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -13,13 +15,14 @@ from usconvirt.training.trainer import TrainerConfig
 
 def tiny_config(**overrides) -> ClusterConfig:
     trainer = overrides.pop("trainer", TrainerConfig(progress_bar=False, accelerator="cpu"))
-    return ClusterConfig(clusters=3, epochs=10, image_size=32, batch_size=30,
-                         encoder=ImageEncoderConfig(arch="tiny"), trainer=trainer, **overrides)
+    overrides = {"method": "deep", "min_steps": 20, "epochs": 10, "clusters": 3, **overrides}
+    return ClusterConfig(image_size=32, batch_size=30, encoder=ImageEncoderConfig(arch="tiny"),
+                         trainer=trainer, **overrides)
 
 
 def test_end_to_end_separates_shapes_and_writes_outputs(shapes_dataset, tmp_path):
     out = tmp_path / "cluster"
-    metrics = run_clustering(shapes_dataset, out, tiny_config())
+    metrics = run_clustering(shapes_dataset, out, ClusterConfig(clusters=3, image_size=32))
 
     assignments = pd.read_csv(out / "assignments.csv")
     assert list(assignments.columns) == ["image_id", "cluster", "confidence", "organ"]
@@ -27,7 +30,6 @@ def test_end_to_end_separates_shapes_and_writes_outputs(shapes_dataset, tmp_path
     selected = pd.read_csv(out / "selected.csv")
     assert (selected["organ"] == "kidney").all() and len(selected) == metrics["selected"]
     assert sorted(p.name for p in (out / "montages").iterdir()) == [f"cluster_{c:02d}.png" for c in range(3)]
-    assert (out / "checkpoints" / "last.ckpt").exists()
     assert json.loads((out / "metrics.json").read_text()) == metrics
     assert set(metrics["per_organ"]) == {"kidney", "liver", "bladder"}
     assert metrics["kidney_f1"] >= 0.9 and metrics["weighted_f1"] >= 0.9
@@ -35,7 +37,8 @@ def test_end_to_end_separates_shapes_and_writes_outputs(shapes_dataset, tmp_path
     assert sorted(mapped.values()) == ["bladder", "kidney", "liver"]
 
 
-def test_resume_continues_from_last_checkpoint(shapes_dataset, tmp_path, monkeypatch):
+def test_rerun_resumes_the_finished_checkpoint(shapes_dataset, tmp_path, monkeypatch):
+    """Rerunning (for instance with --mapping) reuses the checkpoint: no step is trained again."""
     out = tmp_path / "cluster"
     trainer = TrainerConfig(progress_bar=False, accelerator="cpu", max_steps=3, checkpoint_every_n_steps=1)
     first = run_clustering(shapes_dataset, out, tiny_config(trainer=trainer))
@@ -45,10 +48,8 @@ def test_resume_continues_from_last_checkpoint(shapes_dataset, tmp_path, monkeyp
     original = ClusteringModule.training_step
     monkeypatch.setattr(ClusteringModule, "training_step",
                         lambda self, batch, i: steps.append(i) or original(self, batch, i))
-    trainer.max_steps = 5  # the "killed" run is restarted with a larger budget
     second = run_clustering(shapes_dataset, out, tiny_config(trainer=trainer))
-    assert second["global_step"] == 5
-    assert len(steps) == 2  # only the missing steps ran
+    assert second["global_step"] == 3 and steps == []
 
 
 def test_refuses_checkpoint_of_another_shape(shapes_dataset, tmp_path):
@@ -56,8 +57,9 @@ def test_refuses_checkpoint_of_another_shape(shapes_dataset, tmp_path):
     trainer = TrainerConfig(progress_bar=False, accelerator="cpu", max_steps=1)
     run_clustering(shapes_dataset, out, tiny_config(trainer=trainer))
     with pytest.raises(InputError, match="clusters"):
-        run_clustering(shapes_dataset, out, ClusterConfig(clusters=4, image_size=32, trainer=trainer,
-                                                          encoder=ImageEncoderConfig(arch="tiny")))
+        run_clustering(shapes_dataset, out, ClusterConfig(
+            method="deep", clusters=4, image_size=32, trainer=trainer,
+            encoder=ImageEncoderConfig(arch="tiny")))
 
 
 def test_mapping_file_names_clusters_without_labels(shapes_dataset, tmp_path):
@@ -74,3 +76,51 @@ def test_mapping_file_names_clusters_without_labels(shapes_dataset, tmp_path):
 def test_unknown_image_ids_are_rejected(shapes_dataset, tmp_path):
     with pytest.raises(InputError, match="not in the dataset"):
         run_clustering(shapes_dataset, tmp_path / "c", tiny_config(), image_ids=["e0_0", "nope"])
+
+
+def test_kmeans_default_scores_held_out_frames_and_reports_baselines(shapes_dataset, tmp_path):
+    out = tmp_path / "cluster"
+    metrics = run_clustering(shapes_dataset, out, ClusterConfig(clusters=6, image_size=32))
+    assert metrics["method"] == "kmeans" and metrics["global_step"] == 0
+    mapped, held = metrics["mapped_scores"]["labeled_frames"], metrics["labeled_frames"]
+    assert mapped + held == 60 and 0 < held < mapped  # map on most exams, score on the rest
+    assert metrics["headline"].startswith("held-out")
+    assert metrics["kidney_f1"] >= 0.9 and set(metrics["baselines"]) == {"kmeans", "kmeans_raw_pixels"}
+    assert metrics["mapping_source"].startswith("organ labels") and metrics["warnings"] == []
+    assert not (out / "checkpoints").exists()
+
+
+def test_deep_schedule_has_a_step_floor_and_stops_when_stable(shapes_dataset, tmp_path):
+    trainer = TrainerConfig(progress_bar=False, accelerator="cpu")
+    metrics = run_clustering(shapes_dataset, tmp_path / "c", tiny_config(
+        trainer=trainer, epochs=1, min_steps=12, check_every_n_steps=4, stable_fraction=1.0, stable_checks=1))
+    # 60 frames, batch capped at 30: one epoch is 2 steps, the floor makes it 12; all-stable stops there
+    assert metrics["batch_size"] == 30 and metrics["global_step"] == 12
+    assert set(metrics["baselines"]) == {"kmeans", "kmeans_raw_pixels", "deep", "kmeans_encoder"}
+
+
+def test_labels_name_clusters_without_organs_and_no_labels_stop_with_one_line(shapes_dataset, tmp_path):
+    root = tmp_path / "ds"
+    shutil.copytree(shapes_dataset, root, ignore=shutil.ignore_patterns(".usconvirt-cache"))
+    images = pd.read_csv(root / "images.csv", keep_default_na=False)
+    kidney = images["image_id"].isin(images.loc[images.index % 3 == 0, "image_id"])
+    images["organ"] = ""
+    images.to_csv(root / "images.csv", index=False)
+    with pytest.raises(InputError, match="montages"):
+        run_clustering(root, tmp_path / "none", ClusterConfig(clusters=6, image_size=32))
+    assert (tmp_path / "none" / "mapping.yaml").exists() and (tmp_path / "none" / "montages").is_dir()
+
+    images["label"] = np.where(kidney, "normal", "")
+    images.to_csv(root / "images.csv", index=False)
+    metrics = run_clustering(root, tmp_path / "labels", ClusterConfig(clusters=6, image_size=32))
+    assert metrics["mapping_source"].startswith("normal/abnormal")
+    selected = pd.read_csv(tmp_path / "labels" / "selected.csv")
+    assert set(selected["image_id"]) == set(images.loc[kidney, "image_id"])
+
+
+def test_one_dominant_cluster_warns_and_strict_fails(shapes_dataset, tmp_path):
+    config = ClusterConfig(clusters=6, image_size=32, max_cluster_share=0.1)
+    assert any("holds" in w for w in run_clustering(shapes_dataset, tmp_path / "a", config)["warnings"])
+    with pytest.raises(InputError, match="failed its checks"):
+        run_clustering(shapes_dataset, tmp_path / "b", ClusterConfig(clusters=6, image_size=32,
+                                                                     max_cluster_share=0.1, strict=True))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,24 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-
-
-@pytest.fixture
-def cli(monkeypatch, capsys) -> Callable[..., tuple[int, str]]:
-    """Run `usconvirt ARGS` through `usconvirt.cli:main`; (exit code, stdout + stderr)."""
-    from usconvirt.cli import main
-
-    def run(*args: str) -> tuple[int, str]:
-        monkeypatch.setattr(sys, "argv", ["usconvirt", *map(str, args)])
-        code = 0
-        try:
-            main()
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 1
-        out = capsys.readouterr()
-        return code, out.out + out.err
-
-    return run
 
 
 @pytest.fixture
@@ -76,3 +57,44 @@ def _small_dataset_rows(n_patients: int = 12, exams_per_patient: int = 2) -> tup
                     }
                 )
     return exams, images
+
+
+@pytest.fixture(scope="session")
+def us_export(tmp_path_factory) -> dict:
+    """A PACS-style export of 6 studies x 2 ultrasound files, with PHI in the headers and folder names,
+    a DICOMDIR and a non-DICOM file; reports as `;`-separated cp1252 keyed by AccessionNumber (one
+    empty, one study without a row) and annotations keyed by SOPInstanceUID and accession + instance."""
+    from pydicom import examples
+    from pydicom.uid import generate_uid
+
+    root = tmp_path_factory.mktemp("pacs")
+    dicom = root / "export"
+    raw: dict[str, list[str]] = {"study": [], "sop": [], "accession": [], "patient": [], "name": []}
+    for s in range(6):
+        folder = dicom / f"DUPONT_{s}" / "US"  # patient names in folder names, as some PACS write them
+        folder.mkdir(parents=True)
+        study_uid, accession, patient = generate_uid(), f"ACC{s:05d}", f"IPP-SECRET-{s // 2}"
+        raw["study"].append(study_uid), raw["accession"].append(accession), raw["patient"].append(patient)
+        for i in range(2):
+            ds = examples.rgb_color
+            ds.StudyInstanceUID, ds.SOPInstanceUID = study_uid, generate_uid()
+            ds.AccessionNumber, ds.PatientID, ds.InstanceNumber = accession, patient, i + 1
+            ds.PatientName = f"DUPONT^JEANNE{s}"
+            ds.save_as(folder / f"IM{i:04d}")
+            raw["sop"].append(str(ds.SOPInstanceUID))
+    (dicom / "DICOMDIR").write_bytes(b"\0" * 128 + b"DICM")  # a broken index: skipped like any unreadable
+    (dicom / "Thumbs.db").write_bytes(b"not dicom")
+    reports = root / "reports.csv"
+    rows = [f"{acc};Rein droit : kyste cortical de {s + 1} mm, échogénicité préservée."
+            for s, acc in enumerate(raw["accession"][:4])]
+    rows.append(f"{raw['accession'][4]};")  # an empty report; study 5 has no row at all
+    rows.append("ACC-NO-SUCH-EXAM;Foie normal.")
+    reports.write_bytes(("AccessionNumber;report\r\n" + "\r\n".join(rows) + "\r\n").encode("cp1252"))
+    labels = root / "labels.csv"
+    pd.DataFrame({"SOPInstanceUID": [raw["sop"][0], raw["sop"][3], "1.2.3.unknown"],
+                  "organ": ["kidney", "liver", "kidney"], "label": ["abnormal", "", "normal"],
+                  "side": ["right", "", "left"]}).to_csv(labels, index=False)
+    labels_acc = root / "labels_acc.csv"
+    pd.DataFrame({"AccessionNumber": [raw["accession"][1]], "InstanceNumber": ["02"], "frame": ["1"],
+                  "organ": ["kidney"], "label": ["normal"]}).to_csv(labels_acc, sep="\t", index=False)
+    return {"dicom": dicom, "reports": reports, "labels": labels, "labels_acc": labels_acc, "raw": raw}

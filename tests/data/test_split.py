@@ -1,7 +1,8 @@
-"""Patient-level split: the labeled subset (train/val/test) and the pre-training pool."""
+"""Patient-level split: labelled train/val/test, the pre-training pool, stable as the data grows."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -10,79 +11,159 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from usconvirt.data.dataset import Dataset
-from usconvirt.data.split import PARTS, SplitConfig, split_counts, split_dataset
+from usconvirt.data.split import (
+    LABELED_PARTS,
+    PARTS,
+    SplitConfig,
+    exams_in,
+    labeled_exam_ids,
+    patient_classes,
+    split_counts,
+    split_dataset,
+    split_summary,
+    split_warnings,
+)
 from usconvirt.errors import InputError
 
+# Per exam kind: "" unlabelled, "n" normal, "a" an abnormal frame beside a normal one, "x" absent only.
+FRAMES = {"": ["", ""], "n": ["normal", "absent"], "a": ["abnormal", "normal"], "x": ["absent"]}
 
-def _dataset(exams_per_patient: list[int], labeled: list[bool]) -> Dataset:
-    """In-memory dataset: patient i has exams_per_patient[i] exams; exam j is labeled if labeled[j % len]."""
+
+def _dataset(patients: dict[str, list[str]]) -> Dataset:
+    """In-memory dataset: patient id -> the kinds of its exams (keys of FRAMES)."""
     exams, images = [], []
-    for p, n in enumerate(exams_per_patient):
-        for _ in range(n):
-            exam_id = f"e{len(exams)}"
-            exams.append({"exam_id": exam_id, "patient_id": f"p{p}", "report": "r"})
-            has_label = labeled[(len(exams) - 1) % len(labeled)]
-            label = ("normal", "abnormal", "absent")[len(exams) % 3] if has_label else ""
-            images.append({"image_id": f"{exam_id}-0", "exam_id": exam_id, "path": "x.png", "label": label})
+    for patient, kinds in patients.items():
+        for e, kind in enumerate(kinds):
+            exam_id = f"{patient}-e{e}"
+            exams.append({"exam_id": exam_id, "patient_id": patient, "report": "r"})
+            images += [{"image_id": f"{exam_id}-{i}", "exam_id": exam_id, "path": "x.png", "label": label}
+                       for i, label in enumerate(FRAMES[kind])]
     return Dataset(Path("."), pd.DataFrame(exams), pd.DataFrame(images))
 
 
+def _patients(kinds: list[list[str]], prefix: str = "p") -> dict[str, list[str]]:
+    return {f"{prefix}{i}": k for i, k in enumerate(kinds)}
+
+
+EXAM_KINDS = st.lists(st.sampled_from(["", "n", "a", "x"]), min_size=1, max_size=3)
+FRACTION = st.floats(0.05, 1.0)
+WEIGHTS = st.tuples(*[st.floats(0.0, 1.0)] * 3).filter(lambda w: sum(w) > 0)
+
+
 @settings(max_examples=60, deadline=None)
-@given(
-    exams_per_patient=st.lists(st.integers(1, 4), min_size=1, max_size=40),
-    labeled=st.lists(st.booleans(), min_size=0, max_size=9).map(lambda rest: [True, *rest]),
-    labeled_fraction=st.floats(0.01, 1.0),
-    weights=st.tuples(st.floats(0.0, 1.0), st.floats(0.0, 1.0), st.floats(0.0, 1.0)).filter(
-        lambda w: sum(w) > 0
-    ),
-    seed=st.integers(0, 1000),
-)
-def test_no_patient_in_two_parts(exams_per_patient, labeled, labeled_fraction, weights, seed):
-    ds = _dataset(exams_per_patient, labeled)
-    config = SplitConfig(labeled_fraction, *weights, seed=seed)
-    split = split_dataset(ds, config)
+@given(kinds=st.lists(EXAM_KINDS, min_size=1, max_size=40), fraction=FRACTION, weights=WEIGHTS,
+       seed=st.integers(0, 1000))
+def test_labels_decide_the_parts(kinds, fraction, weights, seed):
+    kinds[0] = [*kinds[0], "a"]  # at least one labelled exam
+    ds = _dataset(_patients(kinds))
+    split = split_dataset(ds, SplitConfig(fraction, *weights, seed=seed))
     assert sorted(split["exam_id"]) == sorted(ds.exams["exam_id"])  # every exam exactly once
     assert set(split["part"]) <= set(PARTS)
-    assert (split.groupby("patient_id")["part"].nunique() == 1).all()
-    labeled_patients = split[split["part"] != "pretrain"]["patient_id"].nunique()
-    # Train first, then val, then test get a patient as soon as the labeled subset has enough of them.
-    for need, part in ((1, "train"), (2, "val"), (3, "test")):
-        if labeled_patients >= need:
-            assert (split["part"] == part).any(), part
-    assert split.equals(split_dataset(ds, config))  # deterministic for a seed
+    used_parts = split[split["part"] != "excluded"].groupby("patient_id")["part"].nunique()
+    assert (used_parts == 1).all()  # no patient in two of train/val/test/pretrain
+    labeled = labeled_exam_ids(ds)
+    # No unlabelled exam in train/val/test; no labelled exam outside them except the pool's share by design.
+    assert exams_in(split, LABELED_PARTS) <= labeled
+    assert not labeled & exams_in(split, "excluded")
+    all_labels = split_dataset(ds, SplitConfig(1.0, *weights, seed=seed))
+    assert exams_in(all_labels, "pretrain") == set(ds.exams["exam_id"]) - labeled - exams_in(all_labels,
+                                                                                              "excluded")
+    assert split.equals(split_dataset(ds, SplitConfig(fraction, *weights, seed=seed)))  # deterministic
+
+
+@settings(max_examples=40, deadline=None)
+@given(old=st.lists(EXAM_KINDS, min_size=1, max_size=30), new=st.lists(EXAM_KINDS, min_size=1, max_size=30),
+       fraction=FRACTION, weights=WEIGHTS, seed=st.integers(0, 1000))
+def test_adding_patients_moves_no_existing_patient(old, new, fraction, weights, seed):
+    old[0] = [*old[0], "n"]
+    config = SplitConfig(fraction, *weights, seed=seed)
+    before = split_dataset(_dataset(_patients(old)), config)
+    after = split_dataset(_dataset(_patients(old) | _patients(new, prefix="q")), config)
+    kept = after.set_index("exam_id").loc[before["exam_id"], "part"]
+    assert list(kept) == list(before["part"])
+
+
+def test_exams_added_to_an_unlabelled_patient_move_only_that_patient():
+    old = _patients([["n"], ["a", ""], [""], ["n", "n"]] * 10)
+    grown = {**old, "p2": ["", "a"]}  # p2 gets its first label: it leaves the pool, nobody else moves
+    config = SplitConfig(labeled_fraction=1.0)
+    before = split_dataset(_dataset(old), config).set_index("exam_id")["part"]
+    after = split_dataset(_dataset(grown), config).set_index("exam_id")["part"]
+    moved = {e for e in before.index if before[e] != after[e]}
+    assert moved == {"p2-e0"} and after["p2-e0"] == "excluded" and after["p2-e1"] in LABELED_PARTS
+
+
+def test_mixed_patient_keeps_unlabelled_exams_out_of_the_pool():
+    ds = _dataset(_patients([["a", "", "x"], ["n"]] * 30))
+    split = split_dataset(ds, SplitConfig(labeled_fraction=1.0)).set_index("exam_id")["part"]
+    for p in range(0, 60, 2):
+        assert split[f"p{p}-e0"] in LABELED_PARTS
+        assert split[f"p{p}-e1"] == split[f"p{p}-e2"] == "excluded"  # absent-only exams have no class
+
+
+def test_both_classes_in_every_part_and_shares_per_class():
+    # 600 patients, a third abnormal; paper-like shares: every part gets both classes and each class is
+    # split in about the configured proportions (independent draws: a few points either way).
+    ds = _dataset(_patients([["n"], ["n", "n"], ["a", "n"]] * 200))
+    config = SplitConfig(labeled_fraction=0.5, train=0.6, val=0.1, test=0.3)
+    split = split_dataset(ds, config)
+    assert split_warnings(ds, split) == []
+    part = split.drop_duplicates("patient_id").set_index("patient_id")["part"]
+    classes = patient_classes(ds)
+    for cls, n in (("normal", 400), ("abnormal", 200)):
+        shares = part[classes.index[classes == cls]].value_counts() / n
+        for name, target in (("pretrain", 0.5), ("train", 0.3), ("val", 0.05), ("test", 0.15)):
+            assert shares.get(name, 0) == pytest.approx(target, abs=4 * (target * (1 - target) / n) ** 0.5)
 
 
 def test_paper_proportions_on_a_large_dataset():
-    ds = _dataset([1] * 8011, [True])
-    split = split_dataset(ds, SplitConfig())
-    counts = split["part"].value_counts()
-    labeled = 0.13 * 8011  # the paper's 1,051 / 8,011 rounded to the default fraction
-    assert counts["train"] + counts["val"] + counts["test"] == pytest.approx(labeled, abs=1)
-    assert counts["val"] == pytest.approx(0.045 * labeled, abs=1)
-    assert counts["test"] == pytest.approx(0.125 * labeled, abs=1)
+    ds = _dataset(_patients([["n"]] * 1051 + [[""]] * 6960))
+    counts = split_dataset(ds, SplitConfig())["part"].value_counts()
+    assert counts["pretrain"] == 6960 and counts[list(LABELED_PARTS)].sum() == 1051
+    for part, share in (("train", 0.83), ("val", 0.045), ("test", 0.125)):
+        assert counts[part] == pytest.approx(share * 1051, abs=4 * (share * (1 - share) * 1051) ** 0.5)
 
 
-def test_unlabeled_patients_go_to_pretraining():
-    ds = _dataset([1] * 30, [True, False])
-    split = split_dataset(ds, SplitConfig(labeled_fraction=1.0))
-    labeled = set(ds.images.loc[ds.images["label"] != "", "exam_id"])
-    assert set(split.loc[split["part"] != "pretrain", "exam_id"]) <= labeled
-    assert (split["part"] == "pretrain").sum() >= 15
+def test_a_part_without_a_class_warns_and_strict_refuses(caplog):
+    ds = _dataset(_patients([["n"]] * 20 + [["a"]]))
+    with caplog.at_level(logging.WARNING, logger="usconvirt.data.split"):
+        split = split_dataset(ds, SplitConfig())
+    assert split_warnings(ds, split)
+    assert any("no abnormal frame" in r.getMessage() for r in caplog.records)
+    with pytest.raises(InputError, match="no abnormal frame.*strict"):
+        split_dataset(ds, SplitConfig(strict=True))
 
 
 def test_no_labels_is_an_input_error():
     with pytest.raises(InputError, match="label"):
-        split_dataset(_dataset([2, 2], [False]), SplitConfig())
+        split_dataset(_dataset(_patients([["", "x"], [""]])), SplitConfig())
+
+
+def test_bad_fraction_is_an_input_error():
+    with pytest.raises(InputError, match="labeled_fraction"):
+        split_dataset(_dataset(_patients([["n"]])), SplitConfig(labeled_fraction=0.0))
+
+
+def test_exams_in_refuses_unknown_parts():
+    split = pd.DataFrame({"exam_id": ["a", "b"], "part": ["train", "pretrain"]})
+    assert exams_in(split, "train") == {"a"} and exams_in(split, ["train", "pretrain"]) == {"a", "b"}
+    with pytest.raises(ValueError, match="tain"):
+        exams_in(split, "tain")
 
 
 def test_counts_table():
-    ds = _dataset([2] * 20, [True])
+    ds = _dataset(_patients([["n", ""], ["a"], [""]] * 10))
     split = split_dataset(ds, SplitConfig(labeled_fraction=0.5))
     counts = split_counts(ds, split).set_index("part")
     assert list(counts.index) == [*PARTS, "total"]
-    assert counts.loc["total", "exams"] == 40 and counts.loc["total", "images"] == 40
-    assert counts.loc["total", ["normal", "abnormal", "absent"]].sum() == 40
-    assert counts.loc["pretrain", "exams"] == 40 - counts.loc[["train", "val", "test"], "exams"].sum()
+    assert counts.loc["total", "exams"] == 40 and counts.loc["total", "patients"] == 30
+    assert counts.loc["total", "abnormal_patients"] == 10 and counts.loc["total", "abnormal"] == 10
+    assert counts.loc["total", "images"] == 80
+    assert counts.loc["excluded", "exams"] == (split["part"] == "excluded").sum() > 0
+    line = split_summary(split_counts(ds, split))
+    train = counts.loc["train"]
+    assert f"train {train['exams']} exams / {train['patients']} patients ({train['normal']} normal" in line
+    assert "excluded" in line
 
 
 def test_split_cli_writes_table_and_prints_counts(tmp_path, cli, write_dataset, dataset_rows):
@@ -93,8 +174,17 @@ def test_split_cli_writes_table_and_prints_counts(tmp_path, cli, write_dataset, 
     split = pd.read_csv(out, dtype=str)
     assert list(split.columns) == ["exam_id", "patient_id", "part"]
     assert (split.groupby("patient_id")["part"].nunique() == 1).all()
-    for word in ("train", "val", "test", "pretrain", "normal", "abnormal", "absent"):
+    for word in ("train", "val", "test", "pretrain", "excluded", "normal", "abnormal", "total"):
         assert word in text
+
+
+def test_split_cli_strict_fails_and_writes_nothing(tmp_path, cli, write_dataset, dataset_rows):
+    exams, images = dataset_rows(n_patients=4)
+    root = write_dataset(tmp_path / "ds", exams, [{**i, "label": "normal"} for i in images])
+    out = tmp_path / "split.csv"
+    code, text = cli("split", root, "--out", out, "--strict")
+    assert code == 2 and "no abnormal frame" in text and str(root) in text
+    assert not out.exists()
 
 
 def test_split_cli_without_labels_fails_and_writes_nothing(tmp_path, cli, write_dataset, dataset_rows):

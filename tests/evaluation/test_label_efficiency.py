@@ -18,10 +18,13 @@ from usconvirt.training.finetune import FinetuneConfig
 class FakeFinetune:
     """Writes predictions that get better with more labels and with the 'good' initialisation."""
 
-    def __init__(self) -> None:
+    def __init__(self, die_at: int | None = None) -> None:
         self.calls: list[tuple[str, float]] = []
+        self.die_at = die_at
 
-    def __call__(self, dataset, split, out_dir: Path, config: FinetuneConfig) -> dict:
+    def __call__(self, dataset, split, out_dir: Path, config: FinetuneConfig, **options) -> dict:
+        if self.die_at is not None and len(self.calls) == self.die_at:
+            raise KeyboardInterrupt  # the stage killed mid-way
         self.calls.append((config.init, config.train_fraction))
         labels = [0] * 6 + [1] * 4
         right = round(len(labels) * (0.5 + 0.4 * config.train_fraction + 0.1 * (config.init == "good")))
@@ -67,3 +70,25 @@ def test_label_efficiency_resumes_without_refitting_finished_runs(tmp_path, monk
 def test_label_efficiency_rejects_fractions_outside_zero_one(tmp_path, fractions):
     with pytest.raises(InputError, match="fractions"):
         le.label_efficiency(None, None, {"random": "random"}, tmp_path, le.LabelEfficiencyConfig(fractions))
+
+
+def test_a_killed_study_redoes_only_unfinished_runs_and_runs_whose_inputs_changed(tmp_path, monkeypatch):
+    inits = {"random": "random", "convirt": "convirt:RUN/pretrain"}
+    made_from = {"random": {"encoder": None}, "convirt": {"encoder": "aaaa"}}
+    config = le.LabelEfficiencyConfig(fractions=(0.1, 1.0))
+    killed = FakeFinetune(die_at=3)
+    monkeypatch.setattr(le, "finetune", killed)
+    with pytest.raises(KeyboardInterrupt):
+        le.label_efficiency(None, None, inits, tmp_path, config, made_from=made_from)
+    assert killed.calls == [("random", 0.1), ("random", 1.0), ("convirt:RUN/pretrain", 0.1)]
+
+    rerun = FakeFinetune()
+    monkeypatch.setattr(le, "finetune", rerun)
+    le.label_efficiency(None, None, inits, tmp_path, config, made_from=made_from)
+    assert rerun.calls == [("convirt:RUN/pretrain", 1.0)]  # the three finished runs are kept
+
+    retrained = FakeFinetune()  # a new pre-training: only ConVIRT's runs are stale
+    monkeypatch.setattr(le, "finetune", retrained)
+    changed = {**made_from, "convirt": {"encoder": "b"}}
+    le.label_efficiency(None, None, inits, tmp_path, config, made_from=changed)
+    assert retrained.calls == [("convirt:RUN/pretrain", 0.1), ("convirt:RUN/pretrain", 1.0)]

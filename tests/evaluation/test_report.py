@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from usconvirt.cli import app
 from usconvirt.errors import InputError
-from usconvirt.evaluation.report import json_tables, metrics_with_ci, write_report
+from usconvirt.evaluation.report import json_tables, metrics_with_ci, report_data, write_report
 
 SECRET = "Madame Dupont, kyste secret"  # report / sentence text that must never reach the HTML
 
@@ -81,7 +81,7 @@ def populated_run(root: Path) -> Path:
 def test_report_of_a_populated_run_shows_every_section_without_report_text(tmp_path):
     run = populated_run(tmp_path)
     path = write_report(run)
-    page = path.read_text(encoding="utf-8")
+    page = re.sub(r' class="text"', "", path.read_text(encoding="utf-8"))  # text cells are left-aligned
 
     assert path == run / "report.html"
     assert "Not run" not in page and "could not be read" not in page
@@ -95,7 +95,7 @@ def test_report_of_a_populated_run_shows_every_section_without_report_text(tmp_p
     assert re.search(r"<th>kidney</th>|<td>kidney</td>", page) and "0.667" in page  # per-organ matrix
     assert "0.600 (0.520 to 0.680)" in page  # PPV with its bootstrap interval
     assert "<th>Baseline</th>" in page and "<th>ConVIRT</th>" in page  # Table 1's two-level header
-    assert "&laquo;rein normal&raquo;" in page
+    assert "\u00abrein normal\u00bb" in page
     assert "Baseline 0.680 (0.600 to 0.750); ConVIRT 0.770 (0.700 to 0.830)" in page  # key results
     assert "Zero-shot normal/abnormal ROC-AUC from French prompts: 0.800" in page
     assert page.count("<img ") == 4  # montage, loss curve, t-SNE, label efficiency
@@ -117,15 +117,18 @@ def test_a_corrupt_input_spoils_only_its_own_section(tmp_path):
     (run / "cluster" / "metrics.json").write_text("{not json")
     page = write_report(run).read_text(encoding="utf-8")
     assert page.count("could not be read") == 2  # the counts table and the clustering section
+    assert "invalid JSON" in page
     assert page.count("<img ") == 3  # the montage went with its section; the other figures stay
     assert "0.600 (0.520 to 0.680)" in page
 
 
 def test_json_tables_renders_flat_values_and_nested_matrices():
-    page = json_tables({"a": 1, "b": {"c": 0.12345, "d": [1, 2]},
-                        "per": {"x": {"f1": 0.5}, "y": {"f1": 0.25}}})
-    assert "<td>b / c</td>" in page and "0.123" in page and "1, 2" in page
-    assert "<h4>per</h4>" in page and "<td>y</td>" in page
+    blocks = json_tables({"a": 1, "b": {"c": 0.12345, "d": [1, 2]},
+                          "per": {"x": {"f1": 0.5}, "y": {"f1": 0.25}}})
+    flat, heading, matrix = blocks
+    assert flat["rows"] == [["a", "1"], ["b / c", "0.123"], ["b / d", "1, 2"]]
+    assert heading == {"kind": "subheading", "text": "per"}
+    assert matrix["columns"] == ["per", "f1"] and matrix["rows"] == [["x", "0.500"], ["y", "0.250"]]
 
 
 def test_metrics_with_ci_keeps_metric_and_run_order():
@@ -165,3 +168,85 @@ def test_cli_report_measure_compares_random_and_convirt_then_reports(tmp_path):
     assert retrieval["retrieval"]["n_images"] == 2 * PARTS["test"]
     page = (run / "report.html").read_text(encoding="utf-8")
     assert "Not run: representation" not in page and "Not run: retrieval" not in page
+
+
+def _add_controls_and_diagnostics(run: Path) -> None:
+    """The files the diagnostics, control and collapse checks write, beside a populated run."""
+    for name, ratio, warning in (("pretrain", 0.85, False), ("pretrain_simclr", 0.97, True)):
+        directory = run / name
+        directory.mkdir(exist_ok=True)
+        pd.DataFrame({"step": range(20), "epoch": [s // 10 for s in range(20)],
+                      "loss": np.linspace(3.4, 3.0, 20)}).to_csv(directory / "loss.csv", index=False)
+        pd.DataFrame({"epoch": [0, 1], "mean_loss": [3.3, 3.0], "chance": [3.466, 3.466]}).to_csv(
+            directory / "epoch_loss.csv", index=False)
+        retrieval = {"r@1": 0.125, "r@5": 0.5, "r@10": 0.75, "n": 16} if name == "pretrain" else None
+        (directory / "diagnostics.json").write_text(json.dumps({
+            "last_epoch_mean_loss": 3.0, "chance": 3.466, "ratio": ratio, "warning": warning,
+            "heldout_retrieval": retrieval}))
+    for init, pred, collapsed in (("random", 0.98, True), ("convirt", 0.31, False), ("shuffled", 0.2, False)):
+        (run / "finetune" / init).mkdir(parents=True)
+        part = {"macro_f1": 0.3 if collapsed else 0.7, "pred_abnormal_share": pred,
+                "true_abnormal_share": 0.29, "collapsed": collapsed}
+        (run / "finetune" / init / "metrics.json").write_text(json.dumps({
+            "best_epoch": 3, "frames": {"train": 40}, "val": part, "test": part,
+            "warnings": ["predicts abnormal for 98% of validation frames"] if collapsed else []}))
+    metrics = json.loads((run / "cluster" / "metrics.json").read_text())
+    metrics |= {"method": "kmeans", "mapping_source": "labelled train frames",
+                "mapping": {"1": "kidney", "0": "liver"},  # frames per cluster: cluster_sizes [10, 30]
+                "baselines": {"kmeans": {"weighted_f1": 0.93, "kidney_f1": 0.9},
+                              "deep": {"weighted_f1": 0.62, "kidney_f1": 0.69}},
+                "warnings": ["<b>only 4% of frames</b> in kidney clusters"]}
+    (run / "cluster" / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_report_shows_diagnostics_controls_collapse_and_cluster_baselines(tmp_path):
+    run = populated_run(tmp_path)
+    _add_controls_and_diagnostics(run)
+    data = report_data(run)
+    sections = {s["title"]: s["blocks"] for s in data["sections"]}
+
+    pretrain = [b for b in sections["Pre-training"] if b["kind"] == "table"][0]
+    assert [row[0] for row in pretrain["rows"]] == ["ConVIRT", "simclr"]
+    assert pretrain["marks"] == [False, True]
+    row = dict(zip(pretrain["columns"], pretrain["rows"][0], strict=True))
+    assert row["first-epoch mean loss"] == "3.300" and row["last / chance"] == "0.850"
+    assert row["held-out R@1"] == "0.125" and row["held-out pairs"] == "16"
+
+    runs = [b for b in sections["Fine-tuning: Table 1"] if b["kind"] == "table"][-1]
+    shown = [dict(zip(runs["columns"], r, strict=True)) for r in runs["rows"]]
+    assert [r["run"] for r in shown] == ["random", "convirt", "shuffled"]  # baseline, method, control
+    assert runs["marks"] == [True, False, False]
+    assert shown[0]["val predicted abnormal"] == "98.0%" and shown[0]["val true abnormal"] == "29.0%"
+    assert shown[0]["collapsed"].endswith("collapsed (val, test)") and shown[1]["collapsed"] == "no"
+    finetune_warnings = [b for b in sections["Fine-tuning: Table 1"] if b["kind"] == "warnings"][0]
+    assert finetune_warnings["items"] == ["random: predicts abnormal for 98% of validation frames"]
+    summary_warnings = [b for b in sections["Key results"] if b["kind"] == "warnings"][0]["items"]
+    assert any("random predicts one class" in w for w in summary_warnings)
+    assert any("simclr learned little" in w for w in summary_warnings)
+
+    cluster = sections["Organ clustering"]
+    assert cluster[0] == {"kind": "warnings", "items": ["<b>only 4% of frames</b> in kidney clusters"]}
+    assert any(b.get("text") == "Method: kmeans. Cluster-to-organ mapping from: labelled train frames."
+               for b in cluster)
+    tables = [b for b in cluster if b["kind"] == "table"]
+    baselines = next(t for t in tables if t["columns"][0] == "method")
+    assert baselines["rows"] == [["kmeans", "0.930", "0.900", "yes"], ["deep", "0.620", "0.690", ""]]
+    mapping = next(t for t in tables if t["columns"][:2] == ["organ", "clusters"])
+    assert mapping["rows"] == [["kidney", "1", "30"], ["liver", "0", "10"]]
+
+    page = write_report(run).read_text(encoding="utf-8")
+    assert "&lt;b&gt;only 4% of frames&lt;/b&gt;" in page and "<b>only" not in page  # autoescaped
+    assert page.count('class="flagged"') == 2  # simclr's pre-training, random's fine-tuning
+    assert page.count("<img ") == 5  # + the loss-per-epoch figure
+    assert SECRET not in page
+
+
+def test_measure_run_compares_every_pretraining_run(tmp_path):
+    from usconvirt.evaluation.represent import run_encoders
+
+    (tmp_path / "pretrain" / "image_encoder").mkdir(parents=True)
+    (tmp_path / "pretrain_shuffled" / "image_encoder").mkdir(parents=True)
+    (tmp_path / "pretrain_simclr").mkdir()  # no encoder yet: not compared
+    assert run_encoders(tmp_path, imagenet=True) == {
+        "random": "random", "ImageNet": "imagenet", "ConVIRT": f"convirt:{tmp_path / 'pretrain'}",
+        "shuffled": f"convirt:{tmp_path / 'pretrain_shuffled'}"}

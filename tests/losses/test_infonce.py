@@ -54,3 +54,28 @@ def test_loss_ignores_norms_and_rewards_alignment() -> None:
 def test_loss_rejects_mismatched_shapes() -> None:
     with pytest.raises(ValueError, match="same shape"):
         convirt_loss(torch.randn(4, 8), torch.randn(3, 8))
+
+
+def test_without_shared_exams_groups_change_nothing() -> None:
+    images, texts = torch.randn(6, 8), torch.randn(6, 8)
+    plain = convirt_loss(images, texts).item()
+    assert convirt_loss(images, texts, groups=torch.arange(6)) == pytest.approx(plain)
+
+
+def test_same_exam_texts_count_as_positives_not_negatives() -> None:
+    # rows 0 and 1 come from one exam and share its text: with groups, row 0 matching text 1 is no error
+    images = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    texts = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    single = convirt_loss(images, texts)
+    multi = convirt_loss(images, texts, groups=torch.tensor([0, 0, 1]))
+    assert single > math.log(2) * 0.5  # half the mass of rows 0/1 sits on their "negative" twin
+    assert multi < 1e-3
+
+
+def test_loss_is_float32_under_bf16_autocast() -> None:
+    images, texts = torch.randn(8, 16), torch.randn(8, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = convirt_loss(images.bfloat16(), texts.bfloat16())
+    assert loss.dtype == torch.float32
+    in_fp32 = convirt_loss(images.bfloat16().float(), texts.bfloat16().float()).item()
+    assert loss.item() == pytest.approx(in_fp32, rel=1e-6)

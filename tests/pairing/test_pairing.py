@@ -20,7 +20,8 @@ IMAGES = pd.DataFrame({
     "exam_id": ["A", "A", "B", "C", "C"],
     "path": ["a1.png", "a2.png", "b1.png", "c1.png", "c2.png"],
     "organ": [""] * 5, "label": [""] * 5,
-    "side": ["left", "right", "", "left", "left"],
+    "side": ["right", "left", "", "right", "right"],  # a label (synthetic truth): pairing must not read it
+    "laterality": ["L", "R", "", "left", "G"],  # exported: DICOM ImageLaterality codes or burned-in words
 })
 EXAMS = pd.DataFrame({"exam_id": ["A", "B", "C"], "patient_id": ["p1", "p2", "p3"],
                       "report": ["Rein gauche kyste. Rein droit normal.", "Foie normal.", "Reins normaux."]})
@@ -43,7 +44,7 @@ def dataset(root: Path = Path("/nonexistent")) -> Dataset:
 
 def test_each_frame_gets_all_its_exam_organ_sentences_in_report_order() -> None:
     pairs, counts = build_pairs(dataset(), FRAMES, SENTENCES)
-    assert list(pairs.columns) == ["image_id", "exam_id", "side", "texts"]
+    assert list(pairs.columns) == ["image_id", "exam_id", "laterality", "texts"]
     by_image = dict(zip(pairs["image_id"], pairs["texts"], strict=True))
     assert by_image == {"a1": ["Rein gauche kyste.", "Rein droit normal."],
                         "a2": ["Rein gauche kyste.", "Rein droit normal."],
@@ -61,6 +62,15 @@ def test_laterality_matching_keeps_only_sentences_about_the_frame_side() -> None
     assert by_image["a2"] == ["Rein droit normal."]
     assert by_image["c1"] == ["Reins normaux."]  # 'both' fits either side
     assert counts["frames_kept"] == 3
+
+
+def test_laterality_matching_refuses_to_fall_back_on_the_side_label() -> None:
+    images = IMAGES.drop(columns="laterality")
+    with pytest.raises(InputError, match=r"laterality.*'side' is a label"):
+        build_pairs(Dataset(root=Path("/x"), exams=EXAMS, images=images), FRAMES, SENTENCES,
+                    PairConfig(match_laterality=True))
+    pairs, _ = build_pairs(Dataset(root=Path("/x"), exams=EXAMS, images=images), FRAMES, SENTENCES)
+    assert set(pairs["laterality"]) == {""}  # the paper's pairing needs no laterality at all
 
 
 def test_frames_of_another_organ_are_ignored() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from usconvirt import stages
-from usconvirt.pipeline import run_pipeline
 
 CPU = {"accelerator": "cpu", "devices": "1", "progress_bar": False}
 TINY = {
@@ -31,7 +30,7 @@ TINY = {
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     lines: list[str] = []
-    run_pipeline(TINY, out=out, echo=lines.append)
+    stages.run(TINY, out=out, echo=lines.append)
     return out, lines
 
 
@@ -45,11 +44,27 @@ def test_every_stage_runs_and_the_report_is_written(run_dir):
     assert {p.name for p in (out / "finetune").iterdir()} == {"random", "convirt"}
 
 
-def test_a_second_run_skips_every_stage(run_dir):
+def test_a_second_run_skips_every_stage_without_building_a_model(run_dir, monkeypatch):
     out, _ = run_dir
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("an up-to-date run built or loaded a model")
+
+    from transformers import CamembertModel, ResNetModel
+
+    for cls in (ResNetModel, CamembertModel):
+        monkeypatch.setattr(cls, "from_pretrained", no_model)
+        monkeypatch.setattr(cls, "__init__", no_model)
     lines: list[str] = []
-    run_pipeline(TINY, out=out, echo=lines.append)
+    stages.run(TINY, out=out, echo=lines.append)
     assert all("skipped" in line or "disabled" in line for line in lines), lines
+
+
+def test_the_imagenet_decision_is_made_offline_once_and_recorded(run_dir):
+    import json
+
+    out, _ = run_dir
+    assert json.loads((out / "manifest.json").read_text())["decisions"] == {"imagenet": False}
 
 
 def test_after_a_kill_the_rerun_resumes_without_redoing_finished_stages(run_dir, monkeypatch):
@@ -63,10 +78,10 @@ def test_after_a_kill_the_rerun_resumes_without_redoing_finished_stages(run_dir,
         if stage.name == "evaluate":
             monkeypatch.setattr(stage, "run", killed)
     with pytest.raises(KeyboardInterrupt):
-        run_pipeline(TINY, out=out, from_stage="finetune", echo=calls.append)
+        stages.run(TINY, out=out, from_stage="finetune", echo=calls.append)
     monkeypatch.undo()
     lines: list[str] = []
-    run_pipeline(TINY, out=out, echo=lines.append)
+    stages.run(TINY, out=out, echo=lines.append)
     status = {line.split()[1]: line for line in lines}
     assert "skipped" in status["pretrain"] and "skipped" in status["finetune"]
     assert "done" in status["evaluate"] and "done" in status["report"]

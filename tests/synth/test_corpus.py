@@ -101,3 +101,43 @@ def test_cli_synth(tmp_path):
     assert result.exit_code == 0, result.output
     truth = pd.read_parquet(tmp_path / "c" / "truth.parquet")
     assert truth.groupby("exam_id")["kidney_abnormal"].first().all()
+
+
+# sha256 of the 80 reports of seed 5, joined by NUL: the reports the phrasebook code wrote before it
+# became data (resources/synth/report_phrases.yaml); a change here changes every synthetic corpus.
+REPORTS_SEED5_SHA256 = "bba7fb34d0177810c2fe8db47af9b8b109ff6fd316707fe70231b2925ae52bc6"
+
+
+def test_reports_of_a_seed_stay_byte_identical():
+    from usconvirt.synth.corpus import plan_cohort
+
+    reports = [exam.report for exam in plan_cohort(SynthConfig(exams=80, seed=5))]
+    assert hashlib.sha256("\x00".join(reports).encode()).hexdigest() == REPORTS_SEED5_SHA256
+
+
+def test_phrasebook_templates_use_only_the_fields_the_generator_fills():
+    import string
+
+    from usconvirt.synth.reports import phrasebook
+
+    book = phrasebook()
+    kidney = {"of_side", "Name", "Bare", "size", "cavities", "loc_m", "loc_f", "side_adjective", "grade",
+              "mm", "adjective", "pole", "count", "calyx", "pyelon_mm"}
+    allowed = {"normal_kidney": kidney, "noun_phrases": kidney, "abnormal_kidney": kidney,
+               "framed": {"phrase", "Bare"}, "both_kidneys_normal": {"sizes", "cavities", "right", "left"},
+               "no_dilatation": {"cavities", "of_side"},
+               "organs": {"span", "nodule", "stone_mm", "size", "aorta_mm"},
+               "layouts": {"indication", "technique", "body", "conclusion", "sentence", "heading",
+                           "sentences"}}
+
+    def strings(node):
+        if isinstance(node, str):
+            yield node
+        elif isinstance(node, dict | list):
+            yield from (s for v in (node.values() if isinstance(node, dict) else node) for s in strings(v))
+
+    for section, fields in allowed.items():
+        used = {f for s in strings(book[section]) for _, f, _, _ in string.Formatter().parse(s) if f}
+        assert used <= fields, (section, used - fields)
+    for finding in ("cyst", "stone", "hydronephrosis", "atrophy", "mass", "angiomyolipoma", "absent"):
+        assert book["abnormal_kidney"][finding], finding

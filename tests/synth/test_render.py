@@ -68,3 +68,30 @@ def test_overlay_burns_text_outside_the_sector():
     with_ui = render_frame(np.random.default_rng(0), exam, plan, 128)
     corner = (slice(0, 10), slice(0, 30))
     assert bare[corner].max() == 0 and with_ui[corner].max() > 150
+
+
+def test_one_simulated_scanner_per_exam_and_scanners_differ():
+    """Scanner settings (speckle size, dynamic range, grey map) are the exam's; only gain and dynamic
+    range move a little from frame to frame."""
+    from usconvirt.synth.render import FRAME_JITTER, acquisition
+
+    a1 = acquisition("exam-a", 256, np.random.default_rng(1))
+    a2 = acquisition("exam-a", 256, np.random.default_rng(2))
+    b = acquisition("exam-b", 256, np.random.default_rng(1))
+    assert (a1.psf_axial_px, a1.gamma, a1.texture_shape, a1.contrast) == (
+        a2.psf_axial_px, a2.gamma, a2.texture_shape, a2.contrast)
+    assert abs(a1.gain_db - a2.gain_db) <= 2 * FRAME_JITTER["gain_db"]
+    assert (a1.psf_axial_px, a1.gamma) != (b.psf_axial_px, b.gamma)
+
+
+def test_k_distributed_speckle_has_a_heavier_bright_tail_than_rayleigh():
+    from usconvirt.synth.bmode import Acquisition, Scene, make_sector, simulate
+
+    sector = make_sector(128, depth_cm=12.0)
+    def frame(shape: float) -> np.ndarray:
+        acq = Acquisition(gain_db=-10, dynamic_range_db=90, gamma=1.0, texture_shape=shape)
+        image = simulate(Scene.empty(sector), np.random.default_rng(0), acq)
+        return image[sector.pixels // 128, sector.pixels % 128]
+
+    rayleigh, clumpy = frame(0.0), frame(1.0)
+    assert np.percentile(clumpy, 99) - np.median(clumpy) > np.percentile(rayleigh, 99) - np.median(rayleigh)

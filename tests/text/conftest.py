@@ -17,6 +17,13 @@ def gold():
 
 
 @pytest.fixture(scope="session")
+def gold_dev():
+    from usconvirt.text.gold import read_gold
+
+    return [read_gold(GOLD.with_name(name)) for name in ("gold_dev.txt", "gold_dev_b.txt")]
+
+
+@pytest.fixture(scope="session")
 def quickumls_cache(tmp_path_factory) -> Path:
     """One QuickUMLS index (of the shipped subset) for the whole session."""
     pytest.importorskip("quickumls")

@@ -1,7 +1,7 @@
 import pytest
 
 from usconvirt.text.qualifiers import abnormal
-from usconvirt.text.tagger import base_nlp
+from usconvirt.text.segment import base_nlp
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ def test_builds_index_offline_and_tags_kidney(config, monkeypatch):
     exams = pd.DataFrame({"exam_id": ["a"], "report": ["Foie normal. Rein droit : kyste de 12 mm."]})
     rows = extract_sentences(exams, config)
     assert rows["text"].tolist() == ["Rein droit : kyste de 12 mm."]
-    assert rows["laterality"].tolist() == ["right"] and rows["abnormal"].tolist() == ["true"]
+    assert rows["laterality"].tolist() == ["right"] and rows["abnormal"].tolist() == [True]
     assert "C0227613" in rows["cuis"].iloc[0]
     (index,) = (Path(config.cache_dir) / "quickumls").iterdir()  # one index, keyed by the RRF hash
     assert (index / "complete.flag").exists() and (index / "language.flag").read_text() == "FRE"

@@ -1,7 +1,6 @@
 import pytest
 
-from usconvirt.text.segment import sentence_spans
-from usconvirt.text.tagger import base_nlp
+from usconvirt.text.segment import base_nlp, sentence_spans
 
 
 @pytest.fixture(scope="module")

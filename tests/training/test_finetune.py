@@ -96,6 +96,11 @@ def test_finetune_writes_predictions_model_and_metrics(tiny, tmp_path):
     saved = json.loads((out / "metrics.json").read_text())
     assert saved == metrics and saved["frames"] == {"train": 40, "val": 15, "test": 15}
     assert 0 <= saved["best_epoch"] < 3
+    assert saved["val"]["true_abnormal_share"] == pytest.approx(2 / 5)
+    assert saved["val"]["collapsed"] == (saved["val"]["macro_f1"] <= 0.5
+                                         or not 0.02 < saved["val"]["pred_abnormal_share"] < 0.98)
+    assert len(saved["warnings"]) == int(saved["val"]["collapsed"])
+    assert set(saved["test"]) >= {"pred_abnormal_share", "true_abnormal_share", "collapsed"}
     # the saved model is the selected one: it reproduces the written test probabilities
     model = load_classifier(out / "model").eval()
     assert (out / "model" / "image_encoder" / "config.json").exists()
@@ -153,3 +158,34 @@ def test_empty_validation_part_is_an_input_error(tiny, tmp_path):
     no_val = split.assign(part=split["part"].replace("val", "train"))
     with pytest.raises(InputError, match="'val' part"):
         finetune(load_dataset(root), no_val, tmp_path / "x", _config())
+
+
+def test_a_collapsed_classifier_is_flagged_in_one_line():
+    from usconvirt.training.finetune import collapse_warnings, collapsed
+
+    assert collapsed(0.99, 0.45) and collapsed(0.3, 0.5) and not collapsed(0.3, 0.7)
+    lines = collapse_warnings("convirt:RUN/pretrain", {"collapsed": True, "pred_abnormal_share": 1.0,
+                                                       "true_abnormal_share": 0.29, "macro_f1": 0.41})
+    assert len(lines) == 1 and "collapsed" in lines[0] and "100%" in lines[0] and "\n" not in lines[0]
+
+
+def test_truncated_gce_prunes_only_after_the_warm_up():
+    from usconvirt.losses.truncated_gce import ScheduledTruncatedGCE
+
+    loss = ScheduledTruncatedGCE(4, q=0.7, k=0.5)
+    logits = torch.tensor([[2.0, -2.0], [2.0, -2.0], [-2.0, 2.0], [-2.0, 2.0]], requires_grad=True)
+    target = torch.tensor([0, 1, 1, 0])  # rows 1 and 3 are misclassified
+    loss(logits, target, torch.arange(4)).backward()
+    assert (logits.grad.abs().sum(1) > 0).all()  # warm-up: nothing pruned, every frame pulls
+    loss.keep.copy_(torch.tensor([True, False, True, False]))
+    logits.grad = None
+    loss(logits, target, torch.arange(4)).backward()
+    assert logits.grad[[1, 3]].abs().sum() == 0 and logits.grad[[0, 2]].abs().sum() > 0
+
+
+def test_truncated_gce_schedule_runs_end_to_end(tiny, tmp_path, caplog):
+    root, split = tiny
+    caplog.set_level("INFO", logger="usconvirt.training.finetune")
+    finetune(load_dataset(root), split, tmp_path / "sched",
+             _config(loss="tgce", epochs=2, tgce_warmup_epochs=1, tgce_prune_every=1))
+    assert "truncated GCE, epoch 1" in caplog.text and "truncated GCE, epoch 0" not in caplog.text

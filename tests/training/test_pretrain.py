@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import lightning as L
@@ -16,7 +17,9 @@ from usconvirt.cli import app
 from usconvirt.config import save_yaml, to_dict
 from usconvirt.models.convirt import load_convirt
 from usconvirt.models.image_encoder import load_image_encoder
-from usconvirt.training.pretrain import cosine_with_warmup, learned_nothing, pretrain
+from usconvirt.training.diagnostics import loss_diagnostics, split_heldout_exams
+from usconvirt.training.pretrain import cosine_with_warmup, pretrain, shuffled_texts
+from usconvirt.training.simclr import pretrain_simclr
 from usconvirt.training.trainer import TrainerConfig
 
 
@@ -37,6 +40,13 @@ def test_tiny_pretraining_lowers_the_loss(pair_set: tuple, tmp_path: Path) -> No
     encoder = load_image_encoder(tmp_path / "image_encoder")
     assert encoder(torch.rand(2, 1, 32, 32)).shape == (2, encoder.out_dim)
     assert load_convirt(tmp_path).encode_texts(["Rein droit."]).shape == (1, 16)
+    epochs = pd.read_csv(tmp_path / "epoch_loss.csv")
+    assert list(epochs.columns) == ["epoch", "mean_loss", "chance"] and len(epochs) == 8
+    assert epochs["chance"].iloc[0] == pytest.approx(np.log(8))
+    diagnostics = json.loads((tmp_path / "diagnostics.json").read_text())
+    assert diagnostics["last_epoch_mean_loss"] == pytest.approx(epochs["mean_loss"].iloc[-1])
+    assert diagnostics["ratio"] == pytest.approx(diagnostics["last_epoch_mean_loss"] / np.log(8))
+    assert diagnostics["heldout_retrieval"] is None  # 16 exams x 5%: too few to hold any out
 
 
 class KillAt(L.Callback):
@@ -90,8 +100,51 @@ def test_cli_pretrain_with_config_and_overrides(pair_set: tuple, tmp_path: Path)
     assert (out / "image_encoder" / "config.json").exists() and (out / "projections.pt").exists()
 
 
-def test_a_loss_at_chance_is_flagged_and_a_falling_one_is_not() -> None:
+def _losses(values_per_epoch: list[list[float]]) -> pd.DataFrame:
+    rows = [(i, e, v) for e, values in enumerate(values_per_epoch) for i, v in enumerate(values)]
+    return pd.DataFrame(rows, columns=["step", "epoch", "loss"])
+
+
+def test_the_warning_reads_the_last_epoch_mean_against_chance(caplog) -> None:
     chance = float(np.log(32))
-    assert learned_nothing(np.full(100, chance), chance)
-    assert not learned_nothing(np.linspace(chance, 2.5, 100), chance)
-    assert not learned_nothing(np.array([]), chance)
+    near = loss_diagnostics(_losses([[3.5, 3.5], [0.95 * chance, 0.91 * chance]]), chance)
+    assert near["warning"] and "learned little" in caplog.text
+    learned = loss_diagnostics(_losses([[3.5], [0.8 * chance, 0.85 * chance]]), chance)
+    assert not learned["warning"] and learned["ratio"] == pytest.approx(0.825)
+
+
+def test_shuffled_texts_give_every_exam_another_exams_sentences() -> None:
+    exams = ["a", "a", "b", "c", "c", "d"]
+    texts = [["A"], ["A"], ["B"], ["C"], ["C"], ["D"]]
+    shuffled = shuffled_texts(exams, texts, seed=0)
+    assert all(new != old for new, old in zip(shuffled, texts, strict=True))
+    assert shuffled[0] == shuffled[1] and shuffled[3] == shuffled[4]  # an exam's frames still agree
+    assert sorted(t[0] for t in dict(zip(exams, shuffled, strict=True)).values()) == ["A", "B", "C", "D"]
+
+
+def test_heldout_exams_are_whole_and_disjoint_from_training() -> None:
+    pairs = pd.DataFrame({"image_id": [f"f{i}" for i in range(40)],
+                          "exam_id": [f"e{i // 2}" for i in range(40)], "texts": [["t"]] * 40})
+    train, held = split_heldout_exams(pairs, 0.2, seed=0)
+    assert held["exam_id"].nunique() == 4 and len(held) == 8
+    assert not set(train["exam_id"]) & set(held["exam_id"])
+    assert split_heldout_exams(pairs, 0.2, seed=0)[1].equals(held)  # the controls hold out the same exams
+
+
+def test_pretraining_reports_heldout_retrieval_and_controls_run(pair_set: tuple, tmp_path: Path) -> None:
+    dataset, pairs, tokenizer_dir = pair_set
+    config = tiny_config(epochs=1, heldout_fraction=0.25)
+    summary = pretrain(dataset, pairs, tokenizer_dir, tmp_path / "convirt", config)
+    assert summary["heldout_pairs"] == 8 and summary["pairs"] == 24
+    retrieval = json.loads((tmp_path / "convirt" / "diagnostics.json").read_text())["heldout_retrieval"]
+    assert retrieval["n"] == 8 and 0.0 <= retrieval["r@1"] <= retrieval["r@5"] <= retrieval["r@10"] == 1.0
+    shuffled = pretrain(dataset, pairs, tokenizer_dir, tmp_path / "shuffled",
+                        tiny_config(epochs=1, heldout_fraction=0.25, shuffle_texts=True,
+                                    same_exam_positives=True))
+    assert shuffled["steps"] == summary["steps"]
+    simclr = pretrain_simclr(dataset, pairs, tmp_path / "simclr", config)
+    assert simclr["steps"] == summary["steps"]  # the same step budget on the same frames
+    assert simclr["chance_loss"] == pytest.approx(np.log(15))
+    encoder = load_image_encoder(tmp_path / "simclr" / "image_encoder")
+    assert encoder(torch.rand(2, 1, 32, 32)).shape == (2, encoder.out_dim)
+    assert (tmp_path / "simclr" / "epoch_loss.csv").exists()

@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
+from usconvirt.data.dataset import ORGANS
 from usconvirt.models.image_encoder import ImageEncoderConfig
 from usconvirt.training.trainer import TrainerConfig
 
 
 @dataclass
 class ClusterConfig:
-    """`epochs` overrides `trainer.max_epochs`; `select` (an organ, or None) writes selected.csv."""
+    """`select` (an organ, or None) writes selected.csv. `method` (docs/clustering.md): kmeans (default,
+    k-means on scanner-robust pixel features), deep (two-view Dirichlet clustering), deep-from-kmeans
+    (the deep head starts from k-means centroids of the encoder's features)."""
 
-    clusters: int = 24  # K; over-clustering (2-3x the organs) helps, K = #organs did worst
+    method: Literal["kmeans", "deep", "deep-from-kmeans"] = "kmeans"
+    clusters: int = 48  # K; over-clustering helps: several clusters map to one organ
+    features: str = "robust"  # k-means features: robust (HOG + standardised pixels + intensity), pixels, raw
+    min_frames_per_cluster: int = 5  # k-means uses at most frames/5 clusters: few frames, fewer clusters
+    pixel_dims: int = 48  # PCA components per feature block
+    pixel_blur_px: float = 1.0  # Gaussian blur before PCA, in pixels at image_size: averages speckle out
+    # deep schedule: epochs, but never fewer than min_steps optimisation steps, stopped early once the
+    # assignments of a fixed probe set stay stable between checks (and enough clusters are used)
     epochs: int = 30
+    min_steps: int = 600
+    check_every_n_steps: int = 50
+    stable_fraction: float = 0.005  # at most this share of probe frames changing cluster counts as stable
+    stable_checks: int = 3
     image_size: int = 96
     batch_size: int = 128
     lr: float = 1e-3
@@ -24,8 +39,13 @@ class ClusterConfig:
     entropy_weight: float = 0.0
     encoder: ImageEncoderConfig = field(default_factory=lambda: ImageEncoderConfig(arch="tiny"))
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    mapping: str = "auto"  # auto (hungarian when K == #organs, else majority), majority, hungarian
-    select: str | None = "kidney"
+    # auto (hungarian when K == #organs, else majority), majority, hungarian
+    mapping: Literal["auto", "majority", "hungarian"] = "auto"
+    select: str | None = field(default="kidney", metadata={"choices": ORGANS})
+    map_fraction: float = 0.7  # labelled frames (by exam) that name clusters; the rest are scored
+    min_select_share: float = 0.05  # fewer selected frames than this share of all frames: a warning
+    max_cluster_share: float = 0.5  # one cluster holding more than this share of frames: a warning
+    strict: bool = False  # the warnings above become errors
     montage_frames: int = 16
     workers: int = 1  # frame preprocessing processes
     seed: int = 0
@@ -34,3 +54,6 @@ class ClusterConfig:
 def demo_config() -> ClusterConfig:
     """Fast CPU setting for the end-to-end demo: ~150 exams at 64 px, about a minute on 2 cores."""
     return ClusterConfig(image_size=64, epochs=20, batch_size=64)  # smaller batches: more steps, same compute
+
+
+METHODS = ("kmeans", "deep", "deep-from-kmeans")

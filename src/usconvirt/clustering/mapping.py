@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -50,6 +51,43 @@ def mapping_from_labels(clusters: np.ndarray, organs: list[str], k: int,
         return majority_mapping(clusters, organs, k)
     raise InputError(f"unknown mapping method '{method}', expected auto, majority or hungarian",
                      field="mapping")
+
+
+def mapping_part(exam_ids: list[str], fraction: float, seed: int = 0) -> np.ndarray:
+    """True for frames whose exam names the clusters, False for the held-out exams that are scored.
+
+    A keyed hash of the exam id decides, so all frames of an exam fall on one side and the choice does not
+    change when exams are added. With fraction >= 1 every frame maps (and nothing is held out).
+    """
+    if fraction >= 1:
+        return np.ones(len(exam_ids), bool)
+    return np.array([zlib.crc32(f"{seed}:{e}".encode()) % 1000 < 1000 * fraction for e in exam_ids], bool)
+
+
+def kidney_mapping_from_labels(clusters: np.ndarray, labels: list[str], k: int,
+                               organ: str = "kidney") -> dict[int, str]:
+    """Name clusters from normal/abnormal labels (kidney frames by definition) when no organ labels exist.
+
+    With `absent` labels too (frames known to show no kidney), each cluster takes the majority of kidney
+    vs not among its labelled frames. With kidney labels only, a cluster is a kidney cluster when its
+    share of labelled frames is at least the share over all frames: labels fall in kidney clusters and
+    almost never elsewhere.
+    """
+    clusters = np.asarray(clusters)
+    kidney = np.array([lab in ("normal", "abnormal") for lab in labels])
+    absent = np.array([lab == "absent" for lab in labels])
+    mapping = dict.fromkeys(range(k), UNMAPPED)
+    overall = kidney.mean() if len(kidney) else 0.0
+    for c in range(k):
+        members = clusters == c
+        if not members.any():
+            continue
+        if absent.any():
+            if kidney[members].sum() > absent[members].sum():
+                mapping[c] = organ
+        elif overall > 0 and kidney[members].mean() >= overall:
+            mapping[c] = organ
+    return mapping
 
 
 def load_mapping(path: str | Path, k: int) -> dict[int, str]:

@@ -1,4 +1,4 @@
-"""The clustering stage: train on pixels, assign every frame, map clusters to organs, select, score."""
+"""The clustering stage: cluster pixels (k-means or deep), map clusters to organs, select, score, check."""
 
 from __future__ import annotations
 
@@ -11,13 +11,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.cluster import KMeans
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
-from usconvirt.clustering.config import ClusterConfig
-from usconvirt.clustering.mapping import UNMAPPED, load_mapping, mapping_from_labels, save_mapping
+from usconvirt.clustering.baselines import fit_pixel_kmeans, kmeans_predict
+from usconvirt.clustering.config import METHODS, ClusterConfig
+from usconvirt.clustering.health import health_problems
+from usconvirt.clustering.mapping import (
+    UNMAPPED,
+    kidney_mapping_from_labels,
+    load_mapping,
+    mapping_from_labels,
+    mapping_part,
+    save_mapping,
+)
 from usconvirt.clustering.model import ClusterModel
 from usconvirt.clustering.module import ClusteringModule
 from usconvirt.clustering.montage import write_montages
+from usconvirt.clustering.organ_model import MODEL_DIR, FeatureRecipe, fit_organ_model, save_organ_model
+from usconvirt.clustering.schedule import StableAssignments, min_used_clusters, plan_steps
 from usconvirt.config import from_dict, load_yaml, save_yaml, to_dict
 from usconvirt.data.dataset import Dataset, load_dataset
 from usconvirt.data.frames import FrameDataset, load_frames
@@ -37,46 +49,70 @@ def run_clustering(
     *,
     image_ids: list[str] | None = None,
     mapping_file: str | Path | None = None,
+    mapping_ids: list[str] | None = None,
 ) -> dict:
-    """Train (or resume) the cluster model on `image_ids` (default: all frames) and write the stage's outputs.
+    """Cluster `image_ids` (default: all frames) and write the stage's outputs.
 
-    Writes out_dir/{assignments.csv, selected.csv, mapping.yaml, metrics.json, config.yaml, montages/,
-    checkpoints/last.ckpt}; returns the metrics. Organ labels are read only for the mapping and metrics.
+    `mapping_ids` are extra labelled frames (for instance the labelled train exams) that are assigned to
+    clusters but never clustered on nor written to assignments.csv: they name the clusters and score them.
+    Writes out_dir/{assignments.csv, selected.csv, mapping.yaml, metrics.json, config.yaml, montages/}
+    and organ_model/ (method kmeans: the fitted model, clustering/organ_model.py) or checkpoints/ (deep);
+    returns the metrics. Organ and normal/abnormal labels are read only to name clusters and to score;
+    with neither and no mapping file, the outputs for naming clusters by eye are written and an
+    InputError says what to do.
     """
     config = config or ClusterConfig()
+    if config.method not in METHODS:
+        raise InputError(f"unknown method '{config.method}', expected one of {', '.join(METHODS)}",
+                         field="method")
     out_dir = Path(out_dir)
     dataset = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
-    _check_resumable(config, out_dir)
     ids = _checked_ids(dataset, image_ids)
-    frames, ids = load_frames(dataset, config.image_size, image_ids=ids, workers=config.workers)
+    extra = [i for i in dict.fromkeys(mapping_ids or []) if i not in set(ids)]
+    if extra:
+        _checked_ids(dataset, extra + ids)
+    all_frames, all_ids = load_frames(dataset, config.image_size, image_ids=ids + extra,
+                                      workers=config.workers)
+    frames, n = all_frames[: len(ids)], len(ids)
 
-    torch.manual_seed(config.seed)  # weights and kornia's augmentations draw from the global generator
-    module = ClusteringModule(config)
-    loader = torch.utils.data.DataLoader(
-        FrameDataset(frames), batch_size=min(config.batch_size, len(frames)), shuffle=True, drop_last=True,
-        generator=torch.Generator().manual_seed(config.seed))  # full batches: the prior needs batch means
-    trainer = build_trainer(replace(config.trainer, max_epochs=config.epochs), out_dir,
-                            enable_validation=False)
-    if trainer.is_global_zero:
-        save_yaml(config, out_dir / "config.yaml")
     started = time.perf_counter()
-    fit(trainer, module, out_dir, train_dataloaders=loader)
-    train_seconds = time.perf_counter() - started
-    if not trainer.is_global_zero:
-        return {}
-
-    probs = predict_probabilities(module.model, frames, config.batch_size)
-    clusters, confidence = probs.argmax(1), probs.max(1)
-    organs = dataset.images.set_index("image_id").loc[ids, "organ"].tolist()
-    if mapping_file is not None:
-        mapping = load_mapping(mapping_file, config.clusters)
-    elif any(organs):
-        mapping = mapping_from_labels(clusters, organs, config.clusters, config.mapping)
+    # clusters named by majority vote need several frames each: 48 clusters of 60 frames leave most unnamed
+    k_fit = min(config.clusters, max(2, n // max(1, config.min_frames_per_cluster)))
+    organ_model = fit_organ_model(frames, k_fit, config.clusters, feature_recipe(config))
+    pixel_clusters, pixel_probs = organ_model.soft_assign(all_frames)
+    pixel_seconds = time.perf_counter() - started
+    candidates = {"kmeans": pixel_clusters}  # keyed by method: the report marks the one this run used
+    if config.features != "raw":  # the plain baseline: PCA of the pixels + k-means
+        candidates["kmeans_raw_pixels"] = fit_pixel_kmeans(frames, all_frames, k_fit, config.pixel_dims,
+                                                           0.0, config.seed, "raw")[0]
+    training = {"global_step": 0, "stopped_because": "no training (k-means)", "batch_size": None}
+    probs = pixel_probs
+    if config.method != "kmeans":
+        _check_resumable(config, out_dir)
+        model, training = _train_deep(config, frames, out_dir)
+        if not training:  # not the global-zero process of a DDP run
+            return {}
+        probs = predict_probabilities(model, all_frames, config.batch_size)
+        candidates[config.method] = probs.argmax(1)
+        features = encoder_features(model, all_frames, config.batch_size)
+        candidates["kmeans_encoder"] = kmeans_predict(features[:n], features, k_fit, config.seed)[0]
     else:
-        mapping = dict.fromkeys(range(config.clusters), UNMAPPED)
-        log.warning("no organ labels: name the clusters from %s/montages in %s/mapping.yaml and rerun "
-                    "with --mapping", out_dir, out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_yaml(config, out_dir / "config.yaml")
+        save_organ_model(organ_model, out_dir / MODEL_DIR)  # export ships it (bundle/organ.py)
+    train_seconds = time.perf_counter() - started
+    clusters_all, confidence_all = probs.argmax(1), probs.max(1)
+    clusters, confidence = clusters_all[:n], confidence_all[:n]
+
+    images = dataset.images.set_index("image_id").loc[all_ids]
+    organs = images["organ"].tolist()
+    labels = images["label"].tolist() if "label" in images else [""] * len(all_ids)
+    exams = images["exam_id"].tolist()
+    naming = name_clusters(clusters_all, organs, labels, exams, config, mapping_file)
+    mapping = naming["mapping"]
     save_mapping(mapping, out_dir / "mapping.yaml")
+    write_montages(frames, clusters, confidence, config.clusters, out_dir / "montages",
+                   per_cluster=config.montage_frames, seed=config.seed, mapping=mapping)
 
     assignments = pd.DataFrame({"image_id": ids, "cluster": clusters, "confidence": confidence.round(4),
                                 "organ": [mapping[int(c)] for c in clusters]})
@@ -84,22 +120,160 @@ def run_clustering(
     selected = assignments[assignments["organ"] == config.select] if config.select else assignments.iloc[:0]
     if config.select:
         write_table(selected, out_dir / "selected.csv")
-    write_montages(frames, clusters, confidence, config.clusters, out_dir / "montages",
-                   per_cluster=config.montage_frames, seed=config.seed)
 
+    focus = config.select or "kidney"
+    scored = naming["scored"]
     metrics = {
-        "frames": len(ids),
+        "method": config.method,
+        "frames": n,
+        "mapping_frames": len(extra),
         "selected": len(selected),
+        "kmeans_clusters": k_fit,
         "cluster_sizes": np.bincount(clusters, minlength=config.clusters).tolist(),
-        "global_step": int(trainer.global_step),
+        **training,
         "train_seconds": round(train_seconds, 2),
-        **organ_metrics(organs, assignments["organ"].tolist(), config.select or "kidney"),
+        "kmeans_seconds": round(pixel_seconds, 2),
+        "mapping_source": naming["source"],
+        "mapping": {str(c): o for c, o in sorted(mapping.items())},
+        "headline": naming["headline"],
+        **organ_metrics([o if s else "" for o, s in zip(organs, scored, strict=True)],
+                        [mapping[int(c)] for c in clusters_all], focus),
     }
+    if naming["mapped"] is not None:
+        metrics["mapped_scores"] = organ_metrics(
+            [o if m else "" for o, m in zip(organs, naming["mapped"], strict=True)],
+            [mapping[int(c)] for c in clusters_all], focus)
+        metrics["baselines"] = {name: baseline_scores(c, organs, naming, config, focus)
+                                for name, c in candidates.items()}
+    problems = health_problems(clusters, len(selected), config.clusters, config.select,
+                               config.min_select_share, config.max_cluster_share)
+    metrics["warnings"] = problems
     with atomic_path(out_dir / "metrics.json") as tmp:
         tmp.write_text(json.dumps(metrics, indent=2))
-    log.info("clustering: %d frames, %d selected, weighted F1 %s, kidney F1 %s", len(ids), len(selected),
-             metrics.get("weighted_f1"), metrics.get("kidney_f1"))
+    log.info("clustering (%s): %d frames, %d selected, %s steps (%s), weighted F1 %s, kidney F1 %s [%s]",
+             config.method, n, len(selected), training["global_step"], training["stopped_because"],
+             metrics.get("weighted_f1"), metrics.get("kidney_f1"), naming["headline"])
+    if naming["source"] == "none" and config.select:
+        raise InputError(f"no organ or normal/abnormal labels to name the clusters: look at "
+                         f"{out_dir / 'montages'}/cluster_XX.png, write organs into "
+                         f"{out_dir / 'mapping.yaml'} "
+                         f"(e.g. '3: kidney') and rerun with --mapping {out_dir / 'mapping.yaml'}",
+                         field="mapping")
+    for problem in problems:
+        if config.strict:
+            raise InputError(f"clustering failed its checks: {problem}", field="cluster")
+        log.warning("clustering: %s", problem)
     return metrics
+
+
+def feature_recipe(config: ClusterConfig) -> FeatureRecipe:
+    return FeatureRecipe(config.features, config.pixel_dims, config.pixel_blur_px, config.seed,
+                         config.image_size)
+
+
+def name_clusters(clusters: np.ndarray, organs: list[str], labels: list[str], exams: list[str],
+                  config: ClusterConfig, mapping_file: str | Path | None) -> dict:
+    """The mapping, where it came from, and which frames it was made on / is scored on.
+
+    Organ labels: majority vote (or Hungarian) on the exams of the mapping part, scores on the held-out
+    exams (the headline) and on the mapping part itself. A mapping file: scores on every labelled frame.
+    Normal/abnormal labels only: kidney clusters named from them (kidney_mapping_from_labels).
+    """
+    k = config.clusters
+    labelled = np.array([bool(o) for o in organs])
+    if mapping_file is not None:
+        return {"mapping": load_mapping(mapping_file, k), "source": f"file {mapping_file}",
+                "scored": labelled, "mapped": None, "headline": "all labelled frames (mapping from a file)"}
+    if labelled.any():
+        part = mapping_part(exams, config.map_fraction, config.seed)
+        mapped = labelled & part
+        if not mapped.any():
+            mapped = labelled
+        held = labelled & ~mapped
+        mapping = mapping_from_labels(clusters[mapped], [o for o, m in zip(organs, mapped, strict=True) if m],
+                                      k, config.mapping)
+        mapping_exams = {e for e, m in zip(exams, mapped, strict=True) if m}
+        source = f"organ labels of {int(mapped.sum())} frames ({len(mapping_exams)} exams)"
+        if held.any():
+            return {"mapping": mapping, "source": source, "scored": held, "mapped": mapped,
+                    "headline": f"held-out frames ({int(held.sum())})"}
+        return {"mapping": mapping, "source": source, "scored": mapped, "mapped": mapped,
+                "headline": "mapping frames (no held-out exam)"}
+    if any(lab in ("normal", "abnormal") for lab in labels) and config.select == "kidney":
+        mapping = kidney_mapping_from_labels(clusters, labels, k)
+        count = sum(lab in ("normal", "abnormal") for lab in labels)
+        return {"mapping": mapping, "source": f"normal/abnormal labels of {count} frames", "scored": labelled,
+                "mapped": None, "headline": "no organ labels: not scored"}
+    return {"mapping": dict.fromkeys(range(k), UNMAPPED), "source": "none", "scored": labelled,
+            "mapped": None, "headline": "no labels: not scored"}
+
+
+def baseline_scores(clusters: np.ndarray, organs: list[str], naming: dict, config: ClusterConfig,
+                    focus: str) -> dict:
+    """A candidate clustering mapped and scored exactly as the chosen one (same frames, same vote)."""
+    mapped = naming["mapped"]
+    mapping = mapping_from_labels(clusters[mapped], [o for o, m in zip(organs, mapped, strict=True) if m],
+                                  config.clusters, config.mapping)
+    scores = organ_metrics([o if s else "" for o, s in zip(organs, naming["scored"], strict=True)],
+                           [mapping[int(c)] for c in clusters], focus)
+    return {"weighted_f1": scores.get("weighted_f1"), f"{focus}_f1": scores.get(f"{focus}_f1")}
+
+
+def _train_deep(config: ClusterConfig, frames: np.ndarray, out_dir: Path) -> tuple[ClusterModel, dict]:
+    """Train the two-view model on `frames` for the planned steps; the trained model and what ran."""
+    torch.manual_seed(config.seed)  # weights and kornia's augmentations draw from the global generator
+    module = ClusteringModule(config)
+    if config.method == "deep-from-kmeans":
+        init_head_from_kmeans(module.model, frames, config)
+    batch, max_steps = plan_steps(len(frames), config.batch_size, config.epochs, config.min_steps)
+    if config.trainer.max_steps and config.trainer.max_steps > 0:
+        max_steps = config.trainer.max_steps  # an explicit budget wins (tests, resumes)
+    loader = torch.utils.data.DataLoader(
+        FrameDataset(frames), batch_size=batch, shuffle=True, drop_last=True,
+        generator=torch.Generator().manual_seed(config.seed))  # full batches: the prior needs batch means
+    rng = np.random.default_rng(config.seed)
+    probe = torch.from_numpy(frames[rng.choice(len(frames), min(len(frames), 512), replace=False)])
+    stopper = StableAssignments(probe.unsqueeze(1).float() / 255.0, config.check_every_n_steps,
+                                config.stable_fraction, config.stable_checks, config.min_steps,
+                                min_used_clusters(config.clusters))
+    trainer = build_trainer(replace(config.trainer, max_epochs=-1, max_steps=max_steps), out_dir,
+                            callbacks=[stopper], enable_validation=False)
+    if trainer.is_global_zero:
+        save_yaml(config, out_dir / "config.yaml")
+    fit(trainer, module, out_dir, train_dataloaders=loader)
+    if not trainer.is_global_zero:
+        return module.model, {}
+    reason = stopper.reason if trainer.global_step < max_steps else f"step budget reached ({max_steps})"
+    log.info("deep clustering: %d steps of batch %d, stopped: %s", trainer.global_step, batch, reason)
+    return module.model, {"global_step": int(trainer.global_step), "stopped_because": reason,
+                          "batch_size": batch}
+
+
+@torch.no_grad()
+def encoder_features(model: ClusterModel, frames: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """(N, D) L2-normalised encoder features of un-augmented frames."""
+    device = next(model.parameters()).device
+    model = model.eval()
+    loader = torch.utils.data.DataLoader(FrameDataset(frames), batch_size=batch_size)
+    feats = torch.cat([model.encoder(x.to(device)).cpu() for x in loader]).numpy()
+    return feats / (np.linalg.norm(feats, axis=1, keepdims=True) + 1e-8)
+
+
+def init_head_from_kmeans(model: ClusterModel, frames: np.ndarray, config: ClusterConfig) -> None:
+    """Start the head as a nearest-centroid classifier over k-means centroids of the initial encoder's
+    features, so deep training refines a clustering instead of starting from noise."""
+    with torch.no_grad():
+        loader = torch.utils.data.DataLoader(FrameDataset(frames), batch_size=256)
+        model.eval()
+        feats = torch.cat([model.encoder(x) for x in loader]).numpy()
+        model.train()
+    km = KMeans(n_clusters=min(config.clusters, len(frames)), n_init=4, random_state=config.seed).fit(feats)
+    centres = np.zeros((config.clusters, feats.shape[1]), np.float32)
+    centres[: len(km.cluster_centers_)] = km.cluster_centers_
+    scale = float(np.median(km.transform(feats).min(axis=1) ** 2)) + 1e-8
+    with torch.no_grad():
+        model.head.weight.copy_(torch.from_numpy(2 * centres / scale))
+        model.head.bias.copy_(torch.from_numpy(-(centres ** 2).sum(1) / scale))
 
 
 @torch.no_grad()

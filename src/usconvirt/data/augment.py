@@ -1,42 +1,61 @@
-"""ConVIRT's image augmentations as batched tensor ops on the training device (kornia)."""
+"""ConVIRT's image augmentations as batched tensor ops on the training device (kornia).
+
+ConVIRT (Zhang et al., arXiv 2010.00747) uses torchvision's transforms: `ColorJitter` *multiplies*
+brightness by a factor in [0.6, 1.4] and blends contrast towards the image mean, and its Gaussian blur
+(sigma 0.1-3 px) is meant for 224 px inputs. kornia's `ColorJitter` follows torchvision's formulas
+(`ColorJiggle`, its older sibling, *adds* the brightness shift, which blackens dark ultrasound frames),
+and the blur's sigma and kernel are scaled here with the image size, so a 64 px frame is blurred as
+much, relative to its size, as a 224 px one.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import kornia.augmentation as K
 import torch
 from torch import nn
 
+REFERENCE_SIZE = 224  # the input size ConVIRT's blur sigma is given for
+
 
 @dataclass
 class AugmentConfig:
-    """ConVIRT's published settings (PAPER.md Part 2)."""
+    """ConVIRT's published settings (PAPER.md Part 2); `blur_sigma` is in pixels of a 224 px image."""
 
     crop_scale: tuple[float, float] = (0.6, 1.0)  # area fraction, not aspect ratio
     hflip_p: float = 0.5
     rotation_deg: float = 20.0
     translate: float = 0.1
     affine_scale: tuple[float, float] = (0.95, 1.05)
-    brightness: tuple[float, float] = (0.6, 1.4)
-    contrast: tuple[float, float] = (0.6, 1.4)
+    brightness: tuple[float, float] = (0.6, 1.4)  # multiplicative factor
+    contrast: tuple[float, float] = (0.6, 1.4)  # blend factor towards the image mean
     blur_sigma: tuple[float, float] = (0.1, 3.0)
     blur_p: float = 0.5
     enabled: bool = True
+
+
+def blur_for_size(sigma: tuple[float, float], size: int) -> tuple[int, tuple[float, float]]:
+    """(odd kernel, sigma range) at `size` px for a sigma range given at 224 px; kernel spans +-3 sigma."""
+    scale = size / REFERENCE_SIZE
+    low, high = sigma[0] * scale, sigma[1] * scale
+    kernel = 2 * math.ceil(3.0 * high) + 1
+    return max(3, kernel), (low, high)
 
 
 def build_augment(config: AugmentConfig, size: int) -> nn.Module:
     """A module mapping a (B, C, S, S) float batch in [0, 1] to an augmented batch of the same shape."""
     if not config.enabled:
         return nn.Identity()
-    kernel = max(3, (size // 10) | 1)  # odd kernel wide enough for sigma up to ~3 px at small sizes
+    kernel, sigma = blur_for_size(config.blur_sigma, size)
     return K.AugmentationSequential(
         K.RandomResizedCrop((size, size), scale=config.crop_scale),
         K.RandomHorizontalFlip(p=config.hflip_p),
         K.RandomAffine(degrees=config.rotation_deg, translate=(config.translate, config.translate),
                        scale=config.affine_scale, p=1.0),
-        K.ColorJiggle(brightness=config.brightness, contrast=config.contrast, p=1.0),
-        K.RandomGaussianBlur((kernel, kernel), sigma=config.blur_sigma, p=config.blur_p),
+        K.ColorJitter(brightness=config.brightness, contrast=config.contrast, p=1.0),
+        K.RandomGaussianBlur((kernel, kernel), sigma=sigma, p=config.blur_p),
     )
 
 

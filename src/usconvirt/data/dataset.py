@@ -41,8 +41,12 @@ class Dataset:
         return "label" in self.images and bool((self.images["label"] != "").any())
 
 
-def load_dataset(path: str | Path, *, check_files: bool = True) -> Dataset:
-    """Load and validate a dataset directory; any problem raises one InputError naming file, row, field."""
+def load_dataset(path: str | Path, *, check_files: bool = True, allow_missing_reports: bool = False) -> Dataset:
+    """Load and validate a dataset directory; any problem raises one InputError naming file, row, field.
+
+    `allow_missing_reports` accepts exams with an empty report (ingest --allow-missing-report, for
+    prediction); training stages keep the default, since a pair needs its report.
+    """
     root = Path(path)
     if not root.is_dir():
         raise InputError("dataset directory does not exist", file=root)
@@ -57,7 +61,7 @@ def load_dataset(path: str | Path, *, check_files: bool = True) -> Dataset:
     _require_unique(images, "image_id", images_file)
     _require_nonempty(exams, ("exam_id", "patient_id"), exams_file)
     _require_nonempty(images, ("image_id", "exam_id", "path"), images_file)
-    _check_reports(exams, exams_file)
+    _check_reports(exams, exams_file, allow_empty=allow_missing_reports)
 
     known = set(exams["exam_id"])
     for row, exam_id in _rows(images["exam_id"]):
@@ -112,9 +116,9 @@ def _require_nonempty(df: pd.DataFrame, columns: tuple[str, ...], file: Path) ->
                 raise InputError("empty value", file=file, row=row, field=column)
 
 
-def _check_reports(exams: pd.DataFrame, file: Path) -> None:
+def _check_reports(exams: pd.DataFrame, file: Path, *, allow_empty: bool = False) -> None:
     for row, report in _rows(exams["report"]):
-        if not report.strip():
+        if not report.strip() and not allow_empty:
             raise InputError("empty report", file=file, row=row, field="report")
         if "\ufffd" in report:
             raise InputError("report is not valid UTF-8 (replacement character found)",

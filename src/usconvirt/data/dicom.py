@@ -1,5 +1,6 @@
 """Reading ultrasound DICOM files: every frame as uint8, whatever the photometric interpretation.
 
+`read_dicom_header` reads the linking fields without the pixels (ingest's first pass).
 Handles single- and multi-frame files; MONOCHROME1/2, RGB, YBR_FULL(_422) and PALETTE COLOR; native,
 JPEG baseline and JPEG 2000 pixel data as far as the installed pydicom handlers (Pillow, pylibjpeg) allow.
 """
@@ -25,6 +26,49 @@ class DicomImage:
     accession_number: str
     patient_id: str
     sop_instance_uid: str
+
+
+@dataclass(frozen=True)
+class DicomHeader:
+    """What ingest's first pass needs of a file, read without its pixels (raw ids: pseudonymise them)."""
+
+    study_uid: str
+    accession_number: str
+    patient_id: str
+    sop_instance_uid: str
+    instance_number: str
+    number_of_frames: int
+
+
+HEADER_TAGS = ("StudyInstanceUID", "AccessionNumber", "PatientID", "SOPInstanceUID", "InstanceNumber",
+               "NumberOfFrames", "Rows", "SOPClassUID")
+MEDIA_DIRECTORY_STORAGE = "1.2.840.10008.1.3.10"  # DICOMDIR: an index of the export, no pixels
+
+
+def read_dicom_header(path: str | Path) -> DicomHeader:
+    """Linking fields of one file, pixels not read; a non-image file (DICOMDIR, report) raises InputError."""
+    path = Path(path)
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(HEADER_TAGS))
+    except Exception as err:  # pydicom raises many types for a corrupt file; all mean "unreadable"
+        raise InputError(f"not a readable DICOM file ({type(err).__name__})", file=path) from err
+    media_class = str(getattr(ds.get("file_meta", None), "MediaStorageSOPClassUID", "") or "")
+    if media_class == MEDIA_DIRECTORY_STORAGE:
+        raise InputError("DICOMDIR (an index of the export, no image)", file=path)
+    if "Rows" not in ds:
+        raise InputError("DICOM file holds no image", file=path)
+    try:
+        n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    except (TypeError, ValueError):
+        n_frames = 1
+    return DicomHeader(
+        study_uid=str(ds.get("StudyInstanceUID", "") or ""),
+        accession_number=str(ds.get("AccessionNumber", "") or ""),
+        patient_id=str(ds.get("PatientID", "") or ""),
+        sop_instance_uid=str(ds.get("SOPInstanceUID", "") or ""),
+        instance_number=str(ds.get("InstanceNumber", "") or ""),
+        number_of_frames=max(1, n_frames),
+    )
 
 
 def read_dicom_frames(path: str | Path) -> list[np.ndarray]:

@@ -1,72 +1,102 @@
-"""The paper's partition (section 3.1), by patient: a labeled subset split into train/val/test, and the
-remaining exams as the pre-training pool. No patient ever appears in two parts.
+"""The paper's partition (section 3.1), by patient: the labelled exams split into train/val/test, the
+others as the pre-training pool. No patient ever appears in two of train, val, test and pretrain.
+
+A keyed hash of the pseudonymous patient id decides each patient's part, so a patient's part depends on
+its own id (and on whether it has labels) only: adding exams of other patients moves nobody, and the test
+set stays the test set as the data grows. The price of that stability is that classes are balanced in
+expectation, not exactly: any rule under which no addition moves an existing patient must decide each
+patient alone, so the per-part class counts vary like independent draws. `split_warnings` says when a
+part lacks a class (an error with `strict`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from usconvirt.data.dataset import LABELS, Dataset
 from usconvirt.errors import InputError
 
-PARTS = ("train", "val", "test", "pretrain")
+log = logging.getLogger(__name__)
+
+LABELED_PARTS = ("train", "val", "test")
+# `excluded`: exams without labels of a patient whose labelled exams are in train/val/test; kept out of
+# pre-training so that the patient stays in one part, and out of train/val/test since they carry no label.
+PARTS = (*LABELED_PARTS, "pretrain", "excluded")
+CLASSES = ("normal", "abnormal")  # the labels a classifier learns; `absent` frames carry no class
 
 
 @dataclass
 class SplitConfig:
-    """Fractions of the paper: 1,051 of 8,011 exams labeled, split 873/47/131."""
+    """Shares of the split; the paper: 1,051 labelled exams split 873/47/131, the other 6,960 pre-train."""
 
-    labeled_fraction: float = 0.13  # share of all exams drawn into the labeled subset
-    train: float = 0.83  # train/val/test are relative weights within the labeled subset
+    # Share of the labelled patients drawn into train/val/test; the others join the pre-training pool with
+    # their labels unused. 1.0 for own data; below 1 gives a fully labelled (synthetic) corpus a pool.
+    labeled_fraction: float = 1.0
+    train: float = 0.83  # train/val/test are relative weights within the labelled patients drawn
     val: float = 0.045
     test: float = 0.125
-    seed: int = 0
+    seed: int = 0  # the key of the patient hash: another seed, another split
+    strict: bool = False  # a part of train/val/test without both classes is an error, not a warning
 
 
 def split_dataset(dataset: Dataset, config: SplitConfig | None = None) -> pd.DataFrame:
-    """DataFrame[exam_id, patient_id, part]: every exam of a patient lands in the same part."""
+    """DataFrame[exam_id, patient_id, part]: a patient's exams share a part, its unlabelled ones aside."""
     config = config or SplitConfig()
     _check_config(config)
-    exams = dataset.exams[["exam_id", "patient_id"]]
-    labeled_exams = set(dataset.images.loc[dataset.images["label"] != "", "exam_id"])
+    exams = dataset.exams[["exam_id", "patient_id"]].astype(str)
+    labeled_exams = labeled_exam_ids(dataset)
     if not labeled_exams:
-        raise InputError("no image has a label: the labeled train/val/test subset needs images.label "
-                         "(normal, abnormal, absent)", file=dataset.root, field="label")
-    exams_per_patient = exams.groupby("patient_id", sort=True).size()
-    candidates = sorted(set(exams.loc[exams["exam_id"].isin(labeled_exams), "patient_id"]))
-    rng = np.random.default_rng(config.seed)
-    candidates = [candidates[i] for i in rng.permutation(len(candidates))]
+        raise InputError("no image is labelled normal or abnormal: the train/val/test parts need "
+                         "images.label", file=dataset.root, field="label")
+    is_labeled = exams["exam_id"].isin(labeled_exams)
+    labeled_patients = set(exams.loc[is_labeled, "patient_id"])
+    patient_part = {p: _part_of(p, config) for p in labeled_patients}
+    part = exams["patient_id"].map(patient_part).fillna("pretrain")
+    part[~is_labeled & part.isin(LABELED_PARTS)] = "excluded"
+    out = exams.assign(part=part).reset_index(drop=True)
+    _report_problems(dataset, out, config)
+    return out
 
-    # Draw patients until the labeled subset holds labeled_fraction of all exams; keep one patient for
-    # pre-training when the dataset has more than the three that val/test/train need.
-    max_labeled = len(candidates) - (len(exams_per_patient) == len(candidates) and len(candidates) > 3)
-    counts = exams_per_patient[candidates].to_numpy()
-    drawn = _take_until(counts, config.labeled_fraction * len(exams), minimum=min(3, len(candidates)),
-                        maximum=max_labeled)
-    labeled, counts = candidates[:drawn], counts[:drawn]
 
+def labeled_exam_ids(dataset: Dataset) -> set[str]:
+    """Exams with at least one frame labelled normal or abnormal."""
+    images = dataset.images
+    return set(images.loc[images["label"].isin(CLASSES), "exam_id"].astype(str))
+
+
+def exams_in(split: pd.DataFrame, parts: str | Iterable[str]) -> set[str]:
+    """The exam ids of `split` (a split table) in one part or in any of several."""
+    wanted = {parts} if isinstance(parts, str) else set(parts)
+    unknown = wanted - set(PARTS)
+    if unknown:
+        raise ValueError(f"unknown split part(s) {sorted(unknown)}; expected some of {list(PARTS)}")
+    return set(split.loc[split["part"].isin(wanted), "exam_id"].astype(str))
+
+
+def patient_hash(patient_id: str, seed: int) -> float:
+    """A uniform number in [0, 1) from HMAC-SHA256 keyed by the seed: stable for a patient and a seed."""
+    digest = hmac.new(f"usconvirt-split:{seed}".encode(), str(patient_id).encode(), hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def _part_of(patient_id: str, config: SplitConfig) -> str:
+    """A labelled patient's part: below labeled_fraction it is drawn, then val, test, train by weight."""
+    u = patient_hash(patient_id, config.seed)
+    if u >= config.labeled_fraction:
+        return "pretrain"
+    u /= config.labeled_fraction  # uniform again on [0, 1) among the drawn patients
     total = config.train + config.val + config.test
-    # Train gets a patient first, then val, then test: each part is non-empty when there are patients for it.
-    n_val = _take_until(counts, config.val / total * counts.sum(), minimum=int(drawn >= 2),
-                        maximum=drawn - 1 - int(drawn >= 3))
-    rest = counts[n_val:]
-    n_test = _take_until(rest, config.test / total * counts.sum(), minimum=int(drawn >= 3),
-                         maximum=len(rest) - 1)
-    part_of = {p: "val" for p in labeled[:n_val]}
-    part_of |= {p: "test" for p in labeled[n_val : n_val + n_test]}
-    part_of |= {p: "train" for p in labeled[n_val + n_test :]}
-    out = exams.copy()
-    out["part"] = out["patient_id"].map(part_of).fillna("pretrain")
-    return out.reset_index(drop=True)
-
-
-def _take_until(counts: np.ndarray, target: float, *, minimum: int, maximum: int) -> int:
-    """How many leading entries of `counts` reach `target` exams, clipped to [minimum, maximum]."""
-    reached = int(np.searchsorted(np.cumsum(counts), target - 1e-9) + 1) if target > 0 else 0
-    return max(minimum, min(reached, maximum))
+    if u < config.val / total:
+        return "val"
+    if u < (config.val + config.test) / total:
+        return "test"
+    return "train"
 
 
 def _check_config(config: SplitConfig) -> None:
@@ -80,17 +110,70 @@ def _check_config(config: SplitConfig) -> None:
         raise InputError("train + val + test must be > 0", field="train")
 
 
+def patient_classes(dataset: Dataset) -> pd.Series:
+    """Per patient with labels: 'abnormal' if any of its labelled frames is abnormal, else 'normal'."""
+    images = dataset.images[dataset.images["label"].isin(CLASSES)][["exam_id", "label"]].astype(str)
+    frames = images.merge(dataset.exams[["exam_id", "patient_id"]].astype(str), on="exam_id")
+    abnormal = frames.groupby("patient_id")["label"].agg(lambda labels: (labels == "abnormal").any())
+    return abnormal.map({True: "abnormal", False: "normal"}).rename("class")
+
+
+def split_warnings(dataset: Dataset, split: pd.DataFrame) -> list[str]:
+    """One line per part of train/val/test that lacks a class (frames labelled normal or abnormal)."""
+    images = dataset.images[["exam_id", "label"]].astype(str).merge(split[["exam_id", "part"]], on="exam_id")
+    lines = []
+    for part in LABELED_PARTS:
+        present = set(images.loc[images["part"] == part, "label"]) & set(CLASSES)
+        missing = [c for c in CLASSES if c not in present]
+        if missing:
+            lines.append(f"split part '{part}' has no {' and no '.join(missing)} frame; fine-tuning and its "
+                         "scores need both classes (more labelled patients, other shares or another seed)")
+    return lines
+
+
+def _report_problems(dataset: Dataset, split: pd.DataFrame, config: SplitConfig) -> None:
+    problems = split_warnings(dataset, split)
+    if problems and config.strict:
+        raise InputError(problems[0] + " (strict)", file=dataset.root, field="label")
+    for line in problems:
+        log.warning(line)
+    in_pool = split["part"] == "pretrain"
+    unlabeled_in_pool = int((in_pool & ~split["exam_id"].isin(labeled_exam_ids(dataset))).sum())
+    if config.labeled_fraction < 1 and unlabeled_in_pool:
+        log.warning("labeled_fraction %s sends %.0f%% of the labelled patients to pre-training although %d "
+                    "exams without labels already form the pool; 1.0 uses every label",
+                    config.labeled_fraction, 100 * (1 - config.labeled_fraction), unlabeled_in_pool)
+
+
 def split_counts(dataset: Dataset, split: pd.DataFrame) -> pd.DataFrame:
-    """Per part: exams, patients, images and labeled images per class (the paper's section 3.1 figures)."""
+    """Per part and in total: exams, patients (and those abnormal), images and labelled images per class.
+
+    The paper's section 3.1 figures; a patient with exams in a part and in `excluded` counts in both rows,
+    once in the total.
+    """
     images = dataset.images.merge(split[["exam_id", "part"]], on="exam_id", how="left")
+    classes = patient_classes(dataset)
+    groups = [(part, split["part"] == part, images["part"] == part) for part in PARTS]
+    groups.append(("total", split["part"].notna(), images["part"].notna()))
     rows = []
-    for part in PARTS:
-        part_exams = split[split["part"] == part]
-        part_images = images[images["part"] == part]
-        row = {"part": part, "exams": len(part_exams), "patients": part_exams["patient_id"].nunique(),
+    for name, exam_rows, image_rows in groups:
+        part_images = images[image_rows]
+        patients = sorted(set(split.loc[exam_rows, "patient_id"]))
+        row = {"part": name, "exams": int(exam_rows.sum()), "patients": len(patients),
+               "abnormal_patients": int((classes.reindex(patients) == "abnormal").sum()),
                "images": len(part_images)}
         row |= {label: int((part_images["label"] == label).sum()) for label in LABELS}
         rows.append(row)
-    table = pd.DataFrame(rows)
-    total = table.drop(columns="part").sum().to_dict()
-    return pd.concat([table, pd.DataFrame([{"part": "total", **total}])], ignore_index=True)
+    return pd.DataFrame(rows)
+
+
+def split_summary(counts: pd.DataFrame) -> str:
+    """One line of a `split_counts` table: exams and patients per part, labelled frames per class."""
+    rows = counts.set_index("part")
+    parts = [f"{part} {rows.loc[part, 'exams']} exams / {rows.loc[part, 'patients']} patients "
+             f"({rows.loc[part, 'normal']} normal, {rows.loc[part, 'abnormal']} abnormal frames)"
+             for part in LABELED_PARTS]
+    parts.append(f"pretrain {rows.loc['pretrain', 'exams']} exams")
+    if rows.loc["excluded", "exams"]:
+        parts.append(f"excluded {rows.loc['excluded', 'exams']} unlabelled exams of labelled patients")
+    return "; ".join(parts)

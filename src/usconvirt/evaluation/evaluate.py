@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from usconvirt.errors import InputError
+from usconvirt.evaluation.exam_level import run_exam_level, val_predictions_path
 from usconvirt.evaluation.metrics import METRICS, bootstrap_metrics, confidence_interval, detection_metrics
 from usconvirt.evaluation.table1 import table1, to_flat_frame, to_json_dict, to_markdown
 from usconvirt.io import atomic_path, read_table, write_table
@@ -56,7 +57,7 @@ def run_metrics(predictions: pd.DataFrame, *, n_bootstrap: int = 1000, seed: int
 
 
 def evaluate_runs(runs: dict[str, str | Path], out_dir: str | Path, *, n_bootstrap: int = 1000,
-                  seed: int = 0) -> dict[str, Any]:
+                  seed: int = 0, sides: dict[str, str] | None = None) -> dict[str, Any]:
     """Write out_dir/table1.{md,csv,json} and out_dir/metrics.{json,csv}; return the metrics dict.
 
     Resamples depend only on the seed and the set of patients, so runs scored on the same test frames
@@ -89,6 +90,10 @@ def evaluate_runs(runs: dict[str, str | Path], out_dir: str | Path, *, n_bootstr
         results["runs"][name] = {m: _estimate(point[m], samples[m]) for m in METRICS}
         results["runs"][name]["frames"] = len(df)
         results["runs"][name]["patients"] = int(df["patient_id"].nunique())
+        val_path = val_predictions_path(runs[name])
+        if val_path.exists():  # the exam rule is chosen on the run's validation predictions
+            results["runs"][name]["exam_level"] = run_exam_level(
+                df, read_predictions(val_path), sides=sides, n_bootstrap=n_bootstrap, seed=seed)
     if paired:
         for name in names[1:]:
             results["differences"][f"{name} - {reference}"] = {

@@ -1,8 +1,10 @@
 """Label efficiency: fine-tune each initialisation on 1%, 10% and 100% of the labeled training set.
 
 ConVIRT's own evaluation protocol; the curve shows how much annotation each initialisation saves.
-Each run lives in OUT/runs/NAME/fraction_F/ and is skipped when its metrics.json already exists, so
-an interrupted study resumes where it stopped.
+Each run lives in OUT/runs/NAME/fraction_F/ and is skipped when its metrics.json exists and its
+made_from.json matches what the run would be made from now (the init, the fine-tuning config, and
+whatever the caller adds, such as the pre-trained encoder's fingerprint), so an interrupted study
+resumes where it stopped and a study over changed inputs redoes only the runs they touch.
 """
 
 from __future__ import annotations
@@ -10,18 +12,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullLocator
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import accuracy_score
 
+from usconvirt.config import config_hash
 from usconvirt.data.dataset import Dataset
 from usconvirt.errors import InputError
+from usconvirt.evaluation.metrics import binary_macro_f1
 from usconvirt.evaluation.representation import save_figure
-from usconvirt.io import read_table, write_table
+from usconvirt.io import read_table, write_json, write_table
 from usconvirt.training.finetune import FinetuneConfig, finetune
 
 log = logging.getLogger(__name__)
@@ -34,6 +39,21 @@ class LabelEfficiencyConfig:
     fractions: tuple[float, ...] = (0.01, 0.1, 1.0)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
+    def __post_init__(self) -> None:
+        bad = [f for f in self.fractions if not 0.0 < f <= 1.0]
+        if bad:
+            raise InputError(f"fractions must lie in (0, 1], got {bad}", field="fractions")
+
+
+MADE_FROM = "made_from.json"
+
+
+def _finished(run: Path, key: dict) -> bool:
+    """Fine-tuning writes metrics.json last; made_from.json after it says which inputs it came from."""
+    if not (run / "metrics.json").exists() or not (run / MADE_FROM).exists():
+        return False
+    return json.loads((run / MADE_FROM).read_text()) == json.loads(json.dumps(key))
+
 
 def run_dir(out_dir: Path, name: str, fraction: float) -> Path:
     return out_dir / "runs" / name / f"fraction_{fraction:g}"
@@ -43,7 +63,7 @@ def run_scores(predictions_csv: Path) -> dict[str, float]:
     """Test macro-F1 and accuracy recomputed from a fine-tuning run's predictions.csv."""
     predictions = read_table(predictions_csv)
     y, pred = predictions["label"].astype(int), predictions["pred"].astype(int)
-    return {"macro_f1": float(f1_score(y, pred, average="macro", labels=[0, 1], zero_division=0)),
+    return {"macro_f1": binary_macro_f1(y, pred),
             "accuracy": float(accuracy_score(y, pred)), "n_test": len(predictions)}
 
 
@@ -53,23 +73,28 @@ def label_efficiency(
     inits: dict[str, str],
     out_dir: str | Path,
     config: LabelEfficiencyConfig | None = None,
+    *,
+    made_from: dict[str, dict] | None = None,
 ) -> pd.DataFrame:
-    """Fine-tune every (init, fraction); write label_efficiency.csv and .png; return the table."""
+    """Fine-tune every (init, fraction); write label_efficiency.csv and .png; return the table.
+
+    `made_from[name]` describes the inputs of init `name` beyond its config (e.g. an encoder fingerprint).
+    """
     config = config or LabelEfficiencyConfig()
     if not inits:
         raise InputError("no initialisation to compare", field="inits")
-    bad = [f for f in config.fractions if not 0.0 < f <= 1.0]
-    if bad:
-        raise InputError(f"fractions must lie in (0, 1], got {bad}", field="fractions")
     out_dir = Path(out_dir)
     rows = []
     for name, init in inits.items():
         for fraction in config.fractions:
             run = run_dir(out_dir, name, fraction)
-            if not (run / "metrics.json").exists():  # fine-tuning writes it last, after predictions.csv
+            run_config = dataclasses.replace(config.finetune, init=init, train_fraction=fraction)
+            key = {"finetune": config_hash(run_config), **(made_from or {}).get(name, {})}
+            if not _finished(run, key):
                 log.info("label efficiency: %s on %g of the training set", name, fraction)
-                finetune(dataset, split_df, run,
-                         dataclasses.replace(config.finetune, init=init, train_fraction=fraction))
+                shutil.rmtree(run, ignore_errors=True)
+                finetune(dataset, split_df, run, run_config, resume=False)
+                write_json(key, run / MADE_FROM)
             metrics = json.loads((run / "metrics.json").read_text())
             rows.append({"init": name, "fraction": fraction, "n_train": metrics["frames"]["train"],
                          **run_scores(run / "predictions.csv")})

@@ -13,6 +13,11 @@ import numpy as np
 METRICS = ("sensitivity", "specificity", "ppv", "npv", "accuracy", "macro_f1", "weighted_f1", "roc_auc")
 
 
+def binary_macro_f1(labels, preds) -> float:
+    """Macro-F1 over normal (0) and abnormal (1), 0 for a class never predicted nor present (sklearn's)."""
+    return float(per_class_report(confusion_counts(labels, preds))["macro_f1"])
+
+
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """num / den with 0 where den is 0 (scikit-learn's zero_division=0)."""
     num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)

@@ -1,73 +1,89 @@
 """The readable report of a run directory: one self-contained HTML file (figures embedded as PNG).
 
-Every section reads the files one stage wrote and says "not run" when they are missing, so the
-report can be written at any point of a run. Privacy: it shows counts, metrics and figures only;
-no report text, sentence or image id reaches the HTML (the zero-shot prompts are the tool's own).
+`report_data` reads the run directory into a plain structure (sections of blocks from `report_blocks`:
+text, warnings, tables of display strings, figures as data URIs); `write_report` renders it with the
+Jinja2 template `resources/templates/report.html.j2`, autoescaped. Every section reads the files one
+stage wrote and says "Not run" when they are missing, so the report can be written at any point of a
+run; the parts for files that only some runs have (controls, diagnostics) appear only when the files
+exist. Privacy: counts, metrics and figures only; no report text, sentence or image id reaches the HTML
+(the zero-shot prompts are the tool's own).
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
-import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pandas as pd
-from matplotlib.figure import Figure
 
 from usconvirt.config import load_yaml
-from usconvirt.data.dataset import Dataset, load_dataset
-from usconvirt.data.split import split_counts
+from usconvirt.data.dataset import Dataset
+from usconvirt.data.split import exams_in, split_counts
 from usconvirt.errors import InputError
+from usconvirt.evaluation.report_blocks import (
+    Block,
+    error,
+    figure,
+    flatten,
+    format_number,
+    format_share,
+    json_tables,
+    missing,
+    table,
+    text,
+    warnings_block,
+)
+from usconvirt.evaluation.report_figures import epoch_ratio_png, loss_curve_png
+from usconvirt.evaluation.run_inputs import load_run_dataset, pretraining_runs, read_json
 from usconvirt.io import atomic_path, read_table
 
 log = logging.getLogger(__name__)
 
 MAX_MONTAGES = 12
-# Column names of the stage tables, as a reader of the report would say them.
-DISPLAY_NAMES = {
-    "init": "initialisation", "probe_accuracy": "linear probe accuracy",
-    "probe_macro_f1": "linear probe macro-F1", "knn_accuracy": "kNN accuracy",
-    "silhouette": "silhouette (normal vs abnormal)", "n_train": "train frames", "n_test": "test frames",
-    "fraction": "fraction of train set", "macro_f1": "test macro-F1", "accuracy": "test accuracy",
-}
+WARN = "\u26a0"  # the mark of a run that needs a look (collapsed, learned little)
+# Fine-tuning runs in the order a reader compares them: the baseline, the method, then the references.
+RUN_ORDER = ("random", "convirt", "imagenet", "shuffled", "simclr")
 METRIC_NAMES = {
     "sensitivity": "sensitivity (recall of abnormal)", "specificity": "specificity (recall of normal)",
     "ppv": "PPV (precision of abnormal)", "npv": "NPV (precision of normal)", "accuracy": "accuracy",
     "macro_f1": "macro-F1", "weighted_f1": "weighted F1", "roc_auc": "ROC-AUC",
 }
-
-STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1100px; margin: 2em auto;
-       padding: 0 1em; color: #1d1d1f; line-height: 1.45; }
-h1 { border-bottom: 2px solid #440154; padding-bottom: .2em; }
-h2 { margin-top: 2em; color: #440154; }
-table { border-collapse: collapse; margin: .6em 0 1.2em; font-size: 0.92em; }
-th, td { border: 1px solid #ccc; padding: .3em .7em; text-align: right; }
-th { background: #f3f0f7; }
-td:first-child, th:first-child { text-align: left; }
-img { max-width: 100%; border: 1px solid #ddd; margin: .4em 0; }
-.missing { color: #8a6d3b; background: #fcf8e3; padding: .4em .8em; border-radius: 4px; }
-.note { color: #555; font-size: 0.9em; }
-.montages img { max-width: 32%; }
-"""
+# Keys of cluster/metrics.json that the clustering section shows in their own blocks.
+CLUSTER_OWN_KEYS = ("baselines", "method", "mapping_source", "mapping", "warnings")
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None, *,
                  dataset: str | Path | None = None) -> Path:
     """Write RUN/report.html (or `out`) atomically from whatever the run directory holds; return its path."""
     run = Path(run_dir)
+    out = Path(out) if out is not None else run / "report.html"
+    page = render_report(report_data(run, dataset=dataset))
+    with atomic_path(out) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    log.info("report written to %s", out)
+    return out
+
+
+def render_report(data: dict[str, Any]) -> str:
+    """The HTML page of a `report_data` structure."""
+    env = jinja2.Environment(loader=jinja2.PackageLoader("usconvirt", "resources/templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+                             lstrip_blocks=True)
+    return env.get_template("report.html.j2").render(**data)
+
+
+def report_data(run_dir: str | Path, *, dataset: str | Path | None = None) -> dict[str, Any]:
+    """The report as plain data: title, provenance and the sections, each a title and a list of blocks."""
+    run = Path(run_dir)
     if not run.is_dir():
         raise InputError("run directory does not exist", file=run)
-    out = Path(out) if out is not None else run / "report.html"
-    sections = [
+    sections: list[tuple[str, Callable[[], list[Block]]]] = [
         ("Key results", lambda: summary_section(run)),
-        ("Data and pipeline counts", lambda: counts_section(run, _load_run_dataset(run, dataset))),
+        ("Data and pipeline counts", lambda: counts_section(run, load_run_dataset(run, dataset))),
         ("Organ clustering", lambda: clustering_section(run)),
         ("Image-text pairs", lambda: pairing_section(run)),
         ("Pre-training", lambda: pretraining_section(run)),
@@ -76,66 +92,22 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, *,
         ("Retrieval and zero-shot", lambda: retrieval_section(run)),
         ("Label efficiency", lambda: label_efficiency_section(run)),
     ]
-    body = "".join(f"<h2>{html.escape(title)}</h2>\n{_safe(build, title)}\n" for title, build in sections)
-    page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>usconvirt report: {html.escape(run.resolve().name)}</title>"
-            f"<style>{STYLE}</style></head><body>\n"
-            f"<h1>usconvirt run report: {html.escape(run.resolve().name)}</h1>\n"
-            f"<p class=\"note\">Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC from <code>"
-            f"{html.escape(str(run))}</code>. Sections follow the paper (Dadoun et al., ISBI 2023): "
-            f"data (section 3), pre-training (4), results (5).</p>\n{body}</body></html>\n")
-    with atomic_path(out) as tmp:
-        tmp.write_text(page, encoding="utf-8")
-    log.info("report written to %s", out)
-    return out
+    return {"name": run.resolve().name, "run_dir": str(run),
+            "generated": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+            "sections": [{"title": title, "blocks": _safe(build, title)} for title, build in sections]}
 
 
-def measure_run(run_dir: str | Path, *, dataset: str | Path | None = None, imagenet: bool = False,
-                seed: int = 0) -> dict[str, Any]:
-    """The report's measures no other stage writes: representation quality, then retrieval and zero-shot.
-
-    Compares random weights with ConVIRT (RUN/pretrain) and, with `imagenet`, ImageNet weights, at the
-    pre-training's image size and architecture, so every initialisation sees the same frames.
-    """
-    from usconvirt.evaluation.representation import RepresentationConfig, representation_quality
-    from usconvirt.evaluation.retrieval import heldout_pairs, retrieval_and_zero_shot
-
-    run = Path(run_dir)
-    data = _load_run_dataset(run, dataset)
-    if data is None or not (run / "split.csv").exists():
-        raise InputError("measuring representations needs the run's dataset and split.csv", file=run)
-    split = read_table(run / "split.csv")
-    pretrain = run / "pretrain"
-    saved = pretrain / "config.yaml"
-    model = load_yaml(saved).get("model", {}) if saved.exists() else {}
-    config = RepresentationConfig(image_size=int(model.get("image_size", 224)),
-                                  arch=model.get("image", {}).get("arch", "resnet50"), seed=seed)
-    encoders = {"random": "random"}
-    if imagenet:
-        encoders["ImageNet"] = "imagenet"
-    if (pretrain / "image_encoder").is_dir():
-        encoders["ConVIRT"] = f"convirt:{pretrain}"
-    out = run / "evaluation"
-    results: dict[str, Any] = {"representation": representation_quality(data, split, encoders, out, config)}
-    if (pretrain / "projections.pt").exists() and (run / "sentences.parquet").exists():
-        pairs = heldout_pairs(data, pd.read_parquet(run / "sentences.parquet"), split, part="test")
-        test_exams = split.loc[split["part"] == "test", "exam_id"]
-        test_ids = data.images.loc[data.images["exam_id"].isin(test_exams), "image_id"].tolist()
-        results["retrieval"] = retrieval_and_zero_shot(data, pairs, pretrain, test_ids, out)
-    return results
-
-
-def _safe(build: Callable[[], str], title: str) -> str:
-    """A section's HTML; an unreadable input becomes a notice instead of failing the whole report."""
+def _safe(build: Callable[[], list[Block]], title: str) -> list[Block]:
+    """A section's blocks; an unreadable input becomes a notice instead of failing the whole report."""
     try:
         return build()
     except (InputError, OSError, ValueError, KeyError) as err:
         log.warning("report section '%s' skipped: %s", title, err)
-        return missing(f"could not be read ({html.escape(str(err).splitlines()[0])})")
+        return [error(str(err).splitlines()[0])]
 
 
 # --- sections -----------------------------------------------------------------------------------------
-def summary_section(run: Path) -> str:
+def summary_section(run: Path) -> list[Block]:
     """A few sentences of headline numbers, each pointing at the section that details it."""
     evaluation = run / "evaluation"
     items = []
@@ -143,42 +115,48 @@ def summary_section(run: Path) -> str:
         ci = metrics_with_ci(read_table(evaluation / "metrics.csv")).set_index("metric")
         if "macro_f1" in ci.index:
             items.append("Test macro-F1 after fine-tuning (95% CI): " + "; ".join(
-                f"{html.escape(str(run_name))} {value}" for run_name, value in ci.loc["macro_f1"].items()))
+                f"{run_name} {value}" for run_name, value in ci.loc["macro_f1"].items()))
     if (evaluation / "representation.csv").exists():
         rep = read_table(evaluation / "representation.csv")
         items.append("Linear probe accuracy on frozen features: " + "; ".join(
-            f"{html.escape(r['init'])} {float(r['probe_accuracy']):.3f}" for _, r in rep.iterrows()))
-    zero_shot = _read_json(evaluation / "retrieval.json").get("zero_shot", {})
+            f"{r['init']} {float(r['probe_accuracy']):.3f}" for _, r in rep.iterrows()))
+    zero_shot = read_json(evaluation / "retrieval.json").get("zero_shot", {})
     if zero_shot:
         items.append(f"Zero-shot normal/abnormal ROC-AUC from French prompts: {zero_shot['roc_auc']:.3f}")
-    if not items:
-        return missing("no evaluation yet (RUN/evaluation/)")
-    return "<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>"
+    alerts = [f"fine-tuning run {name} predicts one class ({', '.join(parts)}): see Fine-tuning runs"
+              for name, parts in collapsed_runs(run).items()]
+    alerts += [f"pre-training {name} learned little (last-epoch loss {d['ratio']:.0%} of chance)"
+               for name, d in pretraining_diagnostics(run).items() if d.get("warning")]
+    if not items and not alerts:
+        return [missing("no evaluation yet (RUN/evaluation/)")]
+    return warnings_block(alerts) + ([{"kind": "list", "items": items}] if items else [])
 
 
-def counts_section(run: Path, dataset: Dataset | None) -> str:
+def counts_section(run: Path, dataset: Dataset | None) -> list[Block]:
     """The counts of paper section 3: exams, patients, frames per part, then what each stage kept."""
     if dataset is None:
-        return missing("no dataset found (RUN/dataset or the config's <code>dataset</code>)")
+        return [missing("no dataset found (RUN/dataset or the config's `dataset`)")]
     images, exams = dataset.images, dataset.exams
-    parts = [f"<p>{len(exams)} exams from {exams['patient_id'].nunique()} patients, {len(images)} frames "
-             f"({len(images) / max(len(exams), 1):.1f} per exam).</p>"]
+    blocks = [text(f"{len(exams)} exams from {exams['patient_id'].nunique()} patients, {len(images)} frames "
+                   f"({len(images) / max(len(exams), 1):.1f} per exam).")]
     split_file = run / "split.csv"
     split = read_table(split_file) if split_file.exists() else None
     if split is not None:
-        counts = split_counts(dataset, split).drop(columns="absent").rename(columns={
-            "images": "frames", "normal": "normal kidney frames", "abnormal": "abnormal kidney frames"})
-        parts.append(html_table(counts))
-        parts.append("<p class=\"note\">Kidney frames: frames annotated normal or abnormal (\"absent\" "
-                     "frames excluded), as in the paper's section 3.1.</p>")
+        counts = split_counts(dataset, split)
+        counts = counts[(counts["part"] != "excluded") | (counts["exams"] > 0)]
+        blocks.append(table(counts.drop(columns="absent").rename(columns={
+            "images": "frames", "normal": "normal kidney frames", "abnormal": "abnormal kidney frames"})))
+        blocks.append(text("Kidney frames: frames annotated normal or abnormal (\"absent\" frames excluded), "
+                           "as in the paper's section 3.1. train/val/test hold labelled patients only; "
+                           "excluded: unlabelled exams of those patients (docs/data-format.md).", "note"))
     else:
-        parts.append(missing("split (RUN/split.csv)"))
-    pool = None if split is None else set(split.loc[split["part"] == "pretrain", "exam_id"])
+        blocks.append(missing("split (RUN/split.csv)"))
+    pool = None if split is None else exams_in(split, "pretrain")
     pipeline = pipeline_counts(run, pool)
     if pipeline:
-        parts.append("<h3>Pre-training set (paper sections 3.2 to 3.4)</h3>")
-        parts.append(html_table(pd.DataFrame(list(pipeline.items()), columns=["step", "count"])))
-    return "\n".join(parts)
+        blocks.append(text("Pre-training set (paper sections 3.2 to 3.4)", "heading"))
+        blocks.append(table(pd.DataFrame(list(pipeline.items()), columns=["step", "count"])))
+    return blocks
 
 
 def pipeline_counts(run: Path, pretrain_exams: set[str] | None = None) -> dict[str, int]:
@@ -187,7 +165,7 @@ def pipeline_counts(run: Path, pretrain_exams: set[str] | None = None) -> dict[s
     Sentences count within the pre-training exams when the split is known (paper: 5,891 of 6,960).
     """
     counts: dict[str, int] = {} if pretrain_exams is None else {"pre-training exams": len(pretrain_exams)}
-    cluster = _read_json(run / "cluster" / "metrics.json")
+    cluster = read_json(run / "cluster" / "metrics.json")
     if "frames" in cluster:
         counts["frames clustered"] = int(cluster["frames"])
     if (run / "cluster" / "selected.csv").exists():
@@ -209,70 +187,164 @@ def pipeline_counts(run: Path, pretrain_exams: set[str] | None = None) -> dict[s
     return counts
 
 
-def clustering_section(run: Path) -> str:
-    metrics = _read_json(run / "cluster" / "metrics.json")
+def clustering_section(run: Path) -> list[Block]:
+    metrics = read_json(run / "cluster" / "metrics.json")
     if not metrics:
-        return missing("clustering (RUN/cluster/metrics.json)")
-    parts = [json_tables(metrics),
-             "<p class=\"note\">Precision, recall and F1 of the cluster-to-organ mapping on frames with an "
-             "organ annotation. The paper reports a weighted F1 of 66.75% and a kidney F1 of 71.5%.</p>"]
+        return [missing("clustering (RUN/cluster/metrics.json)")]
+    blocks = warnings_block([str(w) for w in metrics.get("warnings") or []])
+    facts = []
+    if "method" in metrics:
+        facts.append(f"Method: {metrics['method']}.")
+    if "mapping_source" in metrics:
+        facts.append(f"Cluster-to-organ mapping from: {metrics['mapping_source']}.")
+    if facts:
+        blocks.append(text(" ".join(facts)))
+    blocks += json_tables({k: v for k, v in metrics.items() if k not in CLUSTER_OWN_KEYS})
+    blocks.append(text("Precision, recall and F1 of the cluster-to-organ mapping on frames with an organ "
+                       "annotation. The paper reports a weighted F1 of 66.75% and a kidney F1 of 71.5%.",
+                       "note"))
+    baselines = metrics.get("baselines")
+    if isinstance(baselines, dict) and baselines:
+        rows = pd.DataFrame.from_dict({m: flatten(s) if isinstance(s, dict) else {"score": s}
+                                       for m, s in baselines.items()}, orient="index")
+        blocks.append(text("Baselines computed in the same run", "heading"))
+        rows["used by this run"] = ["yes" if m == metrics.get("method") else "" for m in rows.index]
+        blocks.append(table(rows.rename_axis("method").reset_index()))
+    mapping = cluster_mapping(run, metrics)
+    if mapping:
+        blocks.append(text("Cluster-to-organ mapping used", "heading"))
+        blocks.append(table(mapping_by_organ(mapping, metrics.get("cluster_sizes"))))
     montages = sorted((run / "cluster" / "montages").glob("*.png"))
     if montages:
-        parts.append(f"<h3>Cluster montages ({min(len(montages), MAX_MONTAGES)} of {len(montages)})</h3>"
-                     "<div class=\"montages\">" + "".join(png_tag(p) for p in montages[:MAX_MONTAGES])
-                     + "</div>")
-    return "\n".join(parts)
+        blocks.append(text(f"Cluster montages ({min(len(montages), MAX_MONTAGES)} of {len(montages)})",
+                           "heading"))
+        blocks.append({"kind": "gallery", "images": [figure(p) for p in montages[:MAX_MONTAGES]]})
+    return blocks
 
 
-def pairing_section(run: Path) -> str:
-    accounting = _read_json(run / "pairs.json")
+def cluster_mapping(run: Path, metrics: dict[str, Any]) -> dict[int | str, str]:
+    """Cluster -> organ: metrics.json's `mapping`, else cluster/mapping.yaml; clusters in numeric order."""
+    mapping = metrics.get("mapping")
+    if not isinstance(mapping, dict) and (run / "cluster" / "mapping.yaml").exists():
+        mapping = load_yaml(run / "cluster" / "mapping.yaml")
+    if not isinstance(mapping, dict):
+        return {}
+    keyed = {int(k) if str(k).lstrip("-").isdigit() else str(k): "" if v is None else str(v)
+             for k, v in mapping.items()}
+    return dict(sorted(keyed.items(), key=lambda item: (isinstance(item[0], str), item[0])))
+
+
+def mapping_by_organ(mapping: dict[int | str, str], sizes: Any) -> pd.DataFrame:
+    """One row per organ (unmapped last): its clusters and, with cluster sizes, their frames."""
+    organs = sorted({o or "(unmapped)" for o in mapping.values()}, key=lambda o: (o == "(unmapped)", o))
+    rows = []
+    for organ in organs:
+        clusters = [c for c, o in mapping.items() if (o or "(unmapped)") == organ]
+        row: dict[str, Any] = {"organ": organ, "clusters": ", ".join(map(str, clusters))}
+        if isinstance(sizes, list) and all(isinstance(c, int) and 0 <= c < len(sizes) for c in clusters):
+            row["frames"] = sum(int(sizes[c]) for c in clusters)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def pairing_section(run: Path) -> list[Block]:
+    accounting = read_json(run / "pairs.json")
     if accounting:
         return json_tables(accounting)
     if (run / "pairs.parquet").exists():
-        return "<p>Counts in the pipeline table above (no RUN/pairs.json accounting found).</p>"
-    return missing("pairing (RUN/pairs.parquet)")
+        return [text("Counts in the pipeline table above (no RUN/pairs.json accounting found).")]
+    return [missing("pairing (RUN/pairs.parquet)")]
 
 
-def pretraining_section(run: Path) -> str:
-    loss_file = run / "pretrain" / "loss.csv"
-    if not loss_file.exists():
-        return missing("pre-training (RUN/pretrain/loss.csv)")
-    curve = read_table(loss_file).apply(pd.to_numeric, errors="coerce")
-    if curve.empty:
-        return missing("pre-training: RUN/pretrain/loss.csv has no rows yet")
-    return (png_tag(loss_curve_png(curve)) + f"<p class=\"note\">InfoNCE loss of ConVIRT pre-training "
-            f"({len(curve)} logged steps; final {curve['loss'].dropna().iloc[-1]:.3f}).</p>")
+def pretraining_diagnostics(run: Path) -> dict[str, dict[str, Any]]:
+    """Name -> diagnostics.json of every pre-training run that wrote one."""
+    return {name: d for name, directory in pretraining_runs(run).items()
+            if (d := read_json(directory / "diagnostics.json"))}
 
 
-def table1_section(run: Path) -> str:
+def pretraining_section(run: Path) -> list[Block]:
+    runs = pretraining_runs(run)
+    curves = {name: _numeric(read_table(d / "loss.csv")) for name, d in runs.items()
+              if (d / "loss.csv").exists()}
+    epochs = {name: _numeric(read_table(d / "epoch_loss.csv")) for name, d in runs.items()
+              if (d / "epoch_loss.csv").exists()}
+    diagnostics = pretraining_diagnostics(run)
+    if not curves and not epochs and not diagnostics:
+        return [missing("pre-training (RUN/pretrain/loss.csv)")]
+    blocks: list[Block] = []
+    if diagnostics:
+        rows = [diagnostics_row(name, d, epochs.get(name)) for name, d in diagnostics.items()]
+        blocks.append(table(pd.DataFrame(rows), marks=[bool(d.get("warning")) for d in diagnostics.values()]))
+        blocks.append(text("Chance: the loss of uniform similarities, ln(batch) for ConVIRT's InfoNCE "
+                           "(ln(2 batch - 1) for the SimCLR control). A last-epoch mean loss above 0.9 x "
+                           "chance is flagged: the model learned little. Held-out retrieval: image-to-text "
+                           "Recall@k on pre-training pairs of exams kept out of training.", "note"))
+    if epochs:
+        blocks.append(figure(epoch_ratio_png(epochs), "mean loss per epoch against chance"))
+    curves = {name: c for name, c in curves.items() if not c.empty and "loss" in c}
+    if curves:
+        blocks.append(figure(loss_curve_png(curves), "pre-training loss"))
+        blocks.append(text("Per-step contrastive loss of each pre-training run ("
+                           + "; ".join(f"{n}: {len(c)} logged steps, final {c['loss'].dropna().iloc[-1]:.3f}"
+                                       for n, c in curves.items()) + ").", "note"))
+    elif not epochs:
+        blocks.append(missing("pre-training: RUN/pretrain/loss.csv has no rows yet"))
+    return blocks
+
+
+def diagnostics_row(name: str, d: dict[str, Any], epochs: pd.DataFrame | None) -> dict[str, Any]:
+    """One table row of a diagnostics.json: losses against chance and held-out Recall@k."""
+    retrieval = d.get("heldout_retrieval") or {}
+    first = None if epochs is None or epochs.empty else epochs["mean_loss"].iloc[0]
+    return {"run": name, "first-epoch mean loss": first,
+            "last-epoch mean loss": d.get("last_epoch_mean_loss"),
+            "chance": d.get("chance"), "last / chance": d.get("ratio"),
+            "learned little": f"{WARN} yes" if d.get("warning") else "no",
+            "held-out R@1": retrieval.get("r@1"), "R@5": retrieval.get("r@5"), "R@10": retrieval.get("r@10"),
+            "held-out pairs": retrieval.get("n")}
+
+
+def table1_section(run: Path) -> list[Block]:
     evaluation = run / "evaluation"
-    parts = []
+    blocks = []
     if (evaluation / "table1.csv").exists():
-        parts.append(table1_html(read_table(evaluation / "table1.csv")))
-        parts.append("<p class=\"note\">Test frames, per class and averaged, laid out as the paper's Table 1 "
-                     "(one column per initialisation).</p>")
+        blocks.append(table1_block(read_table(evaluation / "table1.csv")))
+        blocks.append(text("Test frames, per class and averaged, laid out as the paper's Table 1 (one column "
+                           "per initialisation).", "note"))
     elif (evaluation / "table1.md").exists():
-        parts.append(f"<pre>{html.escape((evaluation / 'table1.md').read_text(encoding='utf-8'))}</pre>")
+        blocks.append({"kind": "pre", "text": (evaluation / "table1.md").read_text(encoding="utf-8")})
     else:
-        parts.append(missing("evaluation (RUN/evaluation/table1.csv)"))
+        blocks.append(missing("evaluation (RUN/evaluation/table1.csv)"))
     if (evaluation / "metrics.csv").exists():
-        parts.append("<h3>Detection metrics, 95% confidence intervals from a patient bootstrap</h3>")
-        table = metrics_with_ci(read_table(evaluation / "metrics.csv"))
-        parts.append(html_table(table.assign(metric=table["metric"].map(lambda m: METRIC_NAMES.get(m, m)))))
+        blocks.append(text("Detection metrics, 95% confidence intervals from a patient bootstrap", "heading"))
+        ci = metrics_with_ci(read_table(evaluation / "metrics.csv"))
+        blocks.append(table(ci.assign(metric=ci["metric"].map(lambda m: METRIC_NAMES.get(m, m)))))
     runs = finetune_runs(run)
-    if not runs.empty:
-        parts.append("<h3>Fine-tuning runs</h3>" + html_table(runs))
-    return "\n".join(parts)
+    if runs:
+        blocks.append(text("Fine-tuning runs", "heading"))
+        blocks.append(table(pd.DataFrame([r["row"] for r in runs]), marks=[r["collapsed"] for r in runs]))
+        if any("val predicted abnormal" in r["row"] for r in runs):
+            blocks.append(text("Predicted abnormal: the share of frames the selected checkpoint calls "
+                               "abnormal, beside the true share. A run predicting one class for nearly all "
+                               f"frames is marked {WARN} collapsed.", "note"))
+        blocks += warnings_block([f"{r['name']}: {w}" for r in runs for w in r["warnings"]])
+    return blocks
 
 
-def table1_html(flat: pd.DataFrame) -> str:
+def table1_block(flat: pd.DataFrame) -> Block:
     """Table 1 with the `metric/run` columns of table1.csv as a two-level header, as in the paper."""
     numeric = flat.set_index(flat.columns[0]).apply(pd.to_numeric, errors="coerce")
-    shown = numeric.map(lambda v: "" if pd.isna(v) else _number(v))
-    shown.columns = pd.MultiIndex.from_tuples([tuple(c.split("/", 1)) if "/" in c else (c, "")
-                                               for c in shown.columns])
-    shown.index.name = None
-    return shown.to_html(escape=True, border=0)
+    pairs = [tuple(c.split("/", 1)) if "/" in c else (c, "") for c in numeric.columns]
+    groups = [{"name": "", "span": 1}]
+    for metric, _ in pairs:
+        if groups[-1]["name"] == metric and len(groups) > 1:
+            groups[-1]["span"] += 1
+        else:
+            groups.append({"name": metric, "span": 1})
+    rows = [[str(index), *("" if pd.isna(v) else format_number(v) for v in values)]
+            for index, values in zip(numeric.index, numeric.to_numpy(), strict=True)]
+    return {"kind": "table", "groups": groups, "columns": ["", *(run_name for _, run_name in pairs)],
+            "rows": rows, "numeric": [False] + [True] * len(pairs), "marks": [False] * len(rows)}
 
 
 def metrics_with_ci(long: pd.DataFrame) -> pd.DataFrame:
@@ -284,168 +356,99 @@ def metrics_with_ci(long: pd.DataFrame) -> pd.DataFrame:
         return f"{value:.3f}" + ("" if pd.isna(low) or pd.isna(high) else f" ({low:.3f} to {high:.3f})")
 
     cells = long.assign(cell=long.apply(cell, axis=1))
-    table = cells.pivot(index="metric", columns="run", values="cell").reindex(
+    wide = cells.pivot(index="metric", columns="run", values="cell").reindex(
         index=list(dict.fromkeys(long["metric"])), columns=list(dict.fromkeys(long["run"])))
-    return table.fillna("n/a").rename_axis(None, axis=1).reset_index()
+    return wide.fillna("n/a").rename_axis(None, axis=1).reset_index()
 
 
-def finetune_runs(run: Path) -> pd.DataFrame:
-    """One row per RUN/finetune/NAME: initialisation, loss, selected epoch, validation and test macro-F1."""
-    rows = []
+def finetune_runs(run: Path) -> list[dict[str, Any]]:
+    """Per RUN/finetune/NAME: its table row, whether it collapsed, and its warnings; controls included.
+
+    The row: initialisation, loss, selected epoch, train frames, validation and test macro-F1, and where
+    metrics.json has them, the predicted and true abnormal shares of validation and test.
+    """
+    files = sorted((run / "finetune").glob("*/metrics.json"), key=lambda f: _run_rank(f.parent.name))
+    runs = []
+    for metrics_file in files:
+        m = read_json(metrics_file)
+        name = metrics_file.parent.name
+        row = {"run": name, "loss": m.get("loss"), "best epoch": m.get("best_epoch"),
+               "train frames": m.get("frames", {}).get("train"),
+               "val macro-F1": m.get("val", {}).get("macro_f1"),
+               "test macro-F1": m.get("test", {}).get("macro_f1")}
+        collapsed = [part for part in ("val", "test") if m.get(part, {}).get("collapsed")]
+        for part in ("val", "test"):
+            block = m.get(part, {})
+            if "pred_abnormal_share" in block or "true_abnormal_share" in block:
+                row[f"{part} predicted abnormal"] = format_share(block.get("pred_abnormal_share"))
+                row[f"{part} true abnormal"] = format_share(block.get("true_abnormal_share"))
+        if any("collapsed" in m.get(part, {}) for part in ("val", "test")):
+            row["collapsed"] = f"{WARN} collapsed ({', '.join(collapsed)})" if collapsed else "no"
+        runs.append({"name": name, "row": row, "collapsed": bool(collapsed),
+                     "warnings": [str(w) for w in m.get("warnings") or []]})
+    return runs
+
+
+def collapsed_runs(run: Path) -> dict[str, list[str]]:
+    """Fine-tuning run name -> the parts (val, test) on which it predicts one class."""
+    out = {}
     for metrics_file in sorted((run / "finetune").glob("*/metrics.json")):
-        m = _read_json(metrics_file)
-        rows.append({"run": metrics_file.parent.name, "loss": m.get("loss"),
-                     "best epoch": m.get("best_epoch"),
-                     "train frames": m.get("frames", {}).get("train"),
-                     "val macro-F1": m.get("val", {}).get("macro_f1"),
-                     "test macro-F1": m.get("test", {}).get("macro_f1")})
-    return pd.DataFrame(rows)
+        m = read_json(metrics_file)
+        parts = [part for part in ("val", "test") if m.get(part, {}).get("collapsed")]
+        if parts:
+            out[metrics_file.parent.name] = parts
+    return out
 
 
-def representation_section(run: Path) -> str:
+def _run_rank(name: str) -> tuple[int, str]:
+    return (RUN_ORDER.index(name) if name in RUN_ORDER else len(RUN_ORDER), name)
+
+
+def representation_section(run: Path) -> list[Block]:
     evaluation = run / "evaluation"
     if not (evaluation / "representation.csv").exists():
-        return missing("representation quality (RUN/evaluation/representation.csv)")
-    parts = [html_table(read_table(evaluation / "representation.csv")),
-             "<p class=\"note\">Frozen encoder features of the kidney frames. Linear probe: logistic "
-             "regression trained on the train part, scored on test. kNN: cosine-distance vote. Silhouette: "
-             "normal vs abnormal on test (-1 to 1, higher means better separated).</p>"]
+        return [missing("representation quality (RUN/evaluation/representation.csv)")]
+    blocks = [table(read_table(evaluation / "representation.csv")),
+              text("Frozen encoder features of the kidney frames. Linear probe: logistic regression trained "
+                   "on the train part, scored on test. kNN: cosine-distance vote. Silhouette: normal vs "
+                   "abnormal on test (-1 to 1, higher means better separated).", "note")]
     if (evaluation / "tsne.png").exists():
-        parts.append(png_tag(evaluation / "tsne.png"))
-        parts.append("<p class=\"note\">t-SNE of the encoded test frames (scikit-learn defaults, as in the "
-                     "paper's Fig. 4): purple normal kidneys, yellow abnormal kidneys.</p>")
-    return "\n".join(parts)
+        blocks.append(figure(evaluation / "tsne.png"))
+        blocks.append(text("t-SNE of the encoded test frames (scikit-learn defaults, as in the paper's "
+                           "Fig. 4): purple normal kidneys, yellow abnormal kidneys.", "note"))
+    return blocks
 
 
-def retrieval_section(run: Path) -> str:
-    result = _read_json(run / "evaluation" / "retrieval.json")
+def retrieval_section(run: Path) -> list[Block]:
+    result = read_json(run / "evaluation" / "retrieval.json")
     if not result:
-        return missing("retrieval and zero-shot (RUN/evaluation/retrieval.json)")
-    parts = []
+        return [missing("retrieval and zero-shot (RUN/evaluation/retrieval.json)")]
+    blocks = []
     if "retrieval" in result:
         r = result["retrieval"]
         recalls = pd.DataFrame({"direction": ["image to text", "text to image"]}).join(
             pd.DataFrame([r["image_to_text"], r["text_to_image"]]))
-        parts.append(html_table(recalls))
-        parts.append(f"<p class=\"note\">Recall@k on held-out pairs ({r['n_images']} frames, {r['n_texts']} "
-                     "distinct descriptions): the share of queries whose match is among the k nearest.</p>")
+        blocks.append(table(recalls))
+        blocks.append(text(f"Recall@k on held-out pairs ({r['n_images']} frames, {r['n_texts']} distinct "
+                           "descriptions): the share of queries whose match is among the k nearest.", "note"))
     if "zero_shot" in result:
-        parts.append("<h3>Zero-shot normal/abnormal</h3>" + json_tables(result["zero_shot"]))
+        blocks.append(text("Zero-shot normal/abnormal", "heading"))
+        blocks += json_tables(result["zero_shot"])
         prompts = result.get("prompts", {})
-        parts.append("<p class=\"note\">Prompts: " + "; ".join(
-            f"{html.escape(k)}: " + ", ".join(f"&laquo;{html.escape(p)}&raquo;" for p in v)
-            for k, v in prompts.items()) + "</p>")
-    return "\n".join(parts)
+        blocks.append(text("Prompts: " + "; ".join(f"{k}: " + ", ".join(f"\u00ab{p}\u00bb" for p in v)
+                                                    for k, v in prompts.items()), "note"))
+    return blocks
 
 
-def label_efficiency_section(run: Path) -> str:
+def label_efficiency_section(run: Path) -> list[Block]:
     evaluation = run / "evaluation"
     if not (evaluation / "label_efficiency.csv").exists():
-        return missing("label efficiency (RUN/evaluation/label_efficiency.csv)")
-    parts = [html_table(read_table(evaluation / "label_efficiency.csv"))]
+        return [missing("label efficiency (RUN/evaluation/label_efficiency.csv)")]
+    blocks = [table(read_table(evaluation / "label_efficiency.csv"))]
     if (evaluation / "label_efficiency.png").exists():
-        parts.append(png_tag(evaluation / "label_efficiency.png"))
-    return "\n".join(parts)
+        blocks.append(figure(evaluation / "label_efficiency.png"))
+    return blocks
 
 
-# --- HTML building blocks -----------------------------------------------------------------------------
-def missing(what: str) -> str:
-    return f"<p class=\"missing\">Not run: {what}.</p>"
-
-
-def html_table(df: pd.DataFrame) -> str:
-    """An escaped HTML table; numbers that are really numbers get three decimals."""
-    shown = df.rename(columns=DISPLAY_NAMES)
-    for column in shown.columns:
-        numeric = pd.to_numeric(shown[column], errors="coerce")
-        if numeric.notna().all() and len(shown):
-            shown[column] = numeric.map(_number)
-    return shown.to_html(index=False, escape=True, border=0, na_rep="n/a")
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.3f}"
-
-
-def json_tables(data: dict[str, Any]) -> str:
-    """Any JSON object as tables: its flat values as key/value rows, dicts of dicts as matrices."""
-    flat: dict[str, Any] = {}
-    matrices = []
-    for key, value in data.items():
-        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
-            matrix = pd.DataFrame.from_dict(
-                {k: {c: _cell(x) for c, x in _flatten(v).items()} for k, v in value.items()}, orient="index")
-            matrices.append(f"<h4>{html.escape(str(key))}</h4>"
-                            + html_table(matrix.rename_axis(str(key)).reset_index()))
-        else:
-            flat.update(_flatten({key: value}))
-    rows = pd.DataFrame({"": list(flat), "value": [_cell(v) for v in flat.values()]})
-    return (html_table(rows) if flat else "") + "".join(matrices)
-
-
-def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{name} / "))
-        else:
-            out[name] = value
-    return out
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, list):
-        return ", ".join(_number(v) if isinstance(v, int | float) else str(v) for v in value)
-    return value
-
-
-def png_tag(source: Path | bytes) -> str:
-    """An <img> with the PNG embedded as base64, so the report is one file that travels alone."""
-    data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    alt = "figure" if isinstance(source, bytes) else html.escape(Path(source).stem)
-    return f"<img alt=\"{alt}\" src=\"data:image/png;base64,{base64.b64encode(data).decode()}\">"
-
-
-def loss_curve_png(curve: pd.DataFrame) -> bytes:
-    """PNG of every logged loss column against the step (or row order), with a smoothed trend."""
-    x = curve["step"] if "step" in curve else pd.Series(range(len(curve)))
-    fig = Figure(figsize=(7.0, 3.6))
-    ax = fig.subplots()
-    for column in [c for c in curve.columns if "loss" in c]:
-        y = curve[column]
-        (raw,) = ax.plot(x, y, alpha=0.35, linewidth=1, label=f"{column} (per step)")
-        window = max(1, len(y) // 20)
-        if window > 1:
-            ax.plot(x, y.rolling(window, min_periods=1).mean(), linewidth=2, color=raw.get_color(),
-                    label=f"{column} (mean of {window})")
-    ax.set_xlabel("step" if "step" in curve else "logged point")
-    ax.set_ylabel("contrastive loss")
-    ax.set_title("ConVIRT pre-training loss")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    return buffer.getvalue()
-
-
-# --- inputs -------------------------------------------------------------------------------------------
-def _read_json(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise InputError(f"invalid JSON: {err}", file=path) from err
-    return data if isinstance(data, dict) else {"value": data}
-
-
-def _load_run_dataset(run: Path, dataset: str | Path | None) -> Dataset | None:
-    """The dataset given, else the run config's `dataset`, else RUN/dataset; None when there is none."""
-    if dataset is None and (run / "config.resolved.yaml").exists():
-        dataset = load_yaml(run / "config.resolved.yaml").get("dataset")
-    root = Path(dataset) if dataset else run / "dataset"
-    if not root.is_dir():
-        return None
-    return load_dataset(root, check_files=False)
+def _numeric(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.apply(pd.to_numeric, errors="coerce")

@@ -3,6 +3,11 @@
 Every measure reads the encoder's pooled features of labeled kidney frames (normal vs abnormal):
 the probe and kNN are trained on the `train` part and scored on `test`; t-SNE and the silhouette use
 `test` only, as the paper's Figure 4 does.
+
+Batch-norm statistics are recomputed on the `train` frames for every initialisation before encoding:
+a random encoder's running statistics are its init values (mean 0, variance 1), ImageNet's are those of
+natural images and a pre-trained one's those of augmented pre-training batches; scoring each with the
+statistics of the frames at hand compares the weights, not how well the stored statistics happen to fit.
 """
 
 from __future__ import annotations
@@ -51,6 +56,17 @@ class RepresentationConfig:
     device: str = "auto"  # auto: the GPU when there is one
 
 
+# Pre-training directories of a run and the names the figures give them (ConVIRT and its two controls).
+PRETRAINED_RUNS = {"ConVIRT": "pretrain", "shuffled text": "pretrain_shuffled", "SimCLR": "pretrain_simclr"}
+
+
+def pretrained_encoders(run_dir: str | Path) -> dict[str, str]:
+    """Name -> init spec for each pre-trained image encoder the run holds, for the probe and t-SNE panels."""
+    run = Path(run_dir)
+    return {name: str(run / sub) for name, sub in PRETRAINED_RUNS.items()
+            if (run / sub / "image_encoder").is_dir()}
+
+
 def inference_device(name: str = "auto") -> torch.device:
     """'auto' picks the GPU when there is one: encoding thousands of frames is the slow step on real sizes."""
     if name == "auto":
@@ -77,6 +93,28 @@ def encode_frames(encoder: ImageEncoder, frames: np.ndarray, batch_size: int = 6
         chunks.append(encoder(batch.unsqueeze(1).float().div_(255.0)).float().cpu().numpy())
     encoder.train(was_training)
     return np.concatenate(chunks) if chunks else np.zeros((0, encoder.out_dim), np.float32)
+
+
+@torch.no_grad()
+def recompute_batch_norm(encoder: ImageEncoder, frames: np.ndarray, batch_size: int = 64,
+                         device: torch.device | None = None) -> ImageEncoder:
+    """Reset every batch-norm layer's running mean/variance to the exact average over `frames`."""
+    layers = [m for m in encoder.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not layers or len(frames) == 0:
+        return encoder
+    device = device or next(encoder.parameters()).device
+    momenta = [m.momentum for m in layers]
+    encoder.eval().to(device)
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None  # cumulative average over all batches, not an exponential one
+        layer.train()
+    for start in range(0, len(frames), batch_size):
+        batch = torch.from_numpy(np.ascontiguousarray(frames[start:start + batch_size])).to(device)
+        encoder(batch.unsqueeze(1).float().div_(255.0))
+    for layer, momentum in zip(layers, momenta, strict=True):
+        layer.momentum = momentum
+    return encoder.eval()
 
 
 def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
@@ -170,6 +208,7 @@ def representation_quality(
     for name, spec in encoders.items():
         log.info("representation quality: %s", name)
         encoder = resolve_encoder(spec, config).to(inference_device(config.device))
+        recompute_batch_norm(encoder, train_frames, config.batch_size)
         train_x = encode_frames(encoder, train_frames, config.batch_size)
         test_x = encode_frames(encoder, test_frames, config.batch_size)
         results[name] = {

@@ -7,7 +7,6 @@ the right wording counts as a hit whichever exam it was copied from.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,13 +16,15 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+from sklearn.metrics import accuracy_score, roc_auc_score
 
 from usconvirt.data.dataset import Dataset
 from usconvirt.data.frames import load_frames
 from usconvirt.errors import InputError
+from usconvirt.evaluation.metrics import binary_macro_f1
 from usconvirt.evaluation.representation import inference_device
-from usconvirt.io import atomic_path
+from usconvirt.io import write_json
+from usconvirt.models.inference import map_frames, module_device
 
 log = logging.getLogger(__name__)
 
@@ -112,19 +113,14 @@ def zero_shot_metrics(targets: np.ndarray, prob_abnormal: np.ndarray) -> dict[st
     pred = (prob_abnormal >= 0.5).astype(int)
     both = len(np.unique(targets)) == 2
     return {"accuracy": float(accuracy_score(targets, pred)),
-            "macro_f1": float(f1_score(targets, pred, average="macro", labels=[0, 1], zero_division=0)),
+            "macro_f1": binary_macro_f1(targets, pred),
             "roc_auc": float(roc_auc_score(targets, prob_abnormal)) if both else float("nan"),
             "n_images": len(targets)}
 
 
-@torch.no_grad()
 def embed_images(model: ConvirtLike, frames: np.ndarray, batch_size: int) -> np.ndarray:
     """Projected, L2-normalised image embeddings of uint8 frames (N, S, S)."""
-    device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else torch.device("cpu")
-    chunks = [model.encode_images(torch.from_numpy(np.ascontiguousarray(frames[i:i + batch_size])).to(device)
-                                  .unsqueeze(1).float().div_(255.0))
-              for i in range(0, len(frames), batch_size)]
-    return torch.cat(chunks).float().cpu().numpy()
+    return map_frames(model.encode_images, frames, batch_size=batch_size, device=module_device(model))
 
 
 @torch.no_grad()
@@ -178,7 +174,6 @@ def retrieval_and_zero_shot(
         result["zero_shot"] = zero_shot_metrics(targets, prob)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_dir / "retrieval.json") as tmp:
-        tmp.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_json(result, out_dir / "retrieval.json")
     log.info("retrieval and zero-shot written to %s", out_dir / "retrieval.json")
     return result

@@ -3,6 +3,12 @@
 When the WordPiece tokenizer is retrained (PAPER.md 4.1) the token ids change, so the embedding matrix
 is rebuilt for the new vocabulary: a token the old vocabulary also holds keeps its old row, any other
 token gets the mean of the old embeddings of the sub-tokens the original tokenizer splits it into.
+Those rows are only a starting point, so the word embeddings are trained whenever the vocabulary was
+rebuilt, even with `freeze_embeddings` (which then still freezes the position embeddings and their
+layer norm): frozen sub-token means would waste the retrained vocabulary.
+
+Pooling follows ConVIRT (Zhang et al., arXiv 2010.00747, section 3: "a BERT encoder followed by a
+max-pooling layer over all output vectors"): `max` over the real tokens is the default.
 """
 
 from __future__ import annotations
@@ -34,8 +40,8 @@ class TextEncoderConfig:
     """`name`: 'camembert-base' (hub), 'tiny' (random, offline) or a local model directory."""
 
     name: str = "camembert-base"
-    pooling: str = "cls"
-    freeze_embeddings: bool = True
+    pooling: str = "max"  # ConVIRT's max-pooling over all output vectors
+    freeze_embeddings: bool = True  # word embeddings still train when the vocabulary was retrained
     freeze_layers: int = 6  # ConVIRT tunes only the last 6 of BERT's 12 layers
     max_length: int = 128
 
@@ -70,6 +76,7 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> to
 def create_text_encoder(config: TextEncoderConfig | None = None, tokenizer=None) -> TextEncoder:
     """Build the encoder; with `tokenizer`, fit its embedding matrix to that tokenizer's vocabulary."""
     config = config or TextEncoderConfig()
+    retrained = False  # a vocabulary of the tokenizer's own: its word embeddings must learn
     if config.name == "tiny":
         if tokenizer is None:
             raise InputError("the 'tiny' text encoder needs a tokenizer (`usconvirt tokenizer` makes one)",
@@ -88,7 +95,8 @@ def create_text_encoder(config: TextEncoderConfig | None = None, tokenizer=None)
             original = _original_tokenizer(config.name)
             if original is None or tokenizer.get_vocab() != original.get_vocab():
                 resize_for_tokenizer(model, tokenizer, original)
-    freeze(model, config.freeze_embeddings, config.freeze_layers)
+                retrained = True
+    freeze(model, config.freeze_embeddings, config.freeze_layers, train_word_embeddings=retrained)
     return TextEncoder(model, config).train()  # from_pretrained gives eval mode: dropout would be off
 
 
@@ -133,11 +141,13 @@ def old_token_ids(token: str, tokenizer, original) -> list[int]:
     return [i for i in ids if i != original.unk_token_id]
 
 
-def freeze(model: PreTrainedModel, embeddings: bool, layers: int) -> None:
-    """Stop gradients into the embeddings and the first `layers` transformer layers."""
+def freeze(model: PreTrainedModel, embeddings: bool, layers: int, *, train_word_embeddings: bool = False,
+           ) -> None:
+    """Stop gradients into the embeddings and the first `layers` transformer layers; the word embeddings
+    stay trainable with `train_word_embeddings` (a retrained vocabulary)."""
     if embeddings:
-        model.get_input_embeddings().requires_grad_(False)
         model.embeddings.requires_grad_(False)
+        model.get_input_embeddings().requires_grad_(train_word_embeddings)
     for layer in model.encoder.layer[:layers]:
         layer.requires_grad_(False)
 

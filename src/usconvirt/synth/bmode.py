@@ -124,6 +124,9 @@ class Scene:
             self.atten[mask] = atten
 
 
+BACKGROUND_ECHO = 0.3  # Scene.empty's echogenicity: contrast leaves it unchanged
+
+
 @dataclass(frozen=True)
 class Acquisition:
     """Scanner settings of one frame."""
@@ -134,6 +137,10 @@ class Acquisition:
     psf_axial_px: float = 0.7
     psf_lateral_px: float = 1.3
     gamma: float = 1.3
+    texture_shape: float = 0.0  # K-distribution shape of the scatterer density; 0 = Rayleigh envelope
+    smoothing_px: float = 0.0  # the scanner's speckle reduction after log compression (Gaussian sigma)
+    haze: float = 0.0  # receiver noise and clutter, relative to the background tissue's echo
+    contrast: float = 1.0  # exponent on echogenicity relative to background tissue (tissue contrast)
 
 
 def simulate(scene: Scene, rng: np.random.Generator, acq: Acquisition) -> np.ndarray:
@@ -142,8 +149,14 @@ def simulate(scene: Scene, rng: np.random.Generator, acq: Acquisition) -> np.nda
     shape = sector.shape
     # scatterers: circular Gaussian amplitudes weighted by echogenicity, then a Gaussian baseband PSF whose
     # lateral width grows with depth (beam divergence beyond the focus)
-    re = rng.standard_normal(shape, dtype=np.float32) * scene.echo
-    im = rng.standard_normal(shape, dtype=np.float32) * scene.echo
+    amplitude = scene.echo
+    if acq.contrast != 1.0:  # textures may dip below 0; the sign of an amplitude is irrelevant to speckle
+        amplitude = BACKGROUND_ECHO * (np.abs(amplitude) / BACKGROUND_ECHO) ** acq.contrast
+    if acq.texture_shape > 0:  # a varying number of scatterers per cell: K-distributed, heavier bright tail
+        density = rng.gamma(acq.texture_shape, 1.0 / acq.texture_shape, shape).astype(np.float32)
+        amplitude = amplitude * np.sqrt(density)
+    re = rng.standard_normal(shape, dtype=np.float32) * amplitude
+    im = rng.standard_normal(shape, dtype=np.float32) * amplitude
     sigma = (acq.psf_axial_px, acq.psf_lateral_px)
     re = ndimage.gaussian_filter(re, sigma, truncate=2.5)
     im = ndimage.gaussian_filter(im, sigma, truncate=2.5)
@@ -157,9 +170,16 @@ def simulate(scene: Scene, rng: np.random.Generator, acq: Acquisition) -> np.nda
     # attenuation accumulates down each beam (shadows, enhancement); TGC compensates the average tissue
     step = sector.depth_cm / (shape[0] - 1)
     loss = np.cumsum(scene.atten, axis=0) * step
-    log_env = np.log(envelope + 1e-6) - loss + acq.tgc_np_per_cm * sector.d
+    received = envelope * np.exp(-loss)
+    if acq.haze > 0:  # receiver noise and clutter before TGC: fluid is never black, less so at depth
+        received += np.hypot(rng.standard_normal(shape, dtype=np.float32),
+                             rng.standard_normal(shape, dtype=np.float32)) * (acq.haze * BACKGROUND_ECHO)
+    log_env = np.log(received + 1e-6) + acq.tgc_np_per_cm * sector.d
     db = log_env * (20 / math.log(10)) + acq.gain_db
     beam = np.clip((db + acq.dynamic_range_db) / acq.dynamic_range_db, 0, 1) ** acq.gamma
+    if acq.smoothing_px > 0:
+        # beams fan out, so a beam-space sample is wider than a display pixel at depth: filter less across
+        beam = ndimage.gaussian_filter(beam, (acq.smoothing_px, 0.5 * acq.smoothing_px), truncate=2.5)
     return scan_convert(beam.astype(np.float32), sector)
 
 

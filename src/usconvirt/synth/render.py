@@ -29,6 +29,42 @@ VIEWS = {
 }
 
 
+# Ranges of the simulated scanners' settings: (low, high) drawn once per exam; chosen so that the frame
+# statistics of bench/realism.py match the real kidney frames (docs/synthetic-corpus.md).
+SCANNER_RANGES = {
+    "gain_db": (-29.0, -22.0),
+    "dynamic_range_db": (80.0, 95.0),  # wide: real speckle has a low contrast inside bright tissue
+    "psf_scale": (0.65, 0.85),  # speckle size relative to the probe's nominal PSF
+    "lateral_scale": (0.4, 0.55),
+    "gamma": (1.4, 2.0),
+    "texture_shape": (1.5, 5.0),  # K-distribution shape: low = clumpy scatterers, a heavier bright tail
+    "smoothing_px": (0.1, 0.4),  # speckle reduction, at 256 px
+    "contrast": (2.2, 3.0),  # tissue contrast: real organs differ far more than speckle does
+    "haze": (0.0005, 0.004),
+}
+FRAME_JITTER = {"gain_db": 2.5, "dynamic_range_db": 3.0}  # the sonographer's per-frame changes (+/-)
+
+
+def acquisition(exam_id: str, size: int, rng: np.random.Generator) -> Acquisition:
+    """Settings of one frame: a simulated scanner fixed per exam (speckle size, speckle reduction,
+    dynamic range, grey map, tissue contrast), then the sonographer's gain and dynamic range per frame."""
+    scanner = np.random.default_rng(zlib.crc32(exam_id.encode()) + 1)
+    v = {key: scanner.uniform(lo, hi) for key, (lo, hi) in SCANNER_RANGES.items()}
+    for key, half in FRAME_JITTER.items():
+        v[key] += rng.uniform(-half, half)
+    return Acquisition(
+        gain_db=v["gain_db"],
+        dynamic_range_db=v["dynamic_range_db"],
+        psf_axial_px=(0.9 * size / 256 + 0.3) * v["psf_scale"],
+        psf_lateral_px=(2.0 * size / 256 + 0.5) * v["psf_scale"] * v["lateral_scale"],
+        gamma=v["gamma"],
+        texture_shape=v["texture_shape"],
+        smoothing_px=v["smoothing_px"] * size / 256,
+        contrast=v["contrast"],
+        haze=v["haze"],
+    )
+
+
 def render_frame(
     rng: np.random.Generator, exam: ExamState, plan: FramePlan, size: int, overlay: bool = True
 ) -> np.ndarray:
@@ -46,12 +82,7 @@ def render_frame(
     top = anatomy.abdominal_wall(anatomy_rng, scene)
     view = kidney_view if plan.view == "renal_fossa" else VIEWS[plan.organ]
     axis = view(anatomy_rng, scene, exam, plan, top)  # kidney views return their major axis
-    acq = Acquisition(
-        gain_db=scanner_rng.uniform(-17, -12),
-        dynamic_range_db=scanner_rng.uniform(46, 56),
-        psf_axial_px=0.9 * size / 256 + 0.3,
-        psf_lateral_px=2.0 * size / 256 + 0.5,
-    )
+    acq = acquisition(exam.exam_id, size, scanner_rng)
     image = (simulate(scene, speckle_rng, acq) * 255).astype(np.uint8)
     if not overlay:
         return image

@@ -1,48 +1,221 @@
-"""Sentence context: headings that name an organ ("REINS :", "Rein droit :") and laterality."""
+"""Sentence context: which organ a sentence is about when it names none, and the `usconvirt.context`
+component.
+
+Rules, in report order:
+1. **Concept.** A sentence naming an organ (an anatomical or finding CUI of `organs.py`) is about it.
+2. **Heading.** "REINS :", "Rein droit :", a capitals heading ("REINS"), or a sentence ending in a colon
+   that names an organ ("Les reins présentent :") opens a scope: later sentences naming no organ
+   (dash-list items included) belong to it. An inline label ("RD : 10 cm") opens one to the end of its
+   line, after which the heading's scope goes on if it names the same organ ("- RD :" under "REINS :").
+   A side label alone on its line ("À droite :", "Droit :") sets the scope's side. A section label
+   ("Conclusion :", "Indication :", ...), a blank line after some content, or the next heading closes it.
+3. **Carried subject.** Outside a scope, a sentence naming no organ continues the previous sentence
+   when that one was about a single organ, nothing closed the paragraph (blank line, heading), and the
+   sentence says something about an organ (a finding or normality word, a number, a side, a pronoun)
+   without naming another topic (`OTHER_TOPICS`: effusion, lymph nodes, the exam itself, ...):
+   "Rein droit de 11 cm. Pas de lithiase." The carried sentence passes the subject on.
+4. A sentence holding a landmark (`landmarks.py`) inherits no kidney by rule 2 or 3.
+5. **Title.** The report's first sentence, when it names the exam ("Échographie rénale et vésicale",
+   "Examen doppler des artères rénales"), is no heading ("Examen des reins :") and reports no finding,
+   normality or number, is no organ's.
+
+Attributes (of each `annotations.SentenceAnnotation`, also `span._.*` of the sentence spans): `organs`
+(dict organ name -> why: "concept", "heading" or "carried"),
+`is_heading` (a heading alone, not output), `scope_side` / `scope_plural` (dict organ -> side given by
+the scope's label / by its plural heading), `scope_start` (the first sentence after a scope or paragraph
+break: `usconvirt.laterality` forgets the last side there).
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from usconvirt.text.organs import Organ
-from usconvirt.text.tagger import Concept
+from edsnlp.core import registry
+from edsnlp.core.pipeline import Pipeline
+from spacy.tokens import Doc
+
+from usconvirt.text.annotations import SentenceAnnotation
+from usconvirt.text.concepts import Concept
+from usconvirt.text.laterality import laterality
+from usconvirt.text.organs import ORGANS, Organ
+from usconvirt.text.qualifiers import FINDING_PREFIXES, NEGATION_TOKENS, NORMAL_TOKENS
 
 # A heading line ("REINS :", "- Rein droit :") or an inline label ("Rein droit : 11 cm").
 LABEL = re.compile(r"^\s*[-•*·]?\s*([^:.\n]{1,40}?)\s*:\s*(.*)$", re.DOTALL)
 # Labels that open a new section without naming an organ: they end the current heading's scope.
-SECTION_WORDS = frozenset({
-    "indication", "indications", "technique", "conclusion", "conclusions", "resultat", "resultats",
-    "renseignements", "motif", "antecedents", "examen", "commentaire", "commentaires", "avis", "impression",
-    "synthese", "compte", "echographie", "clinique", "contexte", "histoire", "demande", "protocole",
-    "materiel", "description", "abdomen", "pelvis", "autres", "divers", "remarque", "comparaison",
-})
-RIGHT_WORDS = frozenset({"droit", "droite", "droits", "droites", "rd"})
-LEFT_WORDS = frozenset({"gauche", "gauches", "rg"})
-BOTH_PREFIXES = ("bilateral", "bilaterau")
-SIDED_NOUNS = frozenset({"rein", "pyelon", "bassinet", "uretere"})
+SECTION_WORDS = frozenset(
+    {
+        "indication",
+        "indications",
+        "technique",
+        "conclusion",
+        "conclusions",
+        "resultat",
+        "resultats",
+        "renseignements",
+        "motif",
+        "antecedents",
+        "examen",
+        "commentaire",
+        "commentaires",
+        "avis",
+        "impression",
+        "synthese",
+        "compte",
+        "echographie",
+        "clinique",
+        "contexte",
+        "histoire",
+        "demande",
+        "protocole",
+        "materiel",
+        "description",
+        "abdomen",
+        "pelvis",
+        "autres",
+        "divers",
+        "remarque",
+        "comparaison",
+    }
+)
+CAPS_HEADING_TOKENS = 12  # a capitals heading has at most 40 letters
+# Words of a sentence about something else than the previous sentence's organ: it carries no subject.
+OTHER_TOPICS = frozenset(
+    {
+        "epanchement",
+        "epanchements",
+        "ascite",
+        "liquide",
+        "adenopathie",
+        "adenopathies",
+        "ganglion",
+        "ganglions",
+        "ganglionnaire",
+        "ganglionnaires",
+        "intestin",
+        "intestinal",
+        "intestinale",
+        "intestinales",
+        "douglas",
+        "peritoine",
+        "peritoneal",
+        "peritoneale",
+        "intraperitoneal",
+        "abdomen",
+        "abdominal",
+        "abdominale",
+        "abdominaux",
+        "pelvis",
+        "pelvien",
+        "pelvienne",
+        "digestif",
+        "digestive",
+        "digestifs",
+        "digestives",
+        "anses",
+        "gaz",
+        "examen",
+        "reste",
+        "ailleurs",
+        "autre",
+        "autres",
+        "patient",
+        "patiente",
+        "scanner",
+        "tdm",
+        "irm",
+        "uroscanner",
+        "hernie",
+        "appendice",
+        "colon",
+        "estomac",
+        "ovaire",
+        "ovaires",
+        "surrenale",
+        "surrenales",
+        "surrenalienne",
+        "surrenaliennes",
+        "thyroide",
+        "veine",
+        "porte",
+        "portal",
+        "vci",
+        "cave",
+        "vaisseaux",
+        "mesenterique",
+        "recommande",
+        "recommandee",
+        "conseille",
+        "controle",
+        "surveillance",
+        "confronter",
+        "avis",
+    }
+)
+TITLE_WORDS = frozenset({"echographie", "examen", "exploration", "doppler", "echo"})
+# Words that tie a sentence to the previous one's organ: pronouns, "le droit", "idem".
+FOLLOW_UP_WORDS = frozenset(
+    {
+        "il",
+        "elle",
+        "ils",
+        "elles",
+        "celui-ci",
+        "celle-ci",
+        "ceux-ci",
+        "idem",
+        "droit",
+        "droite",
+        "gauche",
+        "controlateral",
+        "mesure",
+        "mesurant",
+        "taille",
+    }
+)
 
 
-@dataclass(frozen=True)
-class Label:
-    """A heading or inline label of a sentence."""
+@dataclass
+class Scope:
+    """The organs (and side) a heading named; sentences naming no organ inherit them."""
 
-    words: str  # the normalised label text
-    whole_sentence: bool  # a heading alone on its sentence ("REINS :"), not "Rein droit : 11 cm"
+    organs: tuple[Organ, ...] = ()
+    side: str | None = None
+    plural: str | None = None  # "both" under a plural heading ("REINS :")
+    used: bool = False
+    inline: bool = False  # opened by an inline label ("RD : 10 cm"): lasts to the end of the line
+    parent: Scope | None = None  # the heading's scope an inline label interrupts ("REINS :" / "- RD : 11 cm")
 
 
-def sentence_label(text: str, norms: Sequence[str]) -> Label | None:
-    """The sentence's heading or inline label, if it starts with one."""
+@dataclass
+class Walk:
+    """What the walk through one report carries from a sentence to the next."""
+
+    scope: Scope = field(default_factory=Scope)
+    subject: tuple[str, ...] = ()  # the previous sentence's organs, for rule 3
+    break_: bool = True  # a scope or paragraph break since the last sentence
+
+
+def organs_named(
+    concepts: Iterable[Concept], organs: Sequence[Organ] = tuple(ORGANS.values())
+) -> list[Organ]:
+    """Organs with at least one anatomical or finding CUI among the concepts."""
+    cuis = {c.cui for c in concepts}
+    return [organ for organ in organs if cuis & (organ.cuis | organ.finding_cuis)]
+
+
+def sentence_label(text: str, norms: Sequence[str]) -> tuple[str, bool] | None:
+    """(normalised label words, whether the label is alone on its sentence) if the sentence has a label."""
     match = LABEL.match(text)
     if match is None:
         return None
     label_words = match.group(1).split()
     if not label_words or len(label_words) > 6:
         return None
-    rest = match.group(2).strip()
     colon = norms.index(":") if ":" in norms else len(norms)
-    return Label(" ".join(norms[:colon]).strip("-•*· "), whole_sentence=not rest)
+    return " ".join(norms[:colon]).strip("-•*· "), not match.group(2).strip()
 
 
 def is_caps_heading(text: str) -> bool:
@@ -56,28 +229,176 @@ def opens_section(words: Sequence[str]) -> bool:
     return any(word in SECTION_WORDS for word in words)
 
 
-def organs_named(concepts: Iterable[Concept], organs: Sequence[Organ]) -> list[Organ]:
-    """Organs with at least one anatomical or finding CUI among the concepts."""
-    cuis = {c.cui for c in concepts}
-    return [organ for organ in organs if cuis & (organ.cuis | organ.finding_cuis)]
+def _specific_other(norms: Sequence[str], i: int) -> bool:
+    """ "Pas d'autre lithiase" goes on about the organ; "pas d'autre anomalie" closes the topic."""
+    following = norms[i + 1] if i + 1 < len(norms) else ""
+    return (
+        norms[i] in ("autre", "autres")
+        and following.startswith(FINDING_PREFIXES)
+        and not following.startswith(("anomal", "anormal", "lesion"))
+    )
 
 
-def laterality(norms: Sequence[str], concepts: Iterable[Concept], organ: Organ) -> str | None:
-    """left/right/both from the sentence's words and side CUIs; None when it names no side."""
-    if not organ.paired:
-        return None
-    sides = {organ.side_cuis[c.cui] for c in concepts if c.cui in organ.side_cuis}
-    sides |= {"both" for c in concepts if c.norm in organ.plural_terms}
-    for i, token in enumerate(norms):
-        if token in {"d", "g"} and i > 0 and norms[i - 1] in SIDED_NOUNS:
-            token = "rd" if token == "d" else "rg"  # "rein G"
-        if token in RIGHT_WORDS:
-            sides.add("right")
-        elif token in LEFT_WORDS:
-            sides.add("left")
-        elif token.startswith(BOTH_PREFIXES) or (token == "deux" and i + 1 < len(norms)
-                                                 and norms[i + 1] in {"reins", "cotes", "loges", "ureteres"}):
-            sides.add("both")
-    if "both" in sides or {"left", "right"} <= sides:
-        return "both"
-    return sides.pop() if sides else None
+def carries_subject(norms: Sequence[str]) -> bool:
+    """Whether a sentence naming no organ reads as a follow-up of the previous one (rule 3)."""
+    if any(token in OTHER_TOPICS and not _specific_other(norms, i) for i, token in enumerate(norms)):
+        return False
+    return any(
+        token.startswith(FINDING_PREFIXES)
+        or token in NORMAL_TOKENS
+        or token in FOLLOW_UP_WORDS
+        or token in NEGATION_TOKENS
+        or token[:1].isdigit()
+        for token in norms
+    )
+
+
+def is_title(norms: Sequence[str]) -> bool:
+    """Rule 5: an exam title, to be checked on the report's first sentence only."""
+    return (
+        bool(norms)
+        and norms[0] in TITLE_WORDS
+        and ":" not in norms
+        and not any(
+            token.startswith(FINDING_PREFIXES) or token in NORMAL_TOKENS or token[:1].isdigit()
+            for token in norms
+        )
+    )
+
+
+def side_of(norms: Sequence[str], concepts: Sequence[Concept], organs: Sequence[Organ]) -> str | None:
+    """The side a label names for the first paired organ among `organs`."""
+    for organ in organs:
+        if (side := laterality(norms, concepts, organ)) in ("left", "right", "both"):
+            return side
+    return None
+
+
+def _names(organs: Sequence[Organ]) -> set[str]:
+    return {organ.name for organ in organs}
+
+
+class ContextComponent:
+    """`usconvirt.context`: organs of every sentence by concept, heading or carried subject."""
+
+    def __init__(
+        self,
+        nlp: Pipeline | None = None,
+        name: str = "usconvirt.context",
+        *,
+        use_headings: bool = True,
+        carry_subject: bool = True,
+    ):
+        self.name = name
+        self.use_headings = use_headings
+        self.carry_subject = carry_subject
+        self.organs = tuple(ORGANS.values())
+
+    def __call__(self, doc: Doc) -> Doc:
+        report = doc.text
+        walk = Walk()
+        previous_end = 0
+        for i, sent in enumerate(doc._.sentences):
+            if i == 0 and is_title(sent.norms):
+                previous_end = sent.end_char
+                continue
+            gap = report[previous_end : sent.start_char]
+            previous_end = sent.end_char
+            if "\n\n" in gap.replace(" ", ""):
+                walk.break_, walk.subject = True, ()  # a blank line ends the paragraph
+                if walk.scope.used:
+                    walk.scope = Scope()  # ... and, after some content, the heading's section
+            if walk.scope.inline and "\n" in gap:
+                walk.scope = walk.scope.parent or Scope()  # the line ends an inline label's scope only
+            self._sentence(sent, report, walk)
+        return doc
+
+    def _sentence(self, sent: SentenceAnnotation, report: str, walk: Walk) -> None:
+        norms = sent.norms
+        concepts = sent.concepts
+        named = organs_named(concepts, self.organs)
+        if self.use_headings and self._heading(sent, report, named, walk):
+            sent.is_heading = True
+            self._set(sent, {}, walk)
+            return
+        organs = {organ.name: "concept" for organ in named}
+        scope = walk.scope
+        if not named and scope.organs:
+            organs = {organ.name: "heading" for organ in scope.organs}
+            scope.used = True
+        elif not named and self.carry_subject and len(walk.subject) == 1 and carries_subject(norms):
+            organs = {walk.subject[0]: "carried"}
+        if sent.landmark:
+            organs = {name: why for name, why in organs.items() if why == "concept" or name != "kidney"}
+        self._set(sent, organs, walk)
+        walk.subject = tuple(organs)
+
+    @staticmethod
+    def _set(sent: SentenceAnnotation, organs: dict[str, str], walk: Walk) -> None:
+        scope = walk.scope
+        in_scope = {organ.name for organ in scope.organs}
+        sent.organs = organs
+        if scope.side:
+            sent.scope_side = {name: scope.side for name in organs if name in in_scope}
+        if scope.plural:
+            sent.scope_plural = {name: scope.plural for name in organs if name in in_scope}
+        sent.scope_start = walk.break_
+        walk.break_ = False
+
+    def _heading(self, sent: SentenceAnnotation, report: str, named: list[Organ], walk: Walk) -> bool:
+        """Update the scope from a heading or label; True when the sentence is only a heading."""
+        norms, concepts = sent.norms, sent.concepts
+        if ":" not in norms and len(norms) > CAPS_HEADING_TOKENS:
+            return False  # neither a label nor a capitals heading
+        text = report[sent.start_char : sent.end_char]
+        label = sentence_label(text, norms)
+        caps = label is None and is_caps_heading(text)
+        if label is None and not caps:
+            return False
+        if caps:
+            if not named and not opens_section(norms):
+                return False  # "RAS", "NORMAL": content in capitals, not a heading
+            self._open(walk, named, norms, concepts)
+            return True
+        words, alone = label
+        colon = sent.start_char + text.index(":")  # doc.text would rebuild the whole report
+        in_label = [c for c in concepts if c.start < colon]
+        label_norms = words.split()
+        label_organs = organs_named(in_label, self.organs)
+        if label_organs:
+            self._open(walk, label_organs, label_norms, in_label, inline=not alone)
+        elif opens_section(label_norms) or (alone and side_of(label_norms, [], self.organs) is None):
+            self._open(walk, [], [], [])  # "Conclusion : ...", "Mensurations :"
+        elif alone and (side := side_of(label_norms, [], walk.scope.organs)) is not None:
+            walk.scope.side = side  # "À droite :" alone under "REINS :"; "- Droite : IR 0,66" names its own
+            walk.break_ = True
+        return alone
+
+    @staticmethod
+    def _open(
+        walk: Walk,
+        organs: Sequence[Organ],
+        norms: Sequence[str],
+        concepts: Sequence[Concept],
+        inline: bool = False,
+    ) -> None:
+        side = side_of(norms, concepts, organs)
+        plural = side if side == "both" else None
+        if inline:  # "- RD : 11 cm" under "REINS :": the heading's section goes on after the line
+            parent = walk.scope.parent if walk.scope.inline else walk.scope
+            walk.scope = Scope(
+                tuple(organs),
+                None if plural else side,
+                plural,
+                inline=True,
+                parent=parent if parent and _names(organs) <= _names(parent.organs) else None,
+            )
+            walk.subject = ()
+            return
+        walk.scope = Scope(tuple(organs), None if plural else side, plural)
+        walk.subject, walk.break_ = (), True
+
+
+registry.factory.register("usconvirt.context", assigns=["span._.organs", "span._.is_heading"])(
+    ContextComponent
+)

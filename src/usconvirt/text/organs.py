@@ -26,13 +26,38 @@ ORGANS: dict[str, Organ] = {
     for organ in (
         Organ(
             "kidney",
-            # the kidney and its parts: kidney, right, left, both, renal pelvis, calices, cortex
-            frozenset({"C0022646", RIGHT_KIDNEY, LEFT_KIDNEY, BOTH_KIDNEYS,
-                       "C0227666", "C0022651", "C0022655"}),
-            finding_cuis=frozenset({"C0020295", "C0022650"}),  # hydronephrosis, kidney calculi
+            # the kidney and its parts: kidney, right, left, both, renal pelvis, calices, cortex, medulla,
+            # and its vessels (renal artery, renal veins: Doppler of the kidney; landmarks.py drops their
+            # uses as a landmark for the aorta or the vena cava)
+            frozenset(
+                {
+                    "C0022646",
+                    RIGHT_KIDNEY,
+                    LEFT_KIDNEY,
+                    BOTH_KIDNEYS,
+                    "C0227666",
+                    "C0022651",
+                    "C0022655",
+                    "C0022657",
+                    "C0035065",
+                    "C0035092",
+                }
+            ),
+            # hydronephrosis, kidney calculi, pyelonephritis, kidney diseases
+            finding_cuis=frozenset({"C0020295", "C0022650", "C0034186", "C0022658"}),
             paired=True,
             side_cuis={RIGHT_KIDNEY: "right", LEFT_KIDNEY: "left", BOTH_KIDNEYS: "both"},
-            plural_terms=frozenset({"reins", "loges renales", "bassinets", "pyelons"}),
+            plural_terms=frozenset(
+                {
+                    "reins",
+                    "loges renales",
+                    "bassinets",
+                    "pyelons",
+                    "arteres renales",
+                    "veines renales",
+                    "greffons",
+                }
+            ),
         ),
         Organ("ureter", frozenset({"C0041951"}), paired=True, plural_terms=frozenset({"ureteres"})),
         Organ("liver", frozenset({"C0023884"})),

@@ -11,32 +11,172 @@ from collections.abc import Sequence
 
 # Prefixes of normalised tokens (lowercase, no accents) naming an abnormal finding.
 FINDING_PREFIXES = (
-    "kyst", "dilat", "hydronephro", "ureterohydronephro", "lithias", "calcul", "microcalcul", "calcifi",
-    "atroph", "hypertroph", "masse", "lesion", "nodul", "tumeu", "tumor", "epanchement", "collection",
-    "abces", "angiomyolipome", "polykyst", "multikyst", "pyelectasie", "ectop", "duplicite", "cicatric",
-    "encoche", "amincis", "aminci", "stase", "distension", "obstacle", "obstructi", "anomal", "anormal",
-    "pathologique", "suspect", "asymetri", "dysplas", "hyperechogen", "hypoechogen", "heterogen",
-    "nephrectom", "agenesie", "steatos", "cholestas", "splenomegal", "hepatomegal", "anevrism", "thromb",
-    "polype", "sludge", "epaissi", "infiltr", "cirrho", "pyelonephrit", "nephropathi", "syndrome",
-    "irregul", "bossel", "dedifferenci", "hydronephrose", "ureterocele", "greffon", "transplant",
-    "hematome", "lacune", "remaniement", "angiome", "metasta", "adenom", "carcinom", "angiomyolipom",
-    "calicectasie", "megaureter", "reflux", "oncocytome", "sequell", "diverticul", "hydrocalic",
-    "lipomatose", "refoul", "nephrocalc",
+    "kyst",
+    "dilat",
+    "hydronephro",
+    "ureterohydronephro",
+    "lithias",
+    "calcul",
+    "microcalcul",
+    "calcifi",
+    "atroph",
+    "hypertroph",
+    "masse",
+    "lesion",
+    "nodul",
+    "tumeu",
+    "tumor",
+    "epanchement",
+    "collection",
+    "abces",
+    "angiomyolipome",
+    "polykyst",
+    "multikyst",
+    "pyelectasie",
+    "ectop",
+    "duplicite",
+    "cicatric",
+    "encoche",
+    "amincis",
+    "aminci",
+    "stase",
+    "distension",
+    "obstacle",
+    "obstructi",
+    "anomal",
+    "anormal",
+    "pathologique",
+    "suspect",
+    "asymetri",
+    "dysplas",
+    "hyperechogen",
+    "hypoechogen",
+    "heterogen",
+    "nephrectom",
+    "agenesie",
+    "steatos",
+    "cholestas",
+    "splenomegal",
+    "hepatomegal",
+    "anevrism",
+    "thromb",
+    "polype",
+    "sludge",
+    "epaissi",
+    "infiltr",
+    "cirrho",
+    "pyelonephrit",
+    "nephropathi",
+    "syndrome",
+    "irregul",
+    "bossel",
+    "dedifferenci",
+    "hydronephrose",
+    "ureterocele",
+    "greffon",
+    "transplant",
+    "hematome",
+    "lacune",
+    "remaniement",
+    "angiome",
+    "metasta",
+    "adenom",
+    "carcinom",
+    "angiomyolipom",
+    "calicectasie",
+    "megaureter",
+    "reflux",
+    "oncocytome",
+    "sequell",
+    "diverticul",
+    "hydrocalic",
+    "lipomatose",
+    "refoul",
+    "nephrocalc",
+    "microlithias",
+    "stenos",
+    "retentissement",
+    "accelera",
+    "nephromegal",
+    "hydrocalic",
+    "nephrit",
+    "dpc",
+    "uhn",
+    "diminu",
+    "amorti",
+    "ectasi",
 )
 # Multi-token abnormal phrases, as tuples of normalised tokens.
 FINDING_PHRASES = (
-    ("petit", "rein"), ("petite", "taille"), ("augmente", "de", "taille"), ("augmentation", "de", "taille"),
-    ("mal", "differencie"), ("mal", "differenciee"), ("taille", "reduite"), ("rein", "unique"),
-    ("perte", "de", "la", "differenciation"), ("mauvaise", "differenciation"),
+    ("petit", "rein"),
+    ("petite", "taille"),
+    ("augmente", "de", "taille"),
+    ("augmentation", "de", "taille"),
+    ("mal", "differencie"),
+    ("mal", "differenciee"),
+    ("taille", "reduite"),
+    ("rein", "unique"),
+    ("perte", "de", "la", "differenciation"),
+    ("mauvaise", "differenciation"),
 )
-NORMAL_TOKENS = frozenset({
-    "normal", "normale", "normaux", "normales", "ras", "harmonieux", "harmonieuse", "homogene", "homogenes",
-    "regulier", "reguliers", "reguliere", "regulieres", "conserve", "conservee", "conserves", "conservees",
-    "satisfaisant", "satisfaisante", "habituel", "habituelle", "habituels", "habituelles",
-    "symetrique", "symetriques", "banal", "banale", "particularite", "particularites", "normalement",
-    "correcte", "correct", "correctement", "bien", "permeable", "permeables", "libre", "libres",
-    "bonne", "bonnes", "normes",
-})
+NORMAL_TOKENS = frozenset(
+    {
+        "normal",
+        "normale",
+        "normaux",
+        "normales",
+        "ras",
+        "harmonieux",
+        "harmonieuse",
+        "homogene",
+        "homogenes",
+        "regulier",
+        "reguliers",
+        "reguliere",
+        "regulieres",
+        "conserve",
+        "conservee",
+        "conserves",
+        "conservees",
+        "satisfaisant",
+        "satisfaisante",
+        "habituel",
+        "habituelle",
+        "habituels",
+        "habituelles",
+        "symetrique",
+        "symetriques",
+        "banal",
+        "banale",
+        "particularite",
+        "particularites",
+        "normalement",
+        "correcte",
+        "correct",
+        "correctement",
+        "bien",
+        "permeable",
+        "permeables",
+        "libre",
+        "libres",
+        "bonne",
+        "bonnes",
+        "normes",
+        "fin",
+        "fine",
+        "fins",
+        "fines",
+        "rien",
+        "preserve",
+        "preservee",
+        "preserves",
+        "preservees",
+        "respecte",
+        "respectee",
+        "respectes",
+        "respectees",
+    }
+)
 NEGATION_TOKENS = frozenset({"pas", "sans", "absence", "ni", "aucun", "aucune", "non", "jamais", "ne", "n'"})
 POST_NEGATION = frozenset({"absent", "absente", "absents", "absentes", "negatif", "negative"})
 # A negation stops at these: "pas de lithiase, mais un kyste".
@@ -72,11 +212,18 @@ def abnormal(tokens: Sequence[str]) -> bool | None:
     return None
 
 
+def finding_at(tokens: Sequence[str], i: int) -> int:
+    """Length in tokens of the finding that starts at token i (a phrase, or one prefixed word); 0: none."""
+    if tokens[i].startswith(FINDING_PREFIXES):
+        return 1
+    for phrase in FINDING_PHRASES:
+        if tokens[i] == phrase[0] and tuple(tokens[i : i + len(phrase)]) == phrase:
+            return len(phrase)
+    return 0
+
+
 def _is_finding(tokens: Sequence[str], i: int) -> bool:
-    token = tokens[i]
-    if token.startswith(FINDING_PREFIXES):
-        return True
-    return any(tuple(tokens[i:i + len(phrase)]) == phrase for phrase in FINDING_PHRASES)
+    return finding_at(tokens, i) > 0
 
 
 def _enumerating(tokens: Sequence[str], i: int) -> bool:
@@ -85,9 +232,14 @@ def _enumerating(tokens: Sequence[str], i: int) -> bool:
 
 
 def _post_negated(tokens: Sequence[str], i: int) -> bool:
-    """"kyste : non", "dilatation absente", "lithiase non retrouvée"."""
-    window = tokens[i + 1:i + 4]
-    return any(t in POST_NEGATION for t in window) or (
-        "non" in window and window.index("non") + 1 < len(window)
-        and window[window.index("non") + 1].startswith(("retrouv", "vu", "visib", "decel", "objectiv"))
-    ) or tuple(window[:2]) in {(":", "non"), (":", "0")}
+    """ "kyste : non", "dilatation absente", "lithiase non retrouvée"."""
+    window = tokens[i + 1 : i + 4]
+    return (
+        any(t in POST_NEGATION for t in window)
+        or (
+            "non" in window
+            and window.index("non") + 1 < len(window)
+            and window[window.index("non") + 1].startswith(("retrouv", "vu", "visib", "decel", "objectiv"))
+        )
+        or tuple(window[:2]) in {(":", "non"), (":", "0")}
+    )

@@ -1,13 +1,51 @@
 """French clinical sentence segmentation: EDS-NLP's `eds.sentences`, cut at line starts, and re-joined
-after abbreviations ("cf.", "Dr.")."""
+after abbreviations ("cf.", "Dr."). Component `usconvirt.sentences` sets `doc.spans["sentences"]` and
+`doc._.sentences`, one `annotations.SentenceAnnotation` per sentence that later components fill in."""
 
 from __future__ import annotations
 
+import edsnlp
+from edsnlp.core import registry
+from edsnlp.core.pipeline import Pipeline
 from spacy.tokens import Doc, Span, Token
+
+from usconvirt.text.annotations import SentenceAnnotation
+
+SENTENCES = "sentences"  # the doc.spans key every later component reads
 
 # Tokens that end with a period without ending the sentence ("cf. compte rendu", "Dr. Martin").
 # "cm." ends a sentence unless a lowercase word follows.
 ABBREVIATIONS = frozenset({"cf", "dr", "pr", "mr", "mme", "mlle", "env", "ex", "p", "vs", "fig", "cm"})
+
+
+def base_nlp() -> Pipeline:
+    """EDS-NLP pipeline that normalises (lowercase, no accents) and splits French clinical sentences."""
+    nlp = edsnlp.blank("eds")
+    # spaces and pollution marking only serve EDS-NLP's own exclusions; skipping them halves the time
+    nlp.add_pipe("eds.normalizer", config={"spaces": False, "pollution": False})
+    nlp.add_pipe("eds.sentences", config={"use_bullet_start": True})
+    nlp.add_pipe("usconvirt.sentences")
+    return nlp
+
+
+class SentenceSegmenter:
+    """`usconvirt.sentences`: `doc.spans["sentences"]`, EDS-NLP's sentences re-cut by `sentence_spans`."""
+
+    def __init__(self, nlp: Pipeline | None = None, name: str = "usconvirt.sentences"):
+        self.name = name
+
+    def __call__(self, doc: Doc) -> Doc:
+        spans = sentence_spans(doc)
+        doc.spans[SENTENCES] = spans
+        norms = [t.norm_ for t in doc]  # once: iterating a span's tokens in each component costs more
+        doc._.sentences = [
+            SentenceAnnotation(s.start, s.end, s.start_char, s.end_char, norms[s.start : s.end])
+            for s in spans
+        ]
+        return doc
+
+
+registry.factory.register("usconvirt.sentences", assigns=["doc.spans"])(SentenceSegmenter)
 
 
 def sentence_spans(doc: Doc) -> list[Span]:
@@ -36,8 +74,12 @@ def _split_lines(doc: Doc, tokens: list[Token]) -> list[tuple[int, int]]:
         start = sent.start
         for i in range(sent.start, sent.end - 1):
             token, following = tokens[i], tokens[i + 1]
-            if token.is_space and "\n" in token.text and not following.is_space \
-                    and not following.text[:1].islower():
+            if (
+                token.is_space
+                and "\n" in token.text
+                and not following.is_space
+                and not following.text[:1].islower()
+            ):
                 pieces.append((start, i + 1))
                 start = i + 1
         pieces.append((start, sent.end))

@@ -1,33 +1,36 @@
-"""Organ sentences of French reports: segment, tag UMLS concepts, assign organs by mention or heading,
-then qualify laterality and abnormality. `run_sentences` is what `usconvirt sentences` calls."""
+"""Organ sentences of French reports: run the text pipeline (`tagger.build_nlp`) and write one row per
+selected (sentence, organ). `run_sentences` is what `usconvirt sentences` calls."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 
 from usconvirt.errors import InputError
-from usconvirt.io import read_table, write_table
-from usconvirt.text.context import (
-    is_caps_heading,
-    laterality,
-    opens_section,
-    organs_named,
-    sentence_label,
-)
+from usconvirt.io import read_table, require_columns, write_table
+from usconvirt.text.concepts import TaggerOptions
 from usconvirt.text.organs import ORGANS, Organ, organs_for
-from usconvirt.text.qualifiers import abnormal
-from usconvirt.text.segment import sentence_spans
-from usconvirt.text.tagger import Concept, ConceptTagger, TaggerOptions, create_tagger
+from usconvirt.text.tagger import build_nlp
 
 log = logging.getLogger(__name__)
 
-SENTENCE_COLUMNS = ["exam_id", "start", "end", "text", "organ", "cuis", "laterality", "abnormal"]
+SENTENCE_COLUMNS = [
+    "exam_id",
+    "start",
+    "end",
+    "text",
+    "organ",
+    "cuis",
+    "laterality",
+    "abnormal",
+    "selected_by",
+]
 SUMMARY_COLUMNS = ["exam_id", "organ", "mentioned", "n_sentences", "laterality", "abnormal"]
 
 
@@ -35,16 +38,19 @@ SUMMARY_COLUMNS = ["exam_id", "organ", "mentioned", "n_sentences", "laterality",
 class SentenceConfig:
     """How organ sentences are found; the defaults reproduce the paper's rule on the shipped subset."""
 
-    organ: str = "kidney"  # an organ of usconvirt.text.organs.ORGANS, or 'all'
-    backend: str = "eds"  # eds (EDS-NLP terminology matching) or quickumls (the paper's tool, [umls] extra)
+    organ: str = field(default="kidney", metadata={"choices": (*ORGANS, "all")})
+    # eds (EDS-NLP terminology matching) or quickumls (the paper's tool, [umls] extra)
+    backend: Literal["eds", "quickumls"] = "eds"
     umls_dir: str | None = None  # a full UMLS release (MRCONSO.RRF, MRSTY.RRF); None: the shipped subset
     semantic_types: tuple[str, ...] = ("T023",)  # "Body Part, Organ, or Organ Component"
     include_findings: bool = True  # organ-specific findings (hydronephrosis, kidney calculi) select too
     use_headings: bool = True  # a sentence under "REINS :" belongs to the kidney
-    term_matcher: str = "exact"  # eds backend: exact (on normalised text) or simstring (fuzzy)
+    carry_subject: bool = True  # a follow-up sentence naming no organ continues the previous one's
+    qualifier: Literal["rules", "eds"] = "rules"  # negation: rules (qualifiers.py) or eds.negation/hypothesis
+    term_matcher: Literal["exact", "simstring"] = "exact"  # eds backend: on normalised text, or fuzzy
     threshold: float = 0.7  # quickumls / simstring similarity threshold
     window: int = 5  # quickumls / simstring: longest n-gram in tokens
-    similarity: str = "jaccard"  # quickumls / simstring: jaccard, dice, cosine or overlap
+    similarity: Literal["jaccard", "dice", "cosine", "overlap"] = "jaccard"  # quickumls / simstring
     min_match_length: int = 3  # quickumls: shortest match in characters
     cache_dir: str | None = None  # QuickUMLS index cache; None: ~/.cache/usconvirt
     batch_size: int = 256  # reports per nlp.pipe batch
@@ -56,28 +62,20 @@ class SentenceConfig:
         if not self.include_findings:
             findings = []
         return TaggerOptions(
-            backend=self.backend, umls_dir=None if self.umls_dir is None else str(self.umls_dir),
-            semantic_types=tuple(self.semantic_types), extra_cuis=tuple(findings),
-            term_matcher=self.term_matcher, threshold=self.threshold, window=self.window,
-            similarity=self.similarity, min_match_length=self.min_match_length,
+            backend=self.backend,
+            umls_dir=None if self.umls_dir is None else str(self.umls_dir),
+            semantic_types=tuple(self.semantic_types),
+            extra_cuis=tuple(findings),
+            term_matcher=self.term_matcher,
+            threshold=self.threshold,
+            window=self.window,
+            similarity=self.similarity,
+            min_match_length=self.min_match_length,
             cache_dir=None if self.cache_dir is None else str(self.cache_dir),
+            qualifier=self.qualifier,
+            carry_subject=self.carry_subject,
+            use_headings=self.use_headings,
         )
-
-
-@dataclass
-class _Scope:
-    """The organs (and side) that the last heading named; sentences naming no organ inherit them."""
-
-    organs: tuple[Organ, ...] = ()
-    cuis: tuple[str, ...] = ()
-    side: str | None = None
-    used: bool = False
-    inline: bool = False  # opened by an inline label ("RD : 10 cm"): lasts to the end of the line
-
-    def open(self, organs: Sequence[Organ], concepts: Sequence[Concept], side: str | None,
-             inline: bool = False) -> None:
-        self.organs, self.cuis, self.side, self.used = tuple(organs), _cuis(concepts), side, False
-        self.inline = inline
 
 
 def extract_sentences(exams: pd.DataFrame, config: SentenceConfig | None = None) -> pd.DataFrame:
@@ -87,89 +85,44 @@ def extract_sentences(exams: pd.DataFrame, config: SentenceConfig | None = None)
         if column not in exams.columns:
             raise InputError(f"missing column '{column}' (expected exam_id and report)", field=column)
     targets = organs_for(config.organ)
-    tagger = create_tagger(config.tagger_options())
+    nlp = build_nlp(config.tagger_options())
     reports = [r if isinstance(r, str) else "" for r in exams["report"].tolist()]
     rows: list[dict] = []
-    docs = tagger.nlp.pipe(reports, batch_size=config.batch_size)
+    docs = nlp.pipe(reports, batch_size=config.batch_size)
     for exam_id, doc in zip(exams["exam_id"].astype(str).tolist(), docs, strict=True):
-        rows.extend({"exam_id": exam_id, **row} for row in _report_rows(doc, tagger, targets, config))
+        rows.extend({"exam_id": exam_id, **row} for row in _report_rows(doc, targets))
     table = pd.DataFrame(rows, columns=SENTENCE_COLUMNS)
-    log.info("%d sentences selected from %d reports (organ %s, backend %s)",
-             len(table), len(reports), config.organ, config.backend)
-    return table.astype({"start": "int64", "end": "int64"})
+    log.info(
+        "%d sentences selected from %d reports (organ %s, backend %s)",
+        len(table),
+        len(reports),
+        config.organ,
+        config.backend,
+    )
+    return table.astype({"start": "int64", "end": "int64", "abnormal": "boolean"})
 
 
-def _report_rows(doc: Doc, tagger: ConceptTagger, targets: Sequence[Organ], config: SentenceConfig
-                 ) -> Iterator[dict]:
-    """Rows of one report, walking its sentences in order to carry the heading scope."""
-    organs = tuple(ORGANS.values())
-    report = doc.text  # built on each access: read once
-    scope = _Scope()
-    previous_end = 0
-    sentences = sentence_spans(doc)
-    for sent, concepts in zip(sentences, tagger.concepts(sentences), strict=True):
-        gap = report[previous_end:sent.start_char]
-        if (scope.used and "\n\n" in gap.replace(" ", "")) or (scope.inline and "\n" in gap):
-            scope = _Scope()  # a blank line after some content closes a section; a newline an inline label
-        previous_end = sent.end_char
-        norms = [t.norm_ for t in sent]
-        named = organs_named(concepts, organs)
-        if config.use_headings and _heading(sent, norms, concepts, named, organs, scope, report):
-            continue
-        assigned = named or list(scope.organs)
-        if not named and scope.organs:
-            scope.used = True
-        selected = [organ for organ in assigned if organ in targets]
-        if not selected:
-            continue
-        flag = abnormal(norms)
-        for organ in selected:
-            own = [c for c in concepts if c.cui in organ.cuis | organ.finding_cuis]
-            side = laterality(norms, own or concepts, organ)
-            if side is None and organ in scope.organs:
-                side = scope.side
+def _report_rows(doc: Doc, targets: Sequence[Organ]) -> Iterator[dict]:
+    """Rows of one report: the sentences the pipeline assigned to a target organ."""
+    names = {organ.name: organ for organ in targets}
+    report = None
+    for sent in doc._.sentences:
+        for name, why in sent.organs.items():
+            organ = names.get(name)
+            if organ is None:
+                continue
+            report = doc.text if report is None else report  # doc.text rebuilds the text: once a report
+            own = sorted({c.cui for c in sent.concepts if c.cui in organ.cuis | organ.finding_cuis})
             yield {
-                "start": sent.start_char, "end": sent.end_char, "text": sent.text, "organ": organ.name,
-                "cuis": ";".join(_cuis(own) or scope.cuis), "laterality": side or "unspecified",
-                "abnormal": "" if flag is None else str(flag).lower(),
+                "start": sent.start_char,
+                "end": sent.end_char,
+                "text": report[sent.start_char : sent.end_char],
+                "organ": name,
+                "cuis": ";".join(own),
+                "laterality": sent.laterality[name],
+                "abnormal": pd.NA if sent.abnormal is None else sent.abnormal,
+                "selected_by": why,
             }
-
-
-def _heading(sent: Span, norms: list[str], concepts: list[Concept], named: list[Organ],
-             organs: Sequence[Organ], scope: _Scope, report: str) -> bool:
-    """Update the scope from a heading or inline label; True when the sentence is only a heading."""
-    label = sentence_label(sent.text, norms)
-    caps = label is None and is_caps_heading(sent.text)
-    if label is None and not caps:
-        return False
-    if caps:
-        if not named and not opens_section(norms):
-            return False  # "RAS", "NORMAL": content in capitals, not a heading
-        scope.open(named, concepts, _side(norms, concepts, named))
-        return True
-    colon = report.index(":", sent.start_char)
-    in_label = [c for c in concepts if c.start < colon]
-    label_norms = label.words.split()
-    label_organs = organs_named(in_label, organs)
-    inline = not label.whole_sentence
-    if label_organs:
-        scope.open(label_organs, in_label, _side(label_norms, in_label, label_organs), inline)
-    elif opens_section(label_norms) or (label.whole_sentence and not _side(label_norms, [], list(organs))):
-        scope.open([], [], None)  # "Conclusion : ...", "Mensurations :"
-    elif (side := _side(label_norms, [], list(scope.organs))) is not None:
-        scope.side = side  # "À droite :" under "REINS :"
-    return label.whole_sentence
-
-
-def _side(norms: Sequence[str], concepts: Sequence[Concept], organs: Sequence[Organ]) -> str | None:
-    for organ in organs:
-        if (side := laterality(norms, concepts, organ)) is not None:
-            return side
-    return None
-
-
-def _cuis(concepts: Sequence[Concept]) -> tuple[str, ...]:
-    return tuple(sorted({c.cui for c in concepts}))
 
 
 def exam_summary(sentences: pd.DataFrame, exams: pd.DataFrame, organ: str = "kidney") -> pd.DataFrame:
@@ -181,19 +134,19 @@ def exam_summary(sentences: pd.DataFrame, exams: pd.DataFrame, organ: str = "kid
         for name in names:
             group = grouped.get((exam_id, name))
             rows.append({"exam_id": exam_id, "organ": name, **_summarise(group)})
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS).astype({"abnormal": "boolean"})
 
 
 def _summarise(group: pd.DataFrame | None) -> dict:
     if group is None or group.empty:
-        return {"mentioned": False, "n_sentences": 0, "laterality": "", "abnormal": ""}
+        return {"mentioned": False, "n_sentences": 0, "laterality": "", "abnormal": pd.NA}
     sides = set(group["laterality"])
     if "both" in sides or {"left", "right"} <= sides:
         coverage = "both"
     else:
         coverage = next((s for s in ("left", "right") if s in sides), "unspecified")
-    flags = set(group["abnormal"])
-    verdict = "true" if "true" in flags else "false" if "false" in flags else ""
+    flags = group["abnormal"].dropna()
+    verdict = bool(flags.any()) if len(flags) else pd.NA
     return {"mentioned": True, "n_sentences": len(group), "laterality": coverage, "abnormal": verdict}
 
 
@@ -203,19 +156,24 @@ def summary_path(out_path: str | Path) -> Path:
     return out_path.with_name(f"{out_path.stem}_summary{out_path.suffix}")
 
 
-def run_sentences(input_path: str | Path, out_path: str | Path, config: SentenceConfig | None = None
-                  ) -> tuple[Path, Path]:
-    """Read exams (CSV/JSONL/Parquet with exam_id, report), write sentences and the exam summary."""
+def write_sentences(exams: pd.DataFrame, out_path: str | Path, config: SentenceConfig | None = None
+                    ) -> pd.DataFrame:
+    """The sentences stage, for the CLI and the pipeline alike: OUT and OUT_summary, from `exams`."""
     config = config or SentenceConfig()
     out_path = Path(out_path)
     if out_path.suffix.lower() not in (".csv", ".parquet"):
         raise InputError("output must end in .csv or .parquet", file=out_path)
-    exams = read_table(input_path)
-    for column in ("exam_id", "report"):
-        if column not in exams.columns:
-            raise InputError(f"missing column '{column}' (expected exam_id and report)", file=input_path,
-                             field=column)
     table = extract_sentences(exams, config)
-    summary = exam_summary(table, exams, config.organ)
     write_table(table, out_path)
-    return out_path, write_table(summary, summary_path(out_path))
+    write_table(exam_summary(table, exams, config.organ), summary_path(out_path))
+    return table
+
+
+def run_sentences(
+    input_path: str | Path, out_path: str | Path, config: SentenceConfig | None = None
+) -> tuple[Path, Path]:
+    """Read exams (CSV/JSONL/Parquet with exam_id, report), write sentences and the exam summary."""
+    exams = read_table(input_path)
+    require_columns(exams, ("exam_id", "report"), input_path)
+    write_sentences(exams, out_path, config)
+    return Path(out_path), summary_path(out_path)

@@ -1,80 +1,52 @@
-"""The concept-tagger interface shared by the two backends, and the factory that picks one."""
+"""The text pipeline: EDS-NLP components in order, with the concept matcher of the chosen backend.
+
+    eds.normalizer -> eds.sentences -> usconvirt.sentences -> concept matcher (backend) -> usconvirt.context
+    -> [usconvirt.findings -> eds.negation -> eds.hypothesis] -> usconvirt.abnormality -> usconvirt.laterality
+
+`BACKENDS` maps a backend name to the `add_concept_matcher(nlp, options)` that adds its matcher; the
+backend modules import nothing from this one (QuickUMLS itself loads only when its matcher is built).
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
-from typing import Protocol
 
-import edsnlp
 from edsnlp.core.pipeline import Pipeline
-from spacy.tokens import Span
 
+# context and laterality register the usconvirt.* factories that build_nlp adds by name
 from usconvirt.errors import InputError
+from usconvirt.text import abnormality, context, laterality, tagger_eds, tagger_quickumls  # noqa: F401
+from usconvirt.text.concepts import TaggerOptions
+from usconvirt.text.segment import base_nlp
 
-
-@dataclass(frozen=True)
-class Concept:
-    """A UMLS concept found in a report: character offsets, CUI, and the matched words normalised."""
-
-    start: int
-    end: int
-    cui: str
-    norm: str
-
-
-class ConceptTagger(Protocol):
-    """A backend: `nlp` segments reports into sentences; `concepts` tags each sentence of one report."""
-
-    nlp: Pipeline
-
-    def concepts(self, sentences: list[Span]) -> list[list[Concept]]: ...
-
-
-@dataclass(frozen=True)
-class TaggerOptions:
-    """Everything that determines a tagger; hashable so that built taggers are cached."""
-
-    backend: str
-    umls_dir: str | None
-    semantic_types: tuple[str, ...]
-    extra_cuis: tuple[str, ...]
-    term_matcher: str
-    threshold: float
-    window: int
-    similarity: str
-    min_match_length: int
-    cache_dir: str | None
-
-
-def base_nlp() -> Pipeline:
-    """EDS-NLP pipeline that normalises (lowercase, no accents) and splits French clinical sentences."""
-    nlp = edsnlp.blank("eds")
-    # spaces and pollution marking only serve EDS-NLP's own exclusions; skipping them halves the time
-    nlp.add_pipe("eds.normalizer", config={"spaces": False, "pollution": False})
-    nlp.add_pipe("eds.sentences", config={"use_bullet_start": True})
-    return nlp
+BACKENDS = {
+    "eds": tagger_eds.add_concept_matcher,  # eds.matcher over the MRCONSO terms (default)
+    "quickumls": tagger_quickumls.add_concept_matcher,  # the paper's tool, [umls] extra
+}
+QUALIFIERS = ("rules", "eds")
 
 
 @lru_cache(maxsize=4)
-def create_tagger(options: TaggerOptions) -> ConceptTagger:
-    """Build (once per options) the EDS-NLP or QuickUMLS tagger over the UMLS terms."""
-    if options.backend == "eds":
-        from usconvirt.text.tagger_eds import EdsTagger
-
-        return EdsTagger(options)
-    if options.backend == "quickumls":
-        from usconvirt.text.tagger_quickumls import QuickUMLSTagger
-
-        return QuickUMLSTagger(options)
-    raise InputError(f"unknown backend '{options.backend}'; expected 'eds' or 'quickumls'", field="backend")
-
-
-def cache_root(cache_dir: str | Path | None) -> Path:
-    """Where built indexes live: the configured dir, else $XDG_CACHE_HOME/usconvirt or ~/.cache/usconvirt."""
-    if cache_dir is not None:
-        return Path(cache_dir)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "usconvirt"
+def build_nlp(options: TaggerOptions) -> Pipeline:
+    """Build (once per options) the whole text pipeline; `nlp(report)._.sentences` carry the results."""
+    if options.backend not in BACKENDS:
+        raise InputError(
+            f"unknown backend '{options.backend}'; expected one of {sorted(BACKENDS)}", field="backend"
+        )
+    if options.qualifier not in QUALIFIERS:
+        raise InputError(
+            f"unknown qualifier '{options.qualifier}'; expected one of {list(QUALIFIERS)}", field="qualifier"
+        )
+    nlp = base_nlp()
+    BACKENDS[options.backend](nlp, options)
+    nlp.add_pipe(
+        "usconvirt.context",
+        config={"use_headings": options.use_headings, "carry_subject": options.carry_subject},
+    )
+    if options.qualifier == "eds":
+        nlp.add_pipe("usconvirt.findings")
+        for qualifier in ("eds.negation", "eds.hypothesis"):
+            nlp.add_pipe(qualifier, config={"span_getter": {abnormality.FINDINGS: True}})
+    nlp.add_pipe("usconvirt.abnormality", config={"qualifier": options.qualifier})
+    nlp.add_pipe("usconvirt.laterality")
+    return nlp

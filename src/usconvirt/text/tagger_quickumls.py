@@ -14,12 +14,14 @@ import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
-from spacy.tokens import Span
+from edsnlp.core.pipeline import Pipeline
+from spacy.tokens import Doc, Span
 
 from usconvirt.errors import InputError
+from usconvirt.text.concepts import Concept, TaggerOptions
 from usconvirt.text.french_stopwords import write_nltk_stopwords
-from usconvirt.text.tagger import Concept, TaggerOptions, base_nlp, cache_root
-from usconvirt.text.umls import read_semantic_types, rrf_hash, rrf_paths
+from usconvirt.text.landmarks import set_concepts
+from usconvirt.text.umls import cache_root, load_terminology, read_semantic_types, rrf_hash, rrf_paths
 
 log = logging.getLogger(__name__)
 DATABASE_BACKEND = "unqlite"  # ships as a wheel; leveldb needs system headers
@@ -30,8 +32,9 @@ def _import_quickumls():
         import nltk
         import quickumls
     except ImportError as err:
-        raise InputError("the quickumls backend needs the [umls] extra: pip install 'usconvirt[umls]'",
-                         field="backend") from err
+        raise InputError(
+            "the quickumls backend needs the [umls] extra: pip install 'usconvirt[umls]'", field="backend"
+        ) from err
     return nltk, quickumls
 
 
@@ -55,8 +58,12 @@ def quickumls_index(umls_dir: str | Path | None, cache_dir: str | Path | None) -
     opts = SimpleNamespace(language="FRE", lowercase=True, normalize_unicode=True)
     with contextlib.redirect_stdout(io.StringIO()):  # the installer prints progress
         terms = extract_from_mrconso(str(mrconso), str(mrsty), opts)
-        parse_and_encode_ngrams(terms, str(tmp / "umls-simstring.db"), str(tmp / "cui-semtypes.db"),
-                                database_backend=DATABASE_BACKEND)
+        parse_and_encode_ngrams(
+            terms,
+            str(tmp / "umls-simstring.db"),
+            str(tmp / "cui-semtypes.db"),
+            database_backend=DATABASE_BACKEND,
+        )
     (tmp / "complete.flag").touch()
     if index.exists():
         shutil.rmtree(index)
@@ -64,8 +71,33 @@ def quickumls_index(umls_dir: str | Path | None, cache_dir: str | Path | None) -
     return index
 
 
-class QuickUMLSTagger:
-    """QuickUMLS approximate matching (threshold, window, similarity) inside each EDS-NLP sentence."""
+def short_terms(options: TaggerOptions) -> dict[str, str]:
+    """Normalised one-word terms shorter than `min_match_length` ("RD", "RG", "VB") -> CUI.
+
+    QuickUMLS cannot match them by design; report abbreviations are matched exactly instead, so that
+    telegraphic reports ("RD : 10 cm") read the same with both backends.
+    """
+    terminology = load_terminology(
+        options.umls_dir, semantic_types=options.semantic_types, extra_cuis=options.extra_cuis
+    )
+    return {
+        term.lower(): cui
+        for cui, terms in terminology.terms.items()
+        for term in terms
+        if len(term) < options.min_match_length and " " not in term
+    }
+
+
+def add_concept_matcher(nlp: Pipeline, options: TaggerOptions) -> None:
+    """QuickUMLS matching inside each sentence, as the `usconvirt.quickumls` component."""
+    nlp.add_pipe(QuickUMLSMatcher(options))
+
+
+class QuickUMLSMatcher:
+    """`usconvirt.quickumls`: QuickUMLS approximate matching (threshold, window, similarity) inside each
+    EDS-NLP sentence; sets `span._.concepts` (landmark uses removed), as `usconvirt.concepts` does."""
+
+    name = "usconvirt.quickumls"
 
     def __init__(self, options: TaggerOptions) -> None:
         nltk, quickumls = _import_quickumls()
@@ -75,21 +107,26 @@ class QuickUMLSTagger:
         if str(nltk_data) not in nltk.data.path:
             nltk.data.path.insert(0, str(nltk_data))
         self.matcher = quickumls.QuickUMLS(
-            str(index), threshold=options.threshold, window=options.window,
-            similarity_name=options.similarity, min_match_length=options.min_match_length,
+            str(index),
+            threshold=options.threshold,
+            window=options.window,
+            similarity_name=options.similarity,
+            min_match_length=options.min_match_length,
             spacy_component=True,
         )
         self.extra_cuis = frozenset(options.extra_cuis)
         # QuickUMLS filters by type only; `_accepted` then keeps the finding CUIs among their types' concepts
         types = read_semantic_types(rrf_paths(options.umls_dir)[1])
         self.matcher.accepted_semtypes = set(options.semantic_types).union(
-            *(types.get(cui, ()) for cui in self.extra_cuis))
+            *(types.get(cui, ()) for cui in self.extra_cuis)
+        )
         self.semantic_types = frozenset(options.semantic_types)
-        self.nlp = base_nlp()
+        self.short_terms = short_terms(options)
 
-    def concepts(self, sentences: list[Span]) -> list[list[Concept]]:
-        """Best non-overlapping QuickUMLS matches per sentence, of an accepted type or an extra CUI."""
-        return [self._sentence_concepts(sentence) for sentence in sentences]
+    def __call__(self, doc: Doc) -> Doc:
+        for sentence in doc._.sentences:
+            set_concepts(doc, sentence, self._sentence_concepts(doc[sentence.start : sentence.end]))
+        return doc
 
     def _sentence_concepts(self, sentence: Span) -> list[Concept]:
         found = []
@@ -101,6 +138,11 @@ class QuickUMLSTagger:
             best = accepted[0]
             span = sentence.doc.char_span(best["start"], best["end"], alignment_mode="expand")
             found.append(Concept(best["start"], best["end"], best["cui"], " ".join(t.norm_ for t in span)))
+        found.extend(
+            Concept(t.idx, t.idx + len(t), self.short_terms[t.norm_], t.norm_)
+            for t in sentence
+            if t.norm_ in self.short_terms
+        )
         return found
 
     def _accepted(self, candidate: dict) -> bool:

@@ -6,8 +6,10 @@ so the retrained tokenizer drops into the CamemBERT text encoder after its embed
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -31,38 +33,68 @@ def _normalizer(lowercase: bool, strip_accents: bool) -> normalizers.Normalizer:
     return normalizers.Sequence(steps)
 
 
+@dataclass
+class TokenizerConfig:
+    """The pipeline's `tokenizer` section and `usconvirt tokenizer`'s flags."""
+
+    vocab_size: int = 16000
+    lowercase: bool = False
+    strip_accents: bool = False  # accents carry meaning in French
+    min_frequency: int = 2
+    max_length: int = 512
+
+
 def train_tokenizer(
     texts: Iterable[str],
     out_dir: str | Path,
+    config: TokenizerConfig | None = None,
     *,
-    vocab_size: int = 16000,
-    lowercase: bool = False,
-    strip_accents: bool = False,
-    min_frequency: int = 2,
-    max_length: int = 512,
     overwrite: bool = True,
+    **options,
 ) -> PreTrainedTokenizerFast:
-    """Train WordPiece on `texts` and save it atomically where `AutoTokenizer.from_pretrained` loads it."""
+    """Train WordPiece on `texts` and save it atomically where `AutoTokenizer.from_pretrained` loads it.
+
+    `options` override single fields of `config` (e.g. `vocab_size=2000`).
+    """
+    config = dataclasses.replace(config or TokenizerConfig(), **options)
+    vocab_size, min_frequency, max_length = config.vocab_size, config.min_frequency, config.max_length
+    lowercase, strip_accents = config.lowercase, config.strip_accents
     texts = [t for t in texts if t and t.strip()]
     if not texts:
         raise InputError("no report text to train the tokenizer on", file=out_dir)
     if vocab_size <= len(SPECIAL_TOKENS):
         raise InputError(f"vocab size {vocab_size} is too small", field="vocab_size")
-    tok = Tokenizer(models.WordPiece(unk_token="<unk>", continuing_subword_prefix=SUBWORD_PREFIX,
-                                     max_input_chars_per_word=100))
+    tok = Tokenizer(
+        models.WordPiece(
+            unk_token="<unk>", continuing_subword_prefix=SUBWORD_PREFIX, max_input_chars_per_word=100
+        )
+    )
     tok.normalizer = _normalizer(lowercase, strip_accents)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece(prefix=SUBWORD_PREFIX)
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                        special_tokens=list(SPECIAL_TOKENS),
-                                        continuing_subword_prefix=SUBWORD_PREFIX, show_progress=False)
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=list(SPECIAL_TOKENS),
+        continuing_subword_prefix=SUBWORD_PREFIX,
+        show_progress=False,
+    )
     tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
     bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
     tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", bos), ("</s>", eos)])
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", bos), ("</s>", eos)]
+    )
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", cls_token="<s>", sep_token="</s>",
-        pad_token="<pad>", unk_token="<unk>", mask_token="<mask>", model_max_length=max_length)
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        cls_token="<s>",
+        sep_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        mask_token="<mask>",
+        model_max_length=max_length,
+    )
     with atomic_dir(out_dir, overwrite=overwrite) as tmp:
         fast.save_pretrained(tmp)
     log.info("trained a WordPiece tokenizer of %d tokens on %d texts", tok.get_vocab_size(), len(texts))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,8 +86,11 @@ def load_terminology(
         for row, line in enumerate(fh, start=1):
             fields = line.rstrip("\n").split("|")
             if len(fields) < MRCONSO_FIELDS:
-                raise InputError(f"expected {MRCONSO_FIELDS} pipe-separated fields, got {len(fields)}",
-                                 file=mrconso, row=row)
+                raise InputError(
+                    f"expected {MRCONSO_FIELDS} pipe-separated fields, got {len(fields)}",
+                    file=mrconso,
+                    row=row,
+                )
             cui = fields[MRCONSO_CUI]
             if cui in wanted and fields[MRCONSO_LAT] in languages:
                 terms.setdefault(cui, {})[fields[MRCONSO_STR].strip()] = None
@@ -94,3 +98,11 @@ def load_terminology(
         terms={cui: tuple(t) for cui, t in sorted(terms.items())},
         semantic_types={cui: frozenset(all_types.get(cui, ())) for cui in sorted(terms)},
     )
+
+
+def cache_root(cache_dir: str | Path | None) -> Path:
+    """Where built indexes live: the configured dir, else $XDG_CACHE_HOME/usconvirt or ~/.cache/usconvirt."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "usconvirt"

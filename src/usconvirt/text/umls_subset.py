@@ -33,9 +33,24 @@ def mrconso_lines(rows: list[dict[str, str]]) -> list[str]:
     lines = []
     for i, row in enumerate(rows, start=1):
         fields = [
-            row["cui"], "FRE", "P" if row["preferred"] == "Y" else "S", f"L{i:07d}", "PF", f"S{i:07d}",
-            row["preferred"], f"A{i:07d}", "", "", "", SOURCE_ABBREVIATION, "PT" if row["preferred"] == "Y"
-            else "SY", row["cui"], row["term"], "0", "N", "",
+            row["cui"],
+            "FRE",
+            "P" if row["preferred"] == "Y" else "S",
+            f"L{i:07d}",
+            "PF",
+            f"S{i:07d}",
+            row["preferred"],
+            f"A{i:07d}",
+            "",
+            "",
+            "",
+            SOURCE_ABBREVIATION,
+            "PT" if row["preferred"] == "Y" else "SY",
+            row["cui"],
+            row["term"],
+            "0",
+            "N",
+            "",
         ]
         lines.append("|".join(fields) + "|")
     return lines

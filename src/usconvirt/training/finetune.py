@@ -3,6 +3,11 @@
 All weights (encoder and linear head) are trained with generalized cross-entropy by default, under the
 pre-training augmentations; the model kept is the one with the best validation macro-F1, and training
 stops early when that has not improved for `patience` epochs. See docs/finetuning.md.
+
+A chosen model that predicts one class for nearly all validation frames, or whose validation macro-F1
+is at chance (0.5, what any labelling independent of the image scores on average), is marked
+`collapsed` in metrics.json and the stage says so in one line: a collapsed classifier is no evidence
+for or against its initialisation.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from usconvirt.data.frames import FrameDataset, load_frames
 from usconvirt.errors import InputError
 from usconvirt.io import atomic_dir, atomic_path, write_table
 from usconvirt.losses.gce import GeneralizedCrossEntropy
+from usconvirt.losses.truncated_gce import ScheduledTruncatedGCE
 from usconvirt.models.classifier import KidneyClassifier, save_classifier
 from usconvirt.models.image_encoder import (
     ImageEncoder,
@@ -47,6 +53,8 @@ LOSSES = ("gce", "tgce", "ce")
 CLASS_BALANCES = ("sampler", "weights", "none")
 LABELED_PARTS = ("train", "val", "test")
 MONITOR = "val_macro_f1"
+CHANCE_MACRO_F1 = 0.5  # expected macro-F1 of two-class predictions independent of the image
+COLLAPSE_SHARE = 0.98  # one predicted class for at least this share of validation frames
 
 
 @dataclass
@@ -58,6 +66,8 @@ class FinetuneConfig:
     loss: str = "gce"  # gce | tgce (truncated, floor at k) | ce
     q: float = 0.7
     k: float = 0.5
+    tgce_warmup_epochs: int = 5  # tgce: plain GCE for these epochs, then prune samples with p_y <= k
+    tgce_prune_every: int = 5  # tgce: recompute the pruning mask every this many epochs
     epochs: int = 30
     batch_size: int = 32
     lr: float = 1e-4
@@ -85,6 +95,8 @@ def check_config(config: FinetuneConfig) -> None:
         (config.epochs >= 1, "epochs", "expected at least 1"),
         (config.batch_size >= 1, "batch_size", "expected at least 1"),
         (config.patience >= 1, "patience", "expected at least 1"),
+        (config.tgce_warmup_epochs >= 0, "tgce_warmup_epochs", "expected 0 or more"),
+        (config.tgce_prune_every >= 1, "tgce_prune_every", "expected at least 1"),
     ]
     for ok, name, expected in checks:
         if not ok:
@@ -135,30 +147,61 @@ def class_counts(targets: np.ndarray) -> np.ndarray:
     return np.bincount(targets, minlength=2)
 
 
-def build_loss(config: FinetuneConfig, class_weight: torch.Tensor | None) -> nn.Module:
+def build_loss(config: FinetuneConfig, class_weight: torch.Tensor | None, n_train: int = 0) -> nn.Module:
     if config.loss == "ce":
         return nn.CrossEntropyLoss(weight=class_weight)
-    return GeneralizedCrossEntropy(config.q, config.k if config.loss == "tgce" else None, class_weight)
+    if config.loss == "tgce":
+        return ScheduledTruncatedGCE(n_train, config.q, config.k, class_weight)
+    return GeneralizedCrossEntropy(config.q, None, class_weight)
+
+
+class IndexedFrames(FrameDataset):
+    """(frame, target, position): truncated GCE's pruning mask is indexed by training-set position."""
+
+    def __getitem__(self, i: int):
+        frame, target = super().__getitem__(i)
+        return frame, target, i
 
 
 class FinetuneModule(L.LightningModule):
     """Trains a KidneyClassifier on augmented batches and logs the validation macro-F1."""
 
     def __init__(self, model: KidneyClassifier, config: FinetuneConfig,
-                 class_weight: torch.Tensor | None = None) -> None:
+                 class_weight: torch.Tensor | None = None, train_frames: np.ndarray | None = None,
+                 train_targets: np.ndarray | None = None) -> None:
         super().__init__()
         self.model = model
         self.config = config
         self.augment = build_augment(config.augment, config.image_size)
-        self.loss_fn = build_loss(config, class_weight)
+        self.loss_fn = build_loss(config, class_weight, 0 if train_targets is None else len(train_targets))
+        self._train = (train_frames, train_targets)
         self._val_probs: list[torch.Tensor] = []
         self._val_targets: list[torch.Tensor] = []
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        images, targets = batch
-        loss = self.loss_fn(self.model(augment_batch(self.augment, images)), targets)
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        images, targets, *index = batch
+        logits = self.model(augment_batch(self.augment, images))
+        if isinstance(self.loss_fn, ScheduledTruncatedGCE):
+            loss = self.loss_fn(logits, targets, index[0] if index else None)
+        else:
+            loss = self.loss_fn(logits, targets)
         self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(targets))
         return loss
+
+    def on_train_epoch_start(self) -> None:
+        """Truncated GCE: after the warm-up, every `tgce_prune_every` epochs, prune samples with p_y <= k."""
+        if not isinstance(self.loss_fn, ScheduledTruncatedGCE) or self._train[0] is None:
+            return
+        since = self.current_epoch - self.config.tgce_warmup_epochs
+        if since < 0 or since % self.config.tgce_prune_every:
+            return
+        frames, targets = self._train
+        prob_abnormal = predict_abnormal(self.model, frames, self.config.batch_size)
+        self.model.train()
+        keep = torch.as_tensor(np.where(targets == 1, prob_abnormal, 1.0 - prob_abnormal) > self.config.k)
+        self.loss_fn.keep.copy_(keep.to(self.loss_fn.keep.device))
+        log.info("truncated GCE, epoch %d: %d of %d training frames pruned (p_y <= %.2f)",
+                 self.current_epoch, int((~keep).sum()), len(keep), self.config.k)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         images, targets = batch
@@ -178,7 +221,7 @@ class FinetuneModule(L.LightningModule):
 
 def train_loader(frames: np.ndarray, targets: np.ndarray, config: FinetuneConfig) -> DataLoader:
     """Shuffled batches; with class_balance='sampler', drawn with replacement at inverse class frequency."""
-    data = FrameDataset(frames, targets)
+    data = IndexedFrames(frames, targets)
     generator = torch.Generator().manual_seed(config.seed)
     if config.class_balance != "sampler":
         return DataLoader(data, batch_size=config.batch_size, shuffle=True, generator=generator)
@@ -210,12 +253,33 @@ def prediction_table(frames: pd.DataFrame, probs: np.ndarray) -> pd.DataFrame:
     })
 
 
-def _summary(predictions: pd.DataFrame) -> dict[str, float | None]:
+def _summary(predictions: pd.DataFrame) -> dict[str, Any]:
+    """Macro-F1, accuracy, the shares of frames predicted and truly abnormal, and whether it collapsed."""
     if predictions.empty:
-        return {"macro_f1": None, "accuracy": None}
+        return {"macro_f1": None, "accuracy": None, "pred_abnormal_share": None,
+                "true_abnormal_share": None, "collapsed": None}
     y, pred = predictions["label"], predictions["pred"]
-    return {"macro_f1": float(f1_score(y, pred, average="macro", labels=[0, 1], zero_division=0)),
-            "accuracy": float(accuracy_score(y, pred))}
+    macro_f1 = float(f1_score(y, pred, average="macro", labels=[0, 1], zero_division=0))
+    pred_share = float(pred.mean())
+    return {"macro_f1": macro_f1, "accuracy": float(accuracy_score(y, pred)),
+            "pred_abnormal_share": pred_share, "true_abnormal_share": float(y.mean()),
+            "collapsed": collapsed(pred_share, macro_f1)}
+
+
+def collapsed(pred_abnormal_share: float, macro_f1: float) -> bool:
+    """One class predicted for nearly all frames, or a macro-F1 no better than chance."""
+    one_class = max(pred_abnormal_share, 1.0 - pred_abnormal_share) >= COLLAPSE_SHARE
+    return bool(one_class or macro_f1 <= CHANCE_MACRO_F1)
+
+
+def collapse_warnings(init: str, val: dict[str, Any]) -> list[str]:
+    """The one-line warnings metrics.json carries (and the stage logs) for a collapsed chosen model."""
+    if not val.get("collapsed"):
+        return []
+    return [f"fine-tuning from {init} collapsed: the chosen checkpoint predicts abnormal for "
+            f"{100 * val['pred_abnormal_share']:.0f}% of validation frames (truly "
+            f"{100 * val['true_abnormal_share']:.0f}%), validation macro-F1 {val['macro_f1']:.3f} "
+            f"(chance {CHANCE_MACRO_F1})"]
 
 
 def finetune(dataset: Dataset, split: pd.DataFrame, out_dir: str | Path,
@@ -248,7 +312,8 @@ def finetune(dataset: Dataset, split: pd.DataFrame, out_dir: str | Path,
         class_weight = torch.as_tensor(counts.sum() / (2.0 * np.maximum(counts, 1)), dtype=torch.float32)
     if not resume and (out_dir / "checkpoints").exists():
         shutil.rmtree(out_dir / "checkpoints")  # starting over: old best/last checkpoints would be versioned
-    module = FinetuneModule(KidneyClassifier(initial_encoder(config.init, config.arch)), config, class_weight)
+    module = FinetuneModule(KidneyClassifier(initial_encoder(config.init, config.arch)), config, class_weight,
+                            pixels["train"], targets["train"])
     best = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor=MONITOR, mode="max",
                            save_top_k=1, save_last=False)
     stop = EarlyStopping(monitor=MONITOR, mode="max", patience=config.patience)
@@ -262,14 +327,19 @@ def finetune(dataset: Dataset, split: pd.DataFrame, out_dir: str | Path,
     model = module.model.cpu()
     predictions = {p: prediction_table(parts[p], predict_abnormal(model, pixels[p], config.batch_size))
                    for p in ("val", "test")}
+    val = _summary(predictions["val"])
+    warnings = collapse_warnings(config.init, val)
+    for line in warnings:
+        log.warning(line)
     metrics = {
         "init": config.init,
         "loss": config.loss,
         "class_balance": config.class_balance,
         "best_epoch": best_epoch,
         "epochs_run": int(trainer.current_epoch),
-        "val": _summary(predictions["val"]),
+        "val": val,
         "test": _summary(predictions["test"]),
+        "warnings": warnings,
         "frames": {p: int(len(targets[p])) for p in LABELED_PARTS},
         "train_class_counts": {"normal": int(counts[0]), "abnormal": int(counts[1])},
     }

@@ -2,6 +2,12 @@
 
 Runs the same on one CPU, one GPU, torchrun or SLURM (strategy='ddp'): the loss of every rank sees the
 embeddings of all ranks, gathered with gradients, so a step equals one step on the global batch.
+
+A slice of the exams (`heldout_fraction`) is kept out of training: after training, image-to-text
+retrieval on it says whether the model learned to match frames with their own reports, and the mean
+loss per epoch is compared with chance, ln(batch) (`diagnostics.json`, `epoch_loss.csv`).
+`shuffle_texts` is the shuffled-text control: every exam gets another exam's sentences, so what the
+encoder still gains comes from training on ultrasound frames, not from the reports.
 """
 
 from __future__ import annotations
@@ -28,6 +34,12 @@ from usconvirt.losses.infonce import convirt_loss
 from usconvirt.models.convirt import ConVIRT, ConVIRTConfig, create_convirt, load_tokenizer, save_convirt
 from usconvirt.models.image_encoder import ImageEncoderConfig
 from usconvirt.models.text_encoder import TextEncoderConfig
+from usconvirt.training.diagnostics import (
+    epoch_loss_table,
+    loss_diagnostics,
+    split_heldout_exams,
+    write_diagnostics,
+)
 from usconvirt.training.trainer import TrainerConfig, build_trainer, fit
 
 log = logging.getLogger(__name__)
@@ -53,6 +65,9 @@ class PretrainConfig:
     max_steps: int = -1
     image_size: int = 224
     sample_sentence: bool = True  # one sentence per step, uniformly; else all sentences joined
+    shuffle_texts: bool = False  # control: each exam's sentences go to another exam's frames
+    same_exam_positives: bool = False  # frames of one exam are positives of each other's texts
+    heldout_fraction: float = 0.05  # exams kept out of training for the retrieval diagnostic
     num_workers: int = 2
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
@@ -64,23 +79,26 @@ class PretrainConfig:
 
 
 class PairDataset(torch.utils.data.Dataset):
-    """(uint8 frame (1, S, S), one text) per pair; the sentence is drawn anew at every visit."""
+    """(uint8 frame (1, S, S), one text, exam group) per pair; the sentence is drawn anew at every visit."""
 
-    def __init__(self, frames: np.ndarray, texts: list[list[str]], sample_sentence: bool = True) -> None:
+    def __init__(self, frames: np.ndarray, texts: list[list[str]], sample_sentence: bool = True,
+                 groups: np.ndarray | None = None) -> None:
         if len(frames) != len(texts):
             raise ValueError(f"{len(frames)} frames but {len(texts)} text lists")
         self.frames = torch.from_numpy(np.ascontiguousarray(frames))
         self.texts = texts
         self.sample_sentence = sample_sentence
+        # one group per exam: frames of one exam share their texts (same_exam_positives)
+        self.groups = torch.as_tensor(np.arange(len(frames)) if groups is None else np.asarray(groups))
 
     def __len__(self) -> int:
         return len(self.frames)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, str]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, str, int]:
         texts = self.texts[i]
         # torch's RNG: seeded per worker by Lightning's seed_everything(workers=True)
         text = texts[int(torch.randint(len(texts), ()))] if self.sample_sentence else " ".join(texts)
-        return self.frames[i].unsqueeze(0), text
+        return self.frames[i].unsqueeze(0), text, int(self.groups[i])
 
 
 class PairCollate:
@@ -90,11 +108,12 @@ class PairCollate:
         self.tokenizer = tokenizer
         self.max_length = max_length
 
-    def __call__(self, items: list[tuple[torch.Tensor, str]]) -> dict[str, torch.Tensor]:
-        tokens = self.tokenizer([text for _, text in items], padding=True, truncation=True,
+    def __call__(self, items: list[tuple[torch.Tensor, str, int]]) -> dict[str, torch.Tensor]:
+        tokens = self.tokenizer([text for _, text, _ in items], padding=True, truncation=True,
                                 max_length=self.max_length, return_tensors="pt")
-        return {"images": torch.stack([frame for frame, _ in items]),
-                "input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"]}
+        return {"images": torch.stack([frame for frame, _, _ in items]),
+                "input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"],
+                "groups": torch.tensor([group for _, _, group in items])}
 
 
 def pair_loader(dataset: PairDataset, tokenizer, config: PretrainConfig, *, shuffle: bool = True,
@@ -113,10 +132,11 @@ def cosine_with_warmup(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-class ConVIRTModule(L.LightningModule):
-    """The training step of PAPER.md section 4; the loss curve travels in checkpoints, for loss.csv."""
+class ContrastiveModule(L.LightningModule):
+    """What every pre-training shares: augmentations, optimizer and schedule, and the loss curve that
+    travels in checkpoints (for loss.csv); subclasses write `training_step` and call `record_loss`."""
 
-    def __init__(self, model: ConVIRT, config: PretrainConfig) -> None:
+    def __init__(self, model: torch.nn.Module, config: PretrainConfig) -> None:
         super().__init__()
         self.model = model
         self.config = config
@@ -124,23 +144,15 @@ class ConVIRTModule(L.LightningModule):
         self.loss_history: list[tuple[int, int, float]] = []
         self._pending: list[tuple[int, int, torch.Tensor]] = []
 
-    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
-        """uint8 -> [0, 1] floats, and ConVIRT's augmentations batched on the training device."""
-        images = batch["images"].float().div_(255.0)
-        if self.training:
-            images = augment_batch(self.augment, images)
-        return {**batch, "images": images}
+    def gather(self, embeddings: torch.Tensor, *, sync_grads: bool = True) -> torch.Tensor:
+        """Negatives from every rank, gradients flowing back to each; the tensor itself on one device."""
+        if self.trainer.world_size > 1:
+            return self.all_gather(embeddings, sync_grads=sync_grads).flatten(0, 1)
+        return embeddings
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        image_emb = self.model.image_features(batch["images"])
-        text_emb = self.model.text_features(batch["input_ids"], batch["attention_mask"])
-        if self.trainer.world_size > 1:  # negatives from every rank, gradients flowing back to each
-            image_emb = self.all_gather(image_emb, sync_grads=True).flatten(0, 1)
-            text_emb = self.all_gather(text_emb, sync_grads=True).flatten(0, 1)
-        loss = convirt_loss(image_emb, text_emb, self.config.tau, self.config.lam)
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["images"]))
+    def record_loss(self, loss: torch.Tensor, batch_size: int) -> None:
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
         self._pending.append((self.global_step, self.current_epoch, loss.detach()))
-        return loss
 
     def on_train_epoch_end(self) -> None:
         self._flush_losses()
@@ -185,10 +197,54 @@ class ConVIRTModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
+class ConVIRTModule(ContrastiveModule):
+    """The training step of PAPER.md section 4."""
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        """uint8 -> [0, 1] floats, and ConVIRT's augmentations batched on the training device."""
+        images = batch["images"].float().div_(255.0)
+        if self.training:
+            images = augment_batch(self.augment, images)
+        return {**batch, "images": images}
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        image_emb = self.gather(self.model.image_features(batch["images"]))
+        text_emb = self.gather(self.model.text_features(batch["input_ids"], batch["attention_mask"]))
+        groups = None
+        if self.config.same_exam_positives and "groups" in batch:
+            groups = self.gather(batch["groups"], sync_grads=False)
+        loss = convirt_loss(image_emb, text_emb, self.config.tau, self.config.lam, groups=groups)
+        self.record_loss(loss, len(batch["images"]))
+        return loss
+
+
 def trainer_config(config: PretrainConfig) -> TrainerConfig:
     """The trainer settings with this stage's epochs, steps and seed."""
     return dataclasses.replace(config.trainer, max_epochs=config.epochs, max_steps=config.max_steps,
                                seed=config.seed)
+
+
+def shuffled_texts(exam_ids: list[str], texts: list[list[str]], seed: int) -> list[list[str]]:
+    """The shuffled-text control: every exam's frames get the sentences of another exam (a derangement)."""
+    by_exam = dict(zip(exam_ids, texts, strict=True))  # frames of one exam share one text list
+    exams = list(by_exam)
+    if len(exams) < 2:
+        raise InputError("shuffling texts across exams needs at least two exams", field="shuffle_texts")
+    order = [exams[i] for i in np.random.default_rng(seed).permutation(len(exams))]
+    donor = {exam: by_exam[order[(i + 1) % len(order)]] for i, exam in enumerate(order)}
+    return [list(donor[exam]) for exam in exam_ids]
+
+
+def exam_groups(exam_ids: list[str]) -> np.ndarray:
+    """One integer per exam, for same-exam positives."""
+    codes = {exam: i for i, exam in enumerate(dict.fromkeys(exam_ids))}
+    return np.array([codes[e] for e in exam_ids], dtype=np.int64)
+
+
+def pair_exam_ids(pairs: pd.DataFrame) -> list[str]:
+    """Each pair's exam; a table without exam_id makes every frame its own exam."""
+    column = pairs["exam_id"] if "exam_id" in pairs.columns else pairs["image_id"]
+    return column.astype(str).tolist()
 
 
 def pretrain(
@@ -201,7 +257,7 @@ def pretrain(
     resume: bool = True,
     callbacks: list[L.Callback] | None = None,
 ) -> dict[str, Any]:
-    """Pre-train on `pairs` (image_id, texts) and save the model under `out_dir`; returns a summary."""
+    """Pre-train on `pairs` (image_id, exam_id, texts), save the model under `out_dir`; returns a summary."""
     config = config or PretrainConfig()
     out_dir = Path(out_dir)
     if pairs.empty:
@@ -210,32 +266,49 @@ def pretrain(
         raise InputError("the 'tiny' text encoder needs a retrained tokenizer", field="tokenizer")
     L.seed_everything(config.seed, workers=True, verbose=False)
     tokenizer = load_tokenizer(tokenizer_dir if tokenizer_dir is not None else config.text.name)
-    frames, _ = load_frames(dataset, config.image_size, image_ids=pairs["image_id"].tolist(),
+    train_pairs, heldout = split_heldout_exams(pairs, config.heldout_fraction, config.seed)
+    exam_ids = pair_exam_ids(train_pairs)
+    texts = [list(t) for t in train_pairs["texts"]]
+    if config.shuffle_texts:
+        texts = shuffled_texts(exam_ids, texts, config.seed)
+    frames, _ = load_frames(dataset, config.image_size, image_ids=train_pairs["image_id"].tolist(),
                             workers=max(1, config.num_workers))
-    data = PairDataset(frames, [list(t) for t in pairs["texts"]], config.sample_sentence)
+    data = PairDataset(frames, texts, config.sample_sentence, groups=exam_groups(exam_ids))
     module = ConVIRTModule(create_convirt(config.model_config(), tokenizer), config)
     trainer = build_trainer(trainer_config(config), out_dir, callbacks=callbacks, enable_validation=False)
     fit(trainer, module, out_dir, resume=resume, train_dataloaders=pair_loader(data, tokenizer, config))
     losses = module.loss_table()
-    if trainer.is_global_zero:
-        save_convirt(module.model.cpu(), out_dir, {"pretrain": to_dict(config)})
-        write_table(losses, out_dir / "loss.csv")
     chance = math.log(min(len(data), config.batch_size) * trainer.world_size)
-    summary = {"pairs": len(data), "steps": int(trainer.global_step),
+    summary = {"pairs": len(data), "heldout_pairs": len(heldout), "steps": int(trainer.global_step),
                "first_loss": float(losses["loss"].iloc[0]) if len(losses) else math.nan,
                "final_loss": float(losses["loss"].iloc[-1]) if len(losses) else math.nan,
                "chance_loss": chance, "out_dir": str(out_dir)}
+    if trainer.is_global_zero:
+        model = module.model.cpu().eval()
+        save_convirt(model, out_dir, {"pretrain": to_dict(config)})
+        write_table(losses, out_dir / "loss.csv")
+        retrieval = heldout_retrieval(model, dataset, heldout, config)
+        diagnostics = loss_diagnostics(losses, chance, retrieval)
+        write_diagnostics(out_dir, epoch_loss_table(losses, chance), diagnostics)
+        summary.update(last_epoch_mean_loss=diagnostics["last_epoch_mean_loss"], ratio=diagnostics["ratio"])
     log.info("pre-training done: %s", summary)
-    if learned_nothing(losses["loss"].to_numpy(), chance):
-        log.warning("pre-training loss stayed at chance (ln %d = %.3f): the encoders learned nothing; "
-                    "train longer, check the pairs, or use mean pooling with a randomly initialised text "
-                    "encoder", round(math.exp(chance)), chance)
     return summary
 
 
-def learned_nothing(losses: np.ndarray, chance: float, tail: float = 0.1) -> bool:
-    """Whether the mean loss of the last `tail` of the steps is still within 1% of chance, ln(batch)."""
-    if len(losses) == 0:
-        return False
-    last = losses[-max(1, int(len(losses) * tail)):]
-    return bool(last.mean() > 0.99 * chance)
+def heldout_retrieval(model: ConVIRT, dataset: Dataset, heldout: pd.DataFrame,
+                      config: PretrainConfig) -> dict[str, Any] | None:
+    """Image-to-text recall@1/5/10 on held-out pairs (each frame's own exam description among theirs)."""
+    from usconvirt.evaluation.retrieval import embed_images, embed_texts, recall_at_k
+
+    if heldout.empty:
+        return None
+    frames, _ = load_frames(dataset, config.image_size, image_ids=heldout["image_id"].tolist())
+    descriptions = [" ".join(texts) for texts in heldout["texts"]]
+    candidates = list(dict.fromkeys(descriptions))
+    with torch.no_grad():
+        image_emb = embed_images(model, frames, 64)
+        text_emb = embed_texts(model, candidates, 64)
+    relevant = np.asarray(descriptions)[:, None] == np.asarray(candidates)[None, :]
+    recalls = recall_at_k(image_emb @ text_emb.T, relevant, (1, 5, 10))
+    return {"r@1": recalls["R@1"], "r@5": recalls["R@5"], "r@10": recalls["R@10"], "n": len(frames),
+            "candidates": len(candidates)}

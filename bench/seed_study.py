@@ -1,0 +1,183 @@
+"""Seed study: N pre-training x M fine-tuning seeds per initialisation, on one corpus, one protocol.
+
+    python bench/seed_study.py configs/demo.yaml --out /tmp/study --synth-seed 7 --score val   # develop
+    python bench/seed_study.py configs/demo.yaml --out /tmp/study --synth-seed 1234 --score test  # once
+
+The corpus, split, clustering, sentences, pairs and tokenizer are made once by the pipeline's own stages
+(`OUT/prep`, with the paper's pairing: `match_laterality` off). Then, for each pre-training seed p, ConVIRT,
+the shuffled-text control and the image-only (SimCLR) control are pre-trained with seed p, and for each
+fine-tuning seed f every initialisation (random included) is fine-tuned with seed 100 p + f: the cells
+(p, f) are paired, each init seeing the same data order. The table prints, per initialisation, the mean
+± sd of the chosen part's macro-F1 over the N x M cells, and the share of cells it beats random and the
+shuffled-text control (ties count half). Choose settings with `--score val` on a development corpus seed;
+score `--score test` once, on a corpus seed kept aside. A killed study resumes: finished runs are kept.
+`--inits` may add `convirt-multipos` (same-exam positives) and `imagenet` (where its weights are cached).
+`--pretrain-epochs` overrides the config's pre-training epochs (a smaller study on a busy machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# convirt-multipos: ConVIRT with same-exam positives (multi-positive InfoNCE), to measure that option.
+PRETRAINED = ("convirt", "shuffled", "simclr", "convirt-multipos")
+
+
+def prepare(config: dict, out: Path) -> Path:
+    """Run the pipeline up to the tokenizer into OUT/prep; returns the run directory."""
+    from usconvirt.pipeline import run_pipeline
+    from usconvirt.stages import STAGES, run_decisions
+
+    last = [s.name for s in STAGES].index("tokenizer")
+    run_pipeline({**config, "out": str(out / "prep")}, STAGES[:last + 1], decide=run_decisions)
+    return out / "prep"
+
+
+def pretrain_all(prep: Path, config: dict, seeds: list[int], inits: list[str], out: Path) -> dict:
+    """Pre-train every pre-trained init with every seed (skipping finished ones); (init, seed) -> dir."""
+    from usconvirt.config import from_dict
+    from usconvirt.data import load_dataset
+    from usconvirt.pairing import load_pairs
+    from usconvirt.training.pretrain import PretrainConfig, pretrain
+    from usconvirt.training.simclr import pretrain_simclr
+
+    dataset = load_dataset(dataset_dir(prep, config))
+    pairs = load_pairs(prep / "pairs.parquet")
+    base = from_dict(PretrainConfig, config.get("pretrain") or {}, source="config.pretrain")
+    dirs = {}
+    for seed in seeds:
+        for init in (i for i in inits if i in PRETRAINED):
+            target = out / f"pretrain{seed}" / init
+            dirs[init, seed] = target
+            if (target / "diagnostics.json").exists():
+                continue
+            config_p = replace(base, seed=seed, shuffle_texts=init == "shuffled",
+                               same_exam_positives=init == "convirt-multipos" or base.same_exam_positives)
+            if init == "simclr":
+                pretrain_simclr(dataset, pairs, target, config_p)
+            else:
+                pretrain(dataset, pairs, prep / "tokenizer", target, config_p)
+    return dirs
+
+
+def dataset_dir(prep: Path, config: dict) -> Path:
+    return Path(config["dataset"]) if config.get("dataset") else prep / "dataset"
+
+
+def finetune_all(prep: Path, config: dict, dirs: dict, pretrain_seeds: list[int], finetune_seeds: list[int],
+                 inits: list[str], out: Path) -> pd.DataFrame:
+    from usconvirt.config import from_dict
+    from usconvirt.data import load_dataset
+    from usconvirt.io import read_table
+    from usconvirt.training.finetune import FinetuneConfig, finetune
+
+    dataset = load_dataset(dataset_dir(prep, config))
+    split = read_table(prep / "split.csv")
+    pre = config.get("pretrain") or {}
+    section = {"arch": (pre.get("image") or {}).get("arch", "resnet50"),
+               "image_size": pre.get("image_size", 224), **(config.get("finetune") or {})}
+    base = from_dict(FinetuneConfig, section, source="config.finetune")
+    rows = []
+    for p in pretrain_seeds:
+        for f in finetune_seeds:
+            for init in inits:
+                spec = "random" if init == "random" else ("imagenet" if init == "imagenet"
+                                                          else str(dirs[init, p]))
+                target = out / f"pretrain{p}" / "finetune" / f"{init}-f{f}"
+                if (target / "metrics.json").exists():
+                    metrics = json.loads((target / "metrics.json").read_text())
+                else:
+                    metrics = finetune(dataset, split, target, replace(base, init=spec, seed=100 * p + f),
+                                       resume=False)
+                rows.append({"init": init, "pretrain_seed": p, "finetune_seed": f,
+                             "val_macro_f1": metrics["val"]["macro_f1"],
+                             "test_macro_f1": metrics["test"]["macro_f1"],
+                             "collapsed": metrics["val"].get("collapsed")})
+    return pd.DataFrame(rows)
+
+
+def pretrain_diagnostics(dirs: dict) -> pd.DataFrame:
+    rows = []
+    for (init, seed), path in dirs.items():
+        diag = json.loads((path / "diagnostics.json").read_text())
+        retrieval = diag.get("heldout_retrieval") or {}
+        rows.append({"init": init, "seed": seed, "ratio": diag["ratio"], "r@1": retrieval.get("r@1")})
+    return pd.DataFrame(rows)
+
+
+def paired_wins(runs: pd.DataFrame, init: str, other: str, column: str) -> float | None:
+    """Share of (pretrain seed, finetune seed) cells where `init` beats `other`; ties count half."""
+    if other not in set(runs["init"]) or init == other:
+        return None
+    wide = runs.pivot_table(index=["pretrain_seed", "finetune_seed"], columns="init", values=column)
+    diff = wide[init] - wide[other]
+    return float(((diff > 0) + 0.5 * (diff == 0)).mean())
+
+
+def summary_table(runs: pd.DataFrame, diagnostics: pd.DataFrame, part: str) -> pd.DataFrame:
+    column = f"{part}_macro_f1"
+    rows = []
+    for init, group in runs.groupby("init", sort=False):
+        values = group[column].astype(float).tolist()
+        diag = diagnostics[diagnostics["init"] == init] if len(diagnostics) else diagnostics
+        rows.append({
+            "init": init, "runs": len(values), f"{part} macro-F1 mean": statistics.mean(values),
+            "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "gain vs random": statistics.mean(values) - runs.loc[runs["init"] == "random", column].mean()
+            if "random" in set(runs["init"]) else None,
+            "wins vs random": paired_wins(runs, init, "random", column),
+            "wins vs shuffled": paired_wins(runs, init, "shuffled", column),
+            "collapsed": int(group["collapsed"].fillna(False).astype(bool).sum()),
+            "loss/chance": float(diag["ratio"].mean()) if len(diag) else None,
+            "held-out R@1": float(diag["r@1"].dropna().mean()) if len(diag) and diag["r@1"].notna().any()
+            else None,
+        })
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--synth-seed", type=int, default=None, help="corpus seed (synthetic configs)")
+    parser.add_argument("--pretrain-seeds", type=int, default=3)
+    parser.add_argument("--finetune-seeds", type=int, default=3)
+    parser.add_argument("--inits", default="random,convirt,shuffled,simclr")
+    parser.add_argument("--pretrain-epochs", type=int, default=None)
+    parser.add_argument("--score", choices=("val", "test"), default="val",
+                        help="part to report: val while choosing settings, test once at the end")
+    args = parser.parse_args()
+
+    from usconvirt.config import load_yaml
+
+    config = load_yaml(args.config)
+    config["pairing"] = {**(config.get("pairing") or {}), "match_laterality": False}  # the paper's pairing
+    config["label_efficiency"] = {**(config.get("label_efficiency") or {}), "enabled": False}
+    if args.pretrain_epochs is not None:
+        config["pretrain"] = {**(config.get("pretrain") or {}), "epochs": args.pretrain_epochs}
+    if args.synth_seed is not None:
+        config["synth"] = {**(config.get("synth") or {}), "seed": args.synth_seed}
+    inits = [i.strip() for i in args.inits.split(",") if i.strip()]
+    pretrain_seeds, finetune_seeds = list(range(args.pretrain_seeds)), list(range(args.finetune_seeds))
+
+    prep = prepare(config, args.out)
+    dirs = pretrain_all(prep, config, pretrain_seeds, inits, args.out)
+    runs = finetune_all(prep, config, dirs, pretrain_seeds, finetune_seeds, inits, args.out)
+    runs.to_csv(args.out / "seed_study.csv", index=False)
+    table = summary_table(runs, pretrain_diagnostics(dirs), args.score)
+    print(f"seed study: {args.pretrain_seeds} pre-training x {args.finetune_seeds} fine-tuning seeds, "
+          f"corpus seed {config.get('synth', {}).get('seed')}, {args.score} part")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""`usconvirt.load_bundle(path)`: the bundle's models, preprocessing and decision rule, ready to predict."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from usconvirt.bundle import layout
+from usconvirt.bundle.classifier_io import load_bundle_classifier
+from usconvirt.bundle.organ import OrganMap, load_organ_model
+from usconvirt.bundle.preprocessing import changed_constants, prepare
+from usconvirt.evaluation.exam_level import ExamRule
+from usconvirt.models.classifier import KidneyClassifier
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle. `predict` scores raw frames; `usconvirt.bundle.predict` scores whole exports."""
+
+    root: Path
+    manifest: dict[str, Any]
+    classifier: KidneyClassifier
+    image_size: int
+    organ_model: OrganMap | None
+    rule: ExamRule
+    kidney_organ: str = "kidney"
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """The input sizes the models need: the classifier's, then the organ model's if different."""
+        sizes = [self.image_size]
+        if self.organ_model is not None and self.organ_model.image_size != self.image_size:
+            sizes.append(self.organ_model.image_size)
+        return tuple(sizes)
+
+    def to(self, device: str | torch.device) -> Bundle:
+        self.device = torch.device(device)
+        self.classifier.to(self.device)
+        return self
+
+    @torch.no_grad()
+    def score(self, pixels: dict[int, np.ndarray]) -> dict[str, Any]:
+        """Preprocessed uint8 frames (N, S, S) per size -> p_abnormal, and organ with its confidence."""
+        x = torch.from_numpy(np.ascontiguousarray(pixels[self.image_size])).to(self.device)
+        p_abnormal = self.classifier(x.unsqueeze(1).float().div_(255.0)).softmax(1)[:, 1]
+        out: dict[str, Any] = {"p_abnormal": p_abnormal.float().cpu().numpy()}
+        if self.organ_model is not None:
+            probs = self.organ_model.probabilities(pixels[self.organ_model.image_size], self.device)
+            out["organ"], out["organ_confidence"] = self.organ_model.organs(probs)
+        return out
+
+    def predict(self, frames: Sequence[np.ndarray], *, dicom: bool = False) -> pd.DataFrame:
+        """organ, organ_confidence and p_abnormal for raw frames (uint8 gray or RGB, any size).
+
+        `dicom=True` for frames straight from DICOM pixel data (cleaned as ingest does); False for frames
+        of a dataset directory or PNG export, which training read as they are.
+        """
+        prepared = [prepare(frame, self.sizes, dicom=dicom) for frame in frames]
+        if not prepared:
+            return pd.DataFrame(columns=["organ", "organ_confidence", "p_abnormal"])
+        scores = self.score({s: np.stack([p[s] for p in prepared]) for s in self.sizes})
+        table = pd.DataFrame({"p_abnormal": scores["p_abnormal"]})
+        if "organ" in scores:
+            table.insert(0, "organ", scores["organ"])
+            table.insert(1, "organ_confidence", scores["organ_confidence"])
+        return table
+
+
+def load_bundle(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
+    """Load a bundle written by `usconvirt export`; another major version or a missing file is refused."""
+    root = Path(path)
+    manifest = layout.read_manifest(root)
+    classifier, image_size = load_bundle_classifier(root / layout.CLASSIFIER_DIR)
+    organ = load_organ_model(root / layout.ORGAN_DIR) if (root / layout.ORGAN_DIR).is_dir() else None
+    preprocessing = json.loads((root / layout.PREPROCESSING).read_text(encoding="utf-8"))
+    changed = changed_constants(preprocessing)
+    if changed:
+        log.warning("%s: this package preprocesses differently from the one that trained the bundle "
+                    "(%s changed); predictions may shift", root, ", ".join(changed))
+    decision = json.loads((root / layout.DECISION).read_text(encoding="utf-8"))
+    rule = ExamRule(**decision["exam"])
+    kidney = decision.get("kidney_organ", "kidney")
+    return Bundle(root, manifest, classifier, image_size, organ, rule, kidney).to(device)

@@ -1,0 +1,53 @@
+"""The run report's own figures (other figures are PNG files the stages wrote): pre-training losses."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+
+def _png(fig: Figure) -> bytes:
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    return buffer.getvalue()
+
+
+def loss_curve_png(curves: dict[str, pd.DataFrame]) -> bytes:
+    """PNG of each run's per-step loss against the step (or row order), with a smoothed trend."""
+    fig = Figure(figsize=(7.0, 3.6))
+    ax = fig.subplots()
+    for name, curve in curves.items():
+        x = curve["step"] if "step" in curve else pd.Series(range(len(curve)))
+        for column in [c for c in curve.columns if "loss" in c]:
+            y = curve[column]
+            label = name if column == "loss" else f"{name} {column}"
+            (raw,) = ax.plot(x, y, alpha=0.3, linewidth=1)
+            window = max(1, len(y) // 20)
+            ax.plot(x, y.rolling(window, min_periods=1).mean(), linewidth=2, color=raw.get_color(),
+                    label=f"{label} (mean of {window})" if window > 1 else label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("contrastive loss")
+    ax.set_title("Pre-training loss per step")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def epoch_ratio_png(epochs: dict[str, pd.DataFrame]) -> bytes:
+    """PNG of each run's mean loss per epoch divided by its chance, with the 0.9 warning line."""
+    fig = Figure(figsize=(7.0, 3.2))
+    ax = fig.subplots()
+    for name, frame in epochs.items():
+        if {"epoch", "mean_loss", "chance"} <= set(frame.columns) and len(frame):
+            ax.plot(frame["epoch"], frame["mean_loss"] / frame["chance"], marker=".", label=name)
+    ax.axhline(1.0, color="grey", linewidth=1, label="chance")
+    ax.axhline(0.9, color="#b35806", linestyle="--", linewidth=1, label="warning (0.9 x chance)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("mean loss / chance")
+    ax.set_title("Mean pre-training loss per epoch, relative to chance")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)

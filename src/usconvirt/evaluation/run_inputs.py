@@ -1,0 +1,41 @@
+"""Reading a run directory's files for the evaluation stages: its dataset and its JSON summaries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from usconvirt.config import load_yaml
+from usconvirt.data.dataset import Dataset, load_dataset
+from usconvirt.errors import InputError
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from `path`; {} when the file does not exist, an InputError when it is not JSON."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise InputError(f"invalid JSON: {err}", file=path) from err
+    return data if isinstance(data, dict) else {"value": data}
+
+
+def load_run_dataset(run: Path, dataset: str | Path | None) -> Dataset | None:
+    """The dataset given, else the run config's `dataset`, else RUN/dataset; None when there is none."""
+    if dataset is None and (run / "config.resolved.yaml").exists():
+        dataset = load_yaml(run / "config.resolved.yaml").get("dataset")
+    root = Path(dataset) if dataset else run / "dataset"
+    if not root.is_dir():
+        return None
+    return load_dataset(root, check_files=False)
+
+
+def pretraining_runs(run: Path) -> dict[str, Path]:
+    """Name -> directory of every pre-training run: RUN/pretrain is ConVIRT, RUN/pretrain_NAME a control."""
+    runs = {"ConVIRT": run / "pretrain"} if (run / "pretrain").is_dir() else {}
+    for directory in sorted(run.glob("pretrain_*")):
+        if directory.is_dir():
+            runs[directory.name.removeprefix("pretrain_")] = directory
+    return runs

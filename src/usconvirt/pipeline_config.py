@@ -1,0 +1,71 @@
+"""The whole pipeline's configuration as one typed dataclass, validated before any stage runs.
+
+Each section is the config dataclass of the stage that reads it, so every default lives in one place
+(the stage's dataclass) and a misspelt key, a wrong type or a value outside its allowed set is refused
+with one line naming the section and key, before anything is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from usconvirt.clustering.config import ClusterConfig
+from usconvirt.config import from_dict
+from usconvirt.data.split import SplitConfig
+from usconvirt.errors import InputError
+from usconvirt.evaluation.config import EvaluationConfig
+from usconvirt.evaluation.label_efficiency import LabelEfficiencyConfig
+from usconvirt.pairing import PairConfig
+from usconvirt.synth.config import SynthConfig
+from usconvirt.text.sentences import SentenceConfig
+from usconvirt.text.tokenizer import TokenizerConfig
+from usconvirt.training.finetune import FinetuneConfig
+from usconvirt.training.pretrain import PretrainConfig
+
+# Initialisations the fine-tuning stage knows how to build (stages.finetune_inits).
+INITS = ("random", "convirt", "imagenet", "shuffled", "simclr")
+
+
+@dataclass
+class LabelEfficiencySection:
+    """The pipeline's label-efficiency stage: off by default; its fine-tuning settings are `finetune`'s."""
+
+    enabled: bool = False
+    fractions: tuple[float, ...] = LabelEfficiencyConfig.fractions
+
+
+@dataclass
+class PipelineConfig:
+    """`usconvirt run CONFIG.yaml`: the run directory, the dataset, and one section per stage."""
+
+    out: str | None = None
+    dataset: str | None = None  # None: the synth stage generates a corpus into RUN/dataset
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    cluster_mapping: str | None = None  # a cluster -> organ YAML written by hand after looking at montages
+    sentences: SentenceConfig = field(default_factory=SentenceConfig)
+    pairing: PairConfig = field(default_factory=PairConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    finetune_inits: tuple[str, ...] = ("random", "convirt", "imagenet")
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    label_efficiency: LabelEfficiencySection = field(default_factory=LabelEfficiencySection)
+
+
+def validate_pipeline_config(config: dict[str, Any], *, source: str = "config") -> PipelineConfig:
+    """The typed config, or an InputError naming `source`, the section and the key."""
+    # YAML sections written as `cluster:` with nothing under them read as None: an empty section.
+    values = {k: ({} if v is None and k in _SECTIONS else v) for k, v in config.items()}
+    typed = from_dict(PipelineConfig, values, source=source)
+    unknown = [name for name in typed.finetune_inits if name not in INITS]
+    if unknown:
+        raise InputError(f"unknown initialisation(s) {unknown}; expected some of {list(INITS)}",
+                         file=f"{source}.finetune_inits")
+    return typed
+
+
+_SECTIONS = {"synth", "split", "cluster", "sentences", "pairing", "tokenizer", "pretrain", "finetune",
+             "evaluation", "label_efficiency"}

@@ -1,0 +1,96 @@
+"""Renal words used as a landmark for another organ: they must not make a sentence a kidney one.
+
+The exclusion list (normalised tokens: lowercase, no accents), each with the report use it covers:
+
+1. A locative prefix joined to "renal": sous-/sus-/infra-/supra-/juxta-renal locate the aorta ("anevrisme
+   de l'aorte sous-renale", "endoprothese aortique sous-renale") or the adrenal ("glande sus-renale");
+   hepato-/spleno-renal name a peritoneal space ("epanchement dans l'espace hepato-renal", Morison).
+2. Renal vessels after a locative: "sous / au-dessus / a hauteur / a l'etage / en regard / jusqu'au
+   confluent / abouchement des arteres (veines) renales" place an aortic or caval finding.
+3. Renal vessels in a sentence about the aorta or the inferior vena cava ("aorte", "aortique", "cave",
+   "VCI", "AAA"): the vessels are the landmark of the vascular finding.
+4. "loge de nephrectomie": the fossa of a removed kidney, not a kidney.
+5. "par rapport au cortex renal" (and 4 tokens after "par rapport"): the kidney as the reference of another
+   organ's echogenicity ("foie hyperechogene par rapport au cortex renal").
+
+A landmark hides the renal concepts it covers, and a sentence holding one inherits no kidney from a
+heading or a previous sentence (`context.py`). Span attributes set by the concept components through
+`set_concepts`: `concepts` (list of `Concept`, landmark uses removed) and `landmark` (bool) of the
+sentence's annotation (`span._.concepts`, `span._.landmark`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from spacy.tokens import Doc
+
+from usconvirt.text.annotations import SentenceAnnotation
+from usconvirt.text.concepts import Concept
+
+RENAL_FORMS = ("renal", "renale", "renales", "renaux")
+LOCATIVE_PREFIXES = ("sous", "sus", "infra", "supra", "juxta", "hepato", "spleno")
+VESSELS = frozenset({"artere", "arteres", "veine", "veines"})
+VESSEL_LOCATIVES = frozenset(
+    {
+        "sous",
+        "dessous",
+        "dessus",
+        "hauteur",
+        "etage",
+        "regard",
+        "jusqu'",
+        "jusqu'a",
+        "jusqu'au",
+        "jusqu'aux",
+        "confluent",
+        "abouchement",
+    }
+)
+VASCULAR_SUBJECTS = frozenset({"aorte", "aortique", "cave", "vci", "aaa", "anevrisme", "endoprothese"})
+LOCATIVE_WINDOW = 4  # tokens between the locative and the vessel ("sous les", "a hauteur des")
+FOSSA_PHRASES = (("loge", "de", "nephrectomie"), ("loges", "de", "nephrectomie"))
+COMPARISON = ("par", "rapport")  # "hyperechogene par rapport au cortex renal": the kidney as a reference
+COMPARISON_REACH = 4  # tokens after "par rapport" that the reference covers
+
+
+def landmark_ranges(norms: Sequence[str]) -> list[tuple[int, int]]:
+    """Token ranges [start, end) of the landmark uses in a sentence's normalised tokens."""
+    ranges = []
+    vascular = any(token in VASCULAR_SUBJECTS for token in norms)
+    for i, token in enumerate(norms):
+        if _prefixed_renal(token):
+            ranges.append((i, i + 1))
+        elif token in LOCATIVE_PREFIXES and i + 1 < len(norms):
+            j = i + 2 if norms[i + 1] == "-" and i + 2 < len(norms) else i + 1
+            if norms[j] in RENAL_FORMS:
+                ranges.append((i, j + 1))
+        elif token in VESSELS and i + 1 < len(norms) and norms[i + 1] in RENAL_FORMS:
+            before = norms[max(0, i - LOCATIVE_WINDOW) : i]
+            if vascular or any(word in VESSEL_LOCATIVES for word in before):
+                ranges.append((i, i + 2))
+        if tuple(norms[i : i + 2]) == COMPARISON:
+            ranges.append((i, min(len(norms), i + 2 + COMPARISON_REACH)))
+        for phrase in FOSSA_PHRASES:
+            if tuple(norms[i : i + len(phrase)]) == phrase:
+                ranges.append((i, i + len(phrase)))
+    return ranges
+
+
+def _prefixed_renal(token: str) -> bool:
+    """ "sousrenal", "infrarenale", "hepatorenal": a locative prefix and a renal ending in one token."""
+    return token.endswith(RENAL_FORMS) and any(
+        token.startswith(prefix) and token[len(prefix) :].lstrip("-") in RENAL_FORMS
+        for prefix in LOCATIVE_PREFIXES
+    )
+
+
+def set_concepts(doc: Doc, sentence: SentenceAnnotation, concepts: list[Concept]) -> None:
+    """The sentence's `concepts` (landmark uses removed) and `landmark`."""
+    ranges = landmark_ranges(sentence.norms)
+    sentence.landmark = bool(ranges)
+    if ranges:
+        offset = sentence.start
+        chars = [(doc[offset + i].idx, doc[offset + j - 1].idx + len(doc[offset + j - 1])) for i, j in ranges]
+        concepts = [c for c in concepts if not any(c.start < end and start < c.end for start, end in chars)]
+    sentence.concepts = concepts

@@ -1,0 +1,70 @@
+"""Pre-training diagnostics a user can act on: mean loss per epoch against chance, held-out retrieval.
+
+An InfoNCE loss over a batch of B starts at about chance, ln(B) (uniform similarities), so the ratio of
+the last epoch's mean loss to ln(B) says how much the model learned: above `WARN_RATIO` (0.9) it learned
+little, and the stage says so in one line. Single steps are noisy (a batch's negatives change every
+step), hence epoch means rather than the final step's loss.
+
+Files (docs/pretraining.md): `epoch_loss.csv` (epoch, mean_loss, chance) and `diagnostics.json`
+(last_epoch_mean_loss, chance, ratio, warning, heldout_retrieval {r@1, r@5, r@10, n, candidates} or null).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from usconvirt.io import atomic_path, write_table
+
+log = logging.getLogger(__name__)
+
+WARN_RATIO = 0.9
+
+
+def split_heldout_exams(pairs: pd.DataFrame, fraction: float, seed: int,
+                        min_exams: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(training pairs, held-out pairs): whole exams drawn with `seed`; nothing held out below `min_exams`."""
+    if "exam_id" not in pairs.columns or fraction <= 0.0:
+        return pairs.reset_index(drop=True), pairs.iloc[:0]
+    exams = pairs["exam_id"].astype(str).drop_duplicates().to_numpy()
+    n_held = int(round(fraction * len(exams)))
+    if n_held < min_exams or n_held >= len(exams):
+        return pairs.reset_index(drop=True), pairs.iloc[:0]
+    held = set(np.random.default_rng(seed).choice(exams, size=n_held, replace=False).tolist())
+    mask = pairs["exam_id"].astype(str).isin(held)
+    return pairs[~mask].reset_index(drop=True), pairs[mask].reset_index(drop=True)
+
+
+def epoch_loss_table(losses: pd.DataFrame, chance: float) -> pd.DataFrame:
+    """Mean loss per epoch from loss.csv's (step, epoch, loss) rows, with chance beside it."""
+    table = losses.groupby("epoch", as_index=False)["loss"].mean().rename(columns={"loss": "mean_loss"})
+    table["chance"] = chance
+    return table[["epoch", "mean_loss", "chance"]]
+
+
+def loss_diagnostics(losses: pd.DataFrame, chance: float,
+                     retrieval: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The diagnostics.json content; one warning line when the last epoch is above WARN_RATIO x chance."""
+    epochs = epoch_loss_table(losses, chance)
+    last = float(epochs["mean_loss"].iloc[-1]) if len(epochs) else math.nan
+    ratio = last / chance if chance > 0 else math.nan
+    warning = bool(np.isfinite(ratio) and ratio > WARN_RATIO)
+    if warning:
+        log.warning("pre-training learned little: last-epoch mean loss %.3f is %.0f%% of chance "
+                    "(ln %d = %.3f); train longer, raise the learning rate or check the pairs",
+                    last, 100 * ratio, round(math.exp(chance)), chance)
+    return {"last_epoch_mean_loss": last, "chance": chance, "ratio": ratio, "warning": warning,
+            "heldout_retrieval": retrieval}
+
+
+def write_diagnostics(out_dir: str | Path, epochs: pd.DataFrame, diagnostics: dict[str, Any]) -> None:
+    out_dir = Path(out_dir)
+    write_table(epochs, out_dir / "epoch_loss.csv")
+    with atomic_path(out_dir / "diagnostics.json") as tmp:
+        tmp.write_text(json.dumps(diagnostics, indent=2, allow_nan=True))

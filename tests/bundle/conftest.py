@@ -1,0 +1,71 @@
+"""A tiny trained run (synth, split, cluster, fine-tune, evaluate) and its bundle, built once per session."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from usconvirt.clustering.config import ClusterConfig
+from usconvirt.clustering.run import run_clustering
+from usconvirt.data import load_dataset
+from usconvirt.data.split import SplitConfig, split_dataset
+from usconvirt.evaluation.evaluate import evaluate_runs
+from usconvirt.evaluation.exam_level import dataset_sides
+from usconvirt.io import write_table
+from usconvirt.models.image_encoder import ImageEncoderConfig
+from usconvirt.synth.config import Prevalences, SynthConfig
+from usconvirt.synth.corpus import generate_corpus
+from usconvirt.training.finetune import FinetuneConfig, finetune
+from usconvirt.training.trainer import TrainerConfig
+
+KEY = "bundle-test-key-42"
+CPU = TrainerConfig(accelerator="cpu", devices="1", progress_bar=False)
+
+
+def tiny_run(root: Path) -> Path:
+    """RUN/{dataset, split.csv, cluster, finetune/random, evaluation} in about 20 s on one core."""
+    run = root / "run"
+    generate_corpus(run / "dataset", SynthConfig(exams=30, seed=11, image_size=64,
+                                                 prevalences=Prevalences(kidney_abnormal=0.5)))
+    dataset = load_dataset(run / "dataset")
+    split = split_dataset(dataset, SplitConfig(labeled_fraction=0.7, train=0.5, val=0.25, test=0.25))
+    write_table(split, run / "split.csv")
+    cluster = ClusterConfig(clusters=8, epochs=1, image_size=32, batch_size=64,
+                            encoder=ImageEncoderConfig(arch="tiny"), trainer=CPU)
+    run_clustering(dataset, run / "cluster", cluster)
+    finetune(dataset, split, run / "finetune" / "random",
+             FinetuneConfig(arch="tiny", image_size=32, epochs=2, patience=2, batch_size=16, trainer=CPU))
+    evaluate_runs({"random": run / "finetune" / "random"}, run / "evaluation", n_bootstrap=50,
+                  sides=dataset_sides(run / "dataset"))
+    return run
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory) -> dict[str, Path]:
+    """The tiny run exported to a bundle, then the run deleted except for what the tests compare with."""
+    from usconvirt.bundle.export import ExportConfig, export_bundle
+
+    root = tmp_path_factory.mktemp("bundle")
+    run = tiny_run(root)
+    result = export_bundle(run, root / "bundle", ExportConfig(n_bootstrap=50))
+    kept = root / "kept"
+    shutil.copytree(run / "dataset", kept / "dataset")
+    shutil.copy(run / "split.csv", kept / "split.csv")
+    shutil.copytree(run / "evaluation", kept / "evaluation")
+    shutil.copytree(run / "finetune" / "random", kept / "finetune")
+    shutil.copy(run / "cluster" / "assignments.csv", kept / "assignments.csv")
+    shutil.rmtree(run)  # the bundle must stand alone
+    return {"bundle": root / "bundle", "kept": kept, "result": result}
+
+
+@pytest.fixture(scope="session")
+def dicom_export(tmp_path_factory) -> Path:
+    """A fresh synthetic DICOM export (another seed, fake PHI in the headers) with one corrupt file."""
+    root = tmp_path_factory.mktemp("dicom") / "export"
+    generate_corpus(root, SynthConfig(exams=6, seed=99, image_size=64, format="dicom"))
+    (root / "frames" / "broken.dcm").write_bytes(b"DICM but not really a DICOM file")
+    return root
+
+

@@ -1,0 +1,140 @@
+"""Export a tiny run, delete it, predict on a fresh DICOM export: outputs, PHI, corrupt files, agreement."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pydicom
+import pytest
+
+from usconvirt.evaluation.metrics import detection_metrics
+
+KEY = "bundle-test-key-42"  # the conftest's deid_key
+
+PHI_FIELDS = ("PatientName", "PatientID", "PatientBirthDate", "AccessionNumber", "StudyInstanceUID",
+              "SOPInstanceUID", "InstitutionName", "ReferringPhysicianName")
+
+
+def _phi(export) -> set[str]:
+    secrets = set()
+    for path in (export / "frames").rglob("*.dcm"):
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except pydicom.errors.InvalidDicomError:
+            continue
+        secrets |= {str(ds.get(f, "")) for f in PHI_FIELDS} | {str(ds.PatientName).split("^")[0]}
+    return {s for s in secrets if len(s) >= 4}
+
+
+@pytest.fixture(scope="module")
+def predicted(exported, dicom_export, tmp_path_factory):
+    """`usconvirt predict` on the DICOM export, through the CLI, with the log captured."""
+    import io
+    import logging
+    import sys
+
+    from usconvirt.cli import main
+
+    root = tmp_path_factory.mktemp("predicted")
+    out, id_map = root / "out", root / "private" / "ids.csv"
+    argv = ["usconvirt", "predict", str(exported["bundle"]), str(dicom_export), "--out", str(out),
+            "--key", KEY, "--id-map", str(id_map), "--workers", "2"]
+    stream = io.StringIO()
+    patch = pytest.MonkeyPatch()
+    patch.setattr(sys, "argv", argv)
+    patch.setattr(sys, "stdout", stream)
+    patch.setattr(sys, "stderr", stream)
+    handler = logging.StreamHandler(stream)
+    logging.getLogger().addHandler(handler)
+    try:
+        main()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    finally:
+        patch.undo()
+        logging.getLogger().removeHandler(handler)
+    return out, id_map, code, stream.getvalue()
+
+
+def test_predict_writes_one_row_per_study_and_names_the_corrupt_file(predicted, dicom_export):
+    out, _, code, log = predicted
+    assert code == 0, log
+    frames = pd.read_csv(out / "frames.csv")
+    exams = pd.read_csv(out / "exams.csv", keep_default_na=False)
+    assert list(frames.columns) == ["image_id", "exam_id", "organ", "organ_confidence", "side", "p_abnormal"]
+    studies = pd.read_csv(dicom_export / "reports_by_study.csv")["StudyInstanceUID"]
+    assert len(exams) == len(studies) == exams["exam_id"].nunique()
+    assert len(frames) == len(pd.read_csv(dicom_export / "images.csv"))  # every readable frame
+    assert frames["p_abnormal"].between(0, 1).all()
+    assert set(exams["prediction"]) <= {"normal", "abnormal", "no kidney frame"}
+    kidney = frames[frames["organ"] == "kidney"].groupby("exam_id").size()
+    assert exams.set_index("exam_id")["kidney_frames"].to_dict() == kidney.reindex(exams["exam_id"],
+                                                                                   fill_value=0).to_dict()
+    assert sum("broken.dcm" in line for line in log.splitlines()) == 1
+    assert "1 unreadable skipped" in log and "5 ignored" in log  # the export's tables are not DICOM
+
+
+def test_no_phi_in_outputs_or_log_and_the_id_map_routes_back(predicted, dicom_export):
+    out, id_map, _, log = predicted
+    secrets = _phi(dicom_export)
+    assert len(secrets) > 20
+    for path in out.rglob("*"):
+        data = path.read_bytes() if path.is_file() else b""
+        for secret in secrets:
+            assert secret.encode() not in data, (path.name, secret)
+    for secret in secrets:
+        assert secret not in log
+    table = pd.read_csv(id_map, dtype=str)
+    studies = table[table["source_field"] == "StudyInstanceUID"]
+    exams = pd.read_csv(out / "exams.csv", dtype=str)
+    assert set(studies["pseudonym"]) == set(exams["exam_id"])
+    assert set(studies["source_value"]) == set(pd.read_csv(dicom_export / "reports_by_study.csv",
+                                                           dtype=str)["StudyInstanceUID"])
+
+
+def test_strict_stops_at_the_corrupt_file_and_writes_nothing(exported, dicom_export, cli, tmp_path):
+    code, message = cli("predict", exported["bundle"], dicom_export, "--out", tmp_path / "out", "--key", KEY,
+                        "--strict", "--workers", "1")
+    assert code == 2 and "broken.dcm" in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_exam_rows_of_the_test_split_agree_with_evaluate(exported, cli, tmp_path):
+    kept = exported["kept"]
+    code, message = cli("predict", exported["bundle"], kept / "dataset", "--out", tmp_path / "out",
+                        "--organ-from", "dataset", "--workers", "1")
+    assert code == 0, message
+    split = pd.read_csv(kept / "split.csv", dtype=str)
+    images = pd.read_csv(kept / "dataset" / "images.csv", dtype=str, keep_default_na=False)
+    test_exams = set(split.loc[split["part"] == "test", "exam_id"])
+    exams = pd.read_csv(tmp_path / "out" / "exams.csv")
+    exams = exams[exams["exam_id"].isin(test_exams)].set_index("exam_id").sort_index()
+    truth = images[images["label"].isin(["normal", "abnormal"])].groupby("exam_id")["label"].agg(
+        lambda y: int((y == "abnormal").any()))
+    labels = truth.reindex(exams.index).to_numpy()
+    got = detection_metrics(labels, (exams["prediction"] == "abnormal").to_numpy(), exams["p_abnormal"])
+    figures = json.loads((kept / "evaluation" / "metrics.json").read_text())["runs"]["random"]["exam_level"]
+    assert figures["exam"]["units"] == len(exams)
+    for name in ("sensitivity", "specificity", "roc_auc"):
+        expected = figures["exam"][name]["value"]
+        value = float(np.ravel(got[name])[0])
+        assert (expected is None and np.isnan(value)) or value == pytest.approx(expected, abs=1e-5), name
+    assert "kidney" in figures  # the synthetic dataset knows each kidney frame's side
+
+
+def test_png_files_are_grouped_by_folder(exported, cli, tmp_path):
+    kept = exported["kept"]
+    images = pd.read_csv(kept / "dataset" / "images.csv", dtype=str).head(3)
+    for i, rel in enumerate(images["path"]):
+        target = tmp_path / "pngs" / f"exam{i % 2}" / f"{i}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((kept / "dataset" / rel).read_bytes())
+    code, message = cli("predict", exported["bundle"], tmp_path / "pngs", "--out", tmp_path / "out",
+                        "--key", KEY, "--workers", "1")
+    assert code == 0, message
+    assert len(pd.read_csv(tmp_path / "out" / "exams.csv")) == 2
+    code, message = cli("predict", exported["bundle"], tmp_path / "pngs", "--out", tmp_path / "nokey")
+    assert code == 2 and "key" in message
