@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from usconvirt.errors import InputError
-from usconvirt.io import atomic_path
+from usconvirt.io import write_json
 
 FORMAT = "usconvirt-bundle"
 MANIFEST = "bundle.json"
@@ -38,8 +38,7 @@ def write_manifest(root: Path, info: dict[str, Any]) -> Path:
     """bundle.json: format, package version and every file the bundle holds (checked when loading)."""
     files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
     manifest = {"format": FORMAT, "usconvirt_version": package_version(), **info, "files": files}
-    with atomic_path(root / MANIFEST) as tmp:
-        tmp.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    write_json(manifest, root / MANIFEST)
     return root / MANIFEST
 
 

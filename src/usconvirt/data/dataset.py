@@ -41,7 +41,8 @@ class Dataset:
         return "label" in self.images and bool((self.images["label"] != "").any())
 
 
-def load_dataset(path: str | Path, *, check_files: bool = True, allow_missing_reports: bool = False) -> Dataset:
+def load_dataset(path: str | Path, *, check_files: bool = True,
+                 allow_missing_reports: bool = False) -> Dataset:
     """Load and validate a dataset directory; any problem raises one InputError naming file, row, field.
 
     `allow_missing_reports` accepts exams with an empty report (ingest --allow-missing-report, for

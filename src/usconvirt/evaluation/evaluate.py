@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from usconvirt.errors import InputError
 from usconvirt.evaluation.exam_level import run_exam_level, val_predictions_path
 from usconvirt.evaluation.metrics import METRICS, bootstrap_metrics, confidence_interval, detection_metrics
 from usconvirt.evaluation.table1 import table1, to_flat_frame, to_json_dict, to_markdown
-from usconvirt.io import atomic_path, read_table, write_table
+from usconvirt.io import atomic_path, read_table, write_json, write_table
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,7 @@ def evaluate_runs(runs: dict[str, str | Path], out_dir: str | Path, *, n_bootstr
     with atomic_path(out_dir / "table1.md") as tmp:
         tmp.write_text(to_markdown(table), encoding="utf-8")
     write_table(to_flat_frame(table), out_dir / "table1.csv")
-    _write_json(to_json_dict(table), out_dir / "table1.json")
+    write_json(to_json_dict(table), out_dir / "table1.json")
 
     names = list(predictions)
     reference = names[0]
@@ -99,7 +98,7 @@ def evaluate_runs(runs: dict[str, str | Path], out_dir: str | Path, *, n_bootstr
             results["differences"][f"{name} - {reference}"] = {
                 m: _estimate(results["runs"][name][m]["value"] - results["runs"][reference][m]["value"],
                              samples_by_run[name][m] - samples_by_run[reference][m]) for m in METRICS}
-    _write_json(results, out_dir / "metrics.json")
+    write_json(results, out_dir / "metrics.json")
     write_table(_metrics_frame(results), out_dir / "metrics.csv")
     log.info("evaluated %d run(s) into %s", len(names), out_dir)
     return {"table1": to_json_dict(table), **results}
@@ -125,7 +124,3 @@ def _metrics_frame(results: dict[str, Any]) -> pd.DataFrame:
             for m, est in metrics.items() if m in METRICS]
     return pd.DataFrame(rows, columns=["run", "metric", "value", "ci_low", "ci_high"])
 
-
-def _write_json(data: dict[str, Any], path: Path) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")

@@ -12,7 +12,6 @@ statistics of the frames at hand compares the weights, not how well the stored s
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +31,9 @@ from threadpoolctl import threadpool_limits
 from usconvirt.data.dataset import Dataset
 from usconvirt.data.frames import load_frames
 from usconvirt.errors import InputError
-from usconvirt.io import atomic_path, write_table
+from usconvirt.io import atomic_path, write_json, write_table
 from usconvirt.models.image_encoder import ImageEncoder
+from usconvirt.models.inference import frame_batches, map_frames, module_device
 from usconvirt.training.finetune import initial_encoder, labeled_frames
 
 log = logging.getLogger(__name__)
@@ -84,15 +84,13 @@ def resolve_encoder(init: str, config: RepresentationConfig) -> ImageEncoder:
 def encode_frames(encoder: ImageEncoder, frames: np.ndarray, batch_size: int = 64,
                   device: torch.device | None = None) -> np.ndarray:
     """Pooled features (N, D) of uint8 frames (N, S, S), in eval mode (frozen batch-norm statistics)."""
-    device = device or next(encoder.parameters()).device
+    device = device or module_device(encoder)
     was_training = encoder.training
     encoder.eval().to(device)
-    chunks = []
-    for start in range(0, len(frames), batch_size):
-        batch = torch.from_numpy(np.ascontiguousarray(frames[start:start + batch_size])).to(device)
-        chunks.append(encoder(batch.unsqueeze(1).float().div_(255.0)).float().cpu().numpy())
+    features = map_frames(encoder, frames, batch_size=batch_size, device=device,
+                          empty_shape=(0, encoder.out_dim))
     encoder.train(was_training)
-    return np.concatenate(chunks) if chunks else np.zeros((0, encoder.out_dim), np.float32)
+    return features
 
 
 @torch.no_grad()
@@ -102,16 +100,15 @@ def recompute_batch_norm(encoder: ImageEncoder, frames: np.ndarray, batch_size: 
     layers = [m for m in encoder.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not layers or len(frames) == 0:
         return encoder
-    device = device or next(encoder.parameters()).device
+    device = device or module_device(encoder)
     momenta = [m.momentum for m in layers]
     encoder.eval().to(device)
     for layer in layers:
         layer.reset_running_stats()
         layer.momentum = None  # cumulative average over all batches, not an exponential one
         layer.train()
-    for start in range(0, len(frames), batch_size):
-        batch = torch.from_numpy(np.ascontiguousarray(frames[start:start + batch_size])).to(device)
-        encoder(batch.unsqueeze(1).float().div_(255.0))
+    for batch in frame_batches(frames, batch_size, device):
+        encoder(batch)
     for layer, momentum in zip(layers, momenta, strict=True):
         layer.momentum = momentum
     return encoder.eval()
@@ -223,8 +220,7 @@ def representation_quality(
     out_dir.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame([{"init": name, **scores} for name, scores in results.items()])
     write_table(table, out_dir / "representation.csv")
-    with atomic_path(out_dir / "representation.json") as tmp:
-        tmp.write_text(json.dumps(results, indent=2, allow_nan=True), encoding="utf-8")
+    write_json(results, out_dir / "representation.json")
     plot_tsne(embeddings, out_dir / "tsne.png",
               {name: f"silhouette {scores['silhouette']:.2f}" for name, scores in results.items()})
     return results

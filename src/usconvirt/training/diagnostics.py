@@ -11,7 +11,6 @@ Files (docs/pretraining.md): `epoch_loss.csv` (epoch, mean_loss, chance) and `di
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from usconvirt.io import atomic_path, write_table
+from usconvirt.io import write_json, write_table
 
 log = logging.getLogger(__name__)
 
@@ -66,5 +65,4 @@ def loss_diagnostics(losses: pd.DataFrame, chance: float,
 def write_diagnostics(out_dir: str | Path, epochs: pd.DataFrame, diagnostics: dict[str, Any]) -> None:
     out_dir = Path(out_dir)
     write_table(epochs, out_dir / "epoch_loss.csv")
-    with atomic_path(out_dir / "diagnostics.json") as tmp:
-        tmp.write_text(json.dumps(diagnostics, indent=2, allow_nan=True))
+    write_json(diagnostics, out_dir / "diagnostics.json")

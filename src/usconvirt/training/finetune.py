@@ -13,7 +13,6 @@ for or against its initialisation.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import shutil
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from usconvirt.data.augment import AugmentConfig, augment_batch, build_augment
 from usconvirt.data.dataset import Dataset
 from usconvirt.data.frames import FrameDataset, load_frames
 from usconvirt.errors import InputError
-from usconvirt.io import atomic_dir, atomic_path, write_table
+from usconvirt.io import atomic_dir, write_json, write_table
 from usconvirt.losses.gce import GeneralizedCrossEntropy
 from usconvirt.losses.truncated_gce import ScheduledTruncatedGCE
 from usconvirt.models.classifier import KidneyClassifier, save_classifier
@@ -63,7 +62,7 @@ class FinetuneConfig:
 
     init: str = "random"  # random | imagenet | convirt:RUN/pretrain | PATH to an image encoder directory
     arch: str = "resnet50"  # for init=random; the other inits bring their own architecture
-    loss: str = "gce"  # gce | tgce (truncated, floor at k) | ce
+    loss: str = field(default="gce", metadata={"choices": LOSSES})  # tgce: truncated, floor at k
     q: float = 0.7
     k: float = 0.5
     tgce_warmup_epochs: int = 5  # tgce: plain GCE for these epochs, then prune samples with p_y <= k
@@ -75,7 +74,8 @@ class FinetuneConfig:
     image_size: int = 224
     train_fraction: float = 1.0  # stratified by label, at least one frame per class
     patience: int = 5  # epochs without a better validation macro-F1 before stopping
-    class_balance: str = "sampler"  # sampler: class-balanced draws; weights: inverse-frequency loss weights
+    # sampler: class-balanced draws; weights: inverse-frequency loss weights
+    class_balance: str = field(default="sampler", metadata={"choices": CLASS_BALANCES})
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     seed: int = 0
@@ -356,8 +356,7 @@ def _write_outputs(out_dir: Path, predictions: dict[str, pd.DataFrame], model: K
     write_table(predictions["val"], out_dir / "val_predictions.csv")
     with atomic_dir(out_dir / "model", overwrite=True) as tmp:
         save_classifier(model, tmp)
-    with atomic_path(out_dir / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2))
+    write_json(metrics, out_dir / "metrics.json")
     save_yaml(to_dict(config), out_dir / "config.yaml")
 
 

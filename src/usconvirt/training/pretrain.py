@@ -17,7 +17,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import numpy as np
@@ -58,8 +58,8 @@ class PretrainConfig:
     batch_size: int = 32  # per device; the loss's negatives come from all devices
     lr: float = 1e-4
     weight_decay: float = 1e-6
-    optimizer: str = "adam"  # adam | adamw
-    schedule: str = "cosine"  # cosine (after linear warm-up) | constant
+    optimizer: Literal["adam", "adamw"] = "adam"
+    schedule: Literal["cosine", "constant"] = "cosine"  # cosine: after a linear warm-up
     warmup_steps: int = 0
     epochs: int = 10
     max_steps: int = -1

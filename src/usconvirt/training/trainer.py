@@ -97,8 +97,10 @@ def build_trainer(
     """A Trainer writing `out_dir/checkpoints/last.ckpt` and CSV logs under `out_dir/logs`."""
     out_dir = Path(out_dir)
     _set_aside_metrics(out_dir / "logs")
-    # The earlier rows are kept aside and joined back after fit (below), so Lightning's warning is moot.
+    # Earlier log rows are kept aside and joined back after fit, and a checkpoint directory holds only
+    # checkpoints of this config (fit checks the fingerprint), so Lightning's two warnings are moot.
     warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
     checkpoint = ModelCheckpoint(
         dirpath=out_dir / "checkpoints",
         save_last=True,
