@@ -8,6 +8,16 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 
+def _finished(fig: Figure, ax, xlabel: str, ylabel: str, title: str) -> bytes:
+    """Label, grid and legend an axes the same way in every report figure; the figure as PNG bytes."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
 def _png(fig: Figure) -> bytes:
     fig.tight_layout()
     buffer = io.BytesIO()
@@ -28,12 +38,7 @@ def loss_curve_png(curves: dict[str, pd.DataFrame]) -> bytes:
             window = max(1, len(y) // 20)
             ax.plot(x, y.rolling(window, min_periods=1).mean(), linewidth=2, color=raw.get_color(),
                     label=f"{label} (mean of {window})" if window > 1 else label)
-    ax.set_xlabel("step")
-    ax.set_ylabel("contrastive loss")
-    ax.set_title("Pre-training loss per step")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _png(fig)
+    return _finished(fig, ax, "step", "contrastive loss", "Pre-training loss per step")
 
 
 def epoch_ratio_png(epochs: dict[str, pd.DataFrame]) -> bytes:
@@ -45,9 +50,5 @@ def epoch_ratio_png(epochs: dict[str, pd.DataFrame]) -> bytes:
             ax.plot(frame["epoch"], frame["mean_loss"] / frame["chance"], marker=".", label=name)
     ax.axhline(1.0, color="grey", linewidth=1, label="chance")
     ax.axhline(0.9, color="#b35806", linestyle="--", linewidth=1, label="warning (0.9 x chance)")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("mean loss / chance")
-    ax.set_title("Mean pre-training loss per epoch, relative to chance")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _png(fig)
+    return _finished(fig, ax, "epoch", "mean loss / chance",
+                     "Mean pre-training loss per epoch, relative to chance")
