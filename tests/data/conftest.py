@@ -73,11 +73,14 @@ def us_export(tmp_path_factory) -> dict:
     for s in range(6):
         folder = dicom / f"DUPONT_{s}" / "US"  # patient names in folder names, as some PACS write them
         folder.mkdir(parents=True)
-        study_uid, accession, patient = generate_uid(), f"ACC{s:05d}", f"IPP-SECRET-{s // 2}"
+        # Deterministic UIDs: the pseudonyms, and so the shards a test expects, are the same every run.
+        study_uid = generate_uid(entropy_srcs=[f"pacs-study-{s}"])
+        accession, patient = f"ACC{s:05d}", f"IPP-SECRET-{s // 2}"
         raw["study"].append(study_uid), raw["accession"].append(accession), raw["patient"].append(patient)
         for i in range(2):
             ds = examples.rgb_color
-            ds.StudyInstanceUID, ds.SOPInstanceUID = study_uid, generate_uid()
+            ds.StudyInstanceUID = study_uid
+            ds.SOPInstanceUID = generate_uid(entropy_srcs=[f"pacs-sop-{s}-{i}"])
             ds.AccessionNumber, ds.PatientID, ds.InstanceNumber = accession, patient, i + 1
             ds.PatientName = f"DUPONT^JEANNE{s}"
             ds.save_as(folder / f"IM{i:04d}")

@@ -17,13 +17,17 @@ from usconvirt.data.frames import load_frames
 from usconvirt.errors import InputError
 from usconvirt.losses.gce import GeneralizedCrossEntropy
 from usconvirt.models.classifier import load_classifier
-from usconvirt.models.image_encoder import ImageEncoderConfig, create_image_encoder, save_image_encoder
+from usconvirt.models.image_encoder import (
+    ImageEncoderConfig,
+    create_image_encoder,
+    image_encoder_from,
+    save_image_encoder,
+)
 from usconvirt.training.finetune import (
     FinetuneConfig,
     build_loss,
     check_config,
     finetune,
-    initial_encoder,
     labeled_frames,
     subsample_train,
 )
@@ -128,15 +132,15 @@ def test_loss_choice_builds_the_named_loss():
 def test_init_from_an_encoder_directory_uses_its_weights(tmp_path):
     encoder = create_image_encoder(ImageEncoderConfig(arch="tiny"))
     save_image_encoder(encoder, tmp_path / "pretrain" / "image_encoder")
-    loaded = initial_encoder(f"convirt:{tmp_path / 'pretrain'}", arch="resnet50")
+    loaded = image_encoder_from(f"convirt:{tmp_path / 'pretrain'}", arch="resnet50")
     for a, b in zip(encoder.state_dict().values(), loaded.state_dict().values(), strict=True):
         assert torch.equal(a, b)
-    assert initial_encoder("random", arch="tiny").out_dim == 128
+    assert image_encoder_from("random", arch="tiny").out_dim == 128
 
 
 def test_bad_init_and_config_are_input_errors(tmp_path):
     with pytest.raises(InputError, match="field 'init'"):
-        initial_encoder(f"convirt:{tmp_path / 'missing'}", arch="tiny")
+        image_encoder_from(f"convirt:{tmp_path / 'missing'}", arch="tiny")
     with pytest.raises(InputError, match="field 'loss'"):
         check_config(_config(loss="focal"))
     with pytest.raises(InputError, match="field 'train_fraction'"):
@@ -146,7 +150,7 @@ def test_bad_init_and_config_are_input_errors(tmp_path):
 def test_imagenet_offline_is_a_clear_input_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     try:
-        encoder = initial_encoder("imagenet", arch="tiny")
+        encoder = image_encoder_from("imagenet", arch="tiny")
     except InputError as err:
         assert "microsoft/resnet-50" in str(err)
     else:  # weights already in the local cache

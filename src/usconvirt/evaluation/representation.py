@@ -32,9 +32,9 @@ from usconvirt.data.dataset import Dataset
 from usconvirt.data.frames import load_frames
 from usconvirt.errors import InputError
 from usconvirt.io import atomic_path, write_json, write_table
-from usconvirt.models.image_encoder import ImageEncoder
+from usconvirt.models.image_encoder import ImageEncoder, image_encoder_from
 from usconvirt.models.inference import frame_batches, map_frames, module_device
-from usconvirt.training.finetune import initial_encoder, labeled_frames
+from usconvirt.training.finetune import labeled_frames
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def inference_device(name: str = "auto") -> torch.device:
 def resolve_encoder(init: str, config: RepresentationConfig) -> ImageEncoder:
     """An initialisation as fine-tuning reads it (random, imagenet, convirt:DIR, PATH); random is seeded."""
     torch.manual_seed(config.seed)
-    return initial_encoder(str(init), config.arch)
+    return image_encoder_from(str(init), config.arch)
 
 
 @torch.no_grad()

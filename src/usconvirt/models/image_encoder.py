@@ -93,3 +93,19 @@ def load_image_encoder(directory: str | Path) -> ImageEncoder:
         directory / "usconvirt_encoder.json").exists() else {}
     config = ImageEncoderConfig(arch=meta.get("arch", "resnet50"), weights=str(directory))
     return ImageEncoder(ResNetModel.from_pretrained(directory), config).train()
+
+
+def image_encoder_from(name_or_path: str, arch: str = "resnet50") -> ImageEncoder:
+    """The encoder an initialisation names: random (an `arch` preset), imagenet, convirt:RUN/pretrain, or
+    an image encoder directory (a pre-training or fine-tuning output, or save_image_encoder's)."""
+    if name_or_path == "random":
+        return create_image_encoder(ImageEncoderConfig(arch=arch))
+    if name_or_path == "imagenet":
+        return create_image_encoder(ImageEncoderConfig(arch="resnet50", weights="imagenet"))
+    path = Path(name_or_path.removeprefix("convirt:"))
+    if (path / "image_encoder").is_dir():
+        path = path / "image_encoder"
+    if not path.is_dir():
+        raise InputError("expected random, imagenet, convirt:RUN/pretrain or an image encoder directory",
+                         file=path, field="init")
+    return load_image_encoder(path)

@@ -39,10 +39,7 @@ from usconvirt.losses.gce import GeneralizedCrossEntropy
 from usconvirt.losses.truncated_gce import ScheduledTruncatedGCE
 from usconvirt.models.classifier import KidneyClassifier, save_classifier
 from usconvirt.models.image_encoder import (
-    ImageEncoder,
-    ImageEncoderConfig,
-    create_image_encoder,
-    load_image_encoder,
+    image_encoder_from,
 )
 from usconvirt.training.trainer import TrainerConfig, build_trainer, fit
 
@@ -126,21 +123,6 @@ def subsample_train(train: pd.DataFrame, fraction: float, seed: int) -> pd.DataF
         n = max(1, round(fraction * len(group)))
         keep.extend(rng.choice(group.index.to_numpy(), size=n, replace=False).tolist())
     return train.loc[sorted(keep)].reset_index(drop=True)
-
-
-def initial_encoder(init: str, arch: str) -> ImageEncoder:
-    """The encoder to start from: random, imagenet, convirt:RUN/pretrain, or an image encoder directory."""
-    if init == "random":
-        return create_image_encoder(ImageEncoderConfig(arch=arch))
-    if init == "imagenet":
-        return create_image_encoder(ImageEncoderConfig(arch="resnet50", weights="imagenet"))
-    path = Path(init.removeprefix("convirt:"))
-    if (path / "image_encoder").is_dir():  # a pre-training or fine-tuning output directory
-        path = path / "image_encoder"
-    if not path.is_dir():
-        raise InputError("expected random, imagenet, convirt:RUN/pretrain or an image encoder directory",
-                         file=path, field="init")
-    return load_image_encoder(path)
 
 
 def class_counts(targets: np.ndarray) -> np.ndarray:
@@ -312,8 +294,8 @@ def finetune(dataset: Dataset, split: pd.DataFrame, out_dir: str | Path,
         class_weight = torch.as_tensor(counts.sum() / (2.0 * np.maximum(counts, 1)), dtype=torch.float32)
     if not resume and (out_dir / "checkpoints").exists():
         shutil.rmtree(out_dir / "checkpoints")  # starting over: old best/last checkpoints would be versioned
-    module = FinetuneModule(KidneyClassifier(initial_encoder(config.init, config.arch)), config, class_weight,
-                            pixels["train"], targets["train"])
+    model = KidneyClassifier(image_encoder_from(config.init, config.arch))
+    module = FinetuneModule(model, config, class_weight, pixels["train"], targets["train"])
     best = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor=MONITOR, mode="max",
                            save_top_k=1, save_last=False)
     stop = EarlyStopping(monitor=MONITOR, mode="max", patience=config.patience)
