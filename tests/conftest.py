@@ -23,6 +23,36 @@ def shared_real() -> Path:
     return SHARED_REAL
 
 
+@pytest.fixture(scope="session")
+def run_main():
+    """`usconvirt ARGS` in-process with stdout, stderr and the log captured, for module-scoped fixtures;
+    returns (exit code, everything printed or logged)."""
+    import io
+    import logging
+    import sys
+
+    from usconvirt.cli import main
+
+    def run(*args) -> tuple[int, str]:
+        stream, patch = io.StringIO(), pytest.MonkeyPatch()
+        patch.setattr(sys, "argv", ["usconvirt", *map(str, args)])
+        patch.setattr(sys, "stdout", stream)
+        patch.setattr(sys, "stderr", stream)
+        handler = logging.StreamHandler(stream)
+        logging.getLogger().addHandler(handler)
+        try:
+            main()
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        finally:
+            patch.undo()
+            logging.getLogger().removeHandler(handler)
+        return code, stream.getvalue()
+
+    return run
+
+
 @pytest.fixture
 def cli(monkeypatch, capsys):
     """Run `usconvirt ARGS` in-process through `usconvirt.cli:main`; (exit code, stdout + stderr)."""

@@ -29,34 +29,13 @@ def _phi(export) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def predicted(exported, dicom_export, tmp_path_factory):
+def predicted(exported, dicom_export, tmp_path_factory, run_main):
     """`usconvirt predict` on the DICOM export, through the CLI, with the log captured."""
-    import io
-    import logging
-    import sys
-
-    from usconvirt.cli import main
-
     root = tmp_path_factory.mktemp("predicted")
     out, id_map = root / "out", root / "private" / "ids.csv"
-    argv = ["usconvirt", "predict", str(exported["bundle"]), str(dicom_export), "--out", str(out),
-            "--key", KEY, "--id-map", str(id_map), "--workers", "2"]
-    stream = io.StringIO()
-    patch = pytest.MonkeyPatch()
-    patch.setattr(sys, "argv", argv)
-    patch.setattr(sys, "stdout", stream)
-    patch.setattr(sys, "stderr", stream)
-    handler = logging.StreamHandler(stream)
-    logging.getLogger().addHandler(handler)
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    finally:
-        patch.undo()
-        logging.getLogger().removeHandler(handler)
-    return out, id_map, code, stream.getvalue()
+    code, output = run_main("predict", exported["bundle"], dicom_export, "--out", out, "--key", KEY,
+                            "--id-map", id_map, "--workers", "2")
+    return out, id_map, code, output
 
 
 def test_predict_writes_one_row_per_study_and_names_the_corrupt_file(predicted, dicom_export):

@@ -59,39 +59,12 @@ def export(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def ingested(export, tmp_path_factory):
+def ingested(export, tmp_path_factory, run_main):
     """Run the CLI once for the module; (dataset dir, exit code, captured output incl. the log)."""
-    import sys
-
-    from usconvirt.cli import main
-
     out = tmp_path_factory.mktemp("out") / "dataset"
-    argv = [
-        "usconvirt",
-        "ingest",
-        str(export["dicom"]),
-        "--reports",
-        str(export["reports"]),
-        "--out",
-        str(out),
-        "--key",
-        KEY,
-    ]
-    capture = pytest.MonkeyPatch()
-    capture.setattr(sys, "argv", argv)
-    import io
-
-    stream = io.StringIO()
-    capture.setattr(sys, "stdout", stream)
-    capture.setattr(sys, "stderr", stream)
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    finally:
-        capture.undo()
-    return out, code, stream.getvalue()
+    code, output = run_main("ingest", export["dicom"], "--reports", export["reports"], "--out", out,
+                            "--key", KEY)
+    return out, code, output
 
 
 def test_ingest_writes_a_valid_dataset(ingested):
