@@ -169,7 +169,7 @@ def _move_aside(ctx: RunContext, stage: Stage) -> None:
 
 
 def _resumable(ctx: RunContext, stage: Stage) -> Path | None:
-    found = [p for d in stage.state(ctx) for p in sorted(d.glob("last.ckpt"))] if stage.state else []
+    found = [d / "last.ckpt" for d in stage.state(ctx) if (d / "last.ckpt").exists()]
     return found[0] if found else None
 
 
@@ -214,6 +214,8 @@ def run_lock(out: Path, echo: Callable[[str], None] = print) -> Iterator[None]:
         with os.fdopen(fd, "w") as f:
             json.dump(me, f)
         break
+    else:  # a dead holder's lock reappeared between our takeover and our own create: someone else won
+        raise InputError("another usconvirt run took this run directory's lock just now", file=out)
     try:
         yield
     finally:

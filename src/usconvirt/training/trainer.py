@@ -178,7 +178,8 @@ def _resumable(ckpt: Path, module: L.LightningModule, fingerprint: str) -> bool:
         reason = "its config differs from this run's" if recorded else "it records no config fingerprint"
     else:
         try:
-            saved = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+            # mmap: only the shapes are needed here, so the tensors are not read into memory
+            saved = torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True)["state_dict"]
         except Exception as err:  # a truncated or foreign file: not something to resume from
             reason = f"it cannot be read ({type(err).__name__})"
         else:
