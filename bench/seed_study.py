@@ -13,6 +13,8 @@ shuffled-text control (ties count half). Choose settings with `--score val` on a
 score `--score test` once, on a corpus seed kept aside. A killed study resumes: finished runs are kept.
 `--inits` may add `convirt-multipos` (same-exam positives) and `imagenet` (where its weights are cached).
 `--pretrain-epochs` overrides the config's pre-training epochs (a smaller study on a busy machine).
+`--only-pretrain-seed P` runs one pre-training seed's cells, so that seeds can run in parallel processes
+(after one run has prepared `OUT/prep`); a last run without it gathers them and prints the table.
 """
 
 from __future__ import annotations
@@ -153,6 +155,9 @@ def main() -> None:
     parser.add_argument("--finetune-seeds", type=int, default=3)
     parser.add_argument("--inits", default="random,convirt,shuffled,simclr")
     parser.add_argument("--pretrain-epochs", type=int, default=None)
+    parser.add_argument("--only-pretrain-seed", type=int, default=None,
+                        help="run only this pre-training seed's cells (several processes in parallel); "
+                             "a final run without it gathers the finished runs and prints the table")
     parser.add_argument("--score", choices=("val", "test"), default="val",
                         help="part to report: val while choosing settings, test once at the end")
     args = parser.parse_args()
@@ -168,6 +173,8 @@ def main() -> None:
         config["synth"] = {**(config.get("synth") or {}), "seed": args.synth_seed}
     inits = [i.strip() for i in args.inits.split(",") if i.strip()]
     pretrain_seeds, finetune_seeds = list(range(args.pretrain_seeds)), list(range(args.finetune_seeds))
+    if args.only_pretrain_seed is not None:
+        pretrain_seeds = [args.only_pretrain_seed]
 
     prep = prepare(config, args.out)
     dirs = pretrain_all(prep, config, pretrain_seeds, inits, args.out)

@@ -1,7 +1,7 @@
 """Text stage bench: sentences/s per backend on synthetic reports, and kidney-sentence selection on the
 hand-labelled gold sets (precision, recall, F1, laterality and abnormal accuracy), per hard group and
-report style, for the development part (kidney_gold.txt, gold_dev.txt, gold_dev_b.txt) and the test part
-(gold_test.txt).
+report style, for the development part (kidney_gold.txt, gold_dev.txt, gold_dev_b.txt, gold_dev_c.txt,
+gold_dev_d.txt) and the test part (gold_test_b.txt).
 
     .venv/bin/python bench/text_bench.py [--sentences 10000] [--backends eds quickumls] [--cache-dir DIR]
         [--qualifiers rules eds] [--parts dev test]
@@ -32,8 +32,8 @@ from usconvirt.text.segment import base_nlp, sentence_spans
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "text" / "data"
 PARTS = {
-    "dev": ("kidney_gold.txt", "gold_dev.txt", "gold_dev_b.txt", "gold_dev_c.txt"),
-    "test": ("gold_test.txt",),
+    "dev": ("kidney_gold.txt", "gold_dev.txt", "gold_dev_b.txt", "gold_dev_c.txt", "gold_dev_d.txt"),
+    "test": ("gold_test_b.txt",),
 }
 GROUP_NAMES = {"c": "continues", "v": "vocabulary", "s": "side", "l": "landmark"}
 IMAGED = {"liver", "gallbladder", "pancreas", "spleen", "aorta", "kidney", "bladder"}

@@ -20,7 +20,8 @@ def gold():
 def gold_dev():
     from usconvirt.text.gold import read_gold
 
-    return [read_gold(GOLD.with_name(name)) for name in ("gold_dev.txt", "gold_dev_b.txt")]
+    names = ("gold_dev.txt", "gold_dev_b.txt", "gold_dev_c.txt", "gold_dev_d.txt")
+    return [read_gold(GOLD.with_name(name)) for name in names]
 
 
 @pytest.fixture(scope="session")

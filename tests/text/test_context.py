@@ -88,3 +88,46 @@ def test_exam_title_and_indication():
     rows = kidney_rows("Échographie rénale et vésicale\nIndication : suivi de greffon rénal.\nReins normaux.")
     assert rows["text"].tolist() == ["Indication : suivi de greffon rénal.", "Reins normaux."]
     assert pd.isna(rows["abnormal"].iloc[0]) and not rows["abnormal"].iloc[1]
+
+
+@pytest.mark.parametrize(
+    ("report", "expected"),
+    [
+        # the pronoun stands for the finding: the follow-up describes it
+        ("Kyste cortical gauche de 2 cm. Il est anéchogène, à paroi fine.", [True, True]),
+        ("Le rein droit présente deux kystes. Ils sont à paroi fine.", [True, True]),
+        ("Rein gauche siège d'une lésion de 9 mm. Elle est homogène.", [True, True]),
+        ("RD : kyste de 12 mm.\nIl n'est pas compliqué.", [True, True]),  # the label is not the antecedent
+        # ... unless it has gone; the pronoun stands for the kidney; an impersonal "il"
+        ("Dilatation pyélique droite. Elle disparaît après la miction.", [True, False]),
+        ("Le rein droit présente un kyste. Il est bien différencié.", [True, False]),
+        ("Kyste du rein droit. Il n'y a pas de dilatation.", [True, False]),
+    ],
+)
+def test_pronoun_follow_up_of_a_finding(report, expected):
+    assert kidney_rows(report)["abnormal"].tolist() == expected
+
+
+def test_stable_takes_the_previous_verdict():
+    rows = kidney_rows("RG : kyste cortical de 15 mm.\nAspect stable.")
+    assert rows["abnormal"].tolist() == [True, True]
+
+
+def test_normal_sentence_after_a_finding_of_the_last_side_is_about_both():
+    rows = kidney_rows(
+        "Rein droit normal. Calicectasie gauche. Pas de collection périrénale. Ce kyste est cloisonné."
+    )
+    assert rows["laterality"].tolist()[:3] == ["right", "left", "both"]
+    rows = kidney_rows("RD : normal.\nRG : kyste de 2 cm.\nCe kyste est cloisonné.")
+    assert rows["laterality"].tolist() == ["right", "left", "left"]  # goes on describing the finding
+
+
+def test_plural_of_a_part_the_kidney_has_once_means_both():
+    assert kidney_rows("Les parenchymes rénaux sont fins.")["laterality"].tolist() == ["both"]
+
+
+def test_comparison_in_time_is_no_landmark():
+    assert landmark_ranges(["stable", "par", "rapport", "au", "precedent", "examen"]) == []
+    assert landmark_ranges(["foie", "hyperechogene", "par", "rapport", "au", "cortex", "renal"]) == [(2, 7)]
+    rows = kidney_rows("Rein gauche : DPC grade 2. Elle est stable par rapport au dernier contrôle.")
+    assert rows["abnormal"].tolist() == [True, True]

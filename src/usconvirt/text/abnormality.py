@@ -8,6 +8,12 @@ suivi de greffon rénal"). Two ways to decide negation:
 - `eds`: `usconvirt.findings` marks each finding and normality word as a span of `doc.spans["findings"]`,
   EDS-NLP's `eds.negation` and `eds.hypothesis` qualify them (`span._.negation`, `span._.hypothesis`),
   and a finding neither negated nor hypothetical is asserted.
+Then, across sentences (both ways):
+- a follow-up whose pronoun stands for the previous sentence's finding, not for the organ, describes
+  that finding ("Kyste cortical de 2 cm. Il est anéchogène." / "Le rein droit présente deux kystes. Ils
+  sont à paroi fine."): it is abnormal when that sentence was, normal when it says the finding has gone;
+- an undecided sentence that says the organ is unchanged ("idem", "même aspect", "stable", "inchangé")
+  takes the previous verdict for the organ.
 bench/text_bench.py measures both on the gold set (docs/text.md gives the figures).
 """
 
@@ -18,7 +24,10 @@ from edsnlp.core.pipeline import Pipeline
 from spacy.tokens import Doc, Span
 
 from usconvirt.text.annotations import SentenceAnnotation
-from usconvirt.text.qualifiers import NORMAL_TOKENS, abnormal, finding_at
+from usconvirt.text.context import PRONOUNS, impersonal
+from usconvirt.text.laterality import laterality
+from usconvirt.text.organs import ORGANS
+from usconvirt.text.qualifiers import NORMAL_TOKENS, abnormal, finding_at, reports_gone
 
 FINDINGS = "findings"  # doc.spans key of the finding and normality words
 # Labels of the clinical question ("Indication : suivi de greffon rénal"): the sentence asks, it does not
@@ -36,7 +45,32 @@ QUESTION_LABELS = frozenset(
     }
 )
 LABEL_REACH = 4  # tokens before the colon of such a label
-SAME_ASPECT = frozenset({"idem", "meme", "superposable", "identique", "similaire"})
+SAME_ASPECT = frozenset(
+    {
+        "idem",
+        "meme",
+        "superposable",
+        "superposables",
+        "identique",
+        "identiques",
+        "similaire",
+        "stable",
+        "stables",
+        "inchange",
+        "inchangee",
+        "inchanges",
+        "inchangees",
+        "stationnaire",
+    }
+)
+# The kidney is masculine ("le rein", "le greffon"), so a feminine pronoun stands for a finding ("une
+# lésion", "la dilatation"); a masculine one does when its number differs from every kidney noun of its
+# antecedent ("Le rein droit présente deux kystes. Ils ...") or that sentence names none ("Kyste de
+# 2 cm. Il ...", "RD : kyste de 2 cm. Il ...": a label's words are not the antecedent).
+FEMININE_PRONOUNS = frozenset({"elle", "elles", "celle-ci", "celles-ci"})
+PLURAL_PRONOUNS = frozenset({"ils", "ceux-ci"})
+SINGULAR_ORGAN_NOUNS = frozenset({"rein", "greffon", "transplant", "rd", "rg"})
+PLURAL_ORGAN_NOUNS = frozenset({"reins", "greffons"})
 
 
 class FindingsComponent:
@@ -79,19 +113,66 @@ class AbnormalityComponent:
             findings = list(doc.spans[FINDINGS])
             for sent in sentences:
                 sent.abnormal = qualified_abnormal([f for f in findings if sent.start <= f.start < sent.end])
+        carry_finding(doc._.sentences)
         copy_same_aspect(sentences)
         return doc
 
 
+def carry_finding(sentences: list[SentenceAnnotation]) -> None:
+    """A follow-up whose pronoun stands for the previous sentence's finding is abnormal like it, or
+    normal when it says that finding has gone ("Elle disparaît après la miction"). The pronoun's
+    antecedent is the last sentence not opening on a pronoun ("Les reins sont gros. Ils sont
+    hyperéchogènes. Ils mesurent 14 cm.": the kidneys, so the last sentence stays a measurement)."""
+    antecedent: list[str] = []
+    for previous, sent in zip(sentences, sentences[1:], strict=False):
+        if not opens_on_pronoun(previous.norms):
+            antecedent = previous.norms
+        if (
+            previous.abnormal is True
+            and sent.abnormal is not True
+            and set(sent.organs) & set(previous.organs)
+            and pronoun_for_finding(sent.norms, antecedent)
+        ):
+            sent.abnormal = False if reports_gone(sent.norms) else True
+
+
+def opens_on_pronoun(norms: list[str]) -> bool:
+    return bool(norms) and norms[0] in PRONOUNS and not impersonal(norms)
+
+
+def pronoun_for_finding(norms: list[str], antecedent: list[str]) -> bool:
+    """Whether the sentence opens on a pronoun that stands for a finding of its antecedent sentence."""
+    if not opens_on_pronoun(norms):
+        return False
+    if norms[0] in FEMININE_PRONOUNS:
+        return True
+    nouns = PLURAL_ORGAN_NOUNS if norms[0] in PLURAL_PRONOUNS else SINGULAR_ORGAN_NOUNS
+    return not nouns & set(_after_label(antecedent))
+
+
+def _after_label(norms: list[str]) -> list[str]:
+    """The words after a label's colon ("RD : kyste de 12 mm. Il ...": the pronoun stands for the cyst)."""
+    head = norms[:LABEL_REACH]
+    return norms[head.index(":") + 1 :] if ":" in head else norms
+
+
 def copy_same_aspect(sentences: list[SentenceAnnotation]) -> None:
-    """ "Rein G : idem.", "Même aspect à gauche.": an undecided sentence saying so takes the verdict of the
-    previous sentence about the same organ."""
-    previous: dict[str, bool | None] = {}
+    """ "Rein G : idem.", "Même aspect à gauche.", "Aspect stable.": an undecided sentence saying so takes
+    the verdict of the description it refers to, the organ's sentences since the last one naming a side
+    ("RD : kyste de 2 cm. Pas de dilatation. RG : idem." is abnormal): abnormal if one of them is, else
+    normal if one of them is."""
+    if not any(sent.abnormal is None and SAME_ASPECT.intersection(sent.norms) for sent in sentences):
+        return  # most reports: no side checks to pay for
+    block: dict[str, list[bool | None]] = {}  # organ -> verdicts since its last sentence naming a side
     for sent in sentences:
         if sent.abnormal is None and any(token in SAME_ASPECT for token in sent.norms):
-            sent.abnormal = next((previous[o] for o in sent.organs if previous.get(o) is not None), None)
-        for organ in sent.organs:
-            previous[organ] = sent.abnormal
+            verdicts = [v for o in sent.organs for v in block.get(o, ())]
+            sent.abnormal = True if True in verdicts else (False if False in verdicts else None)
+        for name in sent.organs:
+            organ = ORGANS[name]
+            if organ.paired and laterality(sent.norms, sent.concepts, organ) is not None:
+                block[name] = []
+            block.setdefault(name, []).append(sent.abnormal)
 
 
 def asks_question(norms: list[str]) -> bool:

@@ -11,9 +11,11 @@ Rules, in report order:
    ("Conclusion :", "Indication :", ...), a blank line after some content, or the next heading closes it.
 3. **Carried subject.** Outside a scope, a sentence naming no organ continues the previous sentence
    when that one was about a single organ, nothing closed the paragraph (blank line, heading), and the
-   sentence says something about an organ (a finding or normality word, a number, a side, a pronoun)
-   without naming another topic (`OTHER_TOPICS`: effusion, lymph nodes, the exam itself, ...):
-   "Rein droit de 11 cm. Pas de lithiase." The carried sentence passes the subject on.
+   sentence says something about an organ (a finding or normality word, a number, a side, a pronoun,
+   a comparison such as "stable") without naming another topic (`OTHER_TOPICS`: effusion, lymph nodes,
+   the exam itself, ...): "Rein droit de 11 cm. Pas de lithiase." A sentence opening on a personal
+   pronoun (not an impersonal "il existe", "il est conseillé de") always carries it. The carried
+   sentence passes the subject on.
 4. A sentence holding a landmark (`landmarks.py`) inherits no kidney by rule 2 or 3.
 5. **Title.** The report's first sentence, when it names the exam ("Échographie rénale et vésicale",
    "Examen doppler des artères rénales"), is no heading ("Examen des reins :") and reports no finding,
@@ -155,7 +157,7 @@ OTHER_TOPICS = frozenset(
     }
 )
 TITLE_WORDS = frozenset({"echographie", "examen", "exploration", "doppler", "echo"})
-# Words that tie a sentence to the previous one's organ: pronouns, "le droit", "idem".
+# Words that tie a sentence to the previous one's organ: pronouns, "le droit", "idem", "stable".
 FOLLOW_UP_WORDS = frozenset(
     {
         "il",
@@ -166,6 +168,15 @@ FOLLOW_UP_WORDS = frozenset(
         "celle-ci",
         "ceux-ci",
         "idem",
+        # comparisons with the last exam go on about the same organ ("Aspect stable.")
+        "stable",
+        "stables",
+        "inchange",
+        "inchangee",
+        "inchanges",
+        "inchangees",
+        "superposable",
+        "stationnaire",
         "droit",
         "droite",
         "gauche",
@@ -175,6 +186,22 @@ FOLLOW_UP_WORDS = frozenset(
         "taille",
     }
 )
+
+
+# Pronouns opening a follow-up sentence; "Il existe", "il n'y a pas", "il s'agit", "il est conseillé de"
+# are impersonal and stand for nothing.
+PRONOUNS = frozenset({"il", "elle", "ils", "elles", "celui-ci", "celle-ci", "ceux-ci", "celles-ci"})
+IMPERSONAL_AFTER = frozenset({"y", "existe", "s'agit", "faut", "convient", "semble", "parait"})
+
+
+def impersonal(norms: Sequence[str]) -> bool:
+    """ "Il existe ...", "Il n'y a pas ...", "Il est conseillé de ..."."""
+    following = norms[1:4]
+    return bool(following) and (
+        following[0] in IMPERSONAL_AFTER
+        or (following[0] == "n'" and len(following) > 1 and following[1] in IMPERSONAL_AFTER)
+        or (following[0] == "est" and len(following) > 2 and following[2] in ("de", "d'", "que", "qu'"))
+    )
 
 
 @dataclass
@@ -241,6 +268,8 @@ def _specific_other(norms: Sequence[str], i: int) -> bool:
 
 def carries_subject(norms: Sequence[str]) -> bool:
     """Whether a sentence naming no organ reads as a follow-up of the previous one (rule 3)."""
+    if norms and norms[0] in PRONOUNS and not impersonal(norms):
+        return True  # "Elle est stable par rapport au dernier contrôle.": its subject is the last one's
     if any(token in OTHER_TOPICS and not _specific_other(norms, i) for i, token in enumerate(norms)):
         return False
     return any(

@@ -3,7 +3,7 @@
 A gold sentence counts as selected when predicted sentences of the organ cover most of its characters,
 so that scores do not depend on the segmenter splitting exactly where the annotator did.
 Each report has a style (the word after its id: structured, prose, telegraphic, conclusion; older files
-have none) and each sentence the hard groups of its code's 4th+ characters (see gold_test.txt).
+have none) and each sentence the hard groups of its code's 4th+ characters (see gold_dev_d.txt).
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ The exclusion list (normalised tokens: lowercase, no accents), each with the rep
 3. Renal vessels in a sentence about the aorta or the inferior vena cava ("aorte", "aortique", "cave",
    "VCI", "AAA"): the vessels are the landmark of the vascular finding.
 4. "loge de nephrectomie": the fossa of a removed kidney, not a kidney.
-5. "par rapport au cortex renal" (and 4 tokens after "par rapport"): the kidney as the reference of another
-   organ's echogenicity ("foie hyperechogene par rapport au cortex renal").
+5. "par rapport au cortex renal" (and 4 tokens after "par rapport", when they hold a renal word): the
+   kidney as the reference of another organ's echogenicity ("foie hyperechogene par rapport au cortex
+   renal"); "par rapport au precedent examen" is no landmark.
 
 A landmark hides the renal concepts it covers, and a sentence holding one inherits no kidney from a
 heading or a previous sentence (`context.py`). Span attributes set by the concept components through
@@ -52,6 +53,9 @@ LOCATIVE_WINDOW = 4  # tokens between the locative and the vessel ("sous les", "
 FOSSA_PHRASES = (("loge", "de", "nephrectomie"), ("loges", "de", "nephrectomie"))
 COMPARISON = ("par", "rapport")  # "hyperechogene par rapport au cortex renal": the kidney as a reference
 COMPARISON_REACH = 4  # tokens after "par rapport" that the reference covers
+# Only a kidney as the reference is a landmark: "stable par rapport au précédent examen" is a comparison
+# in time, said of the kidney's own finding.
+REFERENCE_NOUNS = frozenset({"rein", "reins", "cortex", "parenchyme"})
 
 
 def landmark_ranges(norms: Sequence[str]) -> list[tuple[int, int]]:
@@ -70,7 +74,9 @@ def landmark_ranges(norms: Sequence[str]) -> list[tuple[int, int]]:
             if vascular or any(word in VESSEL_LOCATIVES for word in before):
                 ranges.append((i, i + 2))
         if tuple(norms[i : i + 2]) == COMPARISON:
-            ranges.append((i, min(len(norms), i + 2 + COMPARISON_REACH)))
+            reach = norms[i + 2 : i + 2 + COMPARISON_REACH]
+            if any(word in RENAL_FORMS or word in REFERENCE_NOUNS for word in reach):
+                ranges.append((i, min(len(norms), i + 2 + COMPARISON_REACH)))
         for phrase in FOSSA_PHRASES:
             if tuple(norms[i : i + len(phrase)]) == phrase:
                 ranges.append((i, i + len(phrase)))

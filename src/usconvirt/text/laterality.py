@@ -2,14 +2,17 @@
 
 `span._.laterality` (dict organ name -> left/right/both/unspecified, for the organs of `span._.organs`):
 1. the sentence's own side: side CUIs (rein droit/RD, rein gauche/RG, deux reins), the words droit/gauche
-   and bilatéral, "des deux côtés", "de part et d'autre", a plural noun ("reins", "artères rénales");
+   and bilatéral, "des deux côtés", "de part et d'autre", a plural noun ("reins", "artères rénales",
+   "parenchymes");
    left + right = both; "controlatéral" is the side opposite the last one stated, "homolatéral" the same;
 2. else the side of the label that opened the scope ("Rein droit :", "À gauche :", "Droit :"), of the block
    a sentence-initial adverbial opened ("À gauche, kyste. Pas de lithiase."), or, for a sentence opening
    on a pronoun ("Il présente un kyste"), the side just described;
 3. else, once both sides were described in the scope or paragraph, both ("RD : 11 cm. RG : 12 cm. Pas de
-   dilatation."), unless the last sided sentence asserted a finding ("À gauche, dilatation. Le bassinet
-   mesure 16 mm."): then, as without both sides described, the last side stated;
+   dilatation."), unless the sentence goes on describing a finding of the last side: the last sided
+   sentence asserted a finding and this one asserts one too ("RG : kyste de 2 cm. Ce kyste est cloisonné.");
+   then, as without both sides described, the last side stated. A normal or negated sentence after
+   a finding ("... Calicectasie gauche. Pas de collection périrénale.") is about both;
 4. else the scope's plural heading ("REINS :" = both); else unspecified. Unpaired organs are unspecified.
 Side words that place another structure ("fosse iliaque droite", "lobe gauche") are not the organ's side.
 """
@@ -32,6 +35,8 @@ CONTRALATERAL = frozenset({"controlateral", "controlaterale", "controlaterales",
 HOMOLATERAL = frozenset({"homolateral", "homolaterale", "ipsilateral", "ipsilaterale"})
 SIDED_NOUNS = frozenset({"rein", "pyelon", "bassinet", "uretere"})
 BOTH_NOUNS = frozenset({"reins", "cotes", "loges", "ureteres"})  # after "deux" or "2"
+# Plurals of parts a kidney has one of: the plural alone means both ("Les parenchymes rénaux sont fins").
+ONE_PER_KIDNEY_PLURALS = frozenset({"parenchymes", "hiles"})
 BOTH_PHRASE = ("part", "et", "d'", "autre")  # "de part et d'autre"
 # Structures whose side is not the organ's: "greffon en fosse iliaque droite", "lobe droit du foie".
 OTHER_SIDED = frozenset(
@@ -81,6 +86,7 @@ def laterality(norms: Sequence[str], concepts: Iterable[Concept], organ: Organ) 
             token.startswith(BOTH_PREFIXES)
             or (token in ("deux", "2") and i + 1 < len(norms) and norms[i + 1] in BOTH_NOUNS)
             or (token == "part" and tuple(norms[i : i + len(BOTH_PHRASE)]) == BOTH_PHRASE)
+            or (token in ONE_PER_KIDNEY_PLURALS and organ.name == "kidney")
         ):
             sides.add("both")
         elif token in CONTRALATERAL:
@@ -119,13 +125,15 @@ def inherited(
     last: dict[str, str],
     last_finding: dict[str, bool],
     described: dict[str, set[str]],
+    asserts_finding: bool = False,
 ) -> str | None:
     """Rules 2-3 for a sentence naming no side: the scope label's side; after both sides were described,
-    both, unless the last sided sentence asserted a finding that this one goes on describing; else the
-    last side."""
+    both, unless the last sided sentence asserted a finding that this one (`asserts_finding`) goes on
+    describing; else the last side."""
     if organ in scope_side:
         return scope_side[organ]
-    if described.get(organ, set()) >= {"left", "right"} and not last_finding.get(organ, False):
+    continues_finding = last_finding.get(organ, False) and asserts_finding
+    if described.get(organ, set()) >= {"left", "right"} and not continues_finding:
         return "both"
     return last.get(organ)
 
@@ -156,7 +164,7 @@ class LateralityComponent:
                     scope_side[name] = last[name]  # "Il présente un kyste": the kidney just described
                 sides[name] = (
                     own
-                    or inherited(name, scope_side, last, last_finding, described)
+                    or inherited(name, scope_side, last, last_finding, described, sent.abnormal is True)
                     or (sent.scope_plural.get(name) or "unspecified")
                 )
                 if own in ("left", "right", "both"):

@@ -3,6 +3,18 @@
 `abnormal` is True when a finding is asserted ("kyste de 15 mm"), False when findings are negated
 or the sentence states normality ("pas de dilatation", "taille normale"), None when it says neither
 ("mesure 11 cm"). Accuracy on the hand-labelled gold set is measured by bench/text_bench.py.
+
+Conventions (those of the gold files, docs/text.md):
+- a finding counts whatever its weight: simple cysts, findings "stable", "inchangé" or "en régression"
+  (still there), hypotheses ("évoquant", "pouvant correspondre à", "probable", "à contrôler"),
+  post-operative states of the kidney (scar, "sonde JJ", "néphrostomie");
+- a finding is negated by a cue before it ("pas de", "sans", "absence de", "disparition de", "régression
+  complète de"; `NEGATION_WINDOW` tokens, cut by `SCOPE_BREAKERS` except "en faveur de") or after it in
+  its clause ("absente", "non retrouvée", "non visualisée", "a disparu");
+- a word that is no finding in its context is skipped (`BENIGN_AFTER`): "hypertrophie compensatrice",
+  "dilatation physiologique", "..., variante de la normale"; the organ itself is no finding ("greffon",
+  "rein unique");
+- measurements alone give None.
 """
 
 from __future__ import annotations
@@ -73,8 +85,6 @@ FINDING_PREFIXES = (
     "dedifferenci",
     "hydronephrose",
     "ureterocele",
-    "greffon",
-    "transplant",
     "hematome",
     "lacune",
     "remaniement",
@@ -105,20 +115,66 @@ FINDING_PREFIXES = (
     "diminu",
     "amorti",
     "ectasi",
+    # issue 15, round 2: findings of French renal reports the list lacked (stones, masses, post-operative
+    # states, Doppler and size changes, infarcts, collections)
+    "nephrolithias",
+    "urolithias",
+    "tissulaire",  # "formation / lésion / composante tissulaire": a solid mass
+    "expansi",  # "processus expansif"
+    "neoplas",
+    "cancer",
+    "recidiv",
+    "augment",  # "augmenté de volume", "échogénicité augmentée", "IR augmenté"
+    "accru",
+    "eleve",  # "IR élevé à 0,80"
+    "tardus",  # "tardus parvus" flow
+    "infarc",
+    "ischemi",
+    "necros",
+    "urinome",
+    "lymphocel",
+    "distend",
+    "remani",
+    "nephrostom",
+    "malrotation",
+    "bifide",
+    "oedem",
+    "inflammat",
 )
-# Multi-token abnormal phrases, as tuples of normalised tokens.
+# Whole tokens naming a finding (too short to be prefixes): angiomyolipoma, a double-J stent.
+FINDING_TOKENS = frozenset({"aml", "jj"})
+# Multi-token abnormal phrases, as tuples of prefixes of consecutive normalised tokens ("petit", "rein"
+# also matches "petits reins"). A solitary kidney ("rein unique") is no finding by itself: the gold
+# convention judges the kidney described, and the missing one is another sentence's finding.
 FINDING_PHRASES = (
     ("petit", "rein"),
     ("petite", "taille"),
-    ("augmente", "de", "taille"),
-    ("augmentation", "de", "taille"),
-    ("mal", "differencie"),
-    ("mal", "differenciee"),
-    ("taille", "reduite"),
-    ("rein", "unique"),
-    ("perte", "de", "la", "differenciation"),
-    ("mauvaise", "differenciation"),
+    ("gros", "rein"),
+    ("mal", "differenci"),
+    ("taille", "reduit"),
+    ("reduit", "de", "taille"),
+    ("perte", "de"),
+    ("perte", "d'"),
+    ("mauvaise", "differenci"),
+    ("double", "j"),
+    ("fer", "a", "cheval"),
+    ("mega", "-", "uret"),
 )
+# After a finding word, in its clause: the word names no abnormality ("hypertrophie compensatrice",
+# "pyélectasie physiologique", "colonne de Bertin hypertrophique, variante de la normale").
+BENIGN_AFTER = frozenset(
+    {
+        "compensatrice",
+        "compensatrices",
+        "compensateur",
+        "compensateurs",
+        "compensatoire",
+        "physiologique",
+        "physiologiques",
+        "variante",
+    }
+)
+BENIGN_REACH = 8  # tokens after the finding; commas allowed ("..., variante de la normale")
 NORMAL_TOKENS = frozenset(
     {
         "normal",
@@ -177,13 +233,70 @@ NORMAL_TOKENS = frozenset(
         "respectees",
     }
 )
-NEGATION_TOKENS = frozenset({"pas", "sans", "absence", "ni", "aucun", "aucune", "non", "jamais", "ne", "n'"})
-POST_NEGATION = frozenset({"absent", "absente", "absents", "absentes", "negatif", "negative"})
+NEGATION_TOKENS = frozenset(
+    {
+        "pas",
+        "sans",
+        "absence",
+        "ni",
+        "aucun",
+        "aucune",
+        "non",
+        "jamais",
+        "ne",
+        "n'",
+        "disparition",
+        "resolution",
+    }
+)
+# After a finding, in its clause: it is absent, or gone ("la dilatation a disparu").
+POST_NEGATION = frozenset(
+    {
+        "absent",
+        "absente",
+        "absents",
+        "absentes",
+        "negatif",
+        "negative",
+        "disparu",
+        "disparue",
+        "disparus",
+        "disparues",
+        "disparait",
+        "disparaissent",
+        "resolu",
+        "resolue",
+        "resolus",
+        "resolues",
+    }
+)
+GONE = POST_NEGATION - {"absent", "absente", "absents", "absentes", "negatif", "negative"} | {
+    "disparition",
+    "resolution",
+}
+POST_REACH = 6  # tokens after the finding, to the end of its clause
+# "non" + one of these after a finding: "lithiase non retrouvée / non visualisée / non mise en évidence".
+NOT_SEEN = (
+    "retrouv",
+    "vu",
+    "visib",
+    "visualis",
+    "decel",
+    "objectiv",
+    "mis",
+    "identifi",
+    "detect",
+    "individualis",
+)
+# "régression complète / totale de la dilatation": the finding is gone.
+COMPLETE = ("complet", "total")
 # A negation stops at these: "pas de lithiase, mais un kyste".
 SCOPE_BREAKERS = frozenset({"mais", "cependant", "toutefois", "par", "en", "avec", "et", ";", ":", ".", "("})
 NEGATION_WINDOW = 8
 # Tokens that keep a negation alive across a comma: "pas de dilatation, de lithiase ni de kyste".
 ENUMERATION = frozenset({",", "ni", "de", "d'", "du", "des", "la", "le", "les", "l'", "ou"})
+# Tokens that end a finding's clause for the cues after it.
+CLAUSE_END = frozenset({",", ";", ":", ".", "(", "mais", "et", "avec", "cependant", "toutefois"})
 
 
 def abnormal(tokens: Sequence[str]) -> bool | None:
@@ -191,14 +304,17 @@ def abnormal(tokens: Sequence[str]) -> bool | None:
     asserted = negated = normal = False
     negation_until = -1
     for i, token in enumerate(tokens):
-        if token in NEGATION_TOKENS:
+        if token in NEGATION_TOKENS or _complete_regression(tokens, i):
             negation_until = i + NEGATION_WINDOW
             continue
-        if token in SCOPE_BREAKERS and not (token == "et" and _enumerating(tokens, i)):
+        if token in SCOPE_BREAKERS and not _keeps_scope(tokens, i):
             negation_until = -1
         elif token == "," and i <= negation_until and not _enumerating(tokens, i):
             negation_until = -1
-        if _is_finding(tokens, i):
+        length = finding_word_at(tokens, i)
+        if length and _benign(tokens, i + length):
+            normal = True  # "hypertrophie compensatrice": an adaptation, said of a normal kidney
+        elif length:
             if i <= negation_until or _post_negated(tokens, i):
                 negated = True
             else:
@@ -213,17 +329,55 @@ def abnormal(tokens: Sequence[str]) -> bool | None:
 
 
 def finding_at(tokens: Sequence[str], i: int) -> int:
-    """Length in tokens of the finding that starts at token i (a phrase, or one prefixed word); 0: none."""
-    if tokens[i].startswith(FINDING_PREFIXES):
+    """Length in tokens of the finding that starts at token i (a phrase, or one prefixed word); 0: none,
+    or a finding word that names no abnormality here (`BENIGN_AFTER`)."""
+    length = finding_word_at(tokens, i)
+    return 0 if length and _benign(tokens, i + length) else length
+
+
+def finding_word_at(tokens: Sequence[str], i: int) -> int:
+    """Length of the finding word or phrase at token i, whatever follows it; 0: none."""
+    token = tokens[i]
+    if token.startswith(FINDING_PREFIXES) or token in FINDING_TOKENS:
         return 1
     for phrase in FINDING_PHRASES:
-        if tokens[i] == phrase[0] and tuple(tokens[i : i + len(phrase)]) == phrase:
+        if token.startswith(phrase[0]) and _phrase_at(tokens, i, phrase):
             return len(phrase)
     return 0
 
 
-def _is_finding(tokens: Sequence[str], i: int) -> bool:
-    return finding_at(tokens, i) > 0
+def _phrase_at(tokens: Sequence[str], i: int, phrase: tuple[str, ...]) -> bool:
+    return i + len(phrase) <= len(tokens) and all(
+        t.startswith(p) for t, p in zip(tokens[i : i + len(phrase)], phrase, strict=False)
+    )
+
+
+def _benign(tokens: Sequence[str], start: int) -> bool:
+    """Whether a `BENIGN_AFTER` word follows a finding in its clause (commas allowed)."""
+    for token in tokens[start : start + BENIGN_REACH]:
+        if token in BENIGN_AFTER:
+            return True
+        if token in (";", ".", "mais", "et", ":"):
+            return False
+    return False
+
+
+def _keeps_scope(tokens: Sequence[str], i: int) -> bool:
+    """A scope breaker that does not end the negation: "et de ...", "pas d'argument en faveur de ..."."""
+    following = tokens[i + 1] if i + 1 < len(tokens) else ""
+    return (tokens[i] == "et" and _enumerating(tokens, i)) or (tokens[i] == "en" and following == "faveur")
+
+
+def _complete_regression(tokens: Sequence[str], i: int) -> bool:
+    """ "Régression complète de ...": a negation cue for the findings after it."""
+    return tokens[i].startswith("regress") and i + 1 < len(tokens) and tokens[i + 1].startswith(COMPLETE)
+
+
+def reports_gone(tokens: Sequence[str]) -> bool:
+    """Whether the sentence says something has gone ("a disparu", "disparition de")."""
+    return any(token in GONE for token in tokens) or any(
+        _complete_regression(tokens, i) for i in range(len(tokens))
+    )
 
 
 def _enumerating(tokens: Sequence[str], i: int) -> bool:
@@ -232,14 +386,15 @@ def _enumerating(tokens: Sequence[str], i: int) -> bool:
 
 
 def _post_negated(tokens: Sequence[str], i: int) -> bool:
-    """ "kyste : non", "dilatation absente", "lithiase non retrouvée"."""
-    window = tokens[i + 1 : i + 4]
-    return (
-        any(t in POST_NEGATION for t in window)
-        or (
-            "non" in window
-            and window.index("non") + 1 < len(window)
-            and window[window.index("non") + 1].startswith(("retrouv", "vu", "visib", "decel", "objectiv"))
-        )
-        or tuple(window[:2]) in {(":", "non"), (":", "0")}
+    """ "kyste : non", "dilatation absente", "lithiase non retrouvée", "épanchement péri-rénal absent",
+    "la dilatation a disparu": a cue after the finding, in its clause."""
+    if tuple(tokens[i + 1 : i + 3]) in {(":", "non"), (":", "0")}:
+        return True
+    clause = []
+    for token in tokens[i + 1 : i + 1 + POST_REACH]:
+        if token in CLAUSE_END:
+            break
+        clause.append(token)
+    return any(t in POST_NEGATION for t in clause) or any(
+        t == "non" and n.startswith(NOT_SEEN) for t, n in zip(clause, clause[1:], strict=False)
     )
