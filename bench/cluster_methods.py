@@ -6,8 +6,8 @@
 corpora: for every dataset (frames at 64 px), k-means on each feature space; clusters are named by
 majority vote on the exams of the mapping part (ClusterConfig.map_fraction, keyed hash of the exam id) and
 scored on the held-out exams; the table gives the mean and the worst over the datasets. `--crops`
-replaces every frame by a random crop of 40-60 % of its side (seeded), the stand-in for datasets of small
-organ crops.
+replaces every frame by a random crop of 40-60 % of its side (seeded) in memory; datasets of crop files
+(bench/cluster_crops.py make) are read as the stage reads them.
 real: the real kidney frames of ../shared/data/real, each also altered as another scanner would show it
 (gain, gamma, blur); features are fitted on the originals, and the table gives how often an altered
 frame's nearest original is its own source (retrieval@1): features that follow the scanner fail this.
@@ -25,9 +25,9 @@ from scipy import ndimage
 from sklearn.metrics import f1_score
 
 from usconvirt.clustering.baselines import FEATURES, fit_features, kmeans
+from usconvirt.clustering.frames import load_cluster_frames
 from usconvirt.clustering.mapping import majority_mapping, mapping_part
 from usconvirt.data.dataset import load_dataset
-from usconvirt.data.frames import load_frames
 
 SIZE = 64
 
@@ -55,7 +55,8 @@ def corpora(paths: list[Path], crops: bool, ks: list[int]) -> None:
     results = collections.defaultdict(list)
     for path in paths:
         ds = load_dataset(path)
-        frames, ids = load_frames(ds, SIZE)
+        ids = ds.images["image_id"].tolist()
+        frames = np.asarray(load_cluster_frames(ds, SIZE, ids)[0])  # as the stage sees them
         if crops:
             frames = random_crops(frames, np.random.default_rng(0))
         images = ds.images.set_index("image_id").loc[ids]

@@ -2,6 +2,8 @@
 
     python bench/seed_study.py configs/demo.yaml --out /tmp/study --synth-seed 7 --score val   # develop
     python bench/seed_study.py configs/demo.yaml --out /tmp/study --synth-seed 1234 --score test  # once
+    python bench/seed_study.py configs/demo.yaml --out /tmp/v --synth-seed 7 --pretrain-seeds 1 \
+        --inits random,convirt,shuffled --score dev --set pretrain.sample_sentence=false  # one variant
 
 The corpus, split, clustering, sentences, pairs and tokenizer are made once by the pipeline's own stages
 (`OUT/prep`, with the paper's pairing: `match_laterality` off). Then, for each pre-training seed p, ConVIRT,
@@ -10,7 +12,10 @@ fine-tuning seed f every initialisation (random included) is fine-tuned with see
 (p, f) are paired, each init seeing the same data order. The table prints, per initialisation, the mean
 ± sd of the chosen part's macro-F1 over the N x M cells, and the share of cells it beats random and the
 shuffled-text control (ties count half). Choose settings with `--score val` on a development corpus seed;
-score `--score test` once, on a corpus seed kept aside. A killed study resumes: finished runs are kept.
+score `--score test` once, on a corpus seed kept aside. `--score dev` is the mean of the validation and
+test macro-F1, for a development corpus seed only (its validation part alone is a handful of patients).
+`--set section.key=value` (repeatable, value read as YAML) changes one setting of the config, so a
+variant is one command. A killed study resumes: finished runs are kept.
 `--inits` may add `convirt-multipos` (same-exam positives) and `imagenet` (where its weights are cached).
 `--pretrain-epochs` overrides the config's pre-training epochs (a smaller study on a busy machine).
 `--only-pretrain-seed P` runs one pre-training seed's cells, so that seeds can run in parallel processes
@@ -103,6 +108,7 @@ def finetune_all(prep: Path, config: dict, dirs: dict, pretrain_seeds: list[int]
                 rows.append({"init": init, "pretrain_seed": p, "finetune_seed": f,
                              "val_macro_f1": metrics["val"]["macro_f1"],
                              "test_macro_f1": metrics["test"]["macro_f1"],
+                             "dev_macro_f1": (metrics["val"]["macro_f1"] + metrics["test"]["macro_f1"]) / 2,
                              "collapsed": metrics["val"].get("collapsed")})
     return pd.DataFrame(rows)
 
@@ -146,6 +152,23 @@ def summary_table(runs: pd.DataFrame, diagnostics: pd.DataFrame, part: str) -> p
     return pd.DataFrame(rows)
 
 
+def with_setting(config: dict, assignment: str) -> dict:
+    """A copy of `config` with `a.b.c=value` set; the value is parsed as YAML (`false`, `1e-3`, `[1, 2]`)."""
+    import yaml
+
+    key, sep, value = assignment.partition("=")
+    if not sep or not key.strip():
+        raise SystemExit(f"--set {assignment!r}: expected SECTION.KEY=VALUE")
+    *parents, leaf = key.strip().split(".")
+    out = dict(config)
+    node = out
+    for name in parents:
+        node[name] = dict(node.get(name) or {})
+        node = node[name]
+    node[leaf] = yaml.safe_load(value)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config", type=Path)
@@ -158,8 +181,11 @@ def main() -> None:
     parser.add_argument("--only-pretrain-seed", type=int, default=None,
                         help="run only this pre-training seed's cells (several processes in parallel); "
                              "a final run without it gathers the finished runs and prints the table")
-    parser.add_argument("--score", choices=("val", "test"), default="val",
-                        help="part to report: val while choosing settings, test once at the end")
+    parser.add_argument("--score", choices=("val", "dev", "test"), default="val",
+                        help="part to report: val (or dev = mean of val and test, on a development corpus "
+                             "seed) while choosing settings, test once at the end")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one config setting (repeatable; the value is read as YAML)")
     args = parser.parse_args()
 
     from usconvirt.config import load_yaml
@@ -169,6 +195,8 @@ def main() -> None:
     config["label_efficiency"] = {**(config.get("label_efficiency") or {}), "enabled": False}
     if args.pretrain_epochs is not None:
         config["pretrain"] = {**(config.get("pretrain") or {}), "epochs": args.pretrain_epochs}
+    for assignment in args.set:
+        config = with_setting(config, assignment)
     if args.synth_seed is not None:
         config["synth"] = {**(config.get("synth") or {}), "seed": args.synth_seed}
     inits = [i.strip() for i in args.inits.split(",") if i.strip()]

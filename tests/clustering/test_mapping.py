@@ -64,3 +64,12 @@ def test_labels_name_kidney_clusters_and_exam_split_is_stable():
     part = mapping_part(exams, 0.7)
     assert 0.55 < part.mean() < 0.85
     assert (mapping_part(exams + ["new1", "new2"], 0.7)[:200] == part).all()  # adding exams moves none
+
+
+def test_unnamed_clusters_take_the_nearest_named_centroids_organ():
+    from usconvirt.clustering.mapping import UNMAPPED, fill_unmapped
+
+    centroids = np.array([[0.0, 0.0], [10.0, 0.0], [9.0, 1.0], [0.5, 0.5]], np.float32)
+    mapping = {0: "kidney", 1: "liver", 2: UNMAPPED, 3: UNMAPPED}
+    assert fill_unmapped(mapping, centroids) == {0: "kidney", 1: "liver", 2: "liver", 3: "kidney"}
+    assert fill_unmapped(dict.fromkeys(range(4), UNMAPPED), centroids) == dict.fromkeys(range(4), UNMAPPED)

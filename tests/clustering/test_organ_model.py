@@ -5,13 +5,13 @@ import pandas as pd
 import pytest
 
 from usconvirt.clustering import ClusterConfig, run_clustering
+from usconvirt.clustering.frames import load_cluster_frames
 from usconvirt.clustering.organ_model import load_organ_model
 from usconvirt.data import load_dataset
-from usconvirt.data.frames import load_frames
 from usconvirt.errors import InputError
 
 
-@pytest.mark.parametrize("features", ["robust", "raw"])
+@pytest.mark.parametrize("features", ["texture", "raw"])
 def test_saved_kmeans_model_reproduces_assignments(shapes_dataset, tmp_path, features):
     out = tmp_path / "cluster"
     ids = [f"e{e}_{i}" for e in range(20) for i in range(3)][5:]  # not all frames, not in file order
@@ -20,7 +20,7 @@ def test_saved_kmeans_model_reproduces_assignments(shapes_dataset, tmp_path, fea
     assignments = pd.read_csv(out / "assignments.csv")
     model = load_organ_model(out)  # the cluster directory or its organ_model/ both work
     assert model.recipe.kind == features and model.clusters == 6
-    frames, _ = load_frames(load_dataset(shapes_dataset), 32, image_ids=assignments["image_id"].tolist())
+    frames, _ = load_cluster_frames(load_dataset(shapes_dataset), 32, assignments["image_id"].tolist())
     clusters, confidence = model.assign(frames)
     np.testing.assert_array_equal(clusters, assignments["cluster"].to_numpy())
     np.testing.assert_allclose(confidence, assignments["confidence"], atol=1e-4)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from usconvirt.data import preprocess
-from usconvirt.data.preprocess import clean_frame, resize_pad
+from usconvirt.data.preprocess import clean_frame, resize_for_model
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,8 @@ def preprocessing_constants() -> dict[str, float]:
 def preprocessing_parameters(classifier_size: int, organ_size: int | None) -> dict[str, Any]:
     return {"classifier_size": classifier_size, "organ_size": organ_size,
             "steps": ["to_grayscale", "sector crop (sector_mask)", "overlay blanking (overlay_mask)",
-                      "resize keeping aspect", "pad to square"],
+                      "resize keeping aspect", "pad to square",
+                      "organ crops (is_crop): to_grayscale and resize to square only"],
             "dicom": "clean_frame as at ingest, then preprocess_ultrasound as in training",
             "png": "preprocess_ultrasound as in training",
             "normalisation": NORMALISATION, "constants": preprocessing_constants()}
@@ -48,5 +49,5 @@ def changed_constants(saved: dict[str, Any]) -> list[str]:
 def prepare(frame: np.ndarray, sizes: tuple[int, ...], *, dicom: bool) -> dict[int, np.ndarray]:
     """The model inputs (uint8, size x size) of one raw frame, for each size."""
     crop = clean_frame(frame)[0] if dicom else frame
-    crop = clean_frame(crop)[0]  # preprocess_ultrasound = clean_frame + resize_pad, once for all sizes
-    return {size: resize_pad(crop, size) for size in sizes}
+    crop = clean_frame(crop)[0]  # preprocess_ultrasound = clean_frame + resize_for_model, once for all sizes
+    return {size: resize_for_model(crop, size) for size in sizes}

@@ -1,10 +1,12 @@
 """Clustering without training (scikit-learn, scikit-image): k-means on pixel features and on an
 encoder's features.
 
-The default ("robust") features are built to vary with the organ, not with the scanner or the
+The default ("texture") features are built to vary with the organ, not with the scanner or the
 sonographer: histograms of oriented gradients (block-normalised, so gain-free), each frame's pixels
-standardised on their own (gain, dynamic range) and lightly blurred (speckle), and a small weight of
-intensity statistics. Every block is reduced by PCA fitted on the clustered frames only.
+standardised on their own (gain, dynamic range) and lightly blurred (speckle), histograms of local
+binary patterns (speckle texture; unchanged by gain, and by monotonic grey maps up to ties) and a
+small weight of intensity statistics. Pixel and gradient blocks are reduced by PCA fitted on the
+clustered frames only. "robust" is the same without the texture histograms (the default before).
 """
 
 from __future__ import annotations
@@ -45,13 +47,31 @@ def kmeans(features: np.ndarray, k: int, seed: int = 0, n_init: int = 10) -> tup
     return kmeans_predict(features, features, k, seed, n_init)
 
 
-FEATURES = ("robust", "pixels", "raw")
+FEATURES = ("texture", "robust", "pixels", "raw")
+LBP_RADII = (1, 2)  # px at image_size: speckle grain at 64-96 px
+LBP_POINTS = 8
 
 
 def intensity_stats(frames: np.ndarray) -> np.ndarray:
     """(N, 5) mean, sd and 10/50/90th percentiles of each frame: echogenicity, which crops need."""
     x = frames.reshape(len(frames), -1).astype(np.float32) / 255.0
     return np.column_stack([x.mean(1), x.std(1), *np.percentile(x, [10, 50, 90], axis=1)])
+
+
+def lbp_histograms(frames: np.ndarray, radii: tuple[int, ...] = LBP_RADII,
+                   points: int = LBP_POINTS) -> np.ndarray:
+    """(N, len(radii) * (points + 2)) shares of rotation-invariant uniform local binary patterns
+    (scikit-image): the speckle's texture, whatever the gain (and the grey map, up to ties)."""
+    from skimage.feature import local_binary_pattern
+
+    out = np.zeros((len(frames), len(radii) * (points + 2)), np.float32)
+    for i, frame in enumerate(frames):
+        frame = np.asarray(frame)
+        for j, radius in enumerate(radii):
+            codes = local_binary_pattern(frame, points, radius, "uniform").astype(np.int64)
+            out[i, j * (points + 2):(j + 1) * (points + 2)] = np.bincount(
+                codes.ravel(), minlength=points + 2) / codes.size
+    return out
 
 
 def hog_features(frames: np.ndarray, cell: int) -> np.ndarray:
@@ -68,8 +88,9 @@ def feature_blocks(frames: np.ndarray, kind: str, blur_px: float) -> list[tuple[
 
     robust: HOG at two cell sizes (shape, gain-free), standardised blurred pixels (layout), and intensity
     statistics at half weight (echogenicity: helps crops of homogeneous organs, hurts across scanners
-    when it weighs as much as the rest; bench/cluster_bench.py). pixels: standardised pixels only. raw:
-    unnormalised pixels (the baseline of issue 13).
+    when it weighs as much as the rest; bench/cluster_methods.py). texture: robust and local binary
+    pattern histograms at half weight (speckle texture, docs/clustering.md). pixels: standardised
+    pixels only. raw: unnormalised pixels (the baseline of issue 13).
     """
     size = frames.shape[-1]
     if kind == "raw":
@@ -77,10 +98,13 @@ def feature_blocks(frames: np.ndarray, kind: str, blur_px: float) -> list[tuple[
     pixels = (standardised_pixels(frames, blur_px), True, 1.0)
     if kind == "pixels":
         return [pixels]
-    if kind != "robust":
+    if kind not in ("robust", "texture"):
         raise ValueError(f"unknown features '{kind}', expected one of {', '.join(FEATURES)}")
-    return [(hog_features(frames, size // 8), True, 1.0), (hog_features(frames, size // 4), True, 1.0),
-            pixels, (intensity_stats(frames), False, 0.5)]
+    blocks = [(hog_features(frames, size // 8), True, 1.0), (hog_features(frames, size // 4), True, 1.0),
+              pixels, (intensity_stats(frames), False, 0.5)]
+    if kind == "texture":
+        blocks.append((lbp_histograms(frames), False, 0.5))
+    return blocks
 
 
 def fit_block_transforms(train_blocks: list[tuple[np.ndarray, bool, float]], dims: int = 48,
@@ -119,7 +143,7 @@ def apply_block_transforms(blocks: list[tuple[np.ndarray, bool, float]],
     return np.concatenate(out, 1) / np.float32(np.sqrt(len(fitted)))
 
 
-def fit_features(train: np.ndarray, frames: np.ndarray | None, kind: str = "robust", dims: int = 48,
+def fit_features(train: np.ndarray, frames: np.ndarray | None, kind: str = "texture", dims: int = 48,
                  blur_px: float = 1.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Features of `train` frames and of `frames` (default: the train frames), every transform fitted on
     `train` only: per block PCA (or standardisation), rows scaled to unit norm times the block's weight."""
@@ -132,7 +156,7 @@ def fit_features(train: np.ndarray, frames: np.ndarray | None, kind: str = "robu
 
 
 def fit_pixel_kmeans(train: np.ndarray, frames: np.ndarray, k: int, dims: int = 48, blur_px: float = 1.0,
-                     seed: int = 0, kind: str = "robust") -> tuple[np.ndarray, np.ndarray]:
+                     seed: int = 0, kind: str = "texture") -> tuple[np.ndarray, np.ndarray]:
     """k-means on pixel features fitted on `train` frames, applied to `frames` (train first, then any
     frames that only name clusters): cluster ids (N,) and soft assignments (N, K). The stage keeps the
     fitted model instead (clustering/organ_model.py)."""

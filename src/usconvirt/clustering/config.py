@@ -13,12 +13,14 @@ from usconvirt.training.trainer import TrainerConfig
 @dataclass
 class ClusterConfig:
     """`select` (an organ, or None) writes selected.csv. `method` (docs/clustering.md): kmeans (default,
-    k-means on scanner-robust pixel features), deep (two-view Dirichlet clustering), deep-from-kmeans
-    (the deep head starts from k-means centroids of the encoder's features)."""
+    k-means on scanner-robust pixel and texture features), deep (two-view Dirichlet clustering),
+    deep-from-kmeans (the deep head starts from k-means centroids of the encoder's features)."""
 
     method: Literal["kmeans", "deep", "deep-from-kmeans"] = "kmeans"
     clusters: int = 48  # K; over-clustering helps: several clusters map to one organ
-    features: str = "robust"  # k-means features: robust (HOG + standardised pixels + intensity), pixels, raw
+    # k-means features: texture (HOG + standardised pixels + intensity + local binary patterns), robust
+    # (the same without local binary patterns), pixels (standardised), raw (plain PCA of the pixels)
+    features: str = "texture"
     min_frames_per_cluster: int = 5  # k-means uses at most frames/5 clusters: few frames, fewer clusters
     pixel_dims: int = 48  # PCA components per feature block
     pixel_blur_px: float = 1.0  # Gaussian blur before PCA, in pixels at image_size: averages speckle out

@@ -25,6 +25,20 @@ def majority_mapping(clusters: np.ndarray, organs: list[str], k: int) -> dict[in
     return mapping
 
 
+def fill_unmapped(mapping: dict[int, str], centroids: np.ndarray) -> dict[int, str]:
+    """Clusters that no labelled frame named take the organ of the nearest named centroid: with
+    over-clustering a few small clusters get no mapping frame, and their frames would count as missed."""
+    named = [c for c in range(len(centroids)) if mapping.get(c, UNMAPPED) != UNMAPPED]
+    if not named:
+        return mapping
+    filled = dict(mapping)
+    for c in range(len(centroids)):
+        if filled.get(c, UNMAPPED) == UNMAPPED:
+            d2 = ((centroids[named].astype(np.float64) - centroids[c]) ** 2).sum(1)
+            filled[c] = mapping[named[int(d2.argmin())]]
+    return filled
+
+
 def hungarian_mapping(clusters: np.ndarray, organs: list[str], k: int) -> dict[int, str]:
     """One-to-one mapping maximising agreement; for K equal to the number of organs."""
     names = sorted({o for o in organs if o})

@@ -35,7 +35,7 @@ ARRAYS = "arrays.safetensors"
 class FeatureRecipe:
     """How frames become features: baselines.feature_blocks(kind, blur_px), PCA to `dims` per block."""
 
-    kind: str = "robust"
+    kind: str = "texture"
     dims: int = 48
     blur_px: float = 1.0
     seed: int = 0

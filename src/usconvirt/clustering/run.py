@@ -16,9 +16,11 @@ from sklearn.metrics import f1_score, precision_recall_fscore_support
 
 from usconvirt.clustering.baselines import fit_pixel_kmeans, kmeans_predict
 from usconvirt.clustering.config import METHODS, ClusterConfig
+from usconvirt.clustering.frames import load_cluster_frames
 from usconvirt.clustering.health import health_problems
 from usconvirt.clustering.mapping import (
     UNMAPPED,
+    fill_unmapped,
     kidney_mapping_from_labels,
     load_mapping,
     mapping_from_labels,
@@ -32,7 +34,7 @@ from usconvirt.clustering.organ_model import MODEL_DIR, FeatureRecipe, fit_organ
 from usconvirt.clustering.schedule import StableAssignments, min_used_clusters, plan_steps
 from usconvirt.config import from_dict, load_yaml, save_yaml, to_dict
 from usconvirt.data.dataset import Dataset, load_dataset
-from usconvirt.data.frames import FrameDataset, load_frames
+from usconvirt.data.frames import FrameDataset
 from usconvirt.errors import InputError
 from usconvirt.io import atomic_path, write_table
 from usconvirt.training.trainer import build_trainer, fit
@@ -71,8 +73,8 @@ def run_clustering(
     extra = [i for i in dict.fromkeys(mapping_ids or []) if i not in set(ids)]
     if extra:
         _checked_ids(dataset, extra + ids)
-    all_frames, all_ids = load_frames(dataset, config.image_size, image_ids=ids + extra,
-                                      workers=config.workers)
+    all_ids = ids + extra
+    all_frames, crop_frames = load_cluster_frames(dataset, config.image_size, all_ids, config.workers)
     frames, n = all_frames[: len(ids)], len(ids)
 
     started = time.perf_counter()
@@ -108,7 +110,8 @@ def run_clustering(
     organs = images["organ"].tolist()
     labels = images["label"].tolist() if "label" in images else [""] * len(all_ids)
     exams = images["exam_id"].tolist()
-    naming = name_clusters(clusters_all, organs, labels, exams, config, mapping_file)
+    naming = name_clusters(clusters_all, organs, labels, exams, config, mapping_file,
+                           organ_model.centroids if config.method == "kmeans" else None)
     mapping = naming["mapping"]
     save_mapping(mapping, out_dir / "mapping.yaml")
     write_montages(frames, clusters, confidence, config.clusters, out_dir / "montages",
@@ -127,6 +130,7 @@ def run_clustering(
         "method": config.method,
         "frames": n,
         "mapping_frames": len(extra),
+        "crop_frames": crop_frames,
         "selected": len(selected),
         "kmeans_clusters": k_fit,
         "cluster_sizes": np.bincount(clusters, minlength=config.clusters).tolist(),
@@ -172,12 +176,14 @@ def feature_recipe(config: ClusterConfig) -> FeatureRecipe:
 
 
 def name_clusters(clusters: np.ndarray, organs: list[str], labels: list[str], exams: list[str],
-                  config: ClusterConfig, mapping_file: str | Path | None) -> dict:
+                  config: ClusterConfig, mapping_file: str | Path | None,
+                  centroids: np.ndarray | None = None) -> dict:
     """The mapping, where it came from, and which frames it was made on / is scored on.
 
     Organ labels: majority vote (or Hungarian) on the exams of the mapping part, scores on the held-out
     exams (the headline) and on the mapping part itself. A mapping file: scores on every labelled frame.
     Normal/abnormal labels only: kidney clusters named from them (kidney_mapping_from_labels).
+    With `centroids` (k-means), clusters that no mapping frame named take the nearest named one's organ.
     """
     k = config.clusters
     labelled = np.array([bool(o) for o in organs])
@@ -192,6 +198,8 @@ def name_clusters(clusters: np.ndarray, organs: list[str], labels: list[str], ex
         held = labelled & ~mapped
         mapping = mapping_from_labels(clusters[mapped], [o for o, m in zip(organs, mapped, strict=True) if m],
                                       k, config.mapping)
+        if centroids is not None:
+            mapping = fill_unmapped(mapping, centroids)
         mapping_exams = {e for e, m in zip(exams, mapped, strict=True) if m}
         source = f"organ labels of {int(mapped.sum())} frames ({len(mapping_exams)} exams)"
         if held.any():

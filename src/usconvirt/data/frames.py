@@ -28,7 +28,7 @@ import torch
 
 from usconvirt.data.dataset import Dataset
 from usconvirt.data.images import read_frame
-from usconvirt.data.preprocess import preprocess_ultrasound
+from usconvirt.data.preprocess import PREPROCESS_VERSION, preprocess_ultrasound
 from usconvirt.data.progress import ProgressReporter
 from usconvirt.data.workers import process_map
 from usconvirt.io import atomic_path
@@ -89,20 +89,16 @@ def cache_files(cache_dir: Path, size: int) -> tuple[Path, Path]:
     return cache_dir / f"frames_{size}.npy", cache_dir / f"frames_{size}.ids.csv"
 
 
-def _load_one(path: str, size: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    out = preprocess_ultrasound(read_frame(path), size)
-    return out.image, out.crop_box
-
-
-def _fill_chunk(job: tuple[str, int, list[str], int]) -> tuple[int, list[tuple[int, int, int, int]]]:
-    """Preprocess one chunk of frames straight into rows start.. of the array file; their crop boxes."""
+def _fill_chunk(job: tuple[str, int, list[str], int]) -> tuple[int, list[tuple[int, int, int, int, bool]]]:
+    """Preprocess one chunk of frames straight into rows start.. of the array file; their crop boxes and
+    whether each was kept whole as an organ crop."""
     array_file, start, paths, size = job
     array = np.load(array_file, mmap_mode="r+")
     boxes = []
     for offset, path in enumerate(paths):
-        image, box = _load_one(path, size)
-        array[start + offset] = image
-        boxes.append(box)
+        out = preprocess_ultrasound(read_frame(path), size)
+        array[start + offset] = out.image
+        boxes.append((*out.crop_box, out.organ_crop))
     array.flush()
     del array
     return start, boxes
@@ -113,7 +109,7 @@ def build_frame_cache(paths: list[str], image_ids: list[str], size: int, cache_d
     """Write the cache for `paths` (index: `image_ids`) in chunks of CHUNK_FRAMES, in `workers` processes."""
     array_file, ids_file = cache_files(cache_dir, size)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    boxes = np.zeros((len(paths), 4), np.int32)
+    boxes = np.zeros((len(paths), 5), np.int32)
     with atomic_path(array_file) as tmp:
         np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), size, size)).flush()
         jobs = [(str(tmp), s, paths[s:s + CHUNK_FRAMES], size) for s in range(0, len(paths), CHUNK_FRAMES)]
@@ -124,7 +120,8 @@ def build_frame_cache(paths: list[str], image_ids: list[str], size: int, cache_d
                 progress.advance(len(chunk_boxes))
     with atomic_path(ids_file) as tmp:
         pd.DataFrame({"image_id": image_ids, "top": boxes[:, 0], "left": boxes[:, 1],
-                      "bottom": boxes[:, 2], "right": boxes[:, 3]}).to_csv(tmp, index=False)
+                      "bottom": boxes[:, 2], "right": boxes[:, 3], "organ_crop": boxes[:, 4].astype(bool),
+                      "preprocess": PREPROCESS_VERSION}).to_csv(tmp, index=False)
 
 
 @contextlib.contextmanager
@@ -161,7 +158,12 @@ def _cache_matches(array_file: Path, ids_file: Path, ids: list[str], size: int) 
     if not (array_file.exists() and ids_file.exists()):
         return False
     shape = np.load(array_file, mmap_mode="r").shape
-    return shape == (len(ids), size, size) and pd.read_csv(ids_file, dtype=str)["image_id"].tolist() == ids
+    if shape != (len(ids), size, size):
+        return False
+    index = pd.read_csv(ids_file, dtype=str)
+    # a cache written by an older preprocessing chain (no version column, or another one) is rebuilt
+    return ("preprocess" in index.columns and index["preprocess"].eq(str(PREPROCESS_VERSION)).all()
+            and index["image_id"].tolist() == ids)
 
 
 def selection_map(cache: Path, size: int, frames: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -216,6 +218,13 @@ def load_frames(
     if len(rows) < SELECTION_MIN_FRAMES:
         return np.asarray(frames[rows]), ids
     return selection_map(_cache_root(dataset, cache_dir), size, frames, rows), ids
+
+
+def organ_crop_flags(dataset: Dataset, size: int, image_ids: list[str], *,
+                     cache_dir: str | Path | None = None) -> np.ndarray:
+    """Which of `image_ids` the cache at `size` px holds as organ crops (kept whole; after load_frames)."""
+    index = pd.read_csv(cache_files(_cache_root(dataset, cache_dir), size)[1], dtype={"image_id": str})
+    return index.set_index("image_id").loc[image_ids, "organ_crop"].astype(bool).to_numpy()
 
 
 class FrameDataset(torch.utils.data.Dataset):

@@ -1,6 +1,7 @@
 """Ultrasound preprocessing, one function for ingest and every training stage.
 
-grayscale -> crop to the scan sector -> blank burned-in text and calipers -> resize (keep aspect) -> pad.
+grayscale -> crop to the scan sector -> blank burned-in text and calipers -> resize (keep aspect) -> pad;
+an organ crop (no scanner background: tissue up to the border) is only made grayscale and resized.
 
 The sector is found on a block-averaged copy (about 128 px): averaging smooths the speckle, so the fan is one
 bright region, and an opening there cuts the thin links to the scanner UI (labels, depth scale, text) before
@@ -8,6 +9,14 @@ the largest connected region is kept; its convex hull is the sector. Burned-in t
 near-saturated strokes a few pixels wide, glyph-sized and sharper than any echo, or coloured pixels in a
 grayscale image; both are blanked, inside the sector too. Known limits: UI drawn in mid-gray inside the
 sector stays, and with two sectors side by side (dual display) only the larger is kept.
+
+Organ crops (datasets of small boxes around one organ, as some teams export for labelling) have no
+background: the sector search would take the darkest corner's tissue for it, cut or mask much of the
+organ, blank bright echoes as text and pad with black bars (bench/cluster_crops.py measures it). A frame
+counts as an export when most of its border and at least three of its corners are dark (within
+CROP_DARK_LEVEL of its darkest pixel): every export we have, real or synthetic, raw or once cleaned,
+except a sector that fills its frame once ingest has cropped it (2 of 77 real frames, which then are
+resized without padding). Anything else is a crop, kept whole.
 """
 
 from __future__ import annotations
@@ -31,6 +40,17 @@ STROKE_CONTRAST = 130  # a stroke is this much brighter than the gray 2 px away;
 MIN_GLYPH_EXTENT = 12  # a white component longer than max(this, GLYPH_FRACTION of the frame) is anatomy
 GLYPH_FRACTION = 0.06
 COLOUR_CHROMA = 48  # max-min over RGB above this is a coloured overlay, never B-mode gray
+# Exports vs organ crops: the border band and corner patches read, as shares of the short side; "dark"
+# is at most CROP_DARK_LEVEL above the frame's darkest pixel. Exports: 62-98 % of the border dark and >= 3
+# dark corners; organ crops: under 55 % or fewer dark corners (bench/cluster_crops.py detect).
+CROP_BORDER_FRACTION = 0.03
+CROP_CORNER_FRACTION = 0.08
+CROP_DARK_LEVEL = 8
+CROP_MIN_DARK_BORDER = 0.58
+CROP_MIN_DARK_CORNERS = 3
+CROP_CORNER_DARK_SHARE = 0.6  # a corner patch is dark when this share of its pixels is
+# Bumped whenever the chain's output changes, so that frame caches made by an older chain are rebuilt.
+PREPROCESS_VERSION = 2  # 2: organ crops kept whole
 # Pixel neighbourhoods (dy, dx): 4-neighbours, 3x3, and the ring 2 px out where the background is read.
 CROSS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 SQUARE = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
@@ -41,6 +61,7 @@ RING = ((-2, 0), (2, 0), (0, -2), (0, 2), (-2, -2), (-2, 2), (2, -2), (2, 2))
 class Preprocessed:
     image: np.ndarray  # uint8, (size, size)
     crop_box: tuple[int, int, int, int]  # (top, left, bottom, right) in the source; bottom/right exclusive
+    organ_crop: bool = False  # kept whole and stretched to the square (`is_crop`), not sector-cropped
 
 
 def to_grayscale(frame: np.ndarray) -> np.ndarray:
@@ -219,9 +240,37 @@ def _dilate(mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def is_crop(gray: np.ndarray) -> bool:
+    """True for a frame without a scanner background around a sector: tissue reaches the border.
+
+    An export's border is mostly background even where text or a depth scale is drawn on it, and most of
+    its corners are dark; a crop's border is tissue except where an anechoic organ or a shadow touches it,
+    and such a crop rarely darkens both most of its border and its corners.
+    """
+    h, w = gray.shape
+    dark = gray <= int(gray.min()) + CROP_DARK_LEVEL
+    k = max(1, round(CROP_BORDER_FRACTION * min(h, w)))
+    border = np.concatenate([dark[:k].ravel(), dark[-k:].ravel(), dark[k:-k, :k].ravel(),
+                             dark[k:-k, -k:].ravel()])
+    c = max(2, round(CROP_CORNER_FRACTION * min(h, w)))
+    corners = sum(p.mean() >= CROP_CORNER_DARK_SHARE
+                  for p in (dark[:c, :c], dark[:c, -c:], dark[-c:, :c], dark[-c:, -c:]))
+    return not (border.mean() >= CROP_MIN_DARK_BORDER and corners >= CROP_MIN_DARK_CORNERS)
+
+
 def clean_frame(frame: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """Grayscale sector crop with the UI outside the fan and burned-in overlays blanked, and its crop box."""
+    """Grayscale sector crop with the UI outside the fan and burned-in overlays blanked, and its crop box;
+    an organ crop comes back whole (grayscale), its box the frame."""
     gray = to_grayscale(frame)
+    if is_crop(gray):
+        return gray, (0, 0, *gray.shape)
+    return clean_sector(frame, gray)
+
+
+def clean_sector(frame: np.ndarray, gray: np.ndarray | None = None,
+                 ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """`clean_frame` for a scanner export (also what every frame went through before organ crops)."""
+    gray = to_grayscale(frame) if gray is None else gray
     colour = colour_overlay(frame) if np.ndim(frame) == 3 else None
     mask = sector_mask(gray, colour=colour)
     top, left, bottom, right = _bounding_box(mask)
@@ -243,7 +292,19 @@ def resize_pad(gray: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+def resize_crop(gray: np.ndarray, size: int) -> np.ndarray:
+    """An organ crop to size x size: every pixel kept, no padding (black bars would be the strongest
+    edge of a crop, and the aspect ratio of a crop box says nothing of the organ)."""
+    return np.asarray(Image.fromarray(gray).resize((size, size), Image.BILINEAR))
+
+
+def resize_for_model(gray: np.ndarray, size: int) -> np.ndarray:
+    """A cleaned frame to size x size: padded to keep the aspect of a sector, stretched for a crop."""
+    return resize_crop(gray, size) if is_crop(gray) else resize_pad(gray, size)
+
+
 def preprocess_ultrasound(frame: np.ndarray, size: int = 224) -> Preprocessed:
     """The whole preprocessing chain for one frame."""
     crop, box = clean_frame(frame)
-    return Preprocessed(resize_pad(crop, size), box)
+    whole = is_crop(crop)
+    return Preprocessed(resize_crop(crop, size) if whole else resize_pad(crop, size), box, whole)

@@ -24,7 +24,7 @@ from edsnlp.core.pipeline import Pipeline
 from spacy.tokens import Doc, Span
 
 from usconvirt.text.annotations import SentenceAnnotation
-from usconvirt.text.context import PRONOUNS, impersonal
+from usconvirt.text.context import PRONOUNS, UNCHANGED_WORDS, impersonal
 from usconvirt.text.laterality import laterality
 from usconvirt.text.organs import ORGANS
 from usconvirt.text.qualifiers import NORMAL_TOKENS, abnormal, finding_at, reports_gone
@@ -45,24 +45,7 @@ QUESTION_LABELS = frozenset(
     }
 )
 LABEL_REACH = 4  # tokens before the colon of such a label
-SAME_ASPECT = frozenset(
-    {
-        "idem",
-        "meme",
-        "superposable",
-        "superposables",
-        "identique",
-        "identiques",
-        "similaire",
-        "stable",
-        "stables",
-        "inchange",
-        "inchangee",
-        "inchanges",
-        "inchangees",
-        "stationnaire",
-    }
-)
+SAME_ASPECT = UNCHANGED_WORDS | {"idem", "meme", "superposables", "identique", "identiques", "similaire"}
 # The kidney is masculine ("le rein", "le greffon"), so a feminine pronoun stands for a finding ("une
 # lésion", "la dilatation"); a masculine one does when its number differs from every kidney noun of its
 # antecedent ("Le rein droit présente deux kystes. Ils ...") or that sentence names none ("Kyste de

@@ -157,8 +157,13 @@ OTHER_TOPICS = frozenset(
     }
 )
 TITLE_WORDS = frozenset({"echographie", "examen", "exploration", "doppler", "echo"})
+# Comparisons with the last exam ("Aspect stable."): they go on about the same organ, and say its verdict
+# has not changed (text/abnormality.py).
+UNCHANGED_WORDS = frozenset(
+    {"stable", "stables", "inchange", "inchangee", "inchanges", "inchangees", "superposable", "stationnaire"}
+)
 # Words that tie a sentence to the previous one's organ: pronouns, "le droit", "idem", "stable".
-FOLLOW_UP_WORDS = frozenset(
+FOLLOW_UP_WORDS = UNCHANGED_WORDS | frozenset(
     {
         "il",
         "elle",
@@ -168,15 +173,6 @@ FOLLOW_UP_WORDS = frozenset(
         "celle-ci",
         "ceux-ci",
         "idem",
-        # comparisons with the last exam go on about the same organ ("Aspect stable.")
-        "stable",
-        "stables",
-        "inchange",
-        "inchangee",
-        "inchanges",
-        "inchangees",
-        "superposable",
-        "stationnaire",
         "droit",
         "droite",
         "gauche",
