@@ -19,7 +19,7 @@ variant is one command. A killed study resumes: finished runs are kept.
 `--inits` may add `convirt-multipos` (same-exam positives) and `imagenet` (where its weights are cached).
 `--pretrain-epochs` overrides the config's pre-training epochs (a smaller study on a busy machine).
 `--only-pretrain-seed P` runs one pre-training seed's cells, so that seeds can run in parallel processes
-(after one run has prepared `OUT/prep`); a last run without it gathers them and prints the table.
+(they wait for each other's `OUT/prep`); a last run without it gathers them and prints the table.
 """
 
 from __future__ import annotations
@@ -39,14 +39,25 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 PRETRAINED = ("convirt", "shuffled", "simclr", "convirt-multipos")
 
 
-def prepare(config: dict, out: Path) -> Path:
-    """Run the pipeline up to the tokenizer into OUT/prep; returns the run directory."""
-    from usconvirt.pipeline import run_pipeline
+def prepare(config: dict, out: Path, wait_s: float = 0.0) -> Path:
+    """Run the pipeline up to the tokenizer into OUT/prep; returns the run directory. With `wait_s`, a
+    prep held by another process of the same study (`--only-pretrain-seed`) is waited for, not an error."""
+    import time
+
+    from usconvirt.errors import InputError
+    from usconvirt.pipeline import LOCK, run_pipeline
     from usconvirt.stages import STAGES, run_decisions
 
     last = [s.name for s in STAGES].index("tokenizer")
-    run_pipeline({**config, "out": str(out / "prep")}, STAGES[:last + 1], decide=run_decisions)
-    return out / "prep"
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            run_pipeline({**config, "out": str(out / "prep")}, STAGES[:last + 1], decide=run_decisions)
+            return out / "prep"
+        except InputError:
+            if not (out / "prep" / LOCK).exists() or time.monotonic() > deadline:
+                raise
+            time.sleep(5.0)
 
 
 def pretrain_all(prep: Path, config: dict, seeds: list[int], inits: list[str], out: Path) -> dict:
@@ -204,7 +215,7 @@ def main() -> None:
     if args.only_pretrain_seed is not None:
         pretrain_seeds = [args.only_pretrain_seed]
 
-    prep = prepare(config, args.out)
+    prep = prepare(config, args.out, wait_s=1800.0 if args.only_pretrain_seed is not None else 0.0)
     dirs = pretrain_all(prep, config, pretrain_seeds, inits, args.out)
     runs = finetune_all(prep, config, dirs, pretrain_seeds, finetune_seeds, inits, args.out)
     runs.to_csv(args.out / "seed_study.csv", index=False)

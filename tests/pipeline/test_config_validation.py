@@ -68,7 +68,7 @@ def test_the_shipped_configs_validate(name):
 
 def test_the_cli_exits_2_with_one_line_naming_file_section_and_key(tmp_path):
     bad = tmp_path / "bad.yaml"
-    text = packaged_config("demo").read_text().replace("  epochs: 10\n", "  epochs: 10\n  epochz: 3\n", 1)
+    text = packaged_config("demo").read_text().replace("\nfinetune:\n", "\nfinetune:\n  epochz: 3\n", 1)
     assert "epochz" in text
     bad.write_text(text)
     command = [sys.executable, "-m", "usconvirt", "run", str(bad), "--out", str(tmp_path / "r")]
@@ -76,4 +76,5 @@ def test_the_cli_exits_2_with_one_line_naming_file_section_and_key(tmp_path):
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "bad.yaml" in lines[0] and "epochz" in lines[0], result.stderr
+    assert "finetune" in lines[0], result.stderr
     assert not (tmp_path / "r").exists()
