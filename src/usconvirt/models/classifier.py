@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from usconvirt.errors import InputError
 from usconvirt.models.image_encoder import ImageEncoder, load_image_encoder, save_image_encoder
+from usconvirt.models.inference import map_frames
 
 CLASSES = ("normal", "abnormal")
 
@@ -24,6 +26,13 @@ class KidneyClassifier(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(images))
+
+
+def predict_abnormal(model: KidneyClassifier, frames: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """P(abnormal) of each uint8 frame (N, S, S), in order, on the model's device (eval mode)."""
+    model.eval()
+    return map_frames(lambda x: model(x).softmax(1)[:, 1], frames, batch_size=batch_size,
+                      device=next(model.parameters()).device)
 
 
 def save_classifier(model: KidneyClassifier, directory: str | Path) -> Path:

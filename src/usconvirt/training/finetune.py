@@ -37,7 +37,7 @@ from usconvirt.errors import InputError
 from usconvirt.io import atomic_dir, write_json, write_table
 from usconvirt.losses.gce import GeneralizedCrossEntropy
 from usconvirt.losses.truncated_gce import ScheduledTruncatedGCE
-from usconvirt.models.classifier import KidneyClassifier, save_classifier
+from usconvirt.models.classifier import KidneyClassifier, predict_abnormal, save_classifier
 from usconvirt.models.image_encoder import (
     image_encoder_from,
 )
@@ -214,15 +214,6 @@ def train_loader(frames: np.ndarray, targets: np.ndarray, config: FinetuneConfig
 
 
 @torch.no_grad()
-def predict_abnormal(model: KidneyClassifier, frames: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """P(abnormal) for each frame, in order."""
-    model.eval()
-    device = next(model.parameters()).device
-    loader = DataLoader(FrameDataset(frames), batch_size=batch_size)
-    probs = [F.softmax(model(x.to(device)), dim=1)[:, 1].cpu() for x in loader]
-    return torch.cat(probs).numpy() if probs else np.zeros(0, dtype=np.float32)
-
-
 def prediction_table(frames: pd.DataFrame, probs: np.ndarray) -> pd.DataFrame:
     """The predictions.csv schema (docs/data-format.md); pred thresholds P(abnormal) at 0.5."""
     return pd.DataFrame({
