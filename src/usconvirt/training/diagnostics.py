@@ -47,10 +47,10 @@ def epoch_loss_table(losses: pd.DataFrame, chance: float) -> pd.DataFrame:
     return table[["epoch", "mean_loss", "chance"]]
 
 
-def loss_diagnostics(losses: pd.DataFrame, chance: float,
-                     retrieval: dict[str, Any] | None = None) -> dict[str, Any]:
+def loss_diagnostics(losses: pd.DataFrame, chance: float, retrieval: dict[str, Any] | None = None,
+                     epochs: pd.DataFrame | None = None) -> dict[str, Any]:
     """The diagnostics.json content; one warning line when the last epoch is above WARN_RATIO x chance."""
-    epochs = epoch_loss_table(losses, chance)
+    epochs = epoch_loss_table(losses, chance) if epochs is None else epochs
     last = float(epochs["mean_loss"].iloc[-1]) if len(epochs) else math.nan
     ratio = last / chance if chance > 0 else math.nan
     warning = bool(np.isfinite(ratio) and ratio > WARN_RATIO)
@@ -62,7 +62,20 @@ def loss_diagnostics(losses: pd.DataFrame, chance: float,
             "heldout_retrieval": retrieval}
 
 
-def write_diagnostics(out_dir: str | Path, epochs: pd.DataFrame, diagnostics: dict[str, Any]) -> None:
+def loss_summary(losses: pd.DataFrame, chance: float) -> dict[str, float]:
+    """The first and final step's loss and chance, for a pre-training's returned summary."""
+    return {"first_loss": float(losses["loss"].iloc[0]) if len(losses) else math.nan,
+            "final_loss": float(losses["loss"].iloc[-1]) if len(losses) else math.nan,
+            "chance_loss": chance}
+
+
+def record_diagnostics(out_dir: str | Path, losses: pd.DataFrame, chance: float,
+                       retrieval: dict[str, Any] | None = None) -> dict[str, float]:
+    """Write loss.csv, epoch_loss.csv and diagnostics.json; returns the last epoch's mean loss and ratio."""
     out_dir = Path(out_dir)
+    epochs = epoch_loss_table(losses, chance)
+    diagnostics = loss_diagnostics(losses, chance, retrieval, epochs)
+    write_table(losses, out_dir / "loss.csv")
     write_table(epochs, out_dir / "epoch_loss.csv")
     write_json(diagnostics, out_dir / "diagnostics.json")
+    return {"last_epoch_mean_loss": diagnostics["last_epoch_mean_loss"], "ratio": diagnostics["ratio"]}

@@ -29,17 +29,11 @@ from usconvirt.data.augment import AugmentConfig, augment_batch, build_augment
 from usconvirt.data.dataset import Dataset
 from usconvirt.data.frames import load_frames
 from usconvirt.errors import InputError
-from usconvirt.io import write_table
 from usconvirt.losses.infonce import convirt_loss
 from usconvirt.models.convirt import ConVIRT, ConVIRTConfig, create_convirt, load_tokenizer, save_convirt
 from usconvirt.models.image_encoder import ImageEncoderConfig
 from usconvirt.models.text_encoder import TextEncoderConfig
-from usconvirt.training.diagnostics import (
-    epoch_loss_table,
-    loss_diagnostics,
-    split_heldout_exams,
-    write_diagnostics,
-)
+from usconvirt.training.diagnostics import loss_summary, record_diagnostics, split_heldout_exams
 from usconvirt.training.trainer import TrainerConfig, build_trainer, fit
 
 log = logging.getLogger(__name__)
@@ -280,17 +274,12 @@ def pretrain(
     losses = module.loss_table()
     chance = math.log(min(len(data), config.batch_size) * trainer.world_size)
     summary = {"pairs": len(data), "heldout_pairs": len(heldout), "steps": int(trainer.global_step),
-               "first_loss": float(losses["loss"].iloc[0]) if len(losses) else math.nan,
-               "final_loss": float(losses["loss"].iloc[-1]) if len(losses) else math.nan,
-               "chance_loss": chance, "out_dir": str(out_dir)}
+               **loss_summary(losses, chance), "out_dir": str(out_dir)}
     if trainer.is_global_zero:
         model = module.model.cpu().eval()
         save_convirt(model, out_dir, {"pretrain": to_dict(config)})
-        write_table(losses, out_dir / "loss.csv")
-        retrieval = heldout_retrieval(model, dataset, heldout, config)
-        diagnostics = loss_diagnostics(losses, chance, retrieval)
-        write_diagnostics(out_dir, epoch_loss_table(losses, chance), diagnostics)
-        summary.update(last_epoch_mean_loss=diagnostics["last_epoch_mean_loss"], ratio=diagnostics["ratio"])
+        summary.update(record_diagnostics(out_dir, losses, chance,
+                                          heldout_retrieval(model, dataset, heldout, config)))
     log.info("pre-training done: %s", summary)
     return summary
 

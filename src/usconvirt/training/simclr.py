@@ -25,15 +25,10 @@ from usconvirt.data.augment import augment_batch
 from usconvirt.data.dataset import Dataset
 from usconvirt.data.frames import load_frames
 from usconvirt.errors import InputError
-from usconvirt.io import atomic_dir, write_table
+from usconvirt.io import atomic_dir
 from usconvirt.losses.nt_xent import nt_xent_loss
 from usconvirt.models.image_encoder import ImageEncoder, create_image_encoder, save_image_encoder
-from usconvirt.training.diagnostics import (
-    epoch_loss_table,
-    loss_diagnostics,
-    split_heldout_exams,
-    write_diagnostics,
-)
+from usconvirt.training.diagnostics import loss_summary, record_diagnostics, split_heldout_exams
 from usconvirt.training.pretrain import ContrastiveModule, PretrainConfig, trainer_config
 from usconvirt.training.trainer import build_trainer, fit
 
@@ -100,10 +95,8 @@ def pretrain_simclr(
     losses = module.loss_table()
     views = 2 * min(len(frames), config.batch_size) * trainer.world_size
     chance = math.log(views - 1)
-    summary = {"pairs": len(frames), "steps": int(trainer.global_step),
-               "first_loss": float(losses["loss"].iloc[0]) if len(losses) else math.nan,
-               "final_loss": float(losses["loss"].iloc[-1]) if len(losses) else math.nan,
-               "chance_loss": chance, "out_dir": str(out_dir)}
+    summary = {"pairs": len(frames), "steps": int(trainer.global_step), **loss_summary(losses, chance),
+               "out_dir": str(out_dir)}
     if trainer.is_global_zero:
         encoder = module.model.image_encoder.cpu()
         with atomic_dir(out_dir / "image_encoder", overwrite=True) as tmp:
@@ -111,9 +104,6 @@ def pretrain_simclr(
         save_yaml({"model": {"image": to_dict(config.image), "image_size": config.image_size,
                              "proj_dim": config.proj_dim},
                    "pretrain": {**to_dict(config), "objective": "simclr"}}, out_dir / "config.yaml")
-        write_table(losses, out_dir / "loss.csv")
-        diagnostics = loss_diagnostics(losses, chance, None)
-        write_diagnostics(out_dir, epoch_loss_table(losses, chance), diagnostics)
-        summary.update(last_epoch_mean_loss=diagnostics["last_epoch_mean_loss"], ratio=diagnostics["ratio"])
+        summary.update(record_diagnostics(out_dir, losses, chance))
     log.info("image-only (SimCLR) pre-training done: %s", summary)
     return summary
