@@ -83,6 +83,8 @@ def us_export(tmp_path_factory) -> dict:
             ds.SOPInstanceUID = generate_uid(entropy_srcs=[f"pacs-sop-{s}-{i}"])
             ds.AccessionNumber, ds.PatientID, ds.InstanceNumber = accession, patient, i + 1
             ds.PatientName = f"DUPONT^JEANNE{s}"
+            # the side some scanners record: right then left in studies 0-1, unpaired ("U") in the others
+            ds.ImageLaterality = ("R", "L")[i] if s < 2 else "U"
             ds.save_as(folder / f"IM{i:04d}")
             raw["sop"].append(str(ds.SOPInstanceUID))
     (dicom / "DICOMDIR").write_bytes(b"\0" * 128 + b"DICM")  # a broken index: skipped like any unreadable

@@ -7,7 +7,7 @@ import pydicom
 import pytest
 from pydicom import examples
 
-from usconvirt.data.dicom import read_dicom, read_dicom_frames
+from usconvirt.data.dicom import read_dicom, read_dicom_frames, recorded_laterality
 from usconvirt.data.images import read_frame
 from usconvirt.errors import InputError
 
@@ -63,6 +63,18 @@ def test_header_fields_for_linking():
     image = read_dicom(examples.rgb_color.filename)
     assert image.study_uid == str(examples.rgb_color.StudyInstanceUID)
     assert image.sop_instance_uid == str(examples.rgb_color.SOPInstanceUID)
+
+
+@pytest.mark.parametrize(("image_laterality", "series_laterality", "side"), [
+    ("L", None, "left"), ("r ", None, "right"), ("B", "L", "both"), ("U", "R", "right"), (None, None, ""),
+])
+def test_recorded_laterality_prefers_the_image_tag(image_laterality, series_laterality, side):
+    ds = pydicom.Dataset()
+    if image_laterality is not None:
+        ds.ImageLaterality = image_laterality
+    if series_laterality is not None:
+        ds.Laterality = series_laterality
+    assert recorded_laterality(ds) == side
 
 
 def test_corrupt_file_names_the_file(tmp_path):

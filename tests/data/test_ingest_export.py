@@ -59,6 +59,14 @@ def test_semicolon_cp1252_reports_linked_by_accession(reference):
     assert (summary.files, summary.skipped) == (14, 2)  # DICOMDIR stub and Thumbs.db
 
 
+def test_the_side_a_dicom_file_records_reaches_images_laterality(reference):
+    out, _ = reference
+    images = read_table(out / "images.csv")
+    sides = images.groupby("exam_id")["laterality"].agg(lambda s: sorted(s.fillna("")))
+    # two studies recorded R and L, "U" (unpaired) is no side; pair --match-laterality reads this column
+    assert sorted(sides.map(tuple)) == [("", ""), ("", ""), ("left", "right"), ("left", "right")]
+
+
 def test_labels_keyed_by_sop_instance_uid(reference, us_export):
     out, summary = reference
     images = read_table(out / "images.csv")

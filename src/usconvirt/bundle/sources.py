@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pydicom
 
 from usconvirt.bundle.preprocessing import prepare
 from usconvirt.data.dicom import read_dicom
@@ -24,7 +23,6 @@ from usconvirt.io import find_table, read_table
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 DICOM_SUFFIXES = (".dcm", ".dicom", "")
-LATERALITY = {"L": "left", "R": "right"}
 NO_PIXELS = "holds no pixel data"  # read_dicom's message for a DICOM without an image
 
 
@@ -139,10 +137,7 @@ def decode(job: Job, sizes: tuple[int, ...]) -> Decoded:
 
 def _decode_dicom(job: Job, sizes: tuple[int, ...]) -> Decoded:
     image = read_dicom(job.path)
-    header = pydicom.dcmread(job.path, stop_before_pixels=True, specific_tags=["ImageLaterality",
-                                                                                "Laterality"])
-    side = LATERALITY.get(str(header.get("ImageLaterality", "") or header.get("Laterality", "")).upper(), "")
-    decoded = Decoded(job, sides=[side] * len(image.frames), study_uid=image.study_uid,
+    decoded = Decoded(job, sides=[image.laterality] * len(image.frames), study_uid=image.study_uid,
                       accession_number=image.accession_number, sop_instance_uid=image.sop_instance_uid)
     return _stack(decoded, image.frames, sizes, dicom=True)
 

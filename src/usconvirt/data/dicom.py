@@ -1,6 +1,7 @@
 """Reading ultrasound DICOM files: every frame as uint8, whatever the photometric interpretation.
 
-`read_dicom_header` reads the linking fields without the pixels (ingest's first pass).
+`read_dicom_header` reads the linking fields without the pixels (ingest's first pass), and the side the
+file records (ImageLaterality, else Laterality: `L`, `R`, `B`), which `pair --match-laterality` can use.
 Handles single- and multi-frame files; MONOCHROME1/2, RGB, YBR_FULL(_422) and PALETTE COLOR; native,
 JPEG baseline and JPEG 2000 pixel data as far as the installed pydicom handlers (Pillow, pylibjpeg) allow.
 """
@@ -26,6 +27,7 @@ class DicomImage:
     accession_number: str
     patient_id: str
     sop_instance_uid: str
+    laterality: str = ""  # left, right, both or "" (see `recorded_laterality`)
 
 
 @dataclass(frozen=True)
@@ -38,10 +40,21 @@ class DicomHeader:
     sop_instance_uid: str
     instance_number: str
     number_of_frames: int
+    laterality: str = ""
 
 
 HEADER_TAGS = ("StudyInstanceUID", "AccessionNumber", "PatientID", "SOPInstanceUID", "InstanceNumber",
-               "NumberOfFrames", "Rows", "SOPClassUID")
+               "NumberOfFrames", "Rows", "SOPClassUID", "ImageLaterality", "Laterality")
+LATERALITY_CODES = {"L": "left", "R": "right", "B": "both"}  # DICOM's code strings; U (unpaired) is unknown
+
+
+def recorded_laterality(ds: pydicom.Dataset) -> str:
+    """The side a file records: Image Laterality (0020,0062), else the series' Laterality (0020,0060)."""
+    for tag in ("ImageLaterality", "Laterality"):
+        side = LATERALITY_CODES.get(str(ds.get(tag, "") or "").strip().upper(), "")
+        if side:
+            return side
+    return ""
 MEDIA_DIRECTORY_STORAGE = "1.2.840.10008.1.3.10"  # DICOMDIR: an index of the export, no pixels
 
 
@@ -68,6 +81,7 @@ def read_dicom_header(path: str | Path) -> DicomHeader:
         sop_instance_uid=str(ds.get("SOPInstanceUID", "") or ""),
         instance_number=str(ds.get("InstanceNumber", "") or ""),
         number_of_frames=max(1, n_frames),
+        laterality=recorded_laterality(ds),
     )
 
 
@@ -98,6 +112,7 @@ def read_dicom(path: str | Path) -> DicomImage:
         accession_number=str(ds.get("AccessionNumber", "") or ""),
         patient_id=str(ds.get("PatientID", "") or ""),
         sop_instance_uid=str(ds.get("SOPInstanceUID", "") or ""),
+        laterality=recorded_laterality(ds),
     )
 
 

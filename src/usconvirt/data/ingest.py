@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 
 LINK_FIELDS = ("StudyInstanceUID", "AccessionNumber")
 EXAM_COLUMNS = ["exam_id", "patient_id", "report"]
-IMAGE_COLUMNS = ["image_id", "exam_id", "path", "organ", "label", "side",
+# laterality: the side the DICOM file records (ImageLaterality/Laterality), for pair --match-laterality
+IMAGE_COLUMNS = ["image_id", "exam_id", "path", "organ", "label", "side", "laterality",
                  "crop_top", "crop_left", "crop_bottom", "crop_right"]
 SUMMARY_FILE = "ingest.json"  # counts only, no ids: merge adds the shards' counts up
 JOURNAL_VERSION = 1  # a partial ingest written by another version is started afresh
@@ -417,7 +418,9 @@ def _tables(studies: list[Study], done: dict[str, dict], labels: FrameLabels,
             labelled += bool(values)
             image_rows.append({"image_id": image["image_id"], "exam_id": study.exam_id, "path": image["path"],
                                "organ": values.get("organ", ""), "label": values.get("label", ""),
-                               "side": values.get("side", ""), **{c: image[c] for c in IMAGE_COLUMNS[-4:]}})
+                               "side": values.get("side", ""),
+                               "laterality": study.files[image["file"]].header.laterality,
+                               **{c: image[c] for c in IMAGE_COLUMNS[-4:]}})
     return exam_rows, image_rows, labelled, skipped
 
 
