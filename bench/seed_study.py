@@ -10,10 +10,11 @@ The corpus, split, clustering, sentences, pairs and tokenizer are made once by t
 the shuffled-text control and the image-only (SimCLR) control are pre-trained with seed p, and for each
 fine-tuning seed f every initialisation (random included) is fine-tuned with seed 100 p + f: the cells
 (p, f) are paired, each init seeing the same data order. The table prints, per initialisation, the mean
-± sd of the chosen part's macro-F1 over the N x M cells, and the share of cells it beats random and the
-shuffled-text control (ties count half). Choose settings with `--score val` on a development corpus seed;
-score `--score test` once, on a corpus seed kept aside. `--score dev` is the mean of the validation and
-test macro-F1, for a development corpus seed only (its validation part alone is a handful of patients).
+± sd of the chosen part's macro-F1 over the N x M cells, its mean ROC AUC (threshold-free), and the share
+of cells it beats random and the shuffled-text control (ties count half). Choose settings with
+`--score val` on a development corpus seed; score `--score test` once, on a corpus seed kept aside.
+`--score dev` is the mean of the validation and test macro-F1, for a development corpus seed only (its
+validation part alone is a handful of patients).
 `--set section.key=value` (repeatable, value read as YAML) changes one setting of the config, so a
 variant is one command. A killed study resumes: finished runs are kept.
 `--inits` may add `convirt-multipos` (same-exam positives) and `imagenet` (where its weights are cached).
@@ -116,12 +117,26 @@ def finetune_all(prep: Path, config: dict, dirs: dict, pretrain_seeds: list[int]
                 else:
                     metrics = finetune(dataset, split, target, replace(base, init=spec, seed=100 * p + f),
                                        resume=False)
+                auc = {part: roc_auc(target / name)
+                       for part, name in (("val", "val_predictions.csv"), ("test", "predictions.csv"))}
                 rows.append({"init": init, "pretrain_seed": p, "finetune_seed": f,
                              "val_macro_f1": metrics["val"]["macro_f1"],
                              "test_macro_f1": metrics["test"]["macro_f1"],
                              "dev_macro_f1": (metrics["val"]["macro_f1"] + metrics["test"]["macro_f1"]) / 2,
+                             "val_roc_auc": auc["val"], "test_roc_auc": auc["test"],
+                             "dev_roc_auc": (auc["val"] + auc["test"]) / 2,
                              "collapsed": metrics["val"].get("collapsed")})
     return pd.DataFrame(rows)
+
+
+def roc_auc(predictions_csv: Path) -> float:
+    """Threshold-free: ROC AUC of P(abnormal) on one part (NaN when it holds one class)."""
+    from sklearn.metrics import roc_auc_score
+
+    table = pd.read_csv(predictions_csv)
+    if table["label"].nunique() < 2:
+        return float("nan")
+    return float(roc_auc_score(table["label"], table["prob_abnormal"]))
 
 
 def pretrain_diagnostics(dirs: dict) -> pd.DataFrame:
@@ -151,6 +166,7 @@ def summary_table(runs: pd.DataFrame, diagnostics: pd.DataFrame, part: str) -> p
         rows.append({
             "init": init, "runs": len(values), f"{part} macro-F1 mean": statistics.mean(values),
             "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "AUC": float(group[f"{part}_roc_auc"].astype(float).mean()),
             "gain vs random": statistics.mean(values) - runs.loc[runs["init"] == "random", column].mean()
             if "random" in set(runs["init"]) else None,
             "wins vs random": paired_wins(runs, init, "random", column),
