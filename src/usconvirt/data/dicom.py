@@ -46,6 +46,7 @@ class DicomHeader:
 HEADER_TAGS = ("StudyInstanceUID", "AccessionNumber", "PatientID", "SOPInstanceUID", "InstanceNumber",
                "NumberOfFrames", "Rows", "SOPClassUID", "ImageLaterality", "Laterality")
 LATERALITY_CODES = {"L": "left", "R": "right", "B": "both"}  # DICOM's code strings; U (unpaired) is unknown
+MEDIA_DIRECTORY_STORAGE = "1.2.840.10008.1.3.10"  # DICOMDIR: an index of the export, no pixels
 
 
 def recorded_laterality(ds: pydicom.Dataset) -> str:
@@ -55,7 +56,6 @@ def recorded_laterality(ds: pydicom.Dataset) -> str:
         if side:
             return side
     return ""
-MEDIA_DIRECTORY_STORAGE = "1.2.840.10008.1.3.10"  # DICOMDIR: an index of the export, no pixels
 
 
 def read_dicom_header(path: str | Path) -> DicomHeader:

@@ -250,14 +250,9 @@ NEGATION_TOKENS = frozenset(
     }
 )
 # After a finding, in its clause: it is absent, or gone ("la dilatation a disparu").
-POST_NEGATION = frozenset(
+ABSENT_AFTER = frozenset({"absent", "absente", "absents", "absentes", "negatif", "negative"})
+GONE_AFTER = frozenset(
     {
-        "absent",
-        "absente",
-        "absents",
-        "absentes",
-        "negatif",
-        "negative",
         "disparu",
         "disparue",
         "disparus",
@@ -270,10 +265,8 @@ POST_NEGATION = frozenset(
         "resolues",
     }
 )
-GONE = POST_NEGATION - {"absent", "absente", "absents", "absentes", "negatif", "negative"} | {
-    "disparition",
-    "resolution",
-}
+POST_NEGATION = ABSENT_AFTER | GONE_AFTER
+GONE = GONE_AFTER | {"disparition", "resolution"}
 POST_REACH = 6  # tokens after the finding, to the end of its clause
 # "non" + one of these after a finding: "lithiase non retrouvée / non visualisée / non mise en évidence".
 NOT_SEEN = (

@@ -213,7 +213,6 @@ def train_loader(frames: np.ndarray, targets: np.ndarray, config: FinetuneConfig
     return DataLoader(data, batch_size=config.batch_size, sampler=sampler)
 
 
-@torch.no_grad()
 def prediction_table(frames: pd.DataFrame, probs: np.ndarray) -> pd.DataFrame:
     """The predictions.csv schema (docs/data-format.md); pred thresholds P(abnormal) at 0.5."""
     return pd.DataFrame({
