@@ -11,7 +11,10 @@ the shuffled-text control and the image-only (SimCLR) control are pre-trained wi
 fine-tuning seed f every initialisation (random included) is fine-tuned with seed 100 p + f: the cells
 (p, f) are paired, each init seeing the same data order. The table prints, per initialisation, the mean
 ± sd of the chosen part's macro-F1 over the N x M cells, its mean ROC AUC (threshold-free), and the share
-of cells it beats random and the shuffled-text control (ties count half). Choose settings with
+of cells it beats random and the shuffled-text control (ties count half). On a synthetic corpus a last
+line gives the part's ceiling: the macro-F1 of an oracle that calls a frame abnormal exactly when it
+shows its finding (a focal lesion shows on some frames of an abnormal kidney only, and every frame of it
+is labelled abnormal), read from the truth table for scoring only. Choose settings with
 `--score val` on a development corpus seed; score `--score test` once, on a corpus seed kept aside.
 `--score dev` is the mean of the validation and test macro-F1, for a development corpus seed only (its
 validation part alone is a handful of patients).
@@ -179,6 +182,31 @@ def summary_table(runs: pd.DataFrame, diagnostics: pd.DataFrame, part: str) -> p
     return pd.DataFrame(rows)
 
 
+def visibility_ceiling(prep: Path, config: dict) -> dict[str, float] | None:
+    """Macro-F1, per part, of an oracle that calls a frame abnormal exactly when it shows its finding.
+
+    The synthetic corpus labels every frame of an abnormal kidney abnormal, though a focal lesion shows
+    on some frames only; no frame-level classifier can do better than seeing what the frame shows. Read
+    from the synthetic truth table for scoring only (None for a real export, which has none).
+    """
+    from sklearn.metrics import f1_score
+
+    from usconvirt.data import load_dataset
+    from usconvirt.io import read_table
+    from usconvirt.training.finetune import labeled_frames
+
+    truth_file = dataset_dir(prep, config) / "truth.parquet"
+    if not truth_file.exists():
+        return None
+    frames = labeled_frames(load_dataset(dataset_dir(prep, config)), read_table(prep / "split.csv"))
+    frames = frames.merge(pd.read_parquet(truth_file, columns=["image_id", "finding_visible"]), on="image_id")
+    ceiling = {part: float(f1_score(group["target"], group["finding_visible"].astype(int), average="macro"))
+               for part, group in frames.groupby("part")}
+    if "val" in ceiling and "test" in ceiling:
+        ceiling["dev"] = (ceiling["val"] + ceiling["test"]) / 2
+    return ceiling
+
+
 def with_setting(config: dict, assignment: str) -> dict:
     """A copy of `config` with `a.b.c=value` set; the value is parsed as YAML (`false`, `1e-3`, `[1, 2]`)."""
     import yaml
@@ -239,6 +267,10 @@ def main() -> None:
     print(f"seed study: {args.pretrain_seeds} pre-training x {args.finetune_seeds} fine-tuning seeds, "
           f"corpus seed {config.get('synth', {}).get('seed')}, {args.score} part")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    ceiling = visibility_ceiling(prep, config)
+    if ceiling and args.score in ceiling:
+        print(f"ceiling: {ceiling[args.score]:.3f} macro-F1 on the {args.score} part for an oracle that "
+              "calls a frame abnormal exactly when it shows its finding (synthetic truth, scoring only)")
 
 
 if __name__ == "__main__":
