@@ -47,7 +47,8 @@ def test_lambda_weights_the_image_to_text_term() -> None:
 
 def test_loss_ignores_norms_and_rewards_alignment() -> None:
     images = torch.randn(8, 16)
-    assert convirt_loss(images, images * 3.0) == pytest.approx(convirt_loss(images, images).item())
+    # near-zero loss: a relative tolerance would test float32 rounding, not the normalisation
+    assert convirt_loss(images, images * 3.0) == pytest.approx(convirt_loss(images, images).item(), abs=1e-5)
     assert convirt_loss(images, images) < convirt_loss(images, torch.randn(8, 16))
 
 
