@@ -15,10 +15,11 @@ from typer.testing import CliRunner
 
 from usconvirt.cli import app
 from usconvirt.config import save_yaml, to_dict
+from usconvirt.errors import InputError
 from usconvirt.models.convirt import load_convirt
 from usconvirt.models.image_encoder import load_image_encoder
 from usconvirt.training.diagnostics import loss_diagnostics, split_heldout_exams
-from usconvirt.training.pretrain import cosine_with_warmup, pretrain, shuffled_texts
+from usconvirt.training.pretrain import PairCollate, PairDataset, cosine_with_warmup, pretrain, shuffled_texts
 from usconvirt.training.simclr import pretrain_simclr
 from usconvirt.training.trainer import TrainerConfig
 
@@ -47,6 +48,39 @@ def test_tiny_pretraining_lowers_the_loss(pair_set: tuple, tmp_path: Path) -> No
     assert diagnostics["last_epoch_mean_loss"] == pytest.approx(epochs["mean_loss"].iloc[-1])
     assert diagnostics["ratio"] == pytest.approx(diagnostics["last_epoch_mean_loss"] / np.log(8))
     assert diagnostics["heldout_retrieval"] is None  # 16 exams x 5%: too few to hold any out
+
+
+def test_multiple_instance_items_hold_every_sentence_padded_to_k() -> None:
+    frames = np.zeros((3, 4, 4), dtype=np.uint8)
+    texts = [["a"], ["b", "c"], ["d", "e", "f", "g"]]
+    data = PairDataset(frames, texts, groups=np.array([0, 1, 1]), max_sentences=3)
+    torch.manual_seed(0)
+    items = [data[i] for i in range(3)]
+    assert items[0][1] == ("a", "", "") and items[1][1] == ("b", "c", "")
+    assert len(items[2][1]) == 3 and set(items[2][1]) < {"d", "e", "f", "g"}  # a subset, in report order
+    assert list(items[2][1]) == sorted(items[2][1])
+
+    class Tokenizer:
+        def __call__(self, texts, **_):
+            ids = torch.tensor([[len(t)] for t in texts])
+            return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+    batch = PairCollate(Tokenizer(), 8)(items)
+    assert batch["input_ids"].shape == (9, 1) and batch["images"].shape == (3, 1, 4, 4)
+    assert batch["text_valid"].tolist() == [True, False, False, True, True, False, True, True, True]
+
+
+def test_multiple_instance_pretraining_learns_and_rejects_zero_sentences(pair_set: tuple,
+                                                                         tmp_path: Path) -> None:
+    dataset, pairs, tokenizer_dir = pair_set
+    with pytest.raises(InputError, match="max_sentences"):
+        pretrain(dataset, pairs, tokenizer_dir, tmp_path / "bad", tiny_config(multiple_instance=True,
+                                                                               max_sentences=0))
+    assert not (tmp_path / "bad" / "config.yaml").exists()
+    pretrain(dataset, pairs, tokenizer_dir, tmp_path, tiny_config(epochs=8, multiple_instance=True))
+    losses = pd.read_csv(tmp_path / "loss.csv")
+    quarter = len(losses) // 4
+    assert losses["loss"].tail(quarter).mean() < losses["loss"].head(quarter).mean() - 0.2
 
 
 class KillAt(L.Callback):

@@ -59,6 +59,10 @@ class PretrainConfig:
     max_steps: int = -1
     image_size: int = 224
     sample_sentence: bool = True  # one sentence per step, uniformly; else all sentences joined
+    # every sentence of the pair at once, the image's positive mass summed over them (MIL-NCE); it
+    # takes precedence over sample_sentence. A pair with more than max_sentences draws that many.
+    multiple_instance: bool = False
+    max_sentences: int = 6
     shuffle_texts: bool = False  # control: each exam's sentences go to another exam's frames
     same_exam_positives: bool = False  # frames of one exam are positives of each other's texts
     heldout_fraction: float = 0.05  # exams kept out of training for the retrieval diagnostic
@@ -73,25 +77,37 @@ class PretrainConfig:
 
 
 class PairDataset(torch.utils.data.Dataset):
-    """(uint8 frame (1, S, S), one text, exam group) per pair; the sentence is drawn anew at every visit."""
+    """(uint8 frame (1, S, S), text, exam group) per pair; the sentence is drawn anew at every visit.
+
+    With `max_sentences` (multiple-instance mode) the text is a tuple of exactly that many sentences: the
+    pair's own, a random subset when it has more, padded with empty strings (masked out of the loss).
+    """
 
     def __init__(self, frames: np.ndarray, texts: list[list[str]], sample_sentence: bool = True,
-                 groups: np.ndarray | None = None) -> None:
+                 groups: np.ndarray | None = None, max_sentences: int | None = None) -> None:
         if len(frames) != len(texts):
             raise ValueError(f"{len(frames)} frames but {len(texts)} text lists")
         self.frames = torch.from_numpy(np.ascontiguousarray(frames))
         self.texts = texts
         self.sample_sentence = sample_sentence
+        self.max_sentences = max_sentences
         # one group per exam: frames of one exam share their texts (same_exam_positives)
         self.groups = torch.as_tensor(np.arange(len(frames)) if groups is None else np.asarray(groups))
 
     def __len__(self) -> int:
         return len(self.frames)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, str, int]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, str | tuple[str, ...], int]:
         texts = self.texts[i]
         # torch's RNG: seeded per worker by Lightning's seed_everything(workers=True)
-        text = texts[int(torch.randint(len(texts), ()))] if self.sample_sentence else " ".join(texts)
+        if self.max_sentences is not None:
+            k = self.max_sentences
+            chosen = texts if len(texts) <= k else [texts[j] for j in sorted(torch.randperm(len(texts))[:k])]
+            text = tuple(chosen) + ("",) * (k - len(chosen))
+        elif self.sample_sentence:
+            text = texts[int(torch.randint(len(texts), ()))]
+        else:
+            text = " ".join(texts)
         return self.frames[i].unsqueeze(0), text, int(self.groups[i])
 
 
@@ -102,12 +118,17 @@ class PairCollate:
         self.tokenizer = tokenizer
         self.max_length = max_length
 
-    def __call__(self, items: list[tuple[torch.Tensor, str, int]]) -> dict[str, torch.Tensor]:
-        tokens = self.tokenizer([text for _, text, _ in items], padding=True, truncation=True,
-                                max_length=self.max_length, return_tensors="pt")
-        return {"images": torch.stack([frame for frame, _, _ in items]),
-                "input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"],
-                "groups": torch.tensor([group for _, _, group in items])}
+    def __call__(self, items: list[tuple[torch.Tensor, str | tuple[str, ...], int]],
+                 ) -> dict[str, torch.Tensor]:
+        texts = [text for _, text, _ in items]
+        batch = {"images": torch.stack([frame for frame, _, _ in items]),
+                 "groups": torch.tensor([group for _, _, group in items])}
+        if texts and isinstance(texts[0], tuple):  # multiple instance: k sentences per image, row-major
+            batch["text_valid"] = torch.tensor([bool(t) for group in texts for t in group])
+            texts = [t for group in texts for t in group]
+        tokens = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                                return_tensors="pt")
+        return {**batch, "input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"]}
 
 
 def pair_loader(dataset: PairDataset, tokenizer, config: PretrainConfig, *, shuffle: bool = True,
@@ -207,7 +228,13 @@ class ConVIRTModule(ContrastiveModule):
         groups = None
         if self.config.same_exam_positives and "groups" in batch:
             groups = self.gather(batch["groups"], sync_grads=False)
-        loss = convirt_loss(image_emb, text_emb, self.config.tau, self.config.lam, groups=groups)
+        owner = valid = None
+        if "text_valid" in batch:  # k sentences per image, in image order on every rank
+            valid = self.gather(batch["text_valid"].to(torch.uint8), sync_grads=False)
+            owner = torch.arange(len(image_emb), device=image_emb.device).repeat_interleave(
+                len(valid) // len(image_emb))
+        loss = convirt_loss(image_emb, text_emb, self.config.tau, self.config.lam, groups=groups,
+                            text_owner=owner, text_valid=valid)
         self.record_loss(loss, len(batch["images"]))
         return loss
 
@@ -256,6 +283,9 @@ def pretrain(
     out_dir = Path(out_dir)
     if pairs.empty:
         raise InputError("no image-text pairs to pre-train on", field="pairs")
+    if config.multiple_instance and config.max_sentences < 1:
+        raise InputError(f"expected at least 1, got {config.max_sentences}", file="pretrain config",
+                         field="max_sentences")
     if tokenizer_dir is None and config.text.name == "tiny":
         raise InputError("the 'tiny' text encoder needs a retrained tokenizer", field="tokenizer")
     L.seed_everything(config.seed, workers=True, verbose=False)
@@ -267,7 +297,8 @@ def pretrain(
         texts = shuffled_texts(exam_ids, texts, config.seed)
     frames, _ = load_frames(dataset, config.image_size, image_ids=train_pairs["image_id"].tolist(),
                             workers=max(1, config.num_workers))
-    data = PairDataset(frames, texts, config.sample_sentence, groups=exam_groups(exam_ids))
+    data = PairDataset(frames, texts, config.sample_sentence, groups=exam_groups(exam_ids),
+                       max_sentences=config.max_sentences if config.multiple_instance else None)
     module = ConVIRTModule(create_convirt(config.model_config(), tokenizer), config)
     trainer = build_trainer(trainer_config(config), out_dir, callbacks=callbacks, enable_validation=False)
     fit(trainer, module, out_dir, resume=resume, train_dataloaders=pair_loader(data, tokenizer, config))
