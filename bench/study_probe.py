@@ -8,7 +8,8 @@ STUDY_DIR is a `bench/seed_study.py --out` directory (its `prep/` and `pretrainP
   training frames (batch-norm statistics recomputed on them, as the evaluation stage does), scored on
   the chosen parts; random init (seed 0) is the floor;
 - `proj` probe: the same on the projected (joint-space) image embeddings;
-- zero-shot AUC, two ways: the tool's French prompts (`evaluation/retrieval.py`), and report prototypes,
+- zero-shot AUC (scored by the evaluation stage's `zero_shot_probabilities`), with two class texts: the
+  tool's French prompts (`evaluation/retrieval.py`), and report prototypes,
   the mean text embedding of the pre-training exams' kidney sentences that the sentence stage flags
   abnormal, minus that of the sentences it flags normal (report-derived, no label read).
 Diagnostic only: nothing here is chosen or fed to a model.
@@ -54,14 +55,19 @@ def main() -> None:
     parser.add_argument("--parts", default="val,test")
     args = parser.parse_args()
 
-    import numpy as np
     import torch
     from sklearn.metrics import roc_auc_score
 
     from usconvirt.data import load_dataset
     from usconvirt.data.frames import load_frames
     from usconvirt.evaluation.representation import encode_frames, recompute_batch_norm
-    from usconvirt.evaluation.retrieval import ABNORMAL_PROMPTS, NORMAL_PROMPTS, embed_images, embed_texts
+    from usconvirt.evaluation.retrieval import (
+        ABNORMAL_PROMPTS,
+        NORMAL_PROMPTS,
+        embed_images,
+        embed_texts,
+        zero_shot_probabilities,
+    )
     from usconvirt.io import read_table
     from usconvirt.models.convirt import load_convirt
     from usconvirt.models.image_encoder import image_encoder_from
@@ -92,9 +98,9 @@ def main() -> None:
                 zero_shot = []
                 for abnormal, normal in ((list(ABNORMAL_PROMPTS), list(NORMAL_PROMPTS)),
                                          (abnormal_text, normal_text)):
-                    a, n = embed_texts(model, abnormal, 64).mean(0), embed_texts(model, normal, 64).mean(0)
-                    score = joint @ (a / np.linalg.norm(a) - n / np.linalg.norm(n))
-                    zero_shot.append(float(roc_auc_score(y[test], score[test])))
+                    prob = zero_shot_probabilities(joint[test], embed_texts(model, normal, 64),
+                                                   embed_texts(model, abnormal, 64), temperature=0.1)
+                    zero_shot.append(float(roc_auc_score(y[test], prob)))
             encoder = recompute_batch_norm(model.image_encoder, pixels[train])
             auc, f1 = probe(encode_frames(encoder, pixels), y, train, test)
             rows.append((init, seed, auc, f1, probe(joint, y, train, test)[0], *zero_shot))
