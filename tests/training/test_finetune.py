@@ -123,6 +123,13 @@ def test_select_by_roc_auc_keeps_the_epoch_with_the_best_validation_auc(tiny, tm
     assert best[metrics["best_epoch"]] == best.max()
 
 
+def test_select_by_last_trains_every_epoch_and_keeps_the_final_weights(tiny, tmp_path):
+    root, split = tiny
+    metrics = finetune(load_dataset(root), split, tmp_path / "last",
+                       _config(select_by="last", epochs=4, patience=1))
+    assert metrics["epochs_run"] == 4 and metrics["best_epoch"] == 3, metrics
+
+
 def test_truncated_gce_with_loss_weights_learns_the_lesion(tiny, tmp_path):
     root, split = tiny
     metrics = finetune(load_dataset(root), split, tmp_path / "tgce",

@@ -2,7 +2,8 @@
 
 All weights (encoder and linear head) are trained with generalized cross-entropy by default, under the
 pre-training augmentations; the model kept is the one with the best validation score (`select_by`:
-macro-F1 or ROC AUC), and training stops early when that has not improved for `patience` epochs. See
+macro-F1 or ROC AUC), and training stops early when that has not improved for `patience` epochs; or,
+with `select_by: last`, training runs all its epochs and the final weights are kept. See
 docs/finetuning.md.
 
 A chosen model that predicts one class for nearly all validation frames, or whose validation macro-F1
@@ -42,14 +43,16 @@ from usconvirt.models.classifier import KidneyClassifier, predict_abnormal, save
 from usconvirt.models.image_encoder import (
     image_encoder_from,
 )
-from usconvirt.training.trainer import TrainerConfig, build_trainer, fit
+from usconvirt.training.trainer import TrainerConfig, build_trainer, fit, last_checkpoint
 
 log = logging.getLogger(__name__)
 
 LOSSES = ("gce", "tgce", "ce")
 CLASS_BALANCES = ("sampler", "weights", "none")
 LABELED_PARTS = ("train", "val", "test")
-SELECT_BY = ("macro_f1", "roc_auc")  # the validation score that picks the checkpoint and stops early
+# The validation score that picks the checkpoint and stops early; `last` keeps the final epoch's weights
+# and never stops early (no selection noise from a validation part of a few patients).
+SELECT_BY = ("macro_f1", "roc_auc", "last")
 CHANCE_MACRO_F1 = 0.5  # expected macro-F1 of two-class predictions independent of the image
 COLLAPSE_SHARE = 0.98  # one predicted class for at least this share of validation frames
 
@@ -72,7 +75,8 @@ class FinetuneConfig:
     image_size: int = 224
     train_fraction: float = 1.0  # stratified by label, at least one frame per class
     patience: int = 5  # epochs without a better validation score before stopping
-    # macro_f1 (at P >= 0.5) or roc_auc (threshold-free, less jumpy on a validation part of a few patients)
+    # macro_f1 (at P >= 0.5), roc_auc (threshold-free, less jumpy on a validation part of a few patients),
+    # or last: train all `epochs` and keep the final weights (patience unused)
     select_by: str = field(default="macro_f1", metadata={"choices": SELECT_BY})
     # sampler: class-balanced draws; weights: inverse-frequency loss weights
     class_balance: str = field(default="sampler", metadata={"choices": CLASS_BALANCES})
@@ -293,17 +297,18 @@ def finetune(dataset: Dataset, split: pd.DataFrame, out_dir: str | Path,
         shutil.rmtree(out_dir / "checkpoints")  # starting over: old best/last checkpoints would be versioned
     model = KidneyClassifier(image_encoder_from(config.init, config.arch))
     module = FinetuneModule(model, config, class_weight, pixels["train"], targets["train"])
-    monitor = f"val_{config.select_by}"
-    best = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor=monitor, mode="max",
-                           save_top_k=1, save_last=False)
-    stop = EarlyStopping(monitor=monitor, mode="max", patience=config.patience)
+    best, callbacks = _selection_callbacks(config, out_dir / "checkpoints")
     trainer = build_trainer(dataclasses.replace(config.trainer, max_epochs=config.epochs), out_dir,
-                            callbacks=[best, stop])
+                            callbacks=callbacks)
     val_loader = DataLoader(FrameDataset(pixels["val"], targets["val"]), batch_size=config.batch_size)
     fit(trainer, module, out_dir, resume=resume,
         train_dataloaders=train_loader(pixels["train"], targets["train"], config), val_dataloaders=val_loader)
 
-    best_epoch = _restore_best(module, best.best_model_path)
+    if best is not None:
+        best_epoch = _restore_best(module, best.best_model_path)
+    else:  # last.ckpt is written once its epoch is counted as done: its epoch field is one ahead
+        _restore_best(module, str(last_checkpoint(out_dir) or ""))
+        best_epoch = int(trainer.current_epoch) - 1
     model = module.model.cpu()
     predictions = {p: prediction_table(parts[p], predict_abnormal(model, pixels[p], config.batch_size))
                    for p in ("val", "test")}
@@ -338,6 +343,17 @@ def _write_outputs(out_dir: Path, predictions: dict[str, pd.DataFrame], model: K
         save_classifier(model, tmp)
     write_json(metrics, out_dir / "metrics.json")
     save_yaml(to_dict(config), out_dir / "config.yaml")
+
+
+def _selection_callbacks(config: FinetuneConfig, checkpoints: Path) -> tuple[ModelCheckpoint | None, list]:
+    """The checkpoint callback keeping the selected weights (`best.ckpt`), None for `select_by: last`
+    (the trainer's own `last.ckpt` holds them), and the callbacks to train with."""
+    if config.select_by == "last":
+        return None, []
+    monitor = f"val_{config.select_by}"
+    best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=monitor, mode="max",
+                           save_top_k=1, save_last=False)
+    return best, [best, EarlyStopping(monitor=monitor, mode="max", patience=config.patience)]
 
 
 def _restore_best(module: FinetuneModule, checkpoint: str) -> int | None:
