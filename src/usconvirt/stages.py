@@ -254,7 +254,9 @@ def run_label_efficiency(ctx: RunContext) -> None:
     made_from = {name: {"init": init, "encoder": _encoder_fingerprint(ctx, init),
                         "split": fingerprint(ctx.path("split.csv"))} for name, init in inits.items()}
     config = LabelEfficiencyConfig(fractions=settings(ctx).label_efficiency.fractions,
-                                   finetune=finetune_config(ctx, "random"))
+                                   finetune=finetune_config(ctx, "random"),
+                                   n_bootstrap=settings(ctx).evaluation.n_bootstrap,
+                                   seed=settings(ctx).evaluation.seed)
     table = label_efficiency(_dataset(ctx), _split(ctx), inits, ctx.path("evaluation"), config,
                              made_from=made_from)
     _note(ctx, "label_efficiency", f"{len(table)} fine-tuning runs")
@@ -316,7 +318,7 @@ STAGES: list[Stage] = [
           outputs=_files("evaluation/tsne.png"), section=("evaluation", "pretrain")),
     Stage("label_efficiency", run_label_efficiency, inputs=_files("split.csv", "pretrain/image_encoder"),
           outputs=_files("evaluation/label_efficiency.csv"),
-          section=("label_efficiency", "finetune"),
+          section=("label_efficiency", "finetune", "evaluation"),
           enabled=lambda ctx: settings(ctx).label_efficiency.enabled),
     Stage("report", run_report, inputs=_files("evaluation", "split.csv"), outputs=_files("report.html")),
 ]

@@ -30,7 +30,8 @@ class FakeFinetune:
         right = round(len(labels) * (0.5 + 0.4 * config.train_fraction + 0.1 * (config.init == "good")))
         preds = [y if i < right else 1 - y for i, y in enumerate(labels)]
         out_dir.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame({"image_id": [f"i{i}" for i in range(10)], "exam_id": "e", "patient_id": "p",
+        pd.DataFrame({"image_id": [f"i{i}" for i in range(10)], "exam_id": "e",
+                      "patient_id": [f"p{i % 5}" for i in range(10)],
                       "label": labels, "prob_abnormal": preds, "pred": preds}).to_csv(
             out_dir / "predictions.csv", index=False)
         n_train = max(2, round(100 * config.train_fraction))
@@ -51,9 +52,33 @@ def test_label_efficiency_runs_every_fraction_and_recomputes_macro_f1(tmp_path, 
     expected = f1_score(predictions["label"], predictions["pred"], average="macro")
     assert table.loc[(table["init"] == "ConVIRT") & (table["fraction"] == 0.1), "macro_f1"].item() == \
         pytest.approx(expected)
-    assert pd.read_csv(tmp_path / "label_efficiency.csv").shape == (6, 6)
+    assert pd.read_csv(tmp_path / "label_efficiency.csv").shape == (6, 12)
     with Image.open(tmp_path / "label_efficiency.png") as png:
         assert png.width > 300
+
+
+def test_label_efficiency_gives_paired_intervals_of_the_gain_over_random(tmp_path, monkeypatch):
+    monkeypatch.setattr(le, "finetune", FakeFinetune())
+    config = le.LabelEfficiencyConfig(fractions=(0.1, 1.0), n_bootstrap=200)
+    table = le.label_efficiency(None, None, {"random": "random", "ConVIRT": "good"}, tmp_path, config)
+
+    rows = table.set_index(["init", "fraction"])
+    good, base = rows.loc[("ConVIRT", 0.1)], rows.loc[("random", 0.1)]
+    assert good["vs"] == "random" and good["gain"] == pytest.approx(good["macro_f1"] - base["macro_f1"])
+    assert good["gain"] > 0 and good["gain_ci_low"] <= good["gain"] <= good["gain_ci_high"]
+    assert good["macro_f1_ci_low"] <= good["macro_f1"] <= good["macro_f1_ci_high"]
+    assert base["vs"] == "" or pd.isna(base["vs"])
+    assert pd.isna(base["gain"]) and pd.isna(base["gain_ci_low"])
+    assert good["macro_f1_ci_high"] > good["macro_f1_ci_low"]
+
+
+def test_the_gain_interval_is_paired_two_identical_runs_differ_by_exactly_zero(tmp_path, monkeypatch):
+    monkeypatch.setattr(le, "finetune", FakeFinetune())
+    config = le.LabelEfficiencyConfig(fractions=(0.1,), n_bootstrap=200)
+    table = le.label_efficiency(None, None, {"random": "random", "again": "random"}, tmp_path, config)
+    again = table.set_index("init").loc["again"]
+    assert again["macro_f1_ci_high"] > again["macro_f1_ci_low"]  # each score varies over the resamples,
+    assert (again["gain"], again["gain_ci_low"], again["gain_ci_high"]) == (0.0, 0.0, 0.0)  # the gain not
 
 
 def test_label_efficiency_resumes_without_refitting_finished_runs(tmp_path, monkeypatch):

@@ -71,8 +71,10 @@ def populated_run(root: Path) -> Path:
         "retrieval": {"image_to_text": {"R@1": 0.25}, "text_to_image": {"R@1": 0.5},
                       "n_images": 4, "n_texts": 2},
         "zero_shot": {"accuracy": 0.75, "macro_f1": 0.7, "roc_auc": 0.8, "n_images": 4}}))
-    pd.DataFrame({"init": ["random", "random"], "fraction": [0.1, 1.0], "n_train": [2, 20],
-                  "macro_f1": [0.4, 0.6], "accuracy": [0.5, 0.6], "n_test": [16, 16]}).to_csv(
+    pd.DataFrame({"init": ["random", "ConVIRT"], "fraction": [0.1, 0.1], "n_train": [2, 2],
+                  "macro_f1": [0.4, 0.6], "accuracy": [0.5, 0.6], "n_test": [16, 16],
+                  "macro_f1_ci_low": [0.3, 0.45], "macro_f1_ci_high": [0.5, 0.7], "vs": [None, "random"],
+                  "gain": [None, 0.2], "gain_ci_low": [None, 0.05], "gain_ci_high": [None, 0.31]}).to_csv(
         evaluation / "label_efficiency.csv", index=False)
     _png(evaluation / "label_efficiency.png")
     return run
@@ -98,6 +100,8 @@ def test_report_of_a_populated_run_shows_every_section_without_report_text(tmp_p
     assert "\u00abrein normal\u00bb" in page
     assert "Baseline 0.680 (0.600 to 0.750); ConVIRT 0.770 (0.700 to 0.830)" in page  # key results
     assert "Zero-shot normal/abnormal ROC-AUC from French prompts: 0.800" in page
+    assert "0.600 (0.450 to 0.700)" in page and "+0.200 (+0.050 to +0.310)" in page  # label efficiency
+    assert "minus random (paired 95% CI)" in page
     assert page.count("<img ") == 4  # montage, loss curve, t-SNE, label efficiency
     assert SECRET not in page and "Dupont" not in page
     assert "test0-normal" not in page  # no image ids either

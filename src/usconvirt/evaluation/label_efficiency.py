@@ -5,6 +5,10 @@ Each run lives in OUT/runs/NAME/fraction_F/ and is skipped when its metrics.json
 made_from.json matches what the run would be made from now (the init, the fine-tuning config, and
 whatever the caller adds, such as the pre-trained encoder's fingerprint), so an interrupted study
 resumes where it stopped and a study over changed inputs redoes only the runs they touch.
+
+Every run's test macro-F1 gets a patient-bootstrap 95% interval, and its gain over the reference init
+(random, where it runs) at the same fraction a paired one: the few-label end of the curve is where a
+pre-training is meant to pay, and where a handful of test patients makes single numbers least reliable.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from sklearn.metrics import accuracy_score
 from usconvirt.config import config_hash
 from usconvirt.data.dataset import Dataset
 from usconvirt.errors import InputError
-from usconvirt.evaluation.metrics import binary_macro_f1
+from usconvirt.evaluation.evaluate import read_predictions, run_metrics
+from usconvirt.evaluation.metrics import binary_macro_f1, confidence_interval
 from usconvirt.evaluation.representation import save_figure
 from usconvirt.io import read_table, write_json, write_table
 from usconvirt.training.finetune import FinetuneConfig, finetune
@@ -38,11 +43,16 @@ class LabelEfficiencyConfig:
 
     fractions: tuple[float, ...] = (0.01, 0.1, 1.0)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    n_bootstrap: int = 1000  # patient resamples for the intervals
+    seed: int = 0
 
     def __post_init__(self) -> None:
         bad = [f for f in self.fractions if not 0.0 < f <= 1.0]
         if bad:
             raise InputError(f"fractions must lie in (0, 1], got {bad}", field="fractions")
+        if self.n_bootstrap < 1:
+            raise InputError(f"expected at least 1 bootstrap resample, got {self.n_bootstrap}",
+                             field="n_bootstrap")
 
 
 MADE_FROM = "made_from.json"
@@ -98,10 +108,37 @@ def label_efficiency(
             metrics = json.loads((run / "metrics.json").read_text())
             rows.append({"init": name, "fraction": fraction, "n_train": metrics["frames"]["train"],
                          **run_scores(run / "predictions.csv")})
-    table = pd.DataFrame(rows)
+    table = with_intervals(pd.DataFrame(rows), out_dir, config.n_bootstrap, config.seed)
     write_table(table, out_dir / "label_efficiency.csv")
     plot_label_efficiency(table, out_dir / "label_efficiency.png")
     return table
+
+
+def with_intervals(table: pd.DataFrame, out_dir: Path, n_bootstrap: int, seed: int) -> pd.DataFrame:
+    """Add macro_f1_ci_low/high and, against the reference init at the same fraction (`random` if it
+    ran, else the first init; named in `vs`), `gain` with gain_ci_low/high. Patients are resampled, the
+    same resamples for every run scored on the same test frames, so the gain's interval is paired."""
+    reference = "random" if "random" in set(table["init"]) else str(table["init"].iloc[0])
+    draws = {}  # (init, fraction) -> (bootstrap macro-F1 samples, the test frames)
+    for init, fraction in zip(table["init"], table["fraction"], strict=True):
+        predictions = read_predictions(run_dir(out_dir, init, fraction) / "predictions.csv")
+        samples = run_metrics(predictions, n_bootstrap=n_bootstrap, seed=seed)[1]
+        draws[(init, fraction)] = (samples["macro_f1"], sorted(predictions["image_id"]))
+    nan = float("nan")
+    rows = []
+    for row in table.to_dict("records"):
+        own, frames = draws[(row["init"], row["fraction"])]
+        low, high = confidence_interval(own)
+        extra = {"macro_f1_ci_low": low, "macro_f1_ci_high": high, "vs": "", "gain": nan,
+                 "gain_ci_low": nan, "gain_ci_high": nan}
+        base = draws.get((reference, row["fraction"]))
+        if row["init"] != reference and base is not None and base[1] == frames:
+            at_fraction = table[(table["init"] == reference) & (table["fraction"] == row["fraction"])]
+            gain_low, gain_high = confidence_interval(own - base[0])
+            extra.update(vs=reference, gain=row["macro_f1"] - at_fraction["macro_f1"].iloc[0],
+                         gain_ci_low=gain_low, gain_ci_high=gain_high)
+        rows.append({**row, **extra})
+    return pd.DataFrame(rows)
 
 
 def plot_label_efficiency(table: pd.DataFrame, path: str | Path) -> Path:

@@ -444,10 +444,34 @@ def label_efficiency_section(run: Path) -> list[Block]:
     evaluation = run / "evaluation"
     if not (evaluation / "label_efficiency.csv").exists():
         return [missing("label efficiency (RUN/evaluation/label_efficiency.csv)")]
-    blocks = [table(read_table(evaluation / "label_efficiency.csv"))]
+    blocks = [table(label_efficiency_display(read_table(evaluation / "label_efficiency.csv")))]
     if (evaluation / "label_efficiency.png").exists():
         blocks.append(figure(evaluation / "label_efficiency.png"))
     return blocks
+
+
+def label_efficiency_display(runs: pd.DataFrame) -> pd.DataFrame:
+    """label_efficiency.csv with each macro-F1 and gain beside its interval in one cell; a table written
+    before the intervals existed is shown as it is."""
+    needed = {"macro_f1", "macro_f1_ci_low", "macro_f1_ci_high", "vs", "gain", "gain_ci_low", "gain_ci_high"}
+    if not needed <= set(runs.columns):
+        return runs
+
+    def cell(value, low, high, sign: str = "") -> str:
+        value, low, high = (pd.to_numeric(v, errors="coerce") for v in (value, low, high))
+        if pd.isna(value):
+            return "n/a"
+        shown = f"{value:{sign}.3f}"
+        return shown if pd.isna(low) or pd.isna(high) else f"{shown} ({low:{sign}.3f} to {high:{sign}.3f})"
+
+    reference = next((str(v) for v in runs["vs"].dropna() if str(v)), "random")
+    scores = runs[["macro_f1", "macro_f1_ci_low", "macro_f1_ci_high"]].itertuples(index=False)
+    gains = runs[["gain", "gain_ci_low", "gain_ci_high"]].itertuples(index=False)
+    return pd.DataFrame({
+        "init": runs["init"], "fraction": runs["fraction"], "n_train": runs["n_train"],
+        "test macro-F1 (95% CI)": [cell(*r) for r in scores],
+        f"minus {reference} (paired 95% CI)": [cell(*r, sign="+") for r in gains],
+    })
 
 
 def _numeric(frame: pd.DataFrame) -> pd.DataFrame:
