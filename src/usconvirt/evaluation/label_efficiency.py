@@ -31,7 +31,7 @@ from usconvirt.errors import InputError
 from usconvirt.evaluation.evaluate import read_predictions, run_metrics
 from usconvirt.evaluation.metrics import binary_macro_f1, confidence_interval
 from usconvirt.evaluation.representation import save_figure
-from usconvirt.io import read_table, write_json, write_table
+from usconvirt.io import write_json, write_table
 from usconvirt.training.finetune import FinetuneConfig, finetune
 
 log = logging.getLogger(__name__)
@@ -69,9 +69,8 @@ def run_dir(out_dir: Path, name: str, fraction: float) -> Path:
     return out_dir / "runs" / name / f"fraction_{fraction:g}"
 
 
-def run_scores(predictions_csv: Path) -> dict[str, float]:
-    """Test macro-F1 and accuracy recomputed from a fine-tuning run's predictions.csv."""
-    predictions = read_table(predictions_csv)
+def run_scores(predictions: pd.DataFrame) -> dict[str, float]:
+    """Test macro-F1 and accuracy recomputed from a fine-tuning run's predictions (predictions.csv)."""
     y, pred = predictions["label"].astype(int), predictions["pred"].astype(int)
     return {"macro_f1": binary_macro_f1(y, pred),
             "accuracy": float(accuracy_score(y, pred)), "n_test": len(predictions)}
@@ -94,7 +93,7 @@ def label_efficiency(
     if not inits:
         raise InputError("no initialisation to compare", field="inits")
     out_dir = Path(out_dir)
-    rows = []
+    rows, predictions = [], {}
     for name, init in inits.items():
         for fraction in config.fractions:
             run = run_dir(out_dir, name, fraction)
@@ -106,37 +105,37 @@ def label_efficiency(
                 finetune(dataset, split_df, run, run_config, resume=False)
                 write_json(key, run / MADE_FROM)
             metrics = json.loads((run / "metrics.json").read_text())
+            predictions[(name, fraction)] = read_predictions(run / "predictions.csv")
             rows.append({"init": name, "fraction": fraction, "n_train": metrics["frames"]["train"],
-                         **run_scores(run / "predictions.csv")})
-    table = with_intervals(pd.DataFrame(rows), out_dir, config.n_bootstrap, config.seed)
+                         **run_scores(predictions[(name, fraction)])})
+    table = with_intervals(pd.DataFrame(rows), predictions, config.n_bootstrap, config.seed)
     write_table(table, out_dir / "label_efficiency.csv")
     plot_label_efficiency(table, out_dir / "label_efficiency.png")
     return table
 
 
-def with_intervals(table: pd.DataFrame, out_dir: Path, n_bootstrap: int, seed: int) -> pd.DataFrame:
+def with_intervals(table: pd.DataFrame, predictions: dict[tuple[str, float], pd.DataFrame],
+                   n_bootstrap: int, seed: int) -> pd.DataFrame:
     """Add macro_f1_ci_low/high and, against the reference init at the same fraction (`random` if it
-    ran, else the first init; named in `vs`), `gain` with gain_ci_low/high. Patients are resampled, the
-    same resamples for every run scored on the same test frames, so the gain's interval is paired."""
+    ran, else the first init; named in `vs`), `gain` with gain_ci_low/high. `predictions` holds each
+    (init, fraction) run's test predictions. Patients are resampled, the same resamples for every run
+    scored on the same test frames, so the gain's interval is paired."""
     reference = "random" if "random" in set(table["init"]) else str(table["init"].iloc[0])
-    draws = {}  # (init, fraction) -> (bootstrap macro-F1 samples, the test frames)
-    for init, fraction in zip(table["init"], table["fraction"], strict=True):
-        predictions = read_predictions(run_dir(out_dir, init, fraction) / "predictions.csv")
-        samples = run_metrics(predictions, n_bootstrap=n_bootstrap, seed=seed)[1]
-        draws[(init, fraction)] = (samples["macro_f1"], sorted(predictions["image_id"]))
+    samples = {key: run_metrics(frame, n_bootstrap=n_bootstrap, seed=seed)[1]["macro_f1"]
+               for key, frame in predictions.items()}
+    frames = {key: sorted(frame["image_id"]) for key, frame in predictions.items()}
+    points = {(row["init"], row["fraction"]): row["macro_f1"] for row in table.to_dict("records")}
     nan = float("nan")
     rows = []
     for row in table.to_dict("records"):
-        own, frames = draws[(row["init"], row["fraction"])]
-        low, high = confidence_interval(own)
+        key, base = (row["init"], row["fraction"]), (reference, row["fraction"])
+        low, high = confidence_interval(samples[key])
         extra = {"macro_f1_ci_low": low, "macro_f1_ci_high": high, "vs": "", "gain": nan,
                  "gain_ci_low": nan, "gain_ci_high": nan}
-        base = draws.get((reference, row["fraction"]))
-        if row["init"] != reference and base is not None and base[1] == frames:
-            at_fraction = table[(table["init"] == reference) & (table["fraction"] == row["fraction"])]
-            gain_low, gain_high = confidence_interval(own - base[0])
-            extra.update(vs=reference, gain=row["macro_f1"] - at_fraction["macro_f1"].iloc[0],
-                         gain_ci_low=gain_low, gain_ci_high=gain_high)
+        if key != base and base in samples and frames[base] == frames[key]:
+            gain_low, gain_high = confidence_interval(samples[key] - samples[base])
+            extra.update(vs=reference, gain=points[key] - points[base], gain_ci_low=gain_low,
+                         gain_ci_high=gain_high)
         rows.append({**row, **extra})
     return pd.DataFrame(rows)
 

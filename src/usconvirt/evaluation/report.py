@@ -347,15 +347,20 @@ def table1_block(flat: pd.DataFrame) -> Block:
             "rows": rows, "numeric": [False] + [True] * len(pairs), "marks": [False] * len(rows)}
 
 
+def interval_cell(value, low, high, sign: str = "") -> str:
+    """'value (low to high)' with three decimals (sign "+": signed, for differences); 'n/a' without a
+    value, the value alone without an interval."""
+    value, low, high = (pd.to_numeric(v, errors="coerce") for v in (value, low, high))
+    if pd.isna(value):
+        return "n/a"
+    shown = f"{value:{sign}.3f}"
+    return shown if pd.isna(low) or pd.isna(high) else f"{shown} ({low:{sign}.3f} to {high:{sign}.3f})"
+
+
 def metrics_with_ci(long: pd.DataFrame) -> pd.DataFrame:
     """metrics.csv (run, metric, value, ci_low, ci_high) as 'value (low to high)' cells, metric by run."""
-    def cell(row: pd.Series) -> str:
-        value, low, high = (pd.to_numeric(row[c], errors="coerce") for c in ("value", "ci_low", "ci_high"))
-        if pd.isna(value):
-            return "n/a"
-        return f"{value:.3f}" + ("" if pd.isna(low) or pd.isna(high) else f" ({low:.3f} to {high:.3f})")
-
-    cells = long.assign(cell=long.apply(cell, axis=1))
+    cells = long.assign(cell=[interval_cell(*r) for r in
+                              long[["value", "ci_low", "ci_high"]].itertuples(index=False)])
     wide = cells.pivot(index="metric", columns="run", values="cell").reindex(
         index=list(dict.fromkeys(long["metric"])), columns=list(dict.fromkeys(long["run"])))
     return wide.fillna("n/a").rename_axis(None, axis=1).reset_index()
@@ -457,20 +462,13 @@ def label_efficiency_display(runs: pd.DataFrame) -> pd.DataFrame:
     if not needed <= set(runs.columns):
         return runs
 
-    def cell(value, low, high, sign: str = "") -> str:
-        value, low, high = (pd.to_numeric(v, errors="coerce") for v in (value, low, high))
-        if pd.isna(value):
-            return "n/a"
-        shown = f"{value:{sign}.3f}"
-        return shown if pd.isna(low) or pd.isna(high) else f"{shown} ({low:{sign}.3f} to {high:{sign}.3f})"
-
     reference = next((str(v) for v in runs["vs"].dropna() if str(v)), "random")
     scores = runs[["macro_f1", "macro_f1_ci_low", "macro_f1_ci_high"]].itertuples(index=False)
     gains = runs[["gain", "gain_ci_low", "gain_ci_high"]].itertuples(index=False)
     return pd.DataFrame({
         "init": runs["init"], "fraction": runs["fraction"], "n_train": runs["n_train"],
-        "test macro-F1 (95% CI)": [cell(*r) for r in scores],
-        f"minus {reference} (paired 95% CI)": [cell(*r, sign="+") for r in gains],
+        "test macro-F1 (95% CI)": [interval_cell(*r) for r in scores],
+        f"minus {reference} (paired 95% CI)": [interval_cell(*r, sign="+") for r in gains],
     })
 
 
