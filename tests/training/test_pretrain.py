@@ -83,6 +83,24 @@ def test_multiple_instance_pretraining_learns_and_rejects_zero_sentences(pair_se
     assert losses["loss"].tail(quarter).mean() < losses["loss"].head(quarter).mean() - 0.2
 
 
+def test_image_ssl_term_trains_on_two_views_and_leaves_the_loss_curve_image_text(pair_set: tuple,
+                                                                                  tmp_path: Path) -> None:
+    dataset, pairs, tokenizer_dir = pair_set
+    with pytest.raises(InputError, match="image_ssl_weight"):
+        pretrain(dataset, pairs, tokenizer_dir, tmp_path / "bad", tiny_config(image_ssl_weight=-1.0))
+    plain = pretrain(dataset, pairs, tokenizer_dir, tmp_path / "plain", tiny_config(epochs=2))
+    slip = pretrain(dataset, pairs, tokenizer_dir, tmp_path / "slip", tiny_config(epochs=2, image_ssl_weight=1.0))
+    # the recorded curve is the image-text InfoNCE alone (its chance line still applies): at the first
+    # step, before any update, both runs see the same weights and the same first view
+    first = [pd.read_csv(tmp_path / run / "loss.csv")["loss"].iloc[0] for run in ("plain", "slip")]
+    assert first[0] == pytest.approx(first[1], abs=1e-5)
+    later = [pd.read_csv(tmp_path / run / "loss.csv")["loss"].iloc[-1] for run in ("plain", "slip")]
+    assert later[0] != pytest.approx(later[1], abs=1e-4)  # the image term changed the updates
+    assert slip["steps"] == plain["steps"]
+    encoder = load_image_encoder(tmp_path / "slip" / "image_encoder")  # the SSL head is not saved
+    assert not any("ssl" in name for name in encoder.state_dict())
+
+
 class KillAt(L.Callback):
     """Crash the run at a given step, after a checkpoint was written: a killed job."""
 

@@ -30,6 +30,7 @@ from usconvirt.data.dataset import Dataset
 from usconvirt.data.frames import load_frames
 from usconvirt.errors import InputError
 from usconvirt.losses.infonce import convirt_loss
+from usconvirt.losses.nt_xent import nt_xent_loss
 from usconvirt.models.convirt import ConVIRT, ConVIRTConfig, create_convirt, load_tokenizer, save_convirt
 from usconvirt.models.image_encoder import ImageEncoderConfig
 from usconvirt.models.text_encoder import TextEncoderConfig
@@ -65,6 +66,9 @@ class PretrainConfig:
     max_sentences: int = 6
     shuffle_texts: bool = False  # control: each exam's sentences go to another exam's frames
     same_exam_positives: bool = False  # frames of one exam are positives of each other's texts
+    # weight of an image-only two-view NT-Xent term added to the image-text loss (SLIP, Mu et al. 2022),
+    # on its own linear head; 0: ConVIRT's loss alone. The shuffled-text control gets the same term.
+    image_ssl_weight: float = 0.0
     heldout_fraction: float = 0.05  # exams kept out of training for the retrieval diagnostic
     num_workers: int = 2
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -213,17 +217,33 @@ class ContrastiveModule(L.LightningModule):
 
 
 class ConVIRTModule(ContrastiveModule):
-    """The training step of PAPER.md section 4."""
+    """The training step of PAPER.md section 4 (plus, with `image_ssl_weight`, SLIP's image-only term)."""
+
+    def __init__(self, model: ConVIRT, config: PretrainConfig) -> None:
+        super().__init__(model, config)
+        if config.image_ssl_weight < 0:
+            raise InputError(f"expected a weight >= 0, got {config.image_ssl_weight}", file="pretrain config",
+                             field="image_ssl_weight")
+        # discarded after training, as SimCLR's projection: only the image encoder carries over. Drawn
+        # aside from the seeded stream, so data order and first views stay those of ConVIRT alone.
+        self.ssl_head = None
+        if config.image_ssl_weight > 0:
+            with torch.random.fork_rng(devices=[]):
+                self.ssl_head = torch.nn.Linear(model.image_encoder.out_dim, config.proj_dim)
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         """uint8 -> [0, 1] floats, and ConVIRT's augmentations batched on the training device."""
         images = batch["images"].float().div_(255.0)
-        if self.training:
-            images = augment_batch(self.augment, images)
-        return {**batch, "images": images}
+        if not self.training:
+            return {**batch, "images": images}
+        views = {"images": augment_batch(self.augment, images)}
+        if self.ssl_head is not None:
+            views["images_b"] = augment_batch(self.augment, images)
+        return {**batch, **views}
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        image_emb = self.gather(self.model.image_features(batch["images"]))
+        features = self.model.image_encoder(batch["images"])
+        image_emb = self.gather(self.model.image_projection(features))
         text_emb = self.gather(self.model.text_features(batch["input_ids"], batch["attention_mask"]))
         groups = None
         if self.config.same_exam_positives and "groups" in batch:
@@ -235,8 +255,15 @@ class ConVIRTModule(ContrastiveModule):
                 len(valid) // len(image_emb))
         loss = convirt_loss(image_emb, text_emb, self.config.tau, self.config.lam, groups=groups,
                             text_owner=owner, text_valid=valid)
+        # the loss curve and its chance line stay the image-text loss's; the image term is logged beside
         self.record_loss(loss, len(batch["images"]))
-        return loss
+        if self.ssl_head is None or "images_b" not in batch:
+            return loss
+        view_b = self.model.image_encoder(batch["images_b"])
+        ssl = nt_xent_loss(self.gather(self.ssl_head(features)), self.gather(self.ssl_head(view_b)),
+                           self.config.tau)
+        self.log("train/image_ssl_loss", ssl, batch_size=len(batch["images"]))
+        return loss + self.config.image_ssl_weight * ssl
 
 
 def trainer_config(config: PretrainConfig) -> TrainerConfig:
