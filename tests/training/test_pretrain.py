@@ -89,7 +89,8 @@ def test_image_ssl_term_trains_on_two_views_and_leaves_the_loss_curve_image_text
     with pytest.raises(InputError, match="image_ssl_weight"):
         pretrain(dataset, pairs, tokenizer_dir, tmp_path / "bad", tiny_config(image_ssl_weight=-1.0))
     plain = pretrain(dataset, pairs, tokenizer_dir, tmp_path / "plain", tiny_config(epochs=2))
-    slip = pretrain(dataset, pairs, tokenizer_dir, tmp_path / "slip", tiny_config(epochs=2, image_ssl_weight=1.0))
+    slip = pretrain(dataset, pairs, tokenizer_dir, tmp_path / "slip",
+                    tiny_config(epochs=2, image_ssl_weight=1.0))
     # the recorded curve is the image-text InfoNCE alone (its chance line still applies): at the first
     # step, before any update, both runs see the same weights and the same first view
     first = [pd.read_csv(tmp_path / run / "loss.csv")["loss"].iloc[0] for run in ("plain", "slip")]
