@@ -221,9 +221,6 @@ class ConVIRTModule(ContrastiveModule):
 
     def __init__(self, model: ConVIRT, config: PretrainConfig) -> None:
         super().__init__(model, config)
-        if config.image_ssl_weight < 0:
-            raise InputError(f"expected a weight >= 0, got {config.image_ssl_weight}", file="pretrain config",
-                             field="image_ssl_weight")
         # discarded after training, as SimCLR's projection: only the image encoder carries over. Drawn
         # aside from the seeded stream, so data order and first views stay those of ConVIRT alone.
         self.ssl_head = None
@@ -257,7 +254,7 @@ class ConVIRTModule(ContrastiveModule):
                             text_owner=owner, text_valid=valid)
         # the loss curve and its chance line stay the image-text loss's; the image term is logged beside
         self.record_loss(loss, len(batch["images"]))
-        if self.ssl_head is None or "images_b" not in batch:
+        if self.ssl_head is None:
             return loss
         view_b = self.model.image_encoder(batch["images_b"])
         ssl = nt_xent_loss(self.gather(self.ssl_head(features)), self.gather(self.ssl_head(view_b)),
@@ -313,6 +310,9 @@ def pretrain(
     if config.multiple_instance and config.max_sentences < 1:
         raise InputError(f"expected at least 1, got {config.max_sentences}", file="pretrain config",
                          field="max_sentences")
+    if config.image_ssl_weight < 0:
+        raise InputError(f"expected a weight >= 0, got {config.image_ssl_weight}", file="pretrain config",
+                         field="image_ssl_weight")
     if tokenizer_dir is None and config.text.name == "tiny":
         raise InputError("the 'tiny' text encoder needs a retrained tokenizer", field="tokenizer")
     L.seed_everything(config.seed, workers=True, verbose=False)
