@@ -25,9 +25,9 @@ import pandas as pd
 def frame_groups(truth: pd.DataFrame) -> pd.DataFrame:
     """image_id -> group, for kidney frames labelled normal or abnormal."""
     kidney = truth[truth["label"].isin(["normal", "abnormal"])].copy()
-    own = [row[f"{row['side']}_kidney"] for _, row in kidney.iterrows()]
-    other = [row[f"{'left' if row['side'] == 'right' else 'right'}_kidney"] for _, row in kidney.iterrows()]
-    kidney["own"], kidney["other"] = own, other
+    right = kidney["side"] == "right"
+    kidney["own"] = kidney["right_kidney"].where(right, kidney["left_kidney"])
+    kidney["other"] = kidney["left_kidney"].where(right, kidney["right_kidney"])
     abnormal = kidney["label"] == "abnormal"
     shown = kidney["finding_visible"].astype(bool).map({True: "shown", False: "not shown"})
     kidney["group"] = ("abnormal: " + kidney["own"] + ", " + shown).where(abnormal, None)
