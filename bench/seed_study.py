@@ -22,7 +22,9 @@ kept aside.
 validation part alone is a handful of patients).
 `--set section.key=value` (repeatable, value read as YAML) changes one setting of the config, so a
 variant is one command. A killed study resumes: finished runs are kept.
-`--inits` may add `convirt-multipos` (same-exam positives) and `imagenet` (where its weights are cached).
+`--inits` may add `convirt-multipos` (same-exam positives), `convirt-normalpos` with its own control
+`shuffled-normalpos` (normal reports' frames positives of each other: `pretrain.normal_positives`), and
+`imagenet` (where its weights are cached).
 `--pretrain-epochs` overrides the config's pre-training epochs (a smaller study on a busy machine).
 `--only-pretrain-seed P` runs one pre-training seed's cells, so that seeds can run in parallel processes
 (they wait for each other's `OUT/prep`); a last run without it gathers them and prints the table.
@@ -41,8 +43,11 @@ import pandas as pd
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-# convirt-multipos: ConVIRT with same-exam positives (multi-positive InfoNCE), to measure that option.
-PRETRAINED = ("convirt", "shuffled", "simclr", "convirt-multipos")
+# convirt-multipos: ConVIRT with same-exam positives (multi-positive InfoNCE), to measure that option;
+# convirt-normalpos and shuffled-normalpos: ConVIRT and its shuffled-text control with normal_positives.
+PRETRAINED = ("convirt", "shuffled", "simclr", "convirt-multipos", "convirt-normalpos", "shuffled-normalpos")
+# a variant's own shuffled-text control, for its "minus shuffled" line
+CONTROL = {"convirt-normalpos": "shuffled-normalpos"}
 
 
 def prepare(config: dict, out: Path, wait_s: float = 0.0) -> Path:
@@ -84,8 +89,9 @@ def pretrain_all(prep: Path, config: dict, seeds: list[int], inits: list[str], o
             dirs[init, seed] = target
             if (target / "diagnostics.json").exists():
                 continue
-            config_p = replace(base, seed=seed, shuffle_texts=init == "shuffled",
-                               same_exam_positives=init == "convirt-multipos" or base.same_exam_positives)
+            config_p = replace(base, seed=seed, shuffle_texts=init.startswith("shuffled"),
+                               same_exam_positives=init == "convirt-multipos" or base.same_exam_positives,
+                               normal_positives=init.endswith("-normalpos") or base.normal_positives)
             if init == "simclr":
                 pretrain_simclr(dataset, pairs, target, config_p)
             else:
@@ -168,7 +174,8 @@ def paired_differences(runs: pd.DataFrame, column: str) -> list[str]:
     wide = runs.pivot_table(index=["pretrain_seed", "finetune_seed"], columns="init", values=column)
     lines = []
     for init in (i for i in wide.columns if i != "random"):
-        for other in (o for o in ("random", "shuffled") if o in wide.columns and o != init):
+        controls = ("random", "shuffled") + ((CONTROL[init],) if init in CONTROL else ())
+        for other in (o for o in controls if o in wide.columns and o != init):
             diff = (wide[init] - wide[other]).dropna()
             if len(diff) == 0:
                 continue

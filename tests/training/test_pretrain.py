@@ -19,7 +19,15 @@ from usconvirt.errors import InputError
 from usconvirt.models.convirt import load_convirt
 from usconvirt.models.image_encoder import load_image_encoder
 from usconvirt.training.diagnostics import loss_diagnostics, split_heldout_exams
-from usconvirt.training.pretrain import PairCollate, PairDataset, cosine_with_warmup, pretrain, shuffled_texts
+from usconvirt.training.pretrain import (
+    PairCollate,
+    PairDataset,
+    PretrainConfig,
+    cosine_with_warmup,
+    positive_groups,
+    pretrain,
+    shuffled_texts,
+)
 from usconvirt.training.simclr import pretrain_simclr
 from usconvirt.training.trainer import TrainerConfig
 
@@ -173,6 +181,24 @@ def test_shuffled_texts_give_every_exam_another_exams_sentences() -> None:
     assert all(new != old for new, old in zip(shuffled, texts, strict=True))
     assert shuffled[0] == shuffled[1] and shuffled[3] == shuffled[4]  # an exam's frames still agree
     assert sorted(t[0] for t in dict(zip(exams, shuffled, strict=True)).values()) == ["A", "B", "C", "D"]
+
+
+def test_frames_whose_sentences_read_normal_share_one_group_and_the_control_follows_its_texts() -> None:
+    exams = ["a", "a", "b", "c", "c", "d"]
+    normal = [True, True, False, True, True, False]
+    plain = positive_groups(exams, normal, PretrainConfig())
+    assert plain.tolist() == list(range(6))  # ConVIRT: each frame its own text's only image
+    groups = positive_groups(exams, normal, PretrainConfig(normal_positives=True))
+    assert groups[0] == groups[1] == groups[3] == groups[4]  # a and c read normal: one group
+    assert len({groups[2], groups[5], groups[0]}) == 3
+    by_exam = positive_groups(exams, normal, PretrainConfig(normal_positives=True, same_exam_positives=True))
+    assert by_exam[2] != by_exam[5] and by_exam[0] == by_exam[3]
+    shuffled = positive_groups(exams, normal, PretrainConfig(normal_positives=True, shuffle_texts=True))
+    texts = shuffled_texts(exams, [[str(flag)] for flag in normal], seed=0)
+    in_normal_group = shuffled == len(exams)
+    assert in_normal_group.tolist() == [t == ["True"] for t in texts]  # the flag travelled with the texts
+    with pytest.raises(InputError, match="reads_normal"):
+        positive_groups(exams, None, PretrainConfig(normal_positives=True))
 
 
 def test_heldout_exams_are_whole_and_disjoint_from_training() -> None:

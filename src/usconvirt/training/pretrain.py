@@ -66,6 +66,9 @@ class PretrainConfig:
     max_sentences: int = 6
     shuffle_texts: bool = False  # control: each exam's sentences go to another exam's frames
     same_exam_positives: bool = False  # frames of one exam are positives of each other's texts
+    # frames whose sentences read normal (pairs' reads_normal, from the report alone) are positives of
+    # each other's texts: normal reports say the same thing, so as negatives they are false negatives
+    normal_positives: bool = False
     # weight of an image-only two-view NT-Xent term added to the image-text loss (SLIP, Mu et al. 2022),
     # on its own linear head; 0: ConVIRT's loss alone. The shuffled-text control gets the same term.
     image_ssl_weight: float = 0.0
@@ -95,7 +98,7 @@ class PairDataset(torch.utils.data.Dataset):
         self.texts = texts
         self.sample_sentence = sample_sentence
         self.max_sentences = max_sentences
-        # one group per exam: frames of one exam share their texts (same_exam_positives)
+        # rows of one group are positives of each other's texts (same_exam_positives, normal_positives)
         self.groups = torch.as_tensor(np.arange(len(frames)) if groups is None else np.asarray(groups))
 
     def __len__(self) -> int:
@@ -243,7 +246,7 @@ class ConVIRTModule(ContrastiveModule):
         image_emb = self.gather(self.model.image_projection(features))
         text_emb = self.gather(self.model.text_features(batch["input_ids"], batch["attention_mask"]))
         groups = None
-        if self.config.same_exam_positives and "groups" in batch:
+        if (self.config.same_exam_positives or self.config.normal_positives) and "groups" in batch:
             groups = self.gather(batch["groups"], sync_grads=False)
         owner = valid = None
         if "text_valid" in batch:  # k sentences per image, in image order on every rank
@@ -269,21 +272,46 @@ def trainer_config(config: PretrainConfig) -> TrainerConfig:
                                seed=config.seed)
 
 
-def shuffled_texts(exam_ids: list[str], texts: list[list[str]], seed: int) -> list[list[str]]:
-    """The shuffled-text control: every exam's frames get the sentences of another exam (a derangement)."""
-    by_exam = dict(zip(exam_ids, texts, strict=True))  # frames of one exam share one text list
-    exams = list(by_exam)
+def donor_exams(exam_ids: list[str], seed: int) -> dict[str, str]:
+    """The shuffled-text control's derangement: each exam -> the other exam whose report it gets."""
+    exams = list(dict.fromkeys(exam_ids))
     if len(exams) < 2:
         raise InputError("shuffling texts across exams needs at least two exams", field="shuffle_texts")
     order = [exams[i] for i in np.random.default_rng(seed).permutation(len(exams))]
-    donor = {exam: by_exam[order[(i + 1) % len(order)]] for i, exam in enumerate(order)}
-    return [list(donor[exam]) for exam in exam_ids]
+    return {exam: order[(i + 1) % len(order)] for i, exam in enumerate(order)}
 
 
-def exam_groups(exam_ids: list[str]) -> np.ndarray:
-    """One integer per exam, for same-exam positives."""
-    codes = {exam: i for i, exam in enumerate(dict.fromkeys(exam_ids))}
-    return np.array([codes[e] for e in exam_ids], dtype=np.int64)
+def shuffled_texts(exam_ids: list[str], texts: list[list[str]], seed: int) -> list[list[str]]:
+    """The shuffled-text control: every exam's frames get the sentences of another exam (a derangement)."""
+    by_exam = dict(zip(exam_ids, texts, strict=True))  # frames of one exam share one text list
+    donor = donor_exams(exam_ids, seed)
+    return [list(by_exam[donor[exam]]) for exam in exam_ids]
+
+
+def positive_groups(exam_ids: list[str], reads_normal: list[bool] | None, config: PretrainConfig,
+                    ) -> np.ndarray:
+    """One integer per frame: rows sharing one are positives of each other's texts in the loss.
+
+    Each frame is its own group (ConVIRT), or its exam is (`same_exam_positives`); with
+    `normal_positives` every frame whose sentences read normal joins one group. Under `shuffle_texts`
+    the flag travels with the sentences, so the control's groups follow the texts it was given.
+    """
+    if config.same_exam_positives:
+        codes = {exam: i for i, exam in enumerate(dict.fromkeys(exam_ids))}
+        groups = np.array([codes[e] for e in exam_ids], dtype=np.int64)
+    else:
+        groups = np.arange(len(exam_ids), dtype=np.int64)
+    if config.normal_positives:
+        if reads_normal is None:
+            raise InputError("normal_positives needs the pairs' 'reads_normal' column (rerun the pair stage)",
+                             file="pairs", field="reads_normal")
+        flags = np.asarray(reads_normal, dtype=bool)
+        if config.shuffle_texts:
+            by_exam = dict(zip(exam_ids, flags, strict=True))
+            donor = donor_exams(exam_ids, config.seed)
+            flags = np.array([by_exam[donor[exam]] for exam in exam_ids], dtype=bool)
+        groups = np.where(flags, len(exam_ids), groups)
+    return groups
 
 
 def pair_exam_ids(pairs: pd.DataFrame) -> list[str]:
@@ -322,9 +350,11 @@ def pretrain(
     texts = [list(t) for t in train_pairs["texts"]]
     if config.shuffle_texts:
         texts = shuffled_texts(exam_ids, texts, config.seed)
+    reads_normal = train_pairs["reads_normal"].tolist() if "reads_normal" in train_pairs.columns else None
+    groups = positive_groups(exam_ids, reads_normal, config)  # before the frames: a missing column fails fast
     frames, _ = load_frames(dataset, config.image_size, image_ids=train_pairs["image_id"].tolist(),
                             workers=max(1, config.num_workers))
-    data = PairDataset(frames, texts, config.sample_sentence, groups=exam_groups(exam_ids),
+    data = PairDataset(frames, texts, config.sample_sentence, groups=groups,
                        max_sentences=config.max_sentences if config.multiple_instance else None)
     module = ConVIRTModule(create_convirt(config.model_config(), tokenizer), config)
     trainer = build_trainer(trainer_config(config), out_dir, callbacks=callbacks, enable_validation=False)
