@@ -272,20 +272,24 @@ def trainer_config(config: PretrainConfig) -> TrainerConfig:
                                seed=config.seed)
 
 
-def donor_exams(exam_ids: list[str], seed: int) -> dict[str, str]:
-    """The shuffled-text control's derangement: each exam -> the other exam whose report it gets."""
-    exams = list(dict.fromkeys(exam_ids))
+def from_donor_exams(exam_ids: list[str], values: list, seed: int) -> list:
+    """The shuffled-text control's derangement: every frame gets the value of another exam's frames.
+
+    `values` holds one value per frame, the same for the frames of one exam (its sentences, or whether
+    they read normal); the same seed gives every per-exam value the same donor.
+    """
+    by_exam = dict(zip(exam_ids, values, strict=True))
+    exams = list(by_exam)
     if len(exams) < 2:
         raise InputError("shuffling texts across exams needs at least two exams", field="shuffle_texts")
     order = [exams[i] for i in np.random.default_rng(seed).permutation(len(exams))]
-    return {exam: order[(i + 1) % len(order)] for i, exam in enumerate(order)}
+    donor = {exam: order[(i + 1) % len(order)] for i, exam in enumerate(order)}
+    return [by_exam[donor[exam]] for exam in exam_ids]
 
 
 def shuffled_texts(exam_ids: list[str], texts: list[list[str]], seed: int) -> list[list[str]]:
     """The shuffled-text control: every exam's frames get the sentences of another exam (a derangement)."""
-    by_exam = dict(zip(exam_ids, texts, strict=True))  # frames of one exam share one text list
-    donor = donor_exams(exam_ids, seed)
-    return [list(by_exam[donor[exam]]) for exam in exam_ids]
+    return [list(t) for t in from_donor_exams(exam_ids, texts, seed)]
 
 
 def positive_groups(exam_ids: list[str], reads_normal: list[bool] | None, config: PretrainConfig,
@@ -305,12 +309,9 @@ def positive_groups(exam_ids: list[str], reads_normal: list[bool] | None, config
         if reads_normal is None:
             raise InputError("normal_positives needs the pairs' 'reads_normal' column (rerun the pair stage)",
                              file="pairs", field="reads_normal")
-        flags = np.asarray(reads_normal, dtype=bool)
         if config.shuffle_texts:
-            by_exam = dict(zip(exam_ids, flags, strict=True))
-            donor = donor_exams(exam_ids, config.seed)
-            flags = np.array([by_exam[donor[exam]] for exam in exam_ids], dtype=bool)
-        groups = np.where(flags, len(exam_ids), groups)
+            reads_normal = from_donor_exams(exam_ids, list(reads_normal), config.seed)
+        groups = np.where(np.asarray(reads_normal, dtype=bool), len(exam_ids), groups)
     return groups
 
 
