@@ -54,15 +54,17 @@ def _nearly_black_share(augment, frames: torch.Tensor, rounds: int = 10) -> floa
     return float(torch.cat(dark).float().mean())
 
 
-def test_fewer_than_one_percent_of_augmented_kidney_frames_are_nearly_black(kidney_frames) -> None:
+@pytest.mark.parametrize("backend", ["kornia", "batched"])
+def test_fewer_than_one_percent_of_augmented_kidney_frames_are_nearly_black(kidney_frames, backend) -> None:
     torch.manual_seed(0)
-    assert _nearly_black_share(build_augment(AugmentConfig(), 64), kidney_frames) < 0.01
+    assert _nearly_black_share(build_augment(AugmentConfig(backend=backend), 64), kidney_frames) < 0.01
     additive = K.ColorJiggle(brightness=AugmentConfig().brightness, contrast=AugmentConfig().contrast, p=1.0)
     assert _nearly_black_share(additive, kidney_frames) > 0.02  # the old semantics this test guards against
 
 
-def test_augmentation_keeps_shape_and_range(kidney_frames) -> None:
-    out = augment_batch(build_augment(AugmentConfig(), 64), kidney_frames[:8])
+@pytest.mark.parametrize("backend", ["kornia", "batched"])
+def test_augmentation_keeps_shape_and_range(kidney_frames, backend) -> None:
+    out = augment_batch(build_augment(AugmentConfig(backend=backend), 64), kidney_frames[:8])
     assert out.shape == kidney_frames[:8].shape
     assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
     assert not torch.equal(out, kidney_frames[:8])

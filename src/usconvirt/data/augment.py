@@ -11,12 +11,15 @@ much, relative to its size, as a 224 px one.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import kornia.augmentation as K
 import torch
 from torch import nn
 
+from usconvirt.data.batched_augment import BatchedAugment
+
+BACKENDS = ("kornia", "batched")
 REFERENCE_SIZE = 224  # the input size ConVIRT's blur sigma is given for
 
 
@@ -34,6 +37,9 @@ class AugmentConfig:
     blur_sigma: tuple[float, float] = (0.1, 3.0)
     blur_p: float = 0.5
     enabled: bool = True
+    # kornia: its pipeline, which reads random draws back to the host (a few GPU syncs a batch);
+    # batched: the same transforms with every draw on the device (batched_augment.py)
+    backend: str = field(default="kornia", metadata={"choices": BACKENDS})
 
 
 def blur_for_size(sigma: tuple[float, float], size: int) -> tuple[int, tuple[float, float]]:
@@ -49,6 +55,12 @@ def build_augment(config: AugmentConfig, size: int) -> nn.Module:
     if not config.enabled:
         return nn.Identity()
     kernel, sigma = blur_for_size(config.blur_sigma, size)
+    if config.backend == "batched":
+        return BatchedAugment(size, crop_scale=config.crop_scale, hflip_p=config.hflip_p,
+                              rotation_deg=config.rotation_deg, translate=config.translate,
+                              affine_scale=config.affine_scale, brightness=config.brightness,
+                              contrast=config.contrast, blur_kernel=kernel, blur_sigma=sigma,
+                              blur_p=config.blur_p)
     return K.AugmentationSequential(
         K.RandomResizedCrop((size, size), scale=config.crop_scale),
         K.RandomHorizontalFlip(p=config.hflip_p),
