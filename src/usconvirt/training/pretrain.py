@@ -5,7 +5,8 @@ embeddings of all ranks, gathered with gradients, so a step equals one step on t
 
 A slice of the exams (`heldout_fraction`) is kept out of training: after training, image-to-text
 retrieval on it says whether the model learned to match frames with their own reports, and the mean
-loss per epoch is compared with chance, ln(batch) (`diagnostics.json`, `epoch_loss.csv`).
+loss per epoch is compared with chance, ln(batch) (`diagnostics.json`, `epoch_loss.csv`), or ln(group) with
+`contrastive_group` (losses/grouped_infonce.py): a physical batch of G x 32 scored as G 32-way losses.
 `shuffle_texts` is the shuffled-text control: every exam gets another exam's sentences, so what the
 encoder still gains comes from training on ultrasound frames, not from the reports.
 """
@@ -29,12 +30,21 @@ from usconvirt.data.augment import AugmentConfig, augment_batch, build_augment
 from usconvirt.data.dataset import Dataset
 from usconvirt.data.frames import load_frames
 from usconvirt.errors import InputError
+from usconvirt.losses.grouped_infonce import contrastive_chance, grouped_convirt_loss
 from usconvirt.losses.infonce import convirt_loss
 from usconvirt.losses.nt_xent import nt_xent_loss
 from usconvirt.models.convirt import ConVIRT, ConVIRTConfig, create_convirt, load_tokenizer, save_convirt
 from usconvirt.models.image_encoder import ImageEncoderConfig
 from usconvirt.models.text_encoder import TextEncoderConfig
 from usconvirt.training.diagnostics import loss_summary, record_diagnostics, split_heldout_exams
+from usconvirt.training.fast_step import (
+    TEXT_PADDINGS,
+    compile_encoders,
+    optimizer_options,
+    pad_tokens,
+    standard_layout,
+    use_channels_last,
+)
 from usconvirt.training.trainer import TrainerConfig, build_trainer, fit
 
 log = logging.getLogger(__name__)
@@ -77,6 +87,16 @@ class PretrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     seed: int = 0
+    # Speed (docs/pretraining.md, "Speed on a GPU"). Pairs per softmax: None, the whole batch (gathered
+    # over ranks), ConVIRT's loss at batch 32; 32 keeps the paper's 32-way loss at any physical batch.
+    contrastive_group: int | None = None
+    group_across_ranks: bool = False  # DDP: groups cut from the gathered batch, not from each rank's own
+    channels_last: bool = False  # NHWC weights and frames (tensor cores' layout); same values
+    fused_optimizer: bool = False  # one fused Adam/AdamW kernel, on CUDA only
+    # longest: pad to each batch's longest text; buckets: to the next of 16, 32, 64, ... max_length
+    # (a few shapes, for cudnn.benchmark and torch.compile); max_length: one fixed shape
+    text_padding: str = field(default="longest", metadata={"choices": TEXT_PADDINGS})
+    compile: bool = False  # torch.compile both encoders (first steps slower while it compiles)
 
     def model_config(self) -> ConVIRTConfig:
         return ConVIRTConfig(image=self.image, text=self.text, proj_dim=self.proj_dim,
@@ -121,9 +141,10 @@ class PairDataset(torch.utils.data.Dataset):
 class PairCollate:
     """Stack frames (still uint8, 4x less to copy to the device) and tokenise the texts in the worker."""
 
-    def __init__(self, tokenizer, max_length: int) -> None:
+    def __init__(self, tokenizer, max_length: int, padding: str = "longest") -> None:
         self.tokenizer = tokenizer
         self.max_length = max_length
+        self.padding = padding
 
     def __call__(self, items: list[tuple[torch.Tensor, str | tuple[str, ...], int]],
                  ) -> dict[str, torch.Tensor]:
@@ -135,6 +156,8 @@ class PairCollate:
             texts = [t for group in texts for t in group]
         tokens = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
                                 return_tensors="pt")
+        if self.padding != "longest":
+            tokens = pad_tokens(tokens, self.padding, self.max_length, self.tokenizer.pad_token_id)
         return {**batch, "input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"]}
 
 
@@ -143,7 +166,8 @@ def pair_loader(dataset: PairDataset, tokenizer, config: PretrainConfig, *, shuf
     return torch.utils.data.DataLoader(
         dataset, batch_size=config.batch_size, shuffle=shuffle, drop_last=len(dataset) > config.batch_size,
         num_workers=config.num_workers, persistent_workers=config.num_workers > 0,
-        collate_fn=PairCollate(tokenizer, config.text.max_length), pin_memory=torch.cuda.is_available())
+        collate_fn=PairCollate(tokenizer, config.text.max_length, config.text_padding),
+        pin_memory=torch.cuda.is_available())
 
 
 def cosine_with_warmup(step: int, warmup: int, total: int) -> float:
@@ -172,8 +196,12 @@ class ContrastiveModule(L.LightningModule):
             return self.all_gather(embeddings, sync_grads=sync_grads).flatten(0, 1)
         return embeddings
 
-    def record_loss(self, loss: torch.Tensor, batch_size: int) -> None:
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
+    def record_loss(self, loss: torch.Tensor, batch_size: int, chance: float | None = None) -> None:
+        # a loss on the progress bar is read back to the host every step: only where a bar is drawn
+        shown = self.trainer.progress_bar_callback is not None
+        self.log("train/loss", loss, prog_bar=shown, batch_size=batch_size)
+        if chance:
+            self.log("train/loss_over_chance", loss.detach() / chance, batch_size=batch_size)
         self._pending.append((self.global_step, self.current_epoch, loss.detach()))
 
     def on_train_epoch_end(self) -> None:
@@ -205,8 +233,9 @@ class ContrastiveModule(L.LightningModule):
         if self.config.optimizer not in optimizers:
             raise InputError(f"unknown optimizer '{self.config.optimizer}', expected adam or adamw",
                              field="optimizer")
-        optimizer = optimizers[self.config.optimizer](params, lr=self.config.lr,
-                                                      weight_decay=self.config.weight_decay)
+        optimizer = optimizers[self.config.optimizer](
+            params, lr=self.config.lr, weight_decay=self.config.weight_decay,
+            **optimizer_options(self.config.fused_optimizer, self.device))
         if self.config.schedule == "constant":
             return optimizer
         if self.config.schedule != "cosine":
@@ -241,6 +270,18 @@ class ConVIRTModule(ContrastiveModule):
             views["images_b"] = augment_batch(self.augment, images)
         return {**batch, **views}
 
+    def gather(self, embeddings: torch.Tensor, *, sync_grads: bool = True) -> torch.Tensor:
+        """Contrastive groups formed per rank need no other rank's rows."""
+        if self.config.contrastive_group is not None and not self.config.group_across_ranks:
+            return embeddings
+        return super().gather(embeddings, sync_grads=sync_grads)
+
+    def chance(self, batch_size: int) -> float:
+        """ln of the candidates each row of this step's loss is scored against."""
+        gathered = self.config.contrastive_group is None or self.config.group_across_ranks
+        return contrastive_chance(batch_size * (self.trainer.world_size if gathered else 1),
+                                  self.config.contrastive_group)
+
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         features = self.model.image_encoder(batch["images"])
         image_emb = self.gather(self.model.image_projection(features))
@@ -253,10 +294,14 @@ class ConVIRTModule(ContrastiveModule):
             valid = self.gather(batch["text_valid"].to(torch.uint8), sync_grads=False)
             owner = torch.arange(len(image_emb), device=image_emb.device).repeat_interleave(
                 len(valid) // len(image_emb))
-        loss = convirt_loss(image_emb, text_emb, self.config.tau, self.config.lam, groups=groups,
-                            text_owner=owner, text_valid=valid)
+        if self.config.contrastive_group is not None:
+            loss = grouped_convirt_loss(image_emb, text_emb, self.config.contrastive_group, self.config.tau,
+                                        self.config.lam)
+        else:
+            loss = convirt_loss(image_emb, text_emb, self.config.tau, self.config.lam, groups=groups,
+                                text_owner=owner, text_valid=valid)
         # the loss curve and its chance line stay the image-text loss's; the image term is logged beside
-        self.record_loss(loss, len(batch["images"]))
+        self.record_loss(loss, len(batch["images"]), self.chance(len(batch["images"])))
         if self.ssl_head is None:
             return loss
         view_b = self.model.image_encoder(batch["images_b"])
@@ -342,6 +387,7 @@ def pretrain(
     if config.image_ssl_weight < 0:
         raise InputError(f"expected a weight >= 0, got {config.image_ssl_weight}", file="pretrain config",
                          field="image_ssl_weight")
+    check_speed_settings(config)
     if tokenizer_dir is None and config.text.name == "tiny":
         raise InputError("the 'tiny' text encoder needs a retrained tokenizer", field="tokenizer")
     L.seed_everything(config.seed, workers=True, verbose=False)
@@ -358,19 +404,38 @@ def pretrain(
     data = PairDataset(frames, texts, config.sample_sentence, groups=groups,
                        max_sentences=config.max_sentences if config.multiple_instance else None)
     module = ConVIRTModule(create_convirt(config.model_config(), tokenizer), config)
+    if config.channels_last:
+        use_channels_last(module.model.image_encoder)
+    if config.compile:
+        compile_encoders(module.model)
     trainer = build_trainer(trainer_config(config), out_dir, callbacks=callbacks, enable_validation=False)
     fit(trainer, module, out_dir, resume=resume, train_dataloaders=pair_loader(data, tokenizer, config))
     losses = module.loss_table()
-    chance = math.log(min(len(data), config.batch_size) * trainer.world_size)
+    chance = module.chance(min(len(data), config.batch_size))
     summary = {"pairs": len(data), "heldout_pairs": len(heldout), "steps": int(trainer.global_step),
                **loss_summary(losses, chance), "out_dir": str(out_dir)}
     if trainer.is_global_zero:
-        model = module.model.cpu().eval()
+        model = standard_layout(module.model.cpu().eval())
         save_convirt(model, out_dir, {"pretrain": to_dict(config)})
         summary.update(record_diagnostics(out_dir, losses, chance,
                                           heldout_retrieval(model, dataset, heldout, config)))
     log.info("pre-training done: %s", summary)
     return summary
+
+
+def check_speed_settings(config: PretrainConfig) -> None:
+    """Contrastive groups score plain pairs: refuse them with the loss variants that take other rows."""
+    if config.contrastive_group is None:
+        return
+    if config.contrastive_group < 2:
+        raise InputError(f"expected at least 2 pairs a group, got {config.contrastive_group}",
+                         file="pretrain config", field="contrastive_group")
+    variants = [name for name in ("multiple_instance", "same_exam_positives", "normal_positives")
+                if getattr(config, name)]
+    if variants or config.image_ssl_weight > 0:
+        raise InputError(f"contrastive_group scores one text per frame; it cannot be combined with "
+                         f"{', '.join(variants) or 'image_ssl_weight'}", file="pretrain config",
+                         field="contrastive_group")
 
 
 def heldout_retrieval(model: ConVIRT, dataset: Dataset, heldout: pd.DataFrame,

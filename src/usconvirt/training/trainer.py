@@ -1,4 +1,5 @@
-"""One Trainer set-up for every stage: devices, DDP, precision, checkpoints every N steps, resume.
+"""One Trainer set-up for every stage: devices, DDP, precision, checkpoints every N steps or minutes,
+resume, and the logger (CSV, TensorBoard or MLflow, training/monitoring.py).
 
 A checkpoint is bound to the fingerprint of the config that made it: a resume under another config
 starts fresh (the old checkpoints moved aside), so a changed setting never silently continues an old
@@ -15,14 +16,15 @@ import signal
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import lightning as L
 import pandas as pd
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.plugins.io import AsyncCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from usconvirt.config import config_hash
@@ -30,6 +32,7 @@ from usconvirt.data.progress import format_duration
 from usconvirt.errors import Interrupted
 from usconvirt.io import read_json_or_empty
 from usconvirt.run_state import current_stage_key
+from usconvirt.training.monitoring import LOGGERS, build_logger, monitoring_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +54,16 @@ class TrainerConfig:
     precision: str = "32-true"  # "bf16-mixed" or "16-mixed" on GPU
     accumulate_grad_batches: int = 1
     checkpoint_every_n_steps: int = 0  # 0: once per epoch
+    # also every this many minutes of training (0: off): at GPU speed, N steps can be a few seconds
+    checkpoint_every_minutes: float = 0.0
+    # write checkpoints in a background thread from a copy of the state taken at the step, so training
+    # goes on while the file is written (Lightning's AsyncCheckpointIO)
+    async_checkpoint: bool = False
     log_every_n_steps: int = 10
     progress_bar: bool = True
+    logger: str = field(default="csv", metadata={"choices": LOGGERS})
+    mlflow_uri: str | None = None  # logger mlflow: tracking URI; None: RUN/mlruns
+    cudnn_benchmark: bool = False  # cuDNN times its kernels for each input shape once, keeps the fastest
     seed: int = 0
 
 
@@ -101,13 +112,18 @@ def build_trainer(
     # checkpoints of this config (fit checks the fingerprint), so Lightning's two warnings are moot.
     warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-    checkpoint = ModelCheckpoint(
+    checkpoints = [ModelCheckpoint(
         dirpath=out_dir / "checkpoints",
         save_last=True,
         save_top_k=0,
         every_n_train_steps=config.checkpoint_every_n_steps or None,
         save_on_train_epoch_end=True,
-    )
+    )]
+    if config.checkpoint_every_minutes > 0:
+        # Lightning takes one trigger per callback: a second one for the clock, writing the same last.ckpt
+        checkpoints.append(ModelCheckpoint(
+            dirpath=out_dir / "checkpoints", save_last=True, save_top_k=0, save_on_train_epoch_end=False,
+            train_time_interval=timedelta(minutes=config.checkpoint_every_minutes)))
     devices = int(config.devices) if str(config.devices).isdigit() else config.devices
     # Under nohup or a batch job a bar prints only its final state: log a line a minute instead.
     bar = config.progress_bar and sys.stderr.isatty()
@@ -125,8 +141,10 @@ def build_trainer(
         log_every_n_steps=config.log_every_n_steps,
         enable_progress_bar=bar,
         enable_model_summary=False,
-        logger=CSVLogger(out_dir, name="logs", version=""),
-        callbacks=[checkpoint, *progress, *(callbacks or [])],
+        logger=build_logger(config.logger, out_dir, config.mlflow_uri),
+        callbacks=[*checkpoints, *progress, *monitoring_callbacks(), *(callbacks or [])],
+        plugins=[AsyncCheckpointIO()] if config.async_checkpoint else None,
+        benchmark=True if config.cudnn_benchmark else None,
         limit_val_batches=None if enable_validation else 0,
         default_root_dir=out_dir,
         deterministic=False,
