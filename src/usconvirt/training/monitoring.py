@@ -3,12 +3,14 @@ losses: the learning rate and samples per second, both read on the host, so logg
 the GPU.
 
 TensorBoard writes event files under RUN/logs (`tensorboard --logdir RUN/logs`). MLflow logs to
-`trainer.mlflow_uri`, by default a file store RUN/mlruns (`mlflow ui --backend-store-uri RUN/mlruns`),
-experiment `usconvirt`, one MLflow run per stage, named after the stage's directory.
+`trainer.mlflow_uri` (a tracking server, or `sqlite:///PATH` where SQLAlchemy is installed), by default a
+local file store RUN/mlruns that needs no server (`mlflow ui --backend-store-uri RUN/mlruns`), experiment
+`usconvirt`, one MLflow run per stage, named after the stage's directory.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -33,7 +35,11 @@ def build_logger(kind: str, out_dir: Path, mlflow_uri: str | None = None) -> Log
         except ImportError as err:
             raise InputError("trainer.logger 'mlflow' needs the mlflow package (pip install "
                              "'usconvirt[mlflow]')", field="trainer.logger") from err
-        uri = mlflow_uri or (out_dir.resolve() / "mlruns").as_uri()
+        uri = mlflow_uri
+        if uri is None:
+            uri = (out_dir.resolve() / "mlruns").as_uri()
+            # MLflow 3 refuses a file store unless told it is wanted: it is, as the offline default
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         return MLFlowLogger(experiment_name="usconvirt", run_name=out_dir.name, tracking_uri=uri)
     raise InputError(f"unknown logger '{kind}', expected one of {', '.join(LOGGERS)}", field="trainer.logger")
 
