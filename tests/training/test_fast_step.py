@@ -15,8 +15,9 @@ from usconvirt.data.augment import AugmentConfig
 from usconvirt.errors import InputError
 from usconvirt.models.convirt import load_tokenizer
 from usconvirt.models.image_encoder import ImageEncoderConfig, create_image_encoder, load_image_encoder
+from usconvirt.models.memory_format import standard_layout, use_channels_last
 from usconvirt.models.text_encoder import TextEncoderConfig, create_text_encoder
-from usconvirt.training.fast_step import pad_tokens, standard_layout, text_buckets, use_channels_last
+from usconvirt.training.fast_step import pad_tokens, text_buckets
 from usconvirt.training.monitoring import build_logger
 from usconvirt.training.pretrain import PairCollate, pretrain
 from usconvirt.training.trainer import TrainerConfig

@@ -1,9 +1,9 @@
 """The switches that make a training step cheaper on a GPU without changing what it computes.
 
-Each is a config key (pretrain: `channels_last`, `fused_optimizer`, `text_padding`, `compile`; trainer:
-`cudnn_benchmark`); docs/pretraining.md says what each measured. They change the layout, shapes or
-kernels of the step, not its values beyond float rounding: a text padded further is masked out by the
-attention mask and by the pooling, which reads the real tokens only.
+Each is a config key (pretrain: `channels_last` (models/memory_format.py), `fused_optimizer`,
+`text_padding`, `compile`; trainer: `cudnn_benchmark`); docs/pretraining.md says what each measured.
+They change the layout, shapes or kernels of the step, not its values beyond float rounding: a text
+padded further is masked out by the attention mask and by the pooling, which reads the real tokens only.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from torch import nn
 
 TEXT_PADDINGS = ("longest", "buckets", "max_length")
 SMALLEST_BUCKET = 16
-_HOOK = "_channels_last_hook"
 
 
 def text_buckets(max_length: int) -> list[int]:
@@ -43,31 +42,6 @@ def pad_tokens(tokens, padding: str, max_length: int, pad_id: int) -> dict[str, 
 def optimizer_options(fused: bool, device: torch.device) -> dict[str, bool]:
     """Keyword arguments for torch's Adam/AdamW: the fused kernel when asked for and on CUDA."""
     return {"fused": True} if fused and device.type == "cuda" else {}
-
-
-def _first_convolution(module: nn.Module) -> nn.Conv2d:
-    return next(m for m in module.modules() if isinstance(m, nn.Conv2d))
-
-
-def use_channels_last(encoder: nn.Module) -> nn.Module:
-    """NHWC weights, and NHWC input to the first convolution (the layers after it keep the layout)."""
-    if getattr(encoder, _HOOK, None) is None:
-        hook = _first_convolution(encoder).register_forward_pre_hook(
-            lambda _, args: (args[0].contiguous(memory_format=torch.channels_last), *args[1:]))
-        setattr(encoder, _HOOK, hook)
-    return encoder.to(memory_format=torch.channels_last)
-
-
-def standard_layout(model: nn.Module) -> nn.Module:
-    """Undo `use_channels_last` anywhere in `model`, so saved weights are plain contiguous tensors."""
-    for module in model.modules():
-        hook = getattr(module, _HOOK, None)
-        if hook is not None:
-            hook.remove()
-            setattr(module, _HOOK, None)
-    for parameter in model.parameters():
-        parameter.data = parameter.data.contiguous()
-    return model
 
 
 def compile_encoders(model: nn.Module) -> nn.Module:

@@ -35,16 +35,10 @@ from usconvirt.losses.infonce import convirt_loss
 from usconvirt.losses.nt_xent import nt_xent_loss
 from usconvirt.models.convirt import ConVIRT, ConVIRTConfig, create_convirt, load_tokenizer, save_convirt
 from usconvirt.models.image_encoder import ImageEncoderConfig
+from usconvirt.models.memory_format import standard_layout, use_channels_last
 from usconvirt.models.text_encoder import TextEncoderConfig
 from usconvirt.training.diagnostics import loss_summary, record_diagnostics, split_heldout_exams
-from usconvirt.training.fast_step import (
-    TEXT_PADDINGS,
-    compile_encoders,
-    optimizer_options,
-    pad_tokens,
-    standard_layout,
-    use_channels_last,
-)
+from usconvirt.training.fast_step import TEXT_PADDINGS, compile_encoders, optimizer_options, pad_tokens
 from usconvirt.training.trainer import TrainerConfig, build_trainer, fit
 
 log = logging.getLogger(__name__)
