@@ -211,3 +211,17 @@ def test_truncated_gce_schedule_runs_end_to_end(tiny, tmp_path, caplog):
     finetune(load_dataset(root), split, tmp_path / "sched",
              _config(loss="tgce", epochs=2, tgce_warmup_epochs=1, tgce_prune_every=1))
     assert "truncated GCE, epoch 1" in caplog.text and "truncated GCE, epoch 0" not in caplog.text
+
+
+def test_best_weights_in_memory_select_as_best_ckpt_does_with_uint8_loader_workers(tiny, tmp_path):
+    root, split = tiny
+    trainer = TrainerConfig(accelerator="cpu", devices="1", progress_bar=False, checkpoint_every_n_epochs=0)
+    on_disk = finetune(load_dataset(root), split, tmp_path / "disk", _config(epochs=4))
+    in_memory = finetune(load_dataset(root), split, tmp_path / "memory",
+                         _config(epochs=4, best_in_memory=True, channels_last=True, loader_workers=1,
+                                 trainer=trainer))
+    assert in_memory["best_epoch"] == on_disk["best_epoch"]
+    assert in_memory["val"] == on_disk["val"] and in_memory["test"] == on_disk["test"]
+    assert (tmp_path / "disk" / "checkpoints" / "best.ckpt").exists()
+    assert not (tmp_path / "memory" / "checkpoints" / "best.ckpt").exists()
+    assert (tmp_path / "memory" / "checkpoints" / "last.ckpt").exists()  # at the end only

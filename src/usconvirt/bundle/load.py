@@ -19,6 +19,8 @@ from usconvirt.bundle.organ import OrganMap, load_organ_model
 from usconvirt.bundle.preprocessing import changed_constants, prepare
 from usconvirt.evaluation.exam_level import ExamRule
 from usconvirt.models.classifier import KidneyClassifier
+from usconvirt.models.inference import frames_on_device, low_precision
+from usconvirt.models.memory_format import use_channels_last
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +49,20 @@ class Bundle:
     def to(self, device: str | torch.device) -> Bundle:
         self.device = torch.device(device)
         self.classifier.to(self.device)
+        if self.device.type == "cuda":  # NHWC: tensor cores' layout, same scores
+            use_channels_last(self.classifier.encoder)
+            encoder = getattr(self.organ_model, "encoder", None)
+            if isinstance(encoder, torch.nn.Module):
+                use_channels_last(encoder)
         return self
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def score(self, pixels: dict[int, np.ndarray]) -> dict[str, Any]:
         """Preprocessed uint8 frames (N, S, S) per size -> p_abnormal, and organ with its confidence."""
-        x = torch.from_numpy(np.ascontiguousarray(pixels[self.image_size])).to(self.device)
-        p_abnormal = self.classifier(x.unsqueeze(1).float().div_(255.0)).softmax(1)[:, 1]
-        out: dict[str, Any] = {"p_abnormal": p_abnormal.float().cpu().numpy()}
+        with low_precision(self.device):
+            x = frames_on_device(pixels[self.image_size], self.device)
+            p_abnormal = self.classifier(x).float().softmax(1)[:, 1]
+        out: dict[str, Any] = {"p_abnormal": p_abnormal.cpu().numpy()}
         if self.organ_model is not None:
             probs = self.organ_model.probabilities(pixels[self.organ_model.image_size], self.device)
             out["organ"], out["organ_confidence"] = self.organ_model.organs(probs)

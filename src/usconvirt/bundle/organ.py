@@ -26,6 +26,7 @@ from usconvirt.clustering.organ_model import load_organ_model as load_kmeans_mod
 from usconvirt.clustering.organ_model import save_organ_model as save_kmeans_model
 from usconvirt.errors import InputError
 from usconvirt.models.image_encoder import ImageEncoder, load_image_encoder, save_image_encoder
+from usconvirt.models.inference import frames_on_device, low_precision
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +69,12 @@ class DeepOrganModel(nn.Module, OrganMap):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(images)).softmax(1)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def probabilities(self, frames: np.ndarray, device: torch.device | None = None) -> np.ndarray:
         device = device or torch.device("cpu")
-        x = torch.from_numpy(np.ascontiguousarray(frames)).to(device).unsqueeze(1).float().div_(255.0)
-        return self.to(device).eval()(x).float().cpu().numpy()
+        model = self.to(device).eval()
+        with low_precision(device):
+            return model(frames_on_device(frames, device)).float().cpu().numpy()
 
 
 class PixelKMeansOrganModel(OrganMap):

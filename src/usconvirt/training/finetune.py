@@ -43,6 +43,8 @@ from usconvirt.models.classifier import KidneyClassifier, predict_abnormal, save
 from usconvirt.models.image_encoder import (
     image_encoder_from,
 )
+from usconvirt.models.memory_format import standard_layout, use_channels_last
+from usconvirt.training.best_weights import BestWeights
 from usconvirt.training.trainer import TrainerConfig, build_trainer, fit, last_checkpoint
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,11 @@ class FinetuneConfig:
     seed: int = 0
     workers: int = 1  # processes for the first preprocessing of frames
     cache_dir: str | None = None  # frame cache; default DATASET/.usconvirt-cache
+    # GPU speed (docs/finetuning.md): loader processes feeding uint8 frames (pinned on a GPU), NHWC
+    # convolutions, and the selected weights kept as a CPU copy instead of a best.ckpt file
+    loader_workers: int = 0
+    channels_last: bool = False
+    best_in_memory: bool = False
 
 
 def check_config(config: FinetuneConfig) -> None:
@@ -146,11 +153,11 @@ def build_loss(config: FinetuneConfig, class_weight: torch.Tensor | None, n_trai
 
 
 class IndexedFrames(FrameDataset):
-    """(frame, target, position): truncated GCE's pruning mask is indexed by training-set position."""
+    """(uint8 frame (1, S, S), target, position): truncated GCE's pruning mask is indexed by training-set
+    position; the frame is scaled to [0, 1] on the training device (4x fewer bytes to copy)."""
 
     def __getitem__(self, i: int):
-        frame, target = super().__getitem__(i)
-        return frame, target, i
+        return torch.from_numpy(np.array(self.frames[i])).unsqueeze(0), self.targets[i], i
 
 
 class FinetuneModule(L.LightningModule):
@@ -168,6 +175,12 @@ class FinetuneModule(L.LightningModule):
         self._val_probs: list[torch.Tensor] = []
         self._val_targets: list[torch.Tensor] = []
 
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        images, *rest = batch
+        if images.dtype == torch.uint8:
+            images = images.float().div_(255.0)
+        return (images, *rest)
+
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         images, targets, *index = batch
         logits = self.model(augment_batch(self.augment, images))
@@ -175,7 +188,9 @@ class FinetuneModule(L.LightningModule):
             loss = self.loss_fn(logits, targets, index[0] if index else None)
         else:
             loss = self.loss_fn(logits, targets)
-        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(targets))
+        # on the progress bar only where one is drawn: a bar reads the loss back to the host every step
+        self.log("train_loss", loss, on_step=True, on_epoch=True,
+                 prog_bar=self.trainer.progress_bar_callback is not None, batch_size=len(targets))
         return loss
 
     def on_train_epoch_start(self) -> None:
@@ -216,12 +231,14 @@ def train_loader(frames: np.ndarray, targets: np.ndarray, config: FinetuneConfig
     """Shuffled batches; with class_balance='sampler', drawn with replacement at inverse class frequency."""
     data = IndexedFrames(frames, targets)
     generator = torch.Generator().manual_seed(config.seed)
+    feeding = dict(num_workers=config.loader_workers, persistent_workers=config.loader_workers > 0,
+                   pin_memory=torch.cuda.is_available())
     if config.class_balance != "sampler":
-        return DataLoader(data, batch_size=config.batch_size, shuffle=True, generator=generator)
+        return DataLoader(data, batch_size=config.batch_size, shuffle=True, generator=generator, **feeding)
     per_class = 1.0 / np.maximum(class_counts(targets), 1)
     sampler = WeightedRandomSampler(torch.as_tensor(per_class[targets], dtype=torch.double),
                                     num_samples=len(targets), replacement=True, generator=generator)
-    return DataLoader(data, batch_size=config.batch_size, sampler=sampler)
+    return DataLoader(data, batch_size=config.batch_size, sampler=sampler, **feeding)
 
 
 def prediction_table(frames: pd.DataFrame, probs: np.ndarray) -> pd.DataFrame:
@@ -296,6 +313,8 @@ def finetune(dataset: Dataset, split: pd.DataFrame, out_dir: str | Path,
     if not resume and (out_dir / "checkpoints").exists():
         shutil.rmtree(out_dir / "checkpoints")  # starting over: old best/last checkpoints would be versioned
     model = KidneyClassifier(image_encoder_from(config.init, config.arch))
+    if config.channels_last:
+        use_channels_last(model.encoder)
     module = FinetuneModule(model, config, class_weight, pixels["train"], targets["train"])
     best, callbacks = _selection_callbacks(config, out_dir / "checkpoints")
     trainer = build_trainer(dataclasses.replace(config.trainer, max_epochs=config.epochs), out_dir,
@@ -304,12 +323,14 @@ def finetune(dataset: Dataset, split: pd.DataFrame, out_dir: str | Path,
     fit(trainer, module, out_dir, resume=resume,
         train_dataloaders=train_loader(pixels["train"], targets["train"], config), val_dataloaders=val_loader)
 
-    if best is not None:
+    if isinstance(best, BestWeights):
+        best_epoch = best.restore(module)
+    elif best is not None:
         best_epoch = _restore_best(module, best.best_model_path)
     else:  # last.ckpt is written once its epoch is counted as done: its epoch field is one ahead
         _restore_best(module, str(last_checkpoint(out_dir) or ""))
         best_epoch = int(trainer.current_epoch) - 1
-    model = module.model.cpu()
+    model = standard_layout(module.model.cpu())
     predictions = {p: prediction_table(parts[p], predict_abnormal(model, pixels[p], config.batch_size))
                    for p in ("val", "test")}
     val = _summary(predictions["val"])
@@ -345,14 +366,15 @@ def _write_outputs(out_dir: Path, predictions: dict[str, pd.DataFrame], model: K
     save_yaml(to_dict(config), out_dir / "config.yaml")
 
 
-def _selection_callbacks(config: FinetuneConfig, checkpoints: Path) -> tuple[ModelCheckpoint | None, list]:
-    """The checkpoint callback keeping the selected weights (`best.ckpt`), None for `select_by: last`
-    (the trainer's own `last.ckpt` holds them), and the callbacks to train with."""
+def _selection_callbacks(config: FinetuneConfig, checkpoints: Path,
+                         ) -> tuple[ModelCheckpoint | BestWeights | None, list]:
+    """The callback keeping the selected weights (`best.ckpt`, or a copy in memory), None for
+    `select_by: last` (the trainer's own `last.ckpt` holds them), and the callbacks to train with."""
     if config.select_by == "last":
         return None, []
     monitor = f"val_{config.select_by}"
-    best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=monitor, mode="max",
-                           save_top_k=1, save_last=False)
+    best = BestWeights(monitor) if config.best_in_memory else ModelCheckpoint(
+        dirpath=checkpoints, filename="best", monitor=monitor, mode="max", save_top_k=1, save_last=False)
     return best, [best, EarlyStopping(monitor=monitor, mode="max", patience=config.patience)]
 
 

@@ -53,7 +53,8 @@ class TrainerConfig:
     strategy: str = "auto"
     precision: str = "32-true"  # "bf16-mixed" or "16-mixed" on GPU
     accumulate_grad_batches: int = 1
-    checkpoint_every_n_steps: int = 0  # 0: once per epoch
+    checkpoint_every_n_steps: int = 0  # 0: every `checkpoint_every_n_epochs` epochs
+    checkpoint_every_n_epochs: int = 1  # 0: only at the end (and on SIGTERM, or by the minute below)
     # also every this many minutes of training (0: off): at GPU speed, N steps can be a few seconds
     checkpoint_every_minutes: float = 0.0
     # write checkpoints in a background thread from a copy of the state taken at the step, so training
@@ -117,6 +118,7 @@ def build_trainer(
         save_last=True,
         save_top_k=0,
         every_n_train_steps=config.checkpoint_every_n_steps or None,
+        every_n_epochs=None if config.checkpoint_every_n_steps else config.checkpoint_every_n_epochs,
         save_on_train_epoch_end=True,
     )]
     if config.checkpoint_every_minutes > 0:
