@@ -419,8 +419,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="loader/predict processes (default: "
                         "the cores, at most 8; 0 in --smoke)")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per row (default: 12; 2 in "
+                        "--smoke)")
     args = parser.parse_args()
     scale = SMOKE if args.smoke else PAPER
+    if args.steps:
+        scale = dataclasses.replace(scale, steps=args.steps)
     if args.no_compile:
         scale = dataclasses.replace(scale, compile=False)
     device = torch.device("cuda" if torch.cuda.is_available() and not args.smoke else "cpu")
