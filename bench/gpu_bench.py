@@ -10,7 +10,8 @@ Writes OUT/results.jsonl, one JSON object per configuration (section, name, batc
 ms_per_step, host_ms_per_step, peak_mem_gb, syncs_per_step, device, ...) and prints them as a table.
 `host_ms_per_step` is the wall time the Python step takes to return, before any final synchronisation:
 well under ms_per_step, the GPU is the limit; close to it, the host is. `syncs_per_step` counts the
-warnings of torch.cuda.set_sync_debug_mode("warn") over two extra steps (GPU only; null on the CPU).
+warnings of torch.cuda.set_sync_debug_mode("warn") over two extra steps; on the CPU, the ops of those
+steps that read a value back to the host (training/fast_step.py's HostReads), each a sync on a GPU.
 
 The paper's text settings: a vocabulary retrained on the (synthetic) reports, CamemBERT-base with
 random weights and that vocabulary's word embeddings trained (6 of 12 layers frozen, max pooling), one
@@ -59,7 +60,7 @@ from usconvirt.models.text_encoder import TextEncoderConfig
 from usconvirt.synth.config import SynthConfig
 from usconvirt.synth.corpus import generate_corpus
 from usconvirt.text.tokenizer import train_tokenizer
-from usconvirt.training.fast_step import compile_encoders, optimizer_options
+from usconvirt.training.fast_step import HostReads, compile_encoders, optimizer_options
 from usconvirt.training.finetune import FinetuneConfig, FinetuneModule, train_loader
 from usconvirt.training.pretrain import ConVIRTModule, PairDataset, PretrainConfig, pair_loader
 from usconvirt.training.trainer import TrainerConfig
@@ -107,21 +108,43 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-@contextlib.contextmanager
-def counting_syncs(device: torch.device):
-    """A one-item list holding, after the block, the synchronising calls made in it (None off CUDA)."""
-    count: list[int | None] = [None]
-    if device.type != "cuda":
-        yield count
-        return
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        torch.cuda.set_sync_debug_mode("warn")
-        try:
-            yield count
-        finally:
+class SyncCounter:
+    """Synchronisations between `start` and `stop`: on CUDA the warnings of
+    torch.cuda.set_sync_debug_mode("warn"); on the CPU the ops that read a value back to the host
+    (HostReads), which are what would wait for a GPU."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.count = device, None
+
+    def start(self) -> SyncCounter:
+        if self.device.type == "cuda":
+            self._catcher = warnings.catch_warnings(record=True)
+            self._caught = self._catcher.__enter__()
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+        else:
+            self._reads = HostReads().__enter__()
+        return self
+
+    def stop(self) -> None:
+        if self.device.type == "cuda":
             torch.cuda.set_sync_debug_mode("default")
-    count[0] = sum("synchroniz" in str(w.message).lower() for w in caught)
+            self._catcher.__exit__(None, None, None)
+            self.count = sum("synchroniz" in str(w.message).lower() for w in self._caught)
+        else:
+            self._reads.__exit__(None, None, None)
+            self.count = self._reads.count
+
+    __enter__ = start
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def set_counting(self, counting: bool) -> None:
+        """On the CPU, leave out what stays on the host on a GPU too: the loader's collation (in worker
+        processes there) and unfused Adam's reads of its step counters (CPU tensors there as well)."""
+        if self.device.type != "cuda" and hasattr(self, "_reads"):
+            self._reads.counting = counting
 
 
 def reset_memory(device: torch.device) -> None:
@@ -214,8 +237,13 @@ def bare_pretrain(model, batches, config: PretrainConfig, device: torch.device, 
                                 **optimizer_options(config.fused_optimizer, device))
     source = iter(batches)
 
-    def step() -> None:
-        batch = {k: v.to(device, non_blocking=True) for k, v in next(source).items()}
+    def step(syncs: SyncCounter | None = None) -> None:
+        if syncs is not None:
+            syncs.set_counting(False)
+        fetched = next(source)
+        if syncs is not None:
+            syncs.set_counting(True)
+        batch = {k: v.to(device, non_blocking=True) for k, v in fetched.items()}
         images = augment_batch(augment, batch["images"].float().div_(255.0))
         with autocast(device):
             loss = grouped_convirt_loss(model.image_features(images),
@@ -223,7 +251,11 @@ def bare_pretrain(model, batches, config: PretrainConfig, device: torch.device, 
                                         config.contrastive_group, config.tau, config.lam)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if syncs is not None:
+            syncs.set_counting(False)
         optimizer.step()
+        if syncs is not None:
+            syncs.set_counting(True)
 
     for _ in range(warmup):
         step()
@@ -235,12 +267,12 @@ def bare_pretrain(model, batches, config: PretrainConfig, device: torch.device, 
         host += time.perf_counter() - tick
     sync(device)
     seconds = time.perf_counter() - start
-    with counting_syncs(device) as syncs:
+    with SyncCounter(device) as syncs:
         for _ in range(SYNC_STEPS):
-            step()
+            step(syncs)
         sync(device)
     torch.backends.cudnn.benchmark = False
-    return seconds, host, syncs[0]
+    return seconds, host, syncs.count
 
 
 class StepWindow(L.Callback):
@@ -250,16 +282,21 @@ class StepWindow(L.Callback):
         self.warmup, self.steps, self.device = warmup, steps, device
         self.start = self.end = self.host = 0.0
         self._tick = 0.0
+        self.syncs = SyncCounter(device)
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
         if trainer.global_step == self.warmup:
             sync(self.device)
             self.start = time.perf_counter()
-        if trainer.global_step == self.warmup + self.steps and self.device.type == "cuda":
+        if trainer.global_step == self.warmup + self.steps:
             sync(self.device)
             self.end = time.perf_counter()
-            torch.cuda.set_sync_debug_mode("warn")
+            self.syncs.start()
+        self.syncs.set_counting(True)
         self._tick = time.perf_counter()
+
+    def on_before_optimizer_step(self, trainer, module, optimizer) -> None:
+        self.syncs.set_counting(False)  # after the backward pass, which Lightning runs inside the step
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if self.warmup < trainer.global_step <= self.warmup + self.steps:
@@ -267,10 +304,7 @@ class StepWindow(L.Callback):
 
     def on_train_end(self, trainer, module) -> None:
         sync(self.device)
-        if self.device.type == "cuda":
-            torch.cuda.set_sync_debug_mode("default")
-        else:
-            self.end = time.perf_counter()
+        self.syncs.stop()
 
 
 def lightning_pretrain(model, data, tokenizer, config: PretrainConfig, device: torch.device, warmup: int,
@@ -279,17 +313,13 @@ def lightning_pretrain(model, data, tokenizer, config: PretrainConfig, device: t
     module = ConVIRTModule(model, config)
     if config.channels_last:
         use_channels_last(module.model.image_encoder)
-    extra = SYNC_STEPS if device.type == "cuda" else 0
     window = StepWindow(warmup, steps, device)
-    trainer = L.Trainer(max_steps=warmup + steps + extra, accelerator=device.type, devices=1,
+    trainer = L.Trainer(max_steps=warmup + steps + SYNC_STEPS, accelerator=device.type, devices=1,
                         precision=config.trainer.precision, benchmark=config.trainer.cudnn_benchmark,
                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, callbacks=[window])
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        trainer.fit(module, train_dataloaders=pair_loader(data, tokenizer, config))
-    syncs = sum("synchroniz" in str(w.message).lower() for w in caught) if extra else None
-    return window.end - window.start, window.host, syncs
+    trainer.fit(module, train_dataloaders=pair_loader(data, tokenizer, config))
+    return window.end - window.start, window.host, window.syncs.count
 
 
 def pretrain_rows(model, data, tokenizer, base: PretrainConfig, scale: Scale, device: torch.device,
@@ -344,19 +374,15 @@ def finetune_row(name: str, frames: np.ndarray, config: FinetuneConfig, device: 
         loader = train_loader(frames, targets, config)
     else:  # before: float32 frames made one by one in the training process
         loader = DataLoader(FrameDataset(frames, targets), batch_size=config.batch_size, shuffle=True)
-    extra = SYNC_STEPS if device.type == "cuda" else 0
     window = StepWindow(scale.warmup, scale.steps, device)
-    trainer = L.Trainer(max_steps=scale.warmup + scale.steps + extra, accelerator=device.type, devices=1,
+    trainer = L.Trainer(max_steps=scale.warmup + scale.steps + SYNC_STEPS, accelerator=device.type, devices=1,
                         precision=precision_of(device), benchmark=config.trainer.cudnn_benchmark,
                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, limit_val_batches=0, callbacks=[window])
     reset_memory(device)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        trainer.fit(module, train_dataloaders=loader)
-    syncs = sum("synchroniz" in str(w.message).lower() for w in caught) if extra else None
+    trainer.fit(module, train_dataloaders=loader)
     return row("finetune", name, config.batch_size, scale.steps, window.end - window.start, window.host,
-               device, syncs)
+               device, window.syncs.count)
 
 
 def predict_rows(export: Path, scale: Scale, device: torch.device, workers: int, out: Path, emit) -> None:
@@ -376,11 +402,11 @@ def predict_rows(export: Path, scale: Scale, device: torch.device, workers: int,
     for _ in range(scale.steps):
         bundle.score({scale.image_size: pixels})
     seconds = time.perf_counter() - start
-    with counting_syncs(device) as syncs:
+    with SyncCounter(device) as syncs:
         for _ in range(SYNC_STEPS):
             bundle.score({scale.image_size: pixels})
     emit(row("predict", "both models, preprocessed frames", batch, scale.steps, seconds, seconds, device,
-             syncs[0]))
+             syncs.count))
     best = None
     for attempt in range(2):  # the first also starts the worker processes
         config = PredictConfig(key="bench-key-0123", device=device.type, batch_size=batch, workers=workers,

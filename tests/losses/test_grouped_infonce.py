@@ -9,6 +9,7 @@ import torch
 
 from usconvirt.losses.grouped_infonce import contrastive_chance, grouped_convirt_loss
 from usconvirt.losses.infonce import convirt_loss
+from usconvirt.training.fast_step import HostReads
 
 
 def _separate(images: torch.Tensor, texts: torch.Tensor, g: int) -> torch.Tensor:
@@ -55,3 +56,10 @@ def test_bf16_inputs_are_scored_in_float32() -> None:
     low = grouped_convirt_loss(images.bfloat16(), texts.bfloat16(), 32)
     assert low.dtype == torch.float32
     assert float(low) == pytest.approx(float(grouped_convirt_loss(images, texts, 32)), rel=2e-2)
+
+
+def test_grouped_loss_reads_nothing_back_to_the_host() -> None:
+    images = torch.randn(96, 8, requires_grad=True)
+    with HostReads() as reads:
+        grouped_convirt_loss(images, torch.randn(96, 8), 32).backward()
+    assert reads.count == 0

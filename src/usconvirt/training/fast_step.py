@@ -11,8 +11,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 TEXT_PADDINGS = ("longest", "buckets", "max_length")
+# aten ops whose result the host must read (a Python number or a data-dependent shape): on a GPU each
+# waits for the device to finish the work queued before it
+HOST_READ_OPS = frozenset({"_local_scalar_dense", "is_nonzero", "equal", "nonzero", "masked_select",
+                           "unique_dim", "_unique2", "repeat_interleave"})
 SMALLEST_BUCKET = 16
 
 
@@ -49,3 +54,21 @@ def compile_encoders(model: nn.Module) -> nn.Module:
     model.image_encoder.compile()
     model.text_encoder.compile()
     return model
+
+
+class HostReads(TorchDispatchMode):
+    """Counts the ops in HOST_READ_OPS run inside it while `counting`: a device-independent count of a
+    step's synchronisations, so the CPU can check what `torch.cuda.set_sync_debug_mode` reports on a GPU.
+
+    Turn `counting` off around code whose reads are of host tensors on a GPU too (torch's unfused Adam
+    reads its step counters, kept on the CPU), or the CPU count overstates the GPU's.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count, self.counting = 0, True
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if self.counting and func.overloadpacket.__name__ in HOST_READ_OPS:
+            self.count += 1
+        return func(*args, **(kwargs or {}))
