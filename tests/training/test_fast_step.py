@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -81,12 +82,15 @@ def test_grouped_pretraining_learns_with_every_speed_switch_on(pair_set: tuple, 
     assert all(p.is_contiguous() for p in encoder.parameters())
 
 
-def test_csv_logs_learning_rate_samples_per_second_and_loss_over_chance(pair_set: tuple,
+def test_csv_logs_learning_rate_samples_per_second_loss_over_chance_and_heldout_recall(pair_set: tuple,
                                                                        tmp_path: Path) -> None:
     dataset, pairs, tokenizer_dir = pair_set
-    pretrain(dataset, pairs, tokenizer_dir, tmp_path, tiny_config(epochs=1))
+    pretrain(dataset, pairs, tokenizer_dir, tmp_path, tiny_config(epochs=1, heldout_fraction=0.25))
     metrics = pd.read_csv(tmp_path / "logs" / "metrics.csv")
     assert {"lr-Adam", "train/samples_per_s", "train/loss_over_chance"} <= set(metrics.columns)
+    # held-out retrieval, computed once at the end, lands beside the curves and in the summary
+    retrieval = json.loads((tmp_path / "diagnostics.json").read_text())["heldout_retrieval"]
+    assert metrics["heldout/r@1"].dropna().tolist() == pytest.approx([retrieval["r@1"]])
     assert metrics["train/samples_per_s"].dropna().gt(0).all()
     ratio = (metrics["train/loss_over_chance"] * np.log(8)).dropna()
     assert np.allclose(ratio, metrics["train/loss"].dropna(), rtol=1e-5)

@@ -77,6 +77,24 @@ def _batch_size(batch) -> int:
     return len(batch)
 
 
+class FinalMetrics(Callback):
+    """Metrics computed once when training ends (`compute(module)` -> dict or None, on rank 0), logged
+    beside the curves before the loggers close; `result` keeps them for the caller."""
+
+    def __init__(self, compute, prefix: str) -> None:
+        self.compute, self.prefix = compute, prefix
+        self.result: dict | None = None
+
+    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        self.result = self.compute(module)
+        numbers = {f"{self.prefix}/{k}": float(v) for k, v in (self.result or {}).items()
+                   if isinstance(v, (int, float))}
+        for logger in trainer.loggers if numbers else []:
+            logger.log_metrics(numbers, step=trainer.global_step)
+
+
 def monitoring_callbacks() -> list[Callback]:
     """Learning rate (per step) and samples/s, logged with the losses."""
     return [LearningRateMonitor(logging_interval="step"), SamplesPerSecond()]

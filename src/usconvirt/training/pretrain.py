@@ -39,6 +39,7 @@ from usconvirt.models.memory_format import standard_layout, use_channels_last
 from usconvirt.models.text_encoder import TextEncoderConfig
 from usconvirt.training.diagnostics import loss_summary, record_diagnostics, split_heldout_exams
 from usconvirt.training.fast_step import TEXT_PADDINGS, compile_encoders, optimizer_options, pad_tokens
+from usconvirt.training.monitoring import FinalMetrics
 from usconvirt.training.trainer import TrainerConfig, build_trainer, fit
 
 log = logging.getLogger(__name__)
@@ -402,7 +403,10 @@ def pretrain(
         use_channels_last(module.model.image_encoder)
     if config.compile:
         compile_encoders(module.model)
-    trainer = build_trainer(trainer_config(config), out_dir, callbacks=callbacks, enable_validation=False)
+    # retrieval on the held-out pairs once training ends, on the training device, logged with the curves
+    recall = FinalMetrics(lambda m: heldout_retrieval(m.model.eval(), dataset, heldout, config), "heldout")
+    trainer = build_trainer(trainer_config(config), out_dir, callbacks=[*(callbacks or []), recall],
+                            enable_validation=False)
     fit(trainer, module, out_dir, resume=resume, train_dataloaders=pair_loader(data, tokenizer, config))
     losses = module.loss_table()
     chance = module.chance(min(len(data), config.batch_size))
@@ -411,8 +415,9 @@ def pretrain(
     if trainer.is_global_zero:
         model = standard_layout(module.model.cpu().eval())
         save_convirt(model, out_dir, {"pretrain": to_dict(config)})
-        summary.update(record_diagnostics(out_dir, losses, chance,
-                                          heldout_retrieval(model, dataset, heldout, config)))
+        retrieval = recall.result if recall.result is not None else heldout_retrieval(model, dataset, heldout,
+                                                                                         config)
+        summary.update(record_diagnostics(out_dir, losses, chance, retrieval))
     log.info("pre-training done: %s", summary)
     return summary
 
