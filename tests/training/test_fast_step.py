@@ -90,7 +90,7 @@ def test_csv_logs_learning_rate_samples_per_second_loss_over_chance_and_heldout_
     assert {"lr-Adam", "train/samples_per_s", "train/loss_over_chance"} <= set(metrics.columns)
     # held-out retrieval, computed once at the end, lands beside the curves and in the summary
     retrieval = json.loads((tmp_path / "diagnostics.json").read_text())["heldout_retrieval"]
-    assert metrics["heldout/r@1"].dropna().tolist() == pytest.approx([retrieval["r@1"]])
+    assert metrics["heldout/r_at_1"].dropna().tolist() == pytest.approx([retrieval["r@1"]])
     assert metrics["train/samples_per_s"].dropna().gt(0).all()
     ratio = (metrics["train/loss_over_chance"] * np.log(8)).dropna()
     assert np.allclose(ratio, metrics["train/loss"].dropna(), rtol=1e-5)

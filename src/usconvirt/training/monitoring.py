@@ -89,7 +89,8 @@ class FinalMetrics(Callback):
         if not trainer.is_global_zero:
             return
         self.result = self.compute(module)
-        numbers = {f"{self.prefix}/{k}": float(v) for k, v in (self.result or {}).items()
+        # "r@1" -> "r_at_1": MLflow refuses '@' in a metric name; one name in every logger
+        numbers = {f"{self.prefix}/{k.replace('@', '_at_')}": float(v) for k, v in (self.result or {}).items()
                    if isinstance(v, (int, float))}
         for logger in trainer.loggers if numbers else []:
             logger.log_metrics(numbers, step=trainer.global_step)
