@@ -35,9 +35,18 @@ def _root(
     configure_logging(verbose)
 
 
-def _not_yet(stage: str) -> None:
-    typer.echo(f"usconvirt {stage}: not implemented yet", err=True)
-    raise typer.Exit(1)
+def _layout(out: Path, **paths: Path | None):
+    """The run layout a stage subcommand works in: the paths its options give, beside `out` otherwise."""
+    from usconvirt.run_layout import RunLayout
+
+    return RunLayout(out).with_paths(**paths)
+
+
+def _settings(**sections):
+    """A pipeline config holding the sections a stage subcommand built from its options."""
+    from usconvirt.pipeline_config import PipelineConfig
+
+    return PipelineConfig(**sections)
 
 
 # --- data: validate ---------------------------------------------------------------------------
@@ -129,15 +138,14 @@ def split(
 
     from usconvirt.config import from_dict
     from usconvirt.data import load_dataset
-    from usconvirt.data.split import SplitConfig, split_counts, split_dataset
-    from usconvirt.io import write_table
+    from usconvirt.data.split import SplitConfig, split_counts
+    from usconvirt.io import read_table
+    from usconvirt.stages import run_split
 
     flags = {"labeled_fraction": labeled_fraction, "train": train, "val": val, "test": test, "seed": seed}
     config = from_dict(SplitConfig, {k: v for k, v in flags.items() if v is not None} | {"strict": strict})
-    ds = load_dataset(dataset)
-    table = split_dataset(ds, config)
-    write_table(table, out)
-    counts = split_counts(ds, table)
+    run_split(_settings(split=config), _layout(out.parent, dataset=dataset, split=out))
+    counts = split_counts(load_dataset(dataset), read_table(out))
     view = Table(title=f"{out}")
     for column in counts.columns:
         view.add_column(column, justify="left" if column == "part" else "right")
@@ -168,15 +176,16 @@ def synth(
 ) -> None:
     """Generate a synthetic abdominal ultrasound corpus with French reports (docs/synthetic-corpus.md)."""
     from usconvirt.config import config_from_file
-    from usconvirt.synth import SynthConfig, generate_corpus
+    from usconvirt.stages import run_synth
+    from usconvirt.synth import SynthConfig
 
     cfg = config_from_file(SynthConfig, config, "synth", {
         "exams": exams, "seed": seed, "image_size": image_size, "format": format, "workers": workers,
         "overwrite": overwrite})
     if kidney_abnormal is not None:
         cfg.prevalences.kidney_abnormal = kidney_abnormal
-    generate_corpus(out, cfg, progress=sys.stderr.isatty())
-    typer.echo(f"wrote {out}")
+    summary = run_synth(_settings(synth=cfg), _layout(out, dataset=out), progress=sys.stderr.isatty())
+    typer.echo(f"wrote {out}: {summary}")
 
 
 # --- text: sentences --------------------------------------------------------------------------
@@ -202,13 +211,18 @@ def sentences(
 ) -> None:
     """Select organ sentences from French reports (UMLS concept tagging)."""
     from usconvirt.config import config_from_file
-    from usconvirt.text import SentenceConfig, run_sentences
+    from usconvirt.io import read_table, require_columns
+    from usconvirt.stages import run_sentences
+    from usconvirt.text import SentenceConfig
 
     cfg = config_from_file(SentenceConfig, config, "sentences", {
         "organ": organ, "backend": backend, "threshold": threshold,
         "umls_dir": None if umls_dir is None else str(umls_dir), "semantic_types": semantic_type})
-    table_path, summary = run_sentences(input_table, out, cfg)
-    typer.echo(f"{table_path}: organ sentences; {summary}: exam summary")
+    exams = read_table(input_table)
+    require_columns(exams, ("exam_id", "report"), input_table)
+    layout = _layout(out.parent, sentences=out)
+    summary = run_sentences(_settings(sentences=cfg), layout, exams=exams)
+    typer.echo(f"{out}: {summary}; {layout.sentences_summary}: exam summary")
 
 
 # --- clustering -------------------------------------------------------------------------------
@@ -237,13 +251,20 @@ def cluster(
         "--strict", help="Fail when too few frames are selected or one cluster takes most.")] = False,
 ) -> None:
     """Cluster unlabeled frames into organs (k-means or deep clustering); keep kidney frames."""
-    from usconvirt.clustering.cli import cluster_command
+    from dataclasses import replace
 
-    metrics = cluster_command(dataset, out, config_file=config, mapping_file=mapping, split_file=split_file,
-                              part=part, clusters=clusters, epochs=epochs, image_size=image_size, arch=arch,
-                              select=select, method=method, strict=strict or None)
-    summary = ", ".join(f"{k} {metrics[k]}" for k in ("frames", "selected", "weighted_f1", "kidney_f1")
-                        if metrics.get(k) is not None)
+    from usconvirt.clustering.config import ClusterConfig
+    from usconvirt.config import config_from_file
+    from usconvirt.stages import run_cluster
+
+    cfg = config_from_file(ClusterConfig, config, "cluster", {
+        "clusters": clusters, "epochs": epochs, "image_size": image_size, "select": select, "method": method,
+        "strict": strict or None})
+    if arch is not None:
+        cfg = replace(cfg, encoder=replace(cfg.encoder, arch=arch))
+    settings = _settings(cluster=cfg, cluster_mapping=None if mapping is None else str(mapping))
+    summary = run_cluster(settings, _layout(out.parent, dataset=dataset, cluster=out, split=split_file),
+                          part=part if split_file is not None else None)
     typer.echo(f"{out}: {summary}")
 
 
@@ -260,16 +281,12 @@ def pair(
              "sentences about its side (or both/unspecified); images.side is never read.")] = False,
 ) -> None:
     """Pair each selected frame with its own exam's organ sentences."""
-    from usconvirt.data import load_dataset
-    from usconvirt.io import read_table, write_table
-    from usconvirt.pairing import PairConfig, build_pairs
+    from usconvirt.pairing import PairConfig
+    from usconvirt.stages import run_pair
 
-    pairs, counts = build_pairs(load_dataset(dataset), read_table(frames), read_table(sentences),
-                                PairConfig(organ=organ, match_laterality=match_laterality),
-                                frames_source=str(frames), sentences_source=str(sentences))
-    write_table(pairs, out)
-    typer.echo(f"{out}: {counts['frames_kept']} frames kept, {counts['frames_without_text']} frames without "
-               f"text, {counts['exams']} exams (of {counts['frames_selected']} selected frames)")
+    settings = _settings(pairing=PairConfig(organ=organ, match_laterality=match_laterality))
+    layout = _layout(out.parent, dataset=dataset, selected=frames, sentences=sentences, pairs=out)
+    typer.echo(f"{out}: {run_pair(settings, layout, part=None)}")
 
 
 # --- text: tokenizer --------------------------------------------------------------------------
@@ -290,15 +307,14 @@ def tokenizer(
 ) -> None:
     """Retrain a WordPiece tokenizer on the reports."""
     from usconvirt.config import config_from_file
-    from usconvirt.data import load_dataset
-    from usconvirt.text.tokenizer import TokenizerConfig, pretraining_reports, train_tokenizer
+    from usconvirt.stages import run_tokenizer
+    from usconvirt.text.tokenizer import TokenizerConfig
 
     cfg = config_from_file(TokenizerConfig, config, "tokenizer", {
         "vocab_size": vocab_size, "lowercase": lowercase, "strip_accents": strip_accents,
         "min_frequency": min_frequency})
-    reports = pretraining_reports(load_dataset(dataset, check_files=False), split)
-    tok = train_tokenizer(reports, out, cfg)
-    typer.echo(f"{out}: WordPiece tokenizer of {len(tok)} tokens trained on {len(reports)} reports")
+    layout = _layout(out.parent, dataset=dataset, split=split, tokenizer=out)
+    typer.echo(f"{out}: {run_tokenizer(_settings(tokenizer=cfg), layout, all_reports=split is None)}")
 
 
 # --- pretrain ---------------------------------------------------------------------------------
@@ -319,16 +335,15 @@ def pretrain(
 ) -> None:
     """ConVIRT pre-training of the image and text encoders (multi-GPU: torchrun or srun with strategy ddp)."""
     from usconvirt.config import config_from_file
-    from usconvirt.data import load_dataset
-    from usconvirt.pairing import load_pairs
+    from usconvirt.stages import run_pretrain
     from usconvirt.training.pretrain import PretrainConfig
-    from usconvirt.training.pretrain import pretrain as run_pretrain
 
     cfg = config_from_file(PretrainConfig, config, "pretrain", {
         "epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "image_size": image_size})
-    summary = run_pretrain(load_dataset(dataset), load_pairs(pairs), tokenizer, out, cfg, resume=resume)
-    typer.echo(f"{out}: {summary['steps']} steps on {summary['pairs']} pairs, "
-               f"loss {summary['first_loss']:.3f} -> {summary['final_loss']:.3f}")
+    layout = _layout(out.parent, dataset=dataset, pairs=pairs, tokenizer=tokenizer, pretrain=out)
+    summary = run_pretrain(_settings(pretrain=cfg, finetune_inits=("convirt",)), layout, resume=resume,
+                           tokenizer=tokenizer is not None)
+    typer.echo(f"{out}: {summary}")
 
 
 # --- finetune ---------------------------------------------------------------------------------
@@ -354,18 +369,15 @@ def finetune(
 ) -> None:
     """Fine-tune a normal/abnormal kidney classifier with generalized cross-entropy."""
     from usconvirt.config import config_from_file
-    from usconvirt.data import load_dataset
-    from usconvirt.io import read_table
+    from usconvirt.stages import run_finetune
     from usconvirt.training.finetune import FinetuneConfig
-    from usconvirt.training.finetune import finetune as run_finetune
 
     cfg = config_from_file(FinetuneConfig, config, "finetune", {
         "init": init, "epochs": epochs, "image_size": image_size, "arch": arch, "loss": loss,
         "train_fraction": train_fraction})
-    metrics = run_finetune(load_dataset(dataset), read_table(split), out, cfg, resume=resume)
-    test_f1 = metrics["test"]["macro_f1"]
-    typer.echo(f"{out}: best epoch {metrics['best_epoch']}, val macro-F1 {metrics['val']['macro_f1']:.3f}, "
-               f"test macro-F1 {'n/a' if test_f1 is None else f'{test_f1:.3f}'}")
+    layout = _layout(out.parent, dataset=dataset, split=split, finetune=out.parent)
+    summary = run_finetune(_settings(finetune=cfg), layout, runs={out.name: cfg.init}, resume=resume)
+    typer.echo(f"{out}: {summary}")
 
 
 # --- evaluate ---------------------------------------------------------------------------------
@@ -386,7 +398,7 @@ def evaluate(
     """The paper's Table 1, NPV/PPV/sensitivity/specificity/ROC-AUC with patient-bootstrap 95% CIs."""
     from usconvirt.config import config_from_file
     from usconvirt.evaluation.config import EvaluationConfig
-    from usconvirt.evaluation.evaluate import evaluate_runs
+    from usconvirt.stages import run_evaluate
 
     cfg = config_from_file(EvaluationConfig, config, "evaluation", {"n_bootstrap": bootstrap, "seed": seed})
 
@@ -396,10 +408,8 @@ def evaluate(
         if not sep or not name or not path:
             raise InputError(f"expected --run NAME=PATH, got '{item}'", field="--run")
         runs[name] = Path(path)
-    from usconvirt.evaluation.exam_level import dataset_sides
-
-    sides = dataset_sides(dataset) if dataset is not None else None
-    evaluate_runs(runs, out, n_bootstrap=cfg.n_bootstrap, seed=cfg.seed, sides=sides)
+    run_evaluate(_settings(evaluation=cfg), _layout(out.parent, dataset=dataset, evaluation=out), runs=runs,
+                 sides=dataset is not None)
     typer.echo((out / "table1.md").read_text(encoding="utf-8").rstrip())
     typer.echo(f"{out}: table1.md/.csv/.json, metrics.json/.csv")
 
@@ -419,12 +429,14 @@ def report(
     seed: Annotated[int, typer.Option(help="With --measure: seed of random weights, t-SNE, probe.")] = 0,
 ) -> None:
     """Write the readable report of a run directory: counts, clustering, pairs, losses, Table 1, figures."""
-    from usconvirt.evaluation.report import write_report
-    from usconvirt.evaluation.represent import measure_run
+    from usconvirt.evaluation.config import EvaluationConfig
+    from usconvirt.stages import run_report, run_represent
 
+    settings, layout = _settings(evaluation=EvaluationConfig(seed=seed)), _layout(run_dir, dataset=dataset,
+                                                                                  report=out)
     if measure:
-        measure_run(run_dir, dataset=dataset, imagenet=imagenet, seed=seed)
-    typer.echo(f"report written to {write_report(run_dir, out, dataset=dataset)}")
+        run_represent(settings, layout, imagenet=imagenet)
+    typer.echo(f"report written to {run_report(settings, layout)}")
 
 
 # --- pipeline: run, demo ----------------------------------------------------------------------
@@ -441,8 +453,8 @@ def run(
     from usconvirt import stages
     from usconvirt.pipeline import resolve_config
 
-    _finish(stages.run(resolve_config(config), out=out, from_stage=from_stage, echo=typer.echo,
-                       quiet=not _verbose(), source=str(config)))
+    _finish(*stages.run(resolve_config(config), out=out, from_stage=from_stage, echo=typer.echo,
+                        quiet=not _verbose(), source=str(config)))
 
 
 @app.command()
@@ -457,22 +469,21 @@ def demo(
     from usconvirt.pipeline import resolve_config
 
     overrides = {"synth": {"exams": exams}} if exams else None
-    _finish(stages.run(resolve_config(None, overrides), out=out, from_stage=from_stage, echo=typer.echo,
-                       quiet=not _verbose(), source="demo config"))
+    _finish(*stages.run(resolve_config(None, overrides), out=out, from_stage=from_stage, echo=typer.echo,
+                        quiet=not _verbose(), source="demo config"))
 
 
 def _verbose() -> bool:
     return logging.getLogger().level <= logging.DEBUG
 
 
-def _finish(ctx) -> None:
+def _finish(settings, layout) -> None:
     from usconvirt.stages import headline
 
-    report = ctx.out / "report.html"
-    if (ctx.out / "evaluation" / "metrics.json").exists():
-        typer.echo(headline(ctx))
-    if report.exists():
-        typer.echo(f"report: {report}")
+    if (layout.evaluation / "metrics.json").exists():
+        typer.echo(headline(layout))
+    if layout.report.exists():
+        typer.echo(f"report: {layout.report}")
 
 
 def _raise_interrupted(signum: int, frame) -> None:

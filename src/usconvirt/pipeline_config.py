@@ -60,11 +60,26 @@ def validate_pipeline_config(config: dict[str, Any], *, source: str = "config") 
     # YAML sections written as `cluster:` with nothing under them read as None: an empty section.
     values = {k: ({} if v is None and k in _SECTIONS else v) for k, v in config.items()}
     typed = from_dict(PipelineConfig, values, source=source)
+    resolve_derived(typed, values)
     unknown = [name for name in typed.finetune_inits if name not in INITS]
     if unknown:
         raise InputError(f"unknown initialisation(s) {unknown}; expected some of {list(INITS)}",
                          file=f"{source}.finetune_inits")
     return typed
+
+
+def resolve_derived(config: PipelineConfig, values: dict[str, Any]) -> None:
+    """Settings that follow from others unless the config sets them, filled in once, here.
+
+    Random init fine-tunes the pre-training's architecture at its image size, so the comparison with
+    ConVIRT isolates the weights; the pipeline regenerates its corpus whenever the synth stage reruns.
+    """
+    finetune = values.get("finetune") or {}
+    if "arch" not in finetune:
+        config.finetune.arch = config.pretrain.image.arch
+    if "image_size" not in finetune:
+        config.finetune.image_size = config.pretrain.image_size
+    config.synth.overwrite = True
 
 
 _SECTIONS = {"synth", "split", "cluster", "sentences", "pairing", "tokenizer", "pretrain", "finetune",
