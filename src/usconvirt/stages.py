@@ -87,12 +87,13 @@ def run_cluster(ctx: RunContext) -> None:
 
 # --- sentences --------------------------------------------------------------------------------------
 def run_sentences(ctx: RunContext) -> None:
-    from usconvirt.text.sentences import write_sentences
+    from usconvirt.text.sentences import distinct_share, write_sentences
 
     config, exams = settings(ctx).sentences, _dataset(ctx).exams
     sentences = write_sentences(exams, ctx.path("sentences.parquet"), config)
     _note(ctx, "sentences", f"{len(sentences)} {config.organ} sentences in "
-                            f"{sentences['exam_id'].nunique()} of {len(exams)} reports")
+                            f"{sentences['exam_id'].nunique()} of {len(exams)} reports; distinct share "
+                            + ", ".join(f"{o} {v:.2f}" for o, v in distinct_share(sentences).items()))
 
 
 # --- pair -------------------------------------------------------------------------------------------
