@@ -163,6 +163,15 @@ def split_file(frames: pd.DataFrame, labelled: list[str], path: Path) -> Path:
     return path
 
 
+def outside_repositories(path: Path) -> Path:
+    """`path`, refused when it lies inside a git work tree or directory: the frames must not enter one."""
+    for folder in (path.resolve(), *path.resolve().parents):
+        if (folder / ".git").exists() or (folder / "HEAD").is_file() and (folder / "objects").is_dir():
+            raise ValueError(f"{path} is inside the repository {folder}: the frames have no licence to "
+                             "be copied there; give a --work outside every repository")
+    return path
+
+
 def build_dataset(data: Path, work: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """Frames of folds 1-8 deduplicated, written once under WORK; returns frames, images and counts."""
     frames, counts = drop_duplicates(read_folds(data))
@@ -342,7 +351,7 @@ def main() -> None:
     pretrain = config.get("pretrain") or {}
     config |= {"finetune_inits": args.inits.split(","), "label_efficiency": {"enabled": False},
                "pretrain": {**pretrain, "image_size": args.image_size}}
-    args.work.mkdir(parents=True, exist_ok=True)
+    outside_repositories(args.work).mkdir(parents=True, exist_ok=True)
     frames, images, counts = build_dataset(extracted(args.data, args.work), args.work)
     print("; ".join(f"{k} {v}" for k, v in counts.items()))
     by_part = frames.groupby("part").agg(series=("series", "nunique"), frames=("name", "size"),

@@ -102,3 +102,10 @@ def test_a_git_copy_gives_folds_1_to_8_only(real_kidney, folds, tmp_path):
     tree = real_kidney.extracted(folds / ".git", tmp_path / "work")
     assert sorted(p.name for p in (tree / "data").iterdir()) == [str(f) for f in range(1, 9)]
     assert (tree / "data" / "8" / "abnormal" / "other_103.jpg").is_file()
+
+
+def test_a_work_directory_inside_a_repository_is_refused(real_kidney, tmp_path):
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    with pytest.raises(ValueError, match="inside the repository"):
+        real_kidney.outside_repositories(tmp_path / "repo" / "runs" / "work")
+    assert real_kidney.outside_repositories(tmp_path / "elsewhere") == tmp_path / "elsewhere"
