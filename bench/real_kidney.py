@@ -276,6 +276,7 @@ def run_draw(config: dict, work: Path, draw: int, frames: pd.DataFrame, images: 
         base = {"fraction": fraction, "draw": draw, "train_frames": n_train}
         cells.append({**base, "seed": -1, "init": "pixel PCA + LR",
                       **pixel_baseline(dataset, split_f, args.image_size, args.n_bootstrap)})
+        print(_cell_line(cells[-1]), flush=True)
         for seed in range(args.seeds):
             for name, init in inits.items():
                 target = run_dir / "finetune" / f"{fraction:g}" / f"seed{seed}" / name
