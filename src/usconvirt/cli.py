@@ -131,6 +131,9 @@ def split(
     test: Annotated[float | None, typer.Option(help="Relative weight of test [default: 0.125].")] = None,
     seed: Annotated[int | None, typer.Option(help="Key of the patient hash [default: 0].")] = None,
     strict: Annotated[bool, typer.Option(help="A part without both classes is an error.")] = False,
+    file: Annotated[Path | None, typer.Option(
+        help="A team's own split (exam_id or patient_id, part), validated; replaces the shares and seed.")]
+    = None,
 ) -> None:
     """Patient-level split: labelled train/val/test and the pre-training pool; prints the counts table."""
     from rich.console import Console
@@ -142,7 +145,8 @@ def split(
     from usconvirt.io import read_table
     from usconvirt.stages import run_split
 
-    flags = {"labeled_fraction": labeled_fraction, "train": train, "val": val, "test": test, "seed": seed}
+    flags = {"labeled_fraction": labeled_fraction, "train": train, "val": val, "test": test, "seed": seed,
+             "file": None if file is None else str(file)}
     config = from_dict(SplitConfig, {k: v for k, v in flags.items() if v is not None} | {"strict": strict})
     run_split(_settings(split=config), _layout(out.parent, dataset=dataset, split=out))
     counts = split_counts(load_dataset(dataset), read_table(out))

@@ -82,12 +82,13 @@ def run_cluster(config: PipelineConfig, layout: RunLayout, *, part: str | None =
 # --- sentences --------------------------------------------------------------------------------------
 def run_sentences(config: PipelineConfig, layout: RunLayout, *, exams: pd.DataFrame | None = None) -> str:
     """Organ sentences of the dataset's reports (or of the `exams` table given)."""
-    from usconvirt.text.sentences import write_sentences
+    from usconvirt.text.sentences import distinct_share, write_sentences
 
     exams = _dataset(layout).exams if exams is None else exams
     sentences = write_sentences(exams, layout.sentences, config.sentences)
     return (f"{len(sentences)} {config.sentences.organ} sentences in "
-            f"{sentences['exam_id'].nunique()} of {len(exams)} reports")
+            f"{sentences['exam_id'].nunique()} of {len(exams)} reports; distinct share "
+            + ", ".join(f"{o} {v:.2f}" for o, v in distinct_share(sentences).items()))
 
 
 # --- pair -------------------------------------------------------------------------------------------

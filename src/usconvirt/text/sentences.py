@@ -150,6 +150,18 @@ def _summarise(group: pd.DataFrame | None) -> dict:
     return {"mentioned": True, "n_sentences": len(group), "laterality": coverage, "abnormal": verdict}
 
 
+def distinct_share(sentences: pd.DataFrame) -> dict[str, float]:
+    """Per organ, the share of its sentences that are worded differently (case and spacing aside).
+
+    Where a team's reports stand between varied (near 1) and templated (a hospital's house style, far
+    below): contrastive pre-training takes identical texts of other exams as negatives, so a low share
+    means many false negatives in a batch.
+    """
+    normalised = sentences["text"].astype(str).map(lambda t: " ".join(t.split()).casefold())
+    by_organ = normalised.groupby(sentences["organ"])
+    return {str(organ): texts.nunique() / len(texts) for organ, texts in by_organ}
+
+
 def summary_path(out_path: str | Path) -> Path:
     """Where the exam summary goes: OUT stem + '_summary' + suffix."""
     out_path = Path(out_path)
@@ -164,6 +176,8 @@ def write_sentences(exams: pd.DataFrame, out_path: str | Path, config: SentenceC
     if out_path.suffix.lower() not in (".csv", ".parquet"):
         raise InputError("output must end in .csv or .parquet", file=out_path)
     table = extract_sentences(exams, config)
+    for organ, share in distinct_share(table).items():
+        log.info("%s sentences: %.2f distinct (near 1: varied wording; low: templated)", organ, share)
     write_table(table, out_path)
     write_table(exam_summary(table, exams, config.organ), summary_path(out_path))
     return table
