@@ -14,7 +14,6 @@ from typing import Annotated
 import typer
 
 from usconvirt.bundle.cli import export, predict
-from usconvirt.data.merge import merge_command
 from usconvirt.errors import EXIT_BAD_INPUT, InputError, Interrupted
 from usconvirt.logging_setup import configure_logging
 
@@ -112,8 +111,20 @@ def ingest(
                + (f" (shard {s.shard})" if s.shard else ""))
 
 
-# Commands that live beside their stage's code: merge (ingest shards), export and predict (docs/use.md).
-app.command("merge")(merge_command)
+@app.command()
+def merge(
+    shards: Annotated[list[Path], typer.Argument(help="Shard datasets of `usconvirt ingest --shard I/N`.")],
+    out: Annotated[Path, typer.Option(help="Dataset directory to write.")],
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+) -> None:
+    """Merge the shards of a sharded ingest into one dataset (the same as one unsharded run)."""
+    from usconvirt.data.merge import merge_shards
+
+    s = merge_shards(shards, out, overwrite=overwrite)
+    typer.echo(f"{out}: {s.frames} frames in {s.exams} exams from {len(shards)} shards")
+
+
+# Commands that live beside their stage's code: export and predict (docs/use.md).
 app.command("export")(export)
 app.command("predict")(predict)
 
@@ -448,10 +459,20 @@ def run(
         "--from", help="Redo this stage and every later one (synth, split, cluster, sentences, "
                        "pair, tokenizer, pretrain, finetune, evaluate, represent, label_efficiency, "
                        "report).")] = None,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Only validate the config (every section and key): exit 0 when valid, 2 when not.")]
+    = False,
 ) -> None:
     """Run the whole pipeline from a YAML config; stages with unchanged inputs and config are skipped."""
+    from usconvirt.pipeline_config import resolve_config
+
+    if check:
+        from usconvirt.pipeline_config import validate_pipeline_config
+
+        validate_pipeline_config(resolve_config(config), source=str(config))
+        typer.echo(f"{config}: valid")
+        return
     from usconvirt import stages
-    from usconvirt.pipeline import resolve_config
 
     _finish(*stages.run(resolve_config(config), out=out, from_stage=from_stage, echo=typer.echo,
                         quiet=not _verbose(), source=str(config)))
@@ -466,7 +487,7 @@ def demo(
 ) -> None:
     """Run every stage end to end on a synthetic corpus the project generates itself (CPU, minutes)."""
     from usconvirt import stages
-    from usconvirt.pipeline import resolve_config
+    from usconvirt.pipeline_config import resolve_config
 
     overrides = {"synth": {"exams": exams}} if exams else None
     _finish(*stages.run(resolve_config(None, overrides), out=out, from_stage=from_stage, echo=typer.echo,

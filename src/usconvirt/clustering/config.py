@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from usconvirt.data.dataset import ORGANS
-from usconvirt.models.image_encoder import ImageEncoderConfig
-from usconvirt.training.trainer import TrainerConfig
+from usconvirt.data.schema import ORGANS
+from usconvirt.models.config import ImageEncoderConfig
+from usconvirt.training.config import TrainerConfig
 
 
 @dataclass

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -23,6 +23,7 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, CamembertConfig, CamembertModel, PreTrainedModel
 
 from usconvirt.errors import InputError
+from usconvirt.models.config import TextEncoderConfig
 
 log = logging.getLogger(__name__)
 
@@ -33,17 +34,6 @@ META_FILE = "usconvirt_text_encoder.json"
 # state is the same for every text and a 'cls' ConVIRT loss sits at chance for hundreds of steps.
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
             hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-
-
-@dataclass
-class TextEncoderConfig:
-    """`name`: 'camembert-base' (hub), 'tiny' (random, offline) or a local model directory."""
-
-    name: str = "camembert-base"
-    pooling: str = "max"  # ConVIRT's max-pooling over all output vectors
-    freeze_embeddings: bool = True  # word embeddings still train when the vocabulary was retrained
-    freeze_layers: int = 6  # ConVIRT tunes only the last 6 of BERT's 12 layers
-    max_length: int = 128
 
 
 class TextEncoder(nn.Module):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -17,6 +16,7 @@ from transformers import PreTrainedTokenizerFast
 
 from usconvirt.errors import InputError
 from usconvirt.io import atomic_dir, read_table
+from usconvirt.text.config import TokenizerConfig
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +31,6 @@ def _normalizer(lowercase: bool, strip_accents: bool) -> normalizers.Normalizer:
     if lowercase:
         steps.append(normalizers.Lowercase())
     return normalizers.Sequence(steps)
-
-
-@dataclass
-class TokenizerConfig:
-    """The pipeline's `tokenizer` section and `usconvirt tokenizer`'s flags."""
-
-    vocab_size: int = 16000
-    lowercase: bool = False
-    strip_accents: bool = False  # accents carry meaning in French
-    min_frequency: int = 2
-    max_length: int = 512
 
 
 def train_tokenizer(

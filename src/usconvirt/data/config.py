@@ -1,0 +1,44 @@
+"""The data stages' settings (split, pairing, augmentation), importable without pandas, torch or kornia."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class AugmentConfig:
+    """ConVIRT's published settings (Zhang et al., MLHC 2022); `blur_sigma` in pixels of a 224 px image."""
+
+    crop_scale: tuple[float, float] = (0.6, 1.0)  # area fraction, not aspect ratio
+    hflip_p: float = 0.5
+    rotation_deg: float = 20.0
+    translate: float = 0.1
+    affine_scale: tuple[float, float] = (0.95, 1.05)
+    brightness: tuple[float, float] = (0.6, 1.4)  # multiplicative factor
+    contrast: tuple[float, float] = (0.6, 1.4)  # blend factor towards the image mean
+    blur_sigma: tuple[float, float] = (0.1, 3.0)
+    blur_p: float = 0.5
+    enabled: bool = True
+
+
+@dataclass
+class SplitConfig:
+    """Shares of the split; the paper: 1,051 labelled exams split 873/47/131, the other 6,960 pre-train."""
+
+    # Share of the labelled patients drawn into train/val/test; the others join the pre-training pool with
+    # their labels unused. 1.0 for own data; below 1 gives a fully labelled (synthetic) corpus a pool.
+    labeled_fraction: float = 1.0
+    train: float = 0.83  # train/val/test are relative weights within the labelled patients drawn
+    val: float = 0.045
+    test: float = 0.125
+    seed: int = 0  # the key of the patient hash: another seed, another split
+    strict: bool = False  # a part of train/val/test without both classes is an error, not a warning
+
+
+@dataclass
+class PairConfig:
+    """`match_laterality`: a frame whose exported laterality is left/right keeps only the sentences about
+    that side (or both/unspecified); it reads `images.laterality`, never `images.side`."""
+
+    organ: str = "kidney"
+    match_laterality: bool = False
