@@ -5,14 +5,9 @@ The names below load lazily: a pipeline config validates without importing what 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from usconvirt.lazy import lazy_attributes
 
 _MODULES = {"ClusterConfig": "config", "run_clustering": "run"}
 __all__ = ["ClusterConfig", "run_clustering"]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _MODULES:
-        return getattr(importlib.import_module(f"usconvirt.clustering.{_MODULES[name]}"), name)
-    raise AttributeError(f"module 'usconvirt.clustering' has no attribute '{name}'")
+__getattr__ = lazy_attributes(__name__, _MODULES)

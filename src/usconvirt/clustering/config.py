@@ -53,9 +53,4 @@ class ClusterConfig:
     seed: int = 0
 
 
-def demo_config() -> ClusterConfig:
-    """Fast CPU setting for the end-to-end demo: ~150 exams at 64 px, about a minute on 2 cores."""
-    return ClusterConfig(image_size=64, epochs=20, batch_size=64)  # smaller batches: more steps, same compute
-
-
 METHODS = ("kmeans", "deep", "deep-from-kmeans")

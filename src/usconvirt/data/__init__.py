@@ -5,14 +5,9 @@ The names below load lazily: the package's settings (`usconvirt.data.config`) im
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from usconvirt.lazy import lazy_attributes
 
 _MODULES = {"ORGANS": "schema", "Dataset": "dataset", "load_dataset": "dataset"}
 __all__ = ["ORGANS", "Dataset", "load_dataset"]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _MODULES:
-        return getattr(importlib.import_module(f"usconvirt.data.{_MODULES[name]}"), name)
-    raise AttributeError(f"module 'usconvirt.data' has no attribute '{name}'")
+__getattr__ = lazy_attributes(__name__, _MODULES)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -25,14 +25,17 @@ class AugmentConfig:
 class SplitConfig:
     """Shares of the split; the paper: 1,051 labelled exams split 873/47/131, the other 6,960 pre-train."""
 
-    # Share of the labelled patients drawn into train/val/test; the others join the pre-training pool with
-    # their labels unused. 1.0 for own data; below 1 gives a fully labelled (synthetic) corpus a pool.
-    labeled_fraction: float = 1.0
-    train: float = 0.83  # train/val/test are relative weights within the labelled patients drawn
-    val: float = 0.045
-    test: float = 0.125
-    seed: int = 0  # the key of the patient hash: another seed, another split
-    strict: bool = False  # a part of train/val/test without both classes is an error, not a warning
+    # 1.0 for own data; below 1 gives a fully labelled (synthetic) corpus a pre-training pool.
+    labeled_fraction: float = field(default=1.0, metadata={
+        "help": "Share of the labelled patients drawn into train/val/test; the others pre-train with their "
+                "labels unused."})
+    # train/val/test are relative weights within the labelled patients drawn
+    train: float = field(default=0.83, metadata={"help": "Relative weight of train."})
+    val: float = field(default=0.045, metadata={"help": "Relative weight of validation."})
+    test: float = field(default=0.125, metadata={"help": "Relative weight of test."})
+    seed: int = field(default=0, metadata={"help": "Key of the patient hash: another seed, another split."})
+    strict: bool = field(default=False, metadata={
+        "help": "A part of train/val/test without both classes is an error, not a warning."})
 
 
 @dataclass

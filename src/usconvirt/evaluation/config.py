@@ -13,8 +13,9 @@ from usconvirt.training.config import FinetuneConfig
 class EvaluationConfig:
     """Patient-bootstrap resamples for every interval, and the seed that makes two runs' intervals paired."""
 
-    n_bootstrap: int = 1000
-    seed: int = 0
+    n_bootstrap: int = field(default=1000, metadata={
+        "help": "Patient bootstrap resamples for the 95% intervals."})
+    seed: int = field(default=0, metadata={"help": "Seed of the bootstrap."})
 
 
 @dataclass

@@ -6,8 +6,7 @@ The names below load lazily, so the configs (`usconvirt.models.config`) import w
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from usconvirt.lazy import lazy_attributes
 
 _MODULES = {
     "ImageEncoderConfig": "config", "TextEncoderConfig": "config", "ConVIRTConfig": "config",
@@ -23,8 +22,4 @@ _MODULES = {
 }
 __all__ = sorted(_MODULES)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _MODULES:
-        return getattr(importlib.import_module(f"usconvirt.models.{_MODULES[name]}"), name)
-    raise AttributeError(f"module 'usconvirt.models' has no attribute '{name}'")
+__getattr__ = lazy_attributes(__name__, _MODULES)

@@ -1,4 +1,5 @@
-"""The ConVIRT model (PAPER.md 4.1): image and text encoders, each followed by a linear projection to d.
+"""The ConVIRT model (Dadoun et al., ISBI 2023, section 4.1): image and text encoders, each followed by
+a linear projection to d.
 
 A pre-training directory holds image_encoder/, text_encoder/, tokenizer/, projections.pt and config.yaml;
 `load_convirt` turns it back into a model for retrieval and zero-shot evaluation.

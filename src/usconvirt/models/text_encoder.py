@@ -1,8 +1,9 @@
 """Text encoder factory: CamemBERT through transformers, from 'camembert-base', a local path or 'tiny'.
 
-When the WordPiece tokenizer is retrained (PAPER.md 4.1) the token ids change, so the embedding matrix
-is rebuilt for the new vocabulary: a token the old vocabulary also holds keeps its old row, any other
-token gets the mean of the old embeddings of the sub-tokens the original tokenizer splits it into.
+When the WordPiece tokenizer is retrained (section 4.1 of the paper, Dadoun et al., ISBI 2023) the
+token ids change, so the embedding matrix is rebuilt for the new vocabulary: a token the old vocabulary
+also holds keeps its old row, any other token gets the mean of the old embeddings of the sub-tokens the
+original tokenizer splits it into.
 Those rows are only a starting point, so the word embeddings are trained whenever the vocabulary was
 rebuilt, even with `freeze_embeddings` (which then still freezes the position embeddings and their
 layer norm): frozen sub-token means would waste the retrained vocabulary.

@@ -1,4 +1,5 @@
-"""A WordPiece tokenizer retrained on the reports (PAPER.md 4.1), saved as a Hugging Face tokenizer directory.
+"""A WordPiece tokenizer retrained on the reports (section 4.1 of the paper, Dadoun et al., ISBI 2023),
+saved as a Hugging Face tokenizer directory.
 
 Special tokens follow CamemBERT (<s>, </s>, <pad>, <unk>, <mask>) and a sequence is `<s> ... </s>`,
 so the retrained tokenizer drops into the CamemBERT text encoder after its embeddings are resized.

@@ -46,15 +46,16 @@ class PretrainConfig:
     proj_dim: int = 512
     tau: float = 0.1
     lam: float = 0.75
-    batch_size: int = 32  # per device; the loss's negatives come from all devices
+    # the loss's negatives come from all devices
+    batch_size: int = field(default=32, metadata={"help": "Batch size per device."})
     lr: float = 1e-4
     weight_decay: float = 1e-6
     optimizer: Literal["adam", "adamw"] = "adam"
     schedule: Literal["cosine", "constant"] = "cosine"  # cosine: after a linear warm-up
     warmup_steps: int = 0
-    epochs: int = 10
-    max_steps: int = -1
-    image_size: int = 224
+    epochs: int = field(default=10, metadata={"help": "Training epochs."})
+    max_steps: int = field(default=-1, metadata={"help": "Most optimizer steps (-1: run the epochs)."})
+    image_size: int = field(default=224, metadata={"help": "Input image size in pixels."})
     sample_sentence: bool = True  # one sentence per step, uniformly; else all sentences joined
     shuffle_texts: bool = False  # control: each exam's sentences go to another exam's frames
     heldout_fraction: float = 0.05  # exams kept out of training for the retrieval diagnostic
@@ -74,19 +75,24 @@ class FinetuneConfig:
 
     retired: ClassVar[tuple[str, ...]] = ("select_by",)
 
-    init: str = "random"  # random | imagenet | convirt:RUN/pretrain | PATH to an image encoder directory
-    arch: str = "resnet50"  # for init=random; the other inits bring their own architecture
-    loss: str = field(default="gce", metadata={"choices": LOSSES})  # tgce: truncated, floor at k
+    init: str = field(default="random", metadata={
+        "help": "random, imagenet, convirt:RUN/pretrain, or an image encoder directory."})
+    arch: str = field(default="resnet50", metadata={  # the other inits bring their own architecture
+        "help": "Encoder for init random: resnet50, resnet18, small, tiny."})
+    loss: str = field(default="gce", metadata={
+        "choices": LOSSES, "help": "gce (q=0.7), tgce (truncated GCE, floor at k=0.5) or ce."})
     q: float = 0.7
     k: float = 0.5
     tgce_warmup_epochs: int = 5  # tgce: plain GCE for these epochs, then prune samples with p_y <= k
     tgce_prune_every: int = 5  # tgce: recompute the pruning mask every this many epochs
-    epochs: int = 30
+    epochs: int = field(default=30, metadata={"help": "Most epochs (early stopping may end sooner)."})
     batch_size: int = 32
     lr: float = 1e-4
     weight_decay: float = 1e-6
-    image_size: int = 224
-    train_fraction: float = 1.0  # stratified by label, at least one frame per class
+    image_size: int = field(default=224, metadata={"help": "Input image size in pixels."})
+    train_fraction: float = field(default=1.0, metadata={
+        "help": "Share of the labeled training frames used (stratified by label, at least one frame per "
+                "class), e.g. 0.01, 0.1, 1."})
     patience: int = 5  # epochs without a better validation macro-F1 before stopping
     # sampler: class-balanced draws; weights: inverse-frequency loss weights
     class_balance: str = field(default="sampler", metadata={"choices": CLASS_BALANCES})
