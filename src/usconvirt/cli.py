@@ -19,6 +19,7 @@ from usconvirt.data.config import SplitConfig
 from usconvirt.errors import EXIT_BAD_INPUT, InputError, Interrupted
 from usconvirt.evaluation.config import EvaluationConfig
 from usconvirt.logging_setup import configure_logging
+from usconvirt.text.config import SentenceConfig, TokenizerConfig
 from usconvirt.training.config import FinetuneConfig, PretrainConfig
 
 app = typer.Typer(
@@ -238,14 +239,12 @@ def sentences(
         help="QuickUMLS/simstring similarity threshold (default: 0.7).")] = None,
     semantic_type: Annotated[list[str] | None, typer.Option(
         help="Accepted UMLS semantic type (repeatable); default T023.")] = None,
-    config: Annotated[Path | None, typer.Option(
-        help="YAML config: SentenceConfig keys, at the top level or under `sentences:`.")] = None,
+    config: Annotated[Path | None, _config_option(SentenceConfig, "sentences")] = None,
 ) -> None:
     """Select organ sentences from French reports (UMLS concept tagging)."""
     from usconvirt.config import config_from_file
     from usconvirt.io import read_table, require_columns
     from usconvirt.stages import run_sentences
-    from usconvirt.text import SentenceConfig
 
     cfg = config_from_file(SentenceConfig, config, "sentences", {
         "organ": organ, "backend": backend, "threshold": threshold,
@@ -328,23 +327,17 @@ def tokenizer(
     out: Annotated[Path, typer.Option(help="Tokenizer directory to write, e.g. RUN/tokenizer.")],
     split: Annotated[Path | None, typer.Option(
         help="split.csv: train only on the reports of part == pretrain (default: all reports).")] = None,
-    vocab_size: Annotated[int | None, typer.Option(
-        help="WordPiece vocabulary size, specials included (default: 16000).")] = None,
-    lowercase: Annotated[bool | None, typer.Option(help="Lower-case the text before tokenising.")] = None,
-    strip_accents: Annotated[bool | None, typer.Option(help="NFD-normalise and drop accents.")] = None,
-    min_frequency: Annotated[int | None, typer.Option(
-        help="Fewest occurrences for a merged token (default: 2).")] = None,
-    config: Annotated[Path | None, typer.Option(
-        help="YAML config: TokenizerConfig keys, at the top level or under `tokenizer:`.")] = None,
+    vocab_size: Annotated[int | None, _option(TokenizerConfig, "vocab_size")] = None,
+    lowercase: Annotated[bool | None, _option(TokenizerConfig, "lowercase")] = None,
+    strip_accents: Annotated[bool | None, _option(TokenizerConfig, "strip_accents")] = None,
+    min_frequency: Annotated[int | None, _option(TokenizerConfig, "min_frequency")] = None,
+    config: Annotated[Path | None, _config_option(TokenizerConfig, "tokenizer")] = None,
 ) -> None:
     """Retrain a WordPiece tokenizer on the reports."""
     from usconvirt.config import config_from_file
     from usconvirt.stages import run_tokenizer
-    from usconvirt.text.tokenizer import TokenizerConfig
 
-    cfg = config_from_file(TokenizerConfig, config, "tokenizer", {
-        "vocab_size": vocab_size, "lowercase": lowercase, "strip_accents": strip_accents,
-        "min_frequency": min_frequency})
+    cfg = config_from_file(TokenizerConfig, config, "tokenizer", _given(TokenizerConfig, locals()))
     layout = _layout(out.parent, dataset=dataset, split=split, tokenizer=out)
     typer.echo(f"{out}: {run_tokenizer(_settings(tokenizer=cfg), layout, all_reports=split is None)}")
 

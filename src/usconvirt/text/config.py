@@ -57,8 +57,9 @@ class SentenceConfig:
 class TokenizerConfig:
     """The pipeline's `tokenizer` section and `usconvirt tokenizer`'s flags."""
 
-    vocab_size: int = 16000
-    lowercase: bool = False
-    strip_accents: bool = False  # accents carry meaning in French
-    min_frequency: int = 2
+    vocab_size: int = field(default=16000, metadata={"help": "WordPiece vocabulary size, specials included."})
+    lowercase: bool = field(default=False, metadata={"help": "Lower-case the text before tokenising."})
+    # accents carry meaning in French
+    strip_accents: bool = field(default=False, metadata={"help": "NFD-normalise and drop accents."})
+    min_frequency: int = field(default=2, metadata={"help": "Fewest occurrences for a merged token."})
     max_length: int = 512
