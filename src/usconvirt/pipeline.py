@@ -23,7 +23,7 @@ from dataclasses import dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from usconvirt.config import config_hash, load_yaml, save_yaml, to_dict
+from usconvirt.config import config_hash, save_yaml, to_dict
 from usconvirt.errors import InputError, Interrupted
 from usconvirt.io import read_json_or_empty, write_json
 from usconvirt.run_layout import LOCK, RunLayout
@@ -158,21 +158,6 @@ def _move_aside(config: Any, layout: RunLayout, stage: Stage, echo: Callable[[st
 def _resumable(config: Any, layout: RunLayout, stage: Stage) -> Path | None:
     found = [d / "last.ckpt" for d in stage.state(config, layout) if (d / "last.ckpt").exists()]
     return found[0] if found else None
-
-
-def resolve_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The YAML config (or the packaged demo config) with `overrides` merged in, section by section."""
-    config = load_yaml(path) if path is not None else load_yaml(packaged_config("demo"))
-    for key, value in (overrides or {}).items():
-        if isinstance(value, dict) and isinstance(config.get(key), dict):
-            config[key] = {**config[key], **value}
-        else:
-            config[key] = value
-    return config
-
-
-def packaged_config(name: str) -> Path:
-    return Path(__file__).parent / "resources" / "configs" / f"{name}.yaml"
 
 
 @contextmanager

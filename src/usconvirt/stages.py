@@ -308,7 +308,8 @@ TOKENIZER = Stage("tokenizer", run_tokenizer, inputs=_files("dataset_dir", "spli
 PRETRAIN = Stage("pretrain", run_pretrain, inputs=_files("pairs", "tokenizer"), outputs=_pretrain_outputs,
                  sections=("pretrain",), state=_checkpoints(f"pretrain*/{CHECKPOINTS}"))
 FINETUNE = Stage("finetune", run_finetune, inputs=_files("split", "pretrain/image_encoder"),
-                 outputs=_finetune_outputs, sections=("finetune", "finetune_inits", "pretrain"))
+                 outputs=_finetune_outputs, sections=("finetune", "finetune_inits", "pretrain"),
+                 state=_checkpoints(f"finetune/*/{CHECKPOINTS}"))
 EVALUATE = Stage("evaluate", run_evaluate, inputs=_finetune_outputs, outputs=_files("evaluation/table1.md"),
                  sections=("evaluation",))
 REPRESENT = Stage("represent", run_represent, inputs=_files("split", "pretrain/image_encoder"),

@@ -11,8 +11,7 @@ import pytest
 from usconvirt import stages
 from usconvirt.config import load_yaml
 from usconvirt.errors import InputError
-from usconvirt.pipeline import packaged_config
-from usconvirt.pipeline_config import validate_pipeline_config
+from usconvirt.pipeline_config import packaged_config, validate_pipeline_config
 
 CONFIGS = {name: load_yaml(packaged_config(name)) for name in ("demo", "paper")}
 PLACES = [(name, section) for name, config in CONFIGS.items()

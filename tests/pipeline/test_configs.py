@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from usconvirt.config import from_dict, load_yaml
-from usconvirt.pipeline import packaged_config
+from usconvirt.pipeline_config import packaged_config
 from usconvirt.stages import STAGES
 
 SECTIONS = {

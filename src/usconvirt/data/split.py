@@ -18,11 +18,11 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from usconvirt.data.config import SplitConfig
 from usconvirt.data.dataset import LABELS, Dataset
 from usconvirt.errors import InputError
 from usconvirt.io import find_table, read_table
@@ -34,23 +34,6 @@ LABELED_PARTS = ("train", "val", "test")
 # pre-training so that the patient stays in one part, and out of train/val/test since they carry no label.
 PARTS = (*LABELED_PARTS, "pretrain", "excluded")
 CLASSES = ("normal", "abnormal")  # the labels a classifier learns; `absent` frames carry no class
-
-
-@dataclass
-class SplitConfig:
-    """Shares of the split; the paper: 1,051 labelled exams split 873/47/131, the other 6,960 pre-train."""
-
-    # Share of the labelled patients drawn into train/val/test; the others join the pre-training pool with
-    # their labels unused. 1.0 for own data; below 1 gives a fully labelled (synthetic) corpus a pool.
-    labeled_fraction: float = 1.0
-    train: float = 0.83  # train/val/test are relative weights within the labelled patients drawn
-    val: float = 0.045
-    test: float = 0.125
-    seed: int = 0  # the key of the patient hash: another seed, another split
-    strict: bool = False  # a part of train/val/test without both classes is an error, not a warning
-    # A team's own split (CSV/JSONL/Parquet: exam_id or patient_id, and part); the shares and seed are
-    # then unused. Exams it does not list go to pretrain (excluded if their patient is in train/val/test).
-    file: str | None = None
 
 
 def split_dataset(dataset: Dataset, config: SplitConfig | None = None) -> pd.DataFrame:

@@ -15,7 +15,6 @@ import signal
 import sys
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -30,30 +29,12 @@ from usconvirt.data.progress import format_duration
 from usconvirt.errors import Interrupted
 from usconvirt.io import read_json_or_empty
 from usconvirt.run_state import current_stage_key
+from usconvirt.training.config import TrainerConfig
 
 log = logging.getLogger(__name__)
 
 FINGERPRINT = "fingerprint.json"
 PREVIOUS_METRICS = "metrics.previous.csv"
-
-
-@dataclass
-class TrainerConfig:
-    """Fields map onto lightning.Trainer; DDP runs under torchrun or SLURM with strategy='ddp'."""
-
-    max_epochs: int = 10
-    max_steps: int = -1
-    max_time: str | None = None  # "DD:HH:MM:SS": stop after this much training time (a stage's budget)
-    accelerator: str = "auto"
-    devices: str = "auto"
-    num_nodes: int = 1
-    strategy: str = "auto"
-    precision: str = "32-true"  # "bf16-mixed" or "16-mixed" on GPU
-    accumulate_grad_batches: int = 1
-    checkpoint_every_n_steps: int = 0  # 0: once per epoch
-    log_every_n_steps: int = 10
-    progress_bar: bool = True
-    seed: int = 0
 
 
 class MinuteProgress(Callback):
