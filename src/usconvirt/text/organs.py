@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from usconvirt.errors import InputError
 
 RIGHT_KIDNEY, LEFT_KIDNEY, BOTH_KIDNEYS = "C0227613", "C0227614", "C0227665"
+RENAL_FORMS = ("renal", "renale", "renales", "renaux")  # "rénal" normalised, every inflection
 
 
 @dataclass(frozen=True)
