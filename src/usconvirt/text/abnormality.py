@@ -24,8 +24,10 @@ from edsnlp.core.pipeline import Pipeline
 from spacy.tokens import Doc, Span
 
 from usconvirt.text.annotations import SentenceAnnotation
+from usconvirt.text.attribution import foreign_tokens
 from usconvirt.text.context import PRONOUNS, UNCHANGED_WORDS, impersonal
 from usconvirt.text.laterality import laterality
+from usconvirt.text.narrative import continues_lesion
 from usconvirt.text.organs import ORGANS
 from usconvirt.text.qualifiers import NORMAL_TOKENS, abnormal, finding_at, reports_gone
 
@@ -91,11 +93,15 @@ class AbnormalityComponent:
         sentences = [s for s in doc._.sentences if s.organs and not asks_question(s.norms)]
         if self.qualifier == "rules":
             for sent in sentences:
-                sent.abnormal = abnormal(sent.norms)
+                foreign = foreign_tokens(sent.norms) if "kidney" in sent.organs else frozenset()
+                sent.abnormal = abnormal(sent.norms, foreign)
         else:
             findings = list(doc.spans[FINDINGS])
             for sent in sentences:
                 sent.abnormal = qualified_abnormal([f for f in findings if sent.start <= f.start < sent.end])
+        for sent in sentences:
+            if sent.abnormal is None and continues_lesion(sent.norms):
+                sent.abnormal = not reports_gone(sent.norms)  # "Ce processus mesure 60 mm": the lesion
         carry_finding(doc._.sentences)
         copy_same_aspect(sentences)
         return doc

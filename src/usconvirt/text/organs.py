@@ -57,6 +57,8 @@ ORGANS: dict[str, Organ] = {
                     "arteres renales",
                     "veines renales",
                     "greffons",
+                    "haut appareil",  # the upper urinary tract: both sides unless one is said
+                    "haut appareil urinaire",
                 }
             ),
         ),
