@@ -14,8 +14,9 @@
    then, as without both sides described, the last side stated. A normal or negated sentence after
    a finding ("... Calicectasie gauche. Pas de collection périrénale.") is about both;
 4. else the scope's plural heading ("REINS :" = both); else both for an exam of the kidneys ("l'échographie
-   rénale était normale", "une échographie cardiaque, rénale, ..."); else unspecified. Unpaired organs are
-   unspecified.
+   rénale était normale", "une échographie cardiaque, rénale, ...") or a normal or negative statement
+   about the kidneys in general, "rénal" the only kidney word ("aucune anomalie rénale"); else unspecified.
+   Unpaired organs are unspecified.
 Side words that place another structure ("fosse iliaque droite", "lobe gauche") are not the organ's side.
 """
 
@@ -27,6 +28,7 @@ from edsnlp.core import registry
 from edsnlp.core.pipeline import Pipeline
 from spacy.tokens import Doc
 
+from usconvirt.text.annotations import SentenceAnnotation
 from usconvirt.text.concepts import Concept
 from usconvirt.text.organs import ORGANS, RENAL_FORMS, Organ
 
@@ -143,6 +145,14 @@ def inherited(
     return last.get(organ)
 
 
+def about_kidneys(sent: SentenceAnnotation) -> bool:
+    """Rule 4, a sentence naming no side is about both kidneys when it examines them or, negative or
+    normal, says "rénal" of the kidneys in general ("aucune anomalie rénale")."""
+    kidney = ORGANS["kidney"].cuis
+    generic = [c.norm in RENAL_FORMS for c in sent.concepts if c.cui in kidney]
+    return examines_kidneys(sent.norms) or (sent.abnormal is False and bool(generic) and all(generic))
+
+
 def examines_kidneys(norms: Sequence[str]) -> bool:
     """ "L'échographie rénale était normale", "une échographie cardiaque, rénale, ...", "échographie
     abdomino-rénale": an exam of the kidneys, so of both when no side is said."""
@@ -185,7 +195,7 @@ class LateralityComponent:
                     own
                     or inherited(name, scope_side, last, last_finding, described, sent.abnormal is True)
                     or sent.scope_plural.get(name)
-                    or ("both" if organ.name == "kidney" and examines_kidneys(sent.norms) else "unspecified")
+                    or ("both" if organ.name == "kidney" and about_kidneys(sent) else "unspecified")
                 )
                 if own in ("left", "right", "both"):
                     last[name] = report_last[name] = own

@@ -8,9 +8,9 @@ kidney sentence for pairing with images. Word classes (normalised tokens: lowerc
    adjectives and an enumeration ("défaillance multi viscérale : hémodynamique, neurologique et rénale")
    but not across an imaging word ("bilan radiologique ... échographie rénale" is imaging) or a
    preposition that opens another noun phrase.
-2. "Néphropathie" in a narrative sentence (past tense, `narrative.narrative_tense`): a clinical diagnosis
-   ("pas de commémoratif familial de néphropathie"). In a report's present tense it stays a kidney word:
-   a conclusion names it as an imaging reading ("aspect de néphropathie chronique").
+2. "Néphropathie" in clinical prose (no report line, `narrative.report_line`: long, past tense or lab
+   values): a clinical diagnosis ("pas de commémoratif familial de néphropathie"). On a report line it
+   stays a kidney word: a conclusion names it as an imaging reading ("aspect de néphropathie chronique").
 3. Lab and treatment words (`LAB_PREFIXES`): créatinine, urée, clairance, protéinurie, ionogramme,
    natriurèse, (hémo)dialyse.
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from usconvirt.text.narrative import narrative_tense
+from usconvirt.text.narrative import report_line
 from usconvirt.text.organs import RENAL_FORMS
 
 FUNCTION_NOUNS = frozenset(
@@ -33,6 +33,7 @@ FUNCTION_NOUNS = frozenset(
         "fonctions",
         "bilan",
         "defaillance",
+        "atteinte",
         "clairance",
         "toxicite",
         "nephrotoxicite",
@@ -64,7 +65,7 @@ def function_ranges(norms: Sequence[str]) -> list[tuple[int, int]]:
     narrative = None
     for i, token in enumerate(norms):
         if token.startswith("nephropathi"):
-            narrative = narrative_tense(norms) if narrative is None else narrative
+            narrative = not report_line(norms) if narrative is None else narrative
             if narrative:
                 ranges.append((i, i + 1))
         if token not in FUNCTION_NOUNS:
