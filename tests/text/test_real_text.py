@@ -36,6 +36,16 @@ def test_function_phrase_reaches_across_an_enumeration_but_not_an_exam():
     assert not states_function("rein droit de 11 cm".split())
 
 
+def test_nephropathy_in_a_case_history_is_a_clinical_label():
+    assert kidney_texts("Il s'agit d'un homme de 50 ans suivi pour une néphropathie diabétique.") == []
+    assert kidney_texts("Conclusion : aspect de néphropathie chronique.") != []
+
+
+def test_renal_vessels_listed_with_the_aorta_are_described_not_landmarks():
+    assert kidney_texts("L'aorte, les artères rénales et iliaques sont perméables.") != []
+    assert kidney_texts("Anévrisme de l'aorte abdominale respectant les artères rénales.") == []
+
+
 def test_a_kidney_finding_beside_renal_function_stays():
     rows = kidney_rows("Hydronéphrose gauche responsable d'une insuffisance rénale obstructive.")
     assert rows["laterality"].tolist() == ["left"]
@@ -45,6 +55,7 @@ def test_a_kidney_finding_beside_renal_function_stays():
 def test_kidney_part_words_of_another_organ_are_not_the_kidney():
     assert kidney_texts("IRM : atrophie corticale cérébrale et hypersignaux médullaires.") == []
     assert kidney_texts("Absence d'épanchement dans la cavité péritonéale.") == []
+    assert kidney_texts("L'IRM montre un hypersignal médullaire en regard de T11.") == []
 
 
 def test_kidney_part_words_count_after_a_kidney_sentence_or_on_a_report_line():
@@ -66,6 +77,7 @@ def test_kidney_part_words_count_after_a_kidney_sentence_or_on_a_report_line():
         "La masse surrénalienne refoulait le pôle supérieur du rein droit.",
         "Masse ovarienne à distance de la vessie, des reins et du foie.",
         "Image en pseudo-rein dans le flanc droit.",
+        "Nodule surrénalien gauche de 2 cm au niveau du pôle supérieur du rein gauche.",
     ],
 )
 def test_kidney_as_landmark_of_another_organ(sentence):

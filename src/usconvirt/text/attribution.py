@@ -61,7 +61,7 @@ def foreign_tokens(norms: Sequence[str]) -> frozenset[int]:
     start = 0
     for end in [*(i for i, t in enumerate(norms) if t in SEGMENT_BREAKS), len(norms)]:
         segment = norms[start:end]
-        if _names_other(segment) and not _names_kidney(segment):
+        if names_other_organ(segment) and not _names_kidney(segment):
             foreign.update(range(start, end))
         start = end + 1
     return frozenset(foreign)
@@ -71,5 +71,6 @@ def _names_kidney(tokens: Sequence[str]) -> bool:
     return any(t in KIDNEY_WORDS or t.startswith(KIDNEY_PREFIXES) for t in tokens)
 
 
-def _names_other(tokens: Sequence[str]) -> bool:
+def names_other_organ(tokens: Sequence[str]) -> bool:
+    """Whether the tokens name an organ or site other than the kidney."""
     return any(t in OTHER_ORGAN_TOKENS or t.startswith(OTHER_ORGAN_PREFIXES) for t in tokens)

@@ -13,6 +13,7 @@ peritoneal cavity or a maxillary sinus elsewhere. A concept whose every word is 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from usconvirt.text.concepts import Concept
@@ -39,6 +40,13 @@ AMBIGUOUS_PART_WORDS = frozenset(
 # Prefixes of normalised tokens placing a part word in another organ.
 OTHER_SITE_PREFIXES = (
     "cerebr",
+    "intramedull",
+    "medullo",
+    "epidur",
+    "mening",
+    "neuro",
+    "nerf",
+    "substance",
     "cervea",
     "encephal",
     "cranien",
@@ -55,6 +63,7 @@ OTHER_SITE_PREFIXES = (
     "ventricul",
     "osseu",
     "femor",
+    "femur",
     "humer",
     "tibia",
     "surren",
@@ -73,6 +82,8 @@ OTHER_SITE_PREFIXES = (
     "thyro",
     "ovari",
 )
+VERTEBRAL_LEVEL = re.compile(r"[cdtl]\d{1,2}")
+VERTEBRAE = frozenset({"c", "d", "t", "l"})  # "T11" is sometimes two tokens
 OTHER_SITE_TOKENS = frozenset({"os", "oeil", "yeux", "sep"})  # bone, eye, multiple sclerosis
 
 
@@ -82,5 +93,11 @@ def ambiguous_part(concept: Concept) -> bool:
 
 
 def other_site(norms: Sequence[str]) -> bool:
-    """Whether the sentence names another organ's site, which the part words then belong to."""
-    return any(token in OTHER_SITE_TOKENS or token.startswith(OTHER_SITE_PREFIXES) for token in norms)
+    """Whether the sentence names another organ's site, which the part words then belong to (a vertebral
+    level such as "D12" or "L2", one token or two, places them in the spine)."""
+    return any(
+        token in OTHER_SITE_TOKENS
+        or token.startswith(OTHER_SITE_PREFIXES)
+        or VERTEBRAL_LEVEL.fullmatch(token + (following if token in VERTEBRAE else ""))
+        for token, following in zip(norms, [*norms[1:], ""], strict=True)
+    )

@@ -10,12 +10,19 @@ The exclusion list (normalised tokens: lowercase, no accents), each with the rep
 2. Renal vessels after a locative: "sous / au-dessus / a hauteur / a l'etage / en regard / jusqu'au
    confluent / abouchement des arteres (veines) renales" place an aortic or caval finding.
 3. Renal vessels in a sentence about the aorta or the inferior vena cava ("aorte", "aortique", "cave",
-   "VCI", "AAA"): the vessels are the landmark of the vascular finding.
+   "VCI", "AAA"): the vessels are the landmark of the vascular finding; unless they are listed with
+   them as what the sentence describes ("l'aorte abdominale, des arteres renales et iliaques etait
+   normal", "envahissant la veine renale gauche et la veine cave").
 4. "loge de nephrectomie": the fossa of a removed kidney, not a kidney.
 5. "par rapport au cortex renal" (and 4 tokens after "par rapport", when they hold a renal word): the
    kidney as the reference of another organ's echogenicity ("foie hyperechogene par rapport au cortex
    renal"); "par rapport au precedent examen" is no landmark.
-6. The kidney as what another organ's mass spares or pushes: "a distance de la rate, des reins" (to the
+6. The kidney as the place of another organ's finding, in a sentence naming that organ
+   (`attribution.py`'s organ words): a place word (`PLACE_WORDS`: "au niveau", "au contact", "en
+   regard", "au-dessus") within `PLACE_REACH` tokens before a kidney word ("masse surrenalienne droite
+   au niveau du pole superieur du rein droit"); the kidney's own lesion "au niveau du rein gauche" names
+   no other organ and stays.
+7. The kidney as what another organ's mass spares or pushes: "a distance de la rate, des reins" (to the
    end of the clause), "refoulant (le pole superieur du) rein" (a displacement verb, then a kidney noun
    within `DISPLACED_REACH` tokens); and the bowel sign "pseudo-rein".
 
@@ -32,6 +39,7 @@ from collections.abc import Sequence
 from spacy.tokens import Doc
 
 from usconvirt.text.annotations import SentenceAnnotation
+from usconvirt.text.attribution import names_other_organ
 from usconvirt.text.concepts import Concept
 from usconvirt.text.organs import RENAL_FORMS
 from usconvirt.text.renal_function import function_ranges, states_function
@@ -56,6 +64,7 @@ VESSEL_LOCATIVES = frozenset(
     }
 )
 VASCULAR_SUBJECTS = frozenset({"aorte", "aortique", "cave", "vci", "aaa", "anevrisme", "endoprothese"})
+ARTICLES = frozenset({"de", "d'", "des", "du", "la", "le", "les", "l'"})
 LOCATIVE_WINDOW = 4  # tokens between the locative and the vessel ("sous les", "a hauteur des")
 FOSSA_PHRASES = (("loge", "de", "nephrectomie"), ("loges", "de", "nephrectomie"))
 COMPARISON = ("par", "rapport")  # "hyperechogene par rapport au cortex renal": the kidney as a reference
@@ -69,12 +78,15 @@ KIDNEY_NOUNS = frozenset({"rein", "reins"})
 DISPLACING_PREFIXES = ("refoul", "deplac", "repouss", "deviant", "devie")
 DISPLACED_REACH = 8  # "refoulant le pole superieur du rein", "refoulait l'estomac en avant et le rein"
 PSEUDO = ("pseudo", "-", "rein")
+PLACE_WORDS = frozenset({"niveau", "contact", "regard", "dessus"})
+PLACE_REACH = 5  # "au niveau du pole superieur du rein"
 
 
 def landmark_ranges(norms: Sequence[str]) -> list[tuple[int, int]]:
     """Token ranges [start, end) of the landmark uses in a sentence's normalised tokens."""
     ranges = []
     vascular = any(token in VASCULAR_SUBJECTS for token in norms)
+    other_organ = names_other_organ(norms)
     for i, token in enumerate(norms):
         if _prefixed_renal(token):
             ranges.append((i, i + 1))
@@ -86,7 +98,7 @@ def landmark_ranges(norms: Sequence[str]) -> list[tuple[int, int]]:
                 ranges.append((i, j + 1))
         elif token in VESSELS and i + 1 < len(norms) and norms[i + 1] in RENAL_FORMS:
             before = norms[max(0, i - LOCATIVE_WINDOW) : i]
-            if vascular or any(word in VESSEL_LOCATIVES for word in before):
+            if any(word in VESSEL_LOCATIVES for word in before) or (vascular and not _listed(norms, i)):
                 ranges.append((i, i + 2))
         if tuple(norms[i : i + 2]) == COMPARISON:
             reach = norms[i + 2 : i + 2 + COMPARISON_REACH]
@@ -98,12 +110,28 @@ def landmark_ranges(norms: Sequence[str]) -> list[tuple[int, int]]:
         if tuple(norms[i : i + 2]) == DISTANCE:
             end = next((k for k in range(i + 2, len(norms)) if norms[k] in CLAUSE_ENDS), len(norms))
             ranges.append((i, end))
+        if token in PLACE_WORDS and other_organ:
+            reach = norms[i + 1 : i + 1 + PLACE_REACH]
+            kidney = next(
+                (k for k, word in enumerate(reach) if word in KIDNEY_NOUNS or word in RENAL_FORMS), None
+            )
+            if kidney is not None:
+                ranges.append((i, i + 2 + kidney))
         if token.startswith(DISPLACING_PREFIXES):
             reach = norms[i + 1 : i + 1 + DISPLACED_REACH]
             kidney = next((k for k, word in enumerate(reach) if word in KIDNEY_NOUNS), None)
             if kidney is not None:
                 ranges.append((i, i + 2 + kidney))
     return ranges
+
+
+def _listed(norms: Sequence[str], i: int) -> bool:
+    """Whether the renal vessel at token i is an item of a list: a comma or "et" just before it (articles
+    skipped), or "et" just after it and its side."""
+    k = i - 1
+    while k >= 0 and norms[k] in ARTICLES:
+        k -= 1
+    return (k >= 0 and norms[k] in (",", "et")) or "et" in norms[i + 2 : i + 4]
 
 
 def _prefixed_renal(token: str) -> bool:

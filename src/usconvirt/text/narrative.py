@@ -2,12 +2,13 @@
 
 An ultrasound report goes on about an organ in short lines ("Rein droit de 11 cm. Pas de lithiase.");
 a clinical narrative (a case report, a referral letter, a multi-exam summary) tells a story in long
-sentences, past tenses and lab values, and its next sentence is about the patient, a treatment or the
-course, not the organ just named. So a sentence naming no organ carries the previous one's subject only
-when it is a report line (`report_line`): at most `REPORT_LINE_TOKENS` tokens, no past or narrative tense
-(imparfait "-ait", "était", "a été"...), no lab unit. In prose a sentence must name its organ itself, or
-continue a lesion with a demonstrative (`continues_lesion`: "Cette lésion ...", "Ce processus ...").
-On the project's gold reports every carried kidney sentence has at most 11 tokens and no past tense.
+sentences, past tenses, lab values and the patient's age, and its next sentence is about the patient, a
+treatment or the course, not the organ just named. So a sentence naming no organ carries the previous
+one's subject only when it is a report line (`report_line`): at most `REPORT_LINE_TOKENS` tokens, no
+past or narrative tense (imparfait "-ait", "était", "a été"...), no lab unit, no word for the patient as
+a person. In prose a sentence must name its organ itself, or continue a lesion with a demonstrative
+(`continues_lesion`: "Cette lésion ...", "Ce processus ..."). On the project's gold reports every
+carried kidney sentence has at most 11 tokens and no past tense.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ NOT_VERBS = frozenset(
     }
 )
 LAB_UNITS = frozenset({"mmol", "µmol", "umol", "meq", "mg", "g/l", "mg/l", "ui", "µl", "dl"})
+# The patient as a person ("Il s'agit d'un enfant de 3 ans", "la patiente présentait"): a case history.
+PERSON_WORDS = frozenset(
+    {"patient", "patiente", "patients", "nourrisson", "enfant", "homme", "femme", "ans", "age", "agee"}
+)
 DEMONSTRATIVES = frozenset({"ce", "cet", "cette", "ces"})
 # Prefixes of the lesion nouns a demonstrative takes up.
 LESION_NOUNS = (
@@ -69,11 +74,11 @@ def narrative_tense(norms: Sequence[str]) -> bool:
 
 
 def report_line(norms: Sequence[str]) -> bool:
-    """A short present-tense line without lab values, as a report writes it."""
+    """A short present-tense line without lab values or the patient as a person, as a report writes it."""
     return (
         len(norms) <= REPORT_LINE_TOKENS
         and not narrative_tense(norms)
-        and not any(token in LAB_UNITS for token in norms)
+        and not any(token in LAB_UNITS or token in PERSON_WORDS for token in norms)
     )
 
 
