@@ -132,6 +132,23 @@ def test_abnormal_flag_in_clinical_prose(sentence, abnormal):
     assert kidney_rows(sentence)["abnormal"].tolist() == [abnormal]
 
 
+@pytest.mark.parametrize(
+    "sentence, kidney",
+    [
+        ("Pas de dilatation des voies urinaires hautes.", True),
+        ("Vessie de lutte sans retentissement sur l'appareil urinaire.", True),
+        ("Traitée pour une infection des voies urinaires.", False),
+        ("Pas de signe du bas appareil urinaire.", False),
+        ("Échographie de l'appareil urinaire : vessie à paroi fine.", False),
+    ],
+)
+def test_the_urinary_tract_as_a_whole(sentence, kidney):
+    rows = kidney_rows(sentence)
+    assert (not rows.empty) == kidney
+    if kidney:
+        assert rows["laterality"].tolist() == ["both"]
+
+
 def test_an_exam_of_the_kidneys_is_about_both():
     assert kidney_rows("L'échographie rénale était normale.")["laterality"].tolist() == ["both"]
     assert kidney_rows("Échographie cardiaque, rénale et transfontanellaire normales.")[

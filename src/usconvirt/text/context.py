@@ -40,7 +40,7 @@ from spacy.tokens import Doc
 
 from usconvirt.text.annotations import SentenceAnnotation
 from usconvirt.text.concepts import Concept
-from usconvirt.text.kidney_parts import ambiguous_part, other_site
+from usconvirt.text.kidney_parts import ambiguous_part, names_urinary_tract, other_site
 from usconvirt.text.laterality import laterality
 from usconvirt.text.narrative import continues_lesion, narrative_tense, report_line
 from usconvirt.text.organs import ORGANS, Organ
@@ -371,6 +371,8 @@ class ContextComponent:
                 inherited.add("kidney")
             if "kidney" in inherited and not other_site(norms):
                 organs = {"kidney": "heading" if scope.organs else "concept"}
+        elif "kidney" not in organs and names_urinary_tract(norms):
+            organs["kidney"] = "concept"  # "pas de dilatation des voies urinaires"
         elif not named and scope.organs:
             organs = {organ.name: "heading" for organ in scope.organs}
             scope.used = True

@@ -30,6 +30,7 @@ from spacy.tokens import Doc
 
 from usconvirt.text.annotations import SentenceAnnotation
 from usconvirt.text.concepts import Concept
+from usconvirt.text.kidney_parts import names_urinary_tract
 from usconvirt.text.organs import ORGANS, RENAL_FORMS, Organ
 
 RIGHT_WORDS = frozenset({"droit", "droite", "droits", "droites", "rd"})
@@ -146,11 +147,16 @@ def inherited(
 
 
 def about_kidneys(sent: SentenceAnnotation) -> bool:
-    """Rule 4, a sentence naming no side is about both kidneys when it examines them or, negative or
-    normal, says "rénal" of the kidneys in general ("aucune anomalie rénale")."""
+    """Rule 4, a sentence naming no side is about both kidneys when it examines them, names only the
+    urinary tract, or, negative or normal, says "rénal" of the kidneys in general ("aucune anomalie
+    rénale")."""
     kidney = ORGANS["kidney"].cuis
     generic = [c.norm in RENAL_FORMS for c in sent.concepts if c.cui in kidney]
-    return examines_kidneys(sent.norms) or (sent.abnormal is False and bool(generic) and all(generic))
+    return (
+        examines_kidneys(sent.norms)
+        or (sent.abnormal is False and bool(generic) and all(generic))
+        or (not generic and names_urinary_tract(sent.norms))
+    )
 
 
 def examines_kidneys(norms: Sequence[str]) -> bool:

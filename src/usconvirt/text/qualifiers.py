@@ -143,6 +143,7 @@ FINDING_PREFIXES = (
     "malformat",
     "hypoplas",
     "aplasi",
+    "retreci",  # rétrécissement, rétréci: a narrowing (jonction pyélo-urétérale)
 )
 # Whole tokens naming a finding (too short to be prefixes): angiomyolipoma, a double-J stent.
 FINDING_TOKENS = frozenset({"aml", "jj"})
