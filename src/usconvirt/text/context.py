@@ -39,6 +39,7 @@ from edsnlp.core.pipeline import Pipeline
 from spacy.tokens import Doc
 
 from usconvirt.text.annotations import SentenceAnnotation
+from usconvirt.text.attribution import names_other_organ
 from usconvirt.text.concepts import Concept
 from usconvirt.text.kidney_parts import ambiguous_part, names_urinary_tract, other_site
 from usconvirt.text.laterality import laterality
@@ -364,10 +365,10 @@ class ContextComponent:
         subject = walk.subject or walk.lesion_subject
         if parts_only:
             # a kidney-part word names the kidney in a kidney scope, after a kidney sentence, or in a
-            # report's present tense ("Sinus normaux, pyramides bien visibles."); in a narrative past
-            # tense it needs that context
+            # report's present tense naming no other organ ("Sinus normaux, pyramides bien visibles.");
+            # in a narrative past tense it needs that context
             inherited = _names(scope.organs) if scope.organs else set(walk.subject)
-            if not narrative_tense(norms):
+            if not narrative_tense(norms) and not names_other_organ(norms):
                 inherited.add("kidney")
             if "kidney" in inherited and not other_site(norms):
                 organs = {"kidney": "heading" if scope.organs else "concept"}

@@ -5,8 +5,9 @@ a renal ultrasound report, but the brain's cortex, the spinal cord ("atrophie c�
 peritoneal cavity or a maxillary sinus elsewhere. A concept whose every word is such a word
 (`ambiguous_part`) names the kidney only when:
 - the sentence also names the kidney by an unambiguous concept, or
-- the sentence is in a kidney scope (a heading, an inline label) or follows a sentence about the kidney
-  (`context.py`), and it names no other site (`OTHER_SITE_PREFIXES`: brain, spinal cord, orbit, heart,
+- the sentence is in a kidney scope (a heading, an inline label), follows a sentence about the kidney,
+  or is in a report's present tense and names no other organ at all (`context.py`), and it names no
+  other site (`OTHER_SITE_PREFIXES`: brain, spinal cord, orbit, heart,
   bone, peritoneum, pleura, adrenal...).
 "Cortico-médullaire", "index cortical", "cavités pyélocalicielles" are unambiguous: a second word says kidney.
 
@@ -46,6 +47,7 @@ AMBIGUOUS_PART_WORDS = frozenset(
         "dedifferenciation",
     }
 )
+ARTICLES = frozenset({"le", "la", "les", "l'", "du", "de", "des", "d'"})
 # Prefixes of normalised tokens placing a part word in another organ.
 OTHER_SITE_PREFIXES = (
     "cerebr",
@@ -97,8 +99,10 @@ OTHER_SITE_TOKENS = frozenset({"os", "oeil", "yeux", "sep"})  # bone, eye, multi
 
 
 def ambiguous_part(concept: Concept) -> bool:
-    """Whether the concept's words are all kidney-part words of other organs too."""
-    return all(word in AMBIGUOUS_PART_WORDS for word in concept.norm.split())
+    """Whether the concept's words (articles aside: QuickUMLS matches "la cavité") are all kidney-part
+    words of other organs too."""
+    words = [word for word in concept.norm.split() if word not in ARTICLES]
+    return bool(words) and all(word in AMBIGUOUS_PART_WORDS for word in words)
 
 
 def other_site(norms: Sequence[str]) -> bool:
