@@ -8,6 +8,10 @@ gold_dev_d.txt) and the test part (gold_test_b.txt); then the real French clinic
         [--qualifiers rules eds] [--parts dev test] [--real PATH ...] [--keep-function]
 
 The test part is for the final figures only: choose rules and settings on the development part.
+The real text (default ../shared/data/text/e3c_kidney_dev.txt beside the main checkout, or
+$USCONVIRT_SHARED/data/text/...) is scored as its README says: a kidney sentence is found when one
+selected span covers at least half of its non-space characters; A sentences are left out. Its errors
+are sorted into kinds (`ERROR_KINDS`) by the bench's own cues, independent of the stage's rules.
 
 Run it on one core (e.g. `taskset -c 0`) to compare with the 5,000 sentences/s goal. The stage is
 single-threaded, so 'sent/s cpu' (process CPU time) is the one-core rate even on a busy machine;
