@@ -1,8 +1,9 @@
 """Renal function and lab statements, told apart from what the kidney looks like.
 
-"Insuffisance rénale aiguë", "fonction rénale normale", "bilan rénal", "défaillance ... rénale", créatinine,
-urée, clairance, dialyse: these say how the kidneys work, not what an image of them shows, so they make no
-kidney sentence for pairing with images. Word classes (normalised tokens: lowercase, no accents):
+"Insuffisance rénale aiguë", "fonction rénale normale", "bilan rénal", "défaillance ... rénale", "chez
+l'insuffisant rénal", "élimination rénale", créatinine, urée, clairance, dialyse: these say how the
+kidneys work, not what an image of them shows, so they make no kidney sentence for pairing with images.
+Word classes (normalised tokens: lowercase, no accents):
 
 1. A function noun (`FUNCTION_NOUNS`) governing a renal adjective within `FUNCTION_REACH` tokens, across
    adjectives and an enumeration ("défaillance multi viscérale : hémodynamique, neurologique et rénale")
@@ -29,6 +30,10 @@ from usconvirt.text.organs import RENAL_FORMS
 FUNCTION_NOUNS = frozenset(
     {
         "insuffisance",
+        "insuffisant",
+        "insuffisants",
+        "elimination",
+        "excretion",
         "fonction",
         "fonctions",
         "bilan",
