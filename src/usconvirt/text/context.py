@@ -14,12 +14,20 @@ Rules, in report order:
    sentence says something about an organ (a finding or normality word, a number, a side, a pronoun,
    a comparison such as "stable") without naming another topic (`OTHER_TOPICS`: effusion, lymph nodes,
    the exam itself, ...): "Rein droit de 11 cm. Pas de lithiase." A sentence opening on a personal
-   pronoun (not an impersonal "il existe", "il est conseillé de") always carries it. The carried
-   sentence passes the subject on.
-4. A sentence holding a landmark (`landmarks.py`) inherits no kidney by rule 2 or 3.
+   pronoun (not an impersonal "il existe", "il est conseillé de") always carries it. Only a report line
+   carries (`narrative.report_line`: short, present tense, no lab value, not about the patient); in
+   prose a sentence must name its organ, or take up a lesion with a demonstrative ("Ce processus ..."),
+   which reaches back to the paragraph's last organ named alone. The carried sentence passes the
+   subject on.
+4. A sentence holding a landmark (`landmarks.py`), a renal-function statement (`renal_function.py`) or a
+   bladder / post-void residual word (`UNRENAL_TOPICS`) inherits no kidney by rule 2 or 3.
 5. **Title.** The report's first sentence, when it names the exam ("Échographie rénale et vésicale",
    "Examen doppler des artères rénales"), is no heading ("Examen des reins :") and reports no finding,
    normality or number, is no organ's.
+6. **Kidney-part words** ("cortex", "médullaire", "sinus", `kidney_parts.py`) name the kidney only in a
+   kidney scope, after a kidney sentence, or in a present-tense sentence naming no other organ; never
+   beside another site (brain, spine, bone...). **The urinary tract as a whole** ("pas de dilatation des
+   voies urinaires") is the kidney's.
 
 Attributes (of each `annotations.SentenceAnnotation`, also `span._.*` of the sentence spans): `organs`
 (dict organ name -> why: "concept", "heading" or "carried"),

@@ -9,8 +9,10 @@ Conventions (those of the gold files, docs/text.md):
   (still there), hypotheses ("évoquant", "pouvant correspondre à", "probable", "à contrôler"),
   post-operative states of the kidney (scar, "sonde JJ", "néphrostomie");
 - a finding is negated by a cue before it ("pas de", "sans", "absence de", "disparition de", "régression
-  complète de"; `NEGATION_WINDOW` tokens, cut by `SCOPE_BREAKERS` except "en faveur de") or after it in
-  its clause ("absente", "non retrouvée", "non visualisée", "a disparu");
+  complète de"; `NEGATION_WINDOW` tokens, cut by `SCOPE_BREAKERS` except "en faveur de" and "mis en
+  évidence"; "non" negates only the next words, "un rein non fonctionnel et des cavités dilatées"; "sans
+  injection" negates the technique, not a later finding) or after it in its clause ("absente", "non
+  retrouvée", "non visualisée", "a disparu");
 - a word that is no finding in its context is skipped (`BENIGN_AFTER`): "hypertrophie compensatrice",
   "dilatation physiologique", "..., variante de la normale"; the organ itself is no finding ("greffon",
   "rein unique");
