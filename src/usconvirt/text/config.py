@@ -21,6 +21,8 @@ class SentenceConfig:
     include_findings: bool = True  # organ-specific findings (hydronephrosis, kidney calculi) select too
     use_headings: bool = True  # a sentence under "REINS :" belongs to the kidney
     carry_subject: bool = True  # a follow-up sentence naming no organ continues the previous one's
+    # renal function and lab values ("insuffisance rénale", créatinine) are no kidney sentence unless kept
+    keep_renal_function: bool = False
     qualifier: Literal["rules", "eds"] = "rules"  # negation: rules (qualifiers.py) or eds.negation/hypothesis
     term_matcher: Literal["exact", "simstring"] = "exact"  # eds backend: on normalised text, or fuzzy
     threshold: float = 0.7  # quickumls / simstring similarity threshold
@@ -50,6 +52,7 @@ class SentenceConfig:
             qualifier=self.qualifier,
             carry_subject=self.carry_subject,
             use_headings=self.use_headings,
+            keep_renal_function=self.keep_renal_function,
         )
 
 
