@@ -22,9 +22,7 @@ kept aside.
 validation part alone is a handful of patients).
 `--set section.key=value` (repeatable, value read as YAML) changes one setting of the config, so a
 variant is one command. A killed study resumes: finished runs are kept.
-`--inits` may add `convirt-multipos` (same-exam positives), `convirt-normalpos` with its own control
-`shuffled-normalpos` (normal reports' frames positives of each other: `pretrain.normal_positives`), and
-`imagenet` (where its weights are cached).
+`--inits` may add `imagenet` (where its weights are cached).
 `--pretrain-epochs` overrides the config's pre-training epochs (a smaller study on a busy machine).
 `--only-pretrain-seed P` runs one pre-training seed's cells, so that seeds can run in parallel processes
 (they wait for each other's `OUT/prep`); a last run without it gathers them and prints the table.
@@ -41,95 +39,78 @@ from pathlib import Path
 
 import pandas as pd
 
+from usconvirt.pipeline_config import PipelineConfig
+from usconvirt.run_layout import RunLayout
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-# convirt-multipos: ConVIRT with same-exam positives (multi-positive InfoNCE), to measure that option;
-# convirt-normalpos and shuffled-normalpos: ConVIRT and its shuffled-text control with normal_positives.
-PRETRAINED = ("convirt", "shuffled", "simclr", "convirt-multipos", "convirt-normalpos", "shuffled-normalpos")
-# a variant's own shuffled-text control, for its "minus shuffled" line
-CONTROL = {"convirt-normalpos": "shuffled-normalpos"}
+# The pre-trained initialisations: ConVIRT and its two controls, each pre-trained by the pipeline's stage.
+PRETRAINED = ("convirt", "shuffled", "simclr")
 
 
-def prepare(config: dict, out: Path, wait_s: float = 0.0) -> Path:
-    """Run the pipeline up to the tokenizer into OUT/prep; returns the run directory. With `wait_s`, a
-    prep held by another process of the same study (`--only-pretrain-seed`) is waited for, not an error."""
+def prepare(config: dict, out: Path, wait_s: float = 0.0) -> RunLayout:
+    """Run the pipeline up to the tokenizer into OUT/prep; returns its layout. With `wait_s`, a prep
+    held by another process of the same study (`--only-pretrain-seed`) is waited for, not an error."""
     import time
 
     from usconvirt.errors import InputError
-    from usconvirt.pipeline import LOCK, run_pipeline
-    from usconvirt.stages import STAGES, run_decisions
+    from usconvirt.pipeline import run_pipeline
+    from usconvirt.stages import STAGES, machine_decisions
 
     last = [s.name for s in STAGES].index("tokenizer")
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            run_pipeline({**config, "out": str(out / "prep")}, STAGES[:last + 1], decide=run_decisions)
-            return out / "prep"
+            return run_pipeline(config, STAGES[:last + 1], out=out / "prep", decide=machine_decisions)[1]
         except InputError:
-            if not (out / "prep" / LOCK).exists() or time.monotonic() > deadline:
+            if not RunLayout(out / "prep").lock.exists() or time.monotonic() > deadline:
                 raise
             time.sleep(5.0)
 
 
-def pretrain_all(prep: Path, config: dict, seeds: list[int], inits: list[str], out: Path) -> dict:
-    """Pre-train every pre-trained init with every seed (skipping finished ones); (init, seed) -> dir."""
-    from usconvirt.config import from_dict
-    from usconvirt.data import load_dataset
-    from usconvirt.pairing import load_pairs
-    from usconvirt.training.pretrain import PretrainConfig, pretrain
-    from usconvirt.training.simclr import pretrain_simclr
+def seed_layout(prep: RunLayout, out: Path, seed: int) -> RunLayout:
+    """Pre-training seed `seed`'s runs (OUT/pretrainP/pretrain, pretrain_shuffled, ..., finetune/), made
+    from the prep's dataset, split, pairs and tokenizer."""
+    return RunLayout(out / f"pretrain{seed}", dataset=prep.dataset_dir, split=prep.split, pairs=prep.pairs,
+                     tokenizer=prep.tokenizer)
 
-    dataset = load_dataset(dataset_dir(prep, config))
-    pairs = load_pairs(prep / "pairs.parquet")
-    base = from_dict(PretrainConfig, config.get("pretrain") or {}, source="config.pretrain")
+
+def pretrain_all(prep: RunLayout, settings: PipelineConfig, seeds: list[int], inits: list[str], out: Path,
+                 ) -> dict:
+    """Pre-train every pre-trained init with every seed (skipping finished seeds); (init, seed) -> dir."""
+    from usconvirt.stages import run_pretrain
+
+    pretrained = tuple(i for i in inits if i in PRETRAINED)
     dirs = {}
     for seed in seeds:
-        for init in (i for i in inits if i in PRETRAINED):
-            target = out / f"pretrain{seed}" / init
-            dirs[init, seed] = target
-            if (target / "diagnostics.json").exists():
-                continue
-            config_p = replace(base, seed=seed, shuffle_texts=init.startswith("shuffled"),
-                               same_exam_positives=init == "convirt-multipos" or base.same_exam_positives,
-                               normal_positives=init.endswith("-normalpos") or base.normal_positives)
-            if init == "simclr":
-                pretrain_simclr(dataset, pairs, target, config_p)
-            else:
-                pretrain(dataset, pairs, prep / "tokenizer", target, config_p)
+        layout = seed_layout(prep, out, seed)
+        dirs |= {(init, seed): layout.pretraining(init) for init in pretrained}
+        if pretrained and all((layout.pretraining(i) / "diagnostics.json").exists() for i in pretrained):
+            continue
+        run_pretrain(replace(settings, pretrain=replace(settings.pretrain, seed=seed),
+                             finetune_inits=pretrained), layout)
     return dirs
 
 
-def dataset_dir(prep: Path, config: dict) -> Path:
-    return Path(config["dataset"]) if config.get("dataset") else prep / "dataset"
+def finetune_all(prep: RunLayout, settings: PipelineConfig, dirs: dict, pretrain_seeds: list[int],
+                 finetune_seeds: list[int], inits: list[str], out: Path) -> pd.DataFrame:
+    from usconvirt.stages import run_finetune
 
-
-def finetune_all(prep: Path, config: dict, dirs: dict, pretrain_seeds: list[int], finetune_seeds: list[int],
-                 inits: list[str], out: Path) -> pd.DataFrame:
-    from usconvirt.config import from_dict
-    from usconvirt.data import load_dataset
-    from usconvirt.io import read_table
-    from usconvirt.training.finetune import FinetuneConfig, finetune
-
-    dataset = load_dataset(dataset_dir(prep, config))
-    split = read_table(prep / "split.csv")
-    pre = config.get("pretrain") or {}
-    section = {"arch": (pre.get("image") or {}).get("arch", "resnet50"),
-               "image_size": pre.get("image_size", 224), **(config.get("finetune") or {})}
-    base = from_dict(FinetuneConfig, section, source="config.finetune")
     rows = []
     for p in pretrain_seeds:
+        layout = seed_layout(prep, out, p)
         for f in finetune_seeds:
             for init in inits:
                 spec = "random" if init == "random" else ("imagenet" if init == "imagenet"
                                                           else str(dirs[init, p]))
-                target = out / f"pretrain{p}" / "finetune" / f"{init}-f{f}"
-                if (target / "metrics.json").exists():
-                    metrics = json.loads((target / "metrics.json").read_text())
-                else:
-                    metrics = finetune(dataset, split, target, replace(base, init=spec, seed=100 * p + f),
-                                       resume=False)
-                auc = {part: roc_auc(target / name)
-                       for part, name in (("val", "val_predictions.csv"), ("test", "predictions.csv"))}
+                name = f"{init}-f{f}"
+                target = layout.finetuning(name)
+                if not (target / "metrics.json").exists():
+                    run_finetune(replace(settings, finetune=replace(settings.finetune, seed=100 * p + f)),
+                                 layout, runs={name: spec})
+                metrics = json.loads((target / "metrics.json").read_text())
+                auc = {part: roc_auc(target / file)
+                       for part, file in (("val", "val_predictions.csv"), ("test", "predictions.csv"))}
                 rows.append({"init": init, "pretrain_seed": p, "finetune_seed": f,
                              "val_macro_f1": metrics["val"]["macro_f1"],
                              "test_macro_f1": metrics["test"]["macro_f1"],
@@ -174,8 +155,7 @@ def paired_differences(runs: pd.DataFrame, column: str) -> list[str]:
     wide = runs.pivot_table(index=["pretrain_seed", "finetune_seed"], columns="init", values=column)
     lines = []
     for init in (i for i in wide.columns if i != "random"):
-        controls = ("random", "shuffled") + ((CONTROL[init],) if init in CONTROL else ())
-        for other in (o for o in controls if o in wide.columns and o != init):
+        for other in (o for o in ("random", "shuffled") if o in wide.columns and o != init):
             diff = (wide[init] - wide[other]).dropna()
             if len(diff) == 0:
                 continue
@@ -208,7 +188,7 @@ def summary_table(runs: pd.DataFrame, diagnostics: pd.DataFrame, part: str) -> p
     return pd.DataFrame(rows)
 
 
-def visibility_ceiling(prep: Path, config: dict) -> dict[str, float] | None:
+def visibility_ceiling(prep: RunLayout) -> dict[str, float] | None:
     """Macro-F1, per part, of an oracle that calls a frame abnormal exactly when it shows its finding.
 
     The synthetic corpus labels every frame of an abnormal kidney abnormal, though a focal lesion shows
@@ -221,10 +201,10 @@ def visibility_ceiling(prep: Path, config: dict) -> dict[str, float] | None:
     from usconvirt.io import read_table
     from usconvirt.training.finetune import labeled_frames
 
-    truth_file = dataset_dir(prep, config) / "truth.parquet"
+    truth_file = prep.dataset_dir / "truth.parquet"
     if not truth_file.exists():
         return None
-    frames = labeled_frames(load_dataset(dataset_dir(prep, config)), read_table(prep / "split.csv"))
+    frames = labeled_frames(load_dataset(prep.dataset_dir), read_table(prep.split))
     frames = frames.merge(pd.read_parquet(truth_file, columns=["image_id", "finding_visible"]), on="image_id")
     ceiling = {part: float(f1_score(group["target"], group["finding_visible"].astype(int), average="macro"))
                for part, group in frames.groupby("part")}
@@ -270,6 +250,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from usconvirt.config import load_yaml
+    from usconvirt.pipeline_config import validate_pipeline_config
 
     config = load_yaml(args.config)
     config["pairing"] = {**(config.get("pairing") or {}), "match_laterality": False}  # the paper's pairing
@@ -285,9 +266,10 @@ def main() -> None:
     if args.only_pretrain_seed is not None:
         pretrain_seeds = [args.only_pretrain_seed]
 
+    settings = validate_pipeline_config(config, source=str(args.config))
     prep = prepare(config, args.out, wait_s=1800.0 if args.only_pretrain_seed is not None else 0.0)
-    dirs = pretrain_all(prep, config, pretrain_seeds, inits, args.out)
-    runs = finetune_all(prep, config, dirs, pretrain_seeds, finetune_seeds, inits, args.out)
+    dirs = pretrain_all(prep, settings, pretrain_seeds, inits, args.out)
+    runs = finetune_all(prep, settings, dirs, pretrain_seeds, finetune_seeds, inits, args.out)
     runs.to_csv(args.out / "seed_study.csv", index=False)
     table = summary_table(runs, pretrain_diagnostics(dirs), args.score)
     print(f"seed study: {args.pretrain_seeds} pre-training x {args.finetune_seeds} fine-tuning seeds, "
@@ -295,7 +277,7 @@ def main() -> None:
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for line in paired_differences(runs, f"{args.score}_macro_f1"):
         print(line)
-    ceiling = visibility_ceiling(prep, config)
+    ceiling = visibility_ceiling(prep)
     if ceiling and args.score in ceiling:
         print(f"ceiling: {ceiling[args.score]:.3f} macro-F1 on the {args.score} part for an oracle that "
               "calls a frame abnormal exactly when it shows its finding (synthetic truth, scoring only)")

@@ -5,18 +5,22 @@ Stage modules are imported inside the commands so that `--help` stays fast.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from usconvirt.bundle.cli import export, predict
-from usconvirt.data.merge import merge_command
+from usconvirt.data.config import SplitConfig
 from usconvirt.errors import EXIT_BAD_INPUT, InputError, Interrupted
+from usconvirt.evaluation.config import EvaluationConfig
 from usconvirt.logging_setup import configure_logging
+from usconvirt.text.config import SentenceConfig, TokenizerConfig
+from usconvirt.training.config import FinetuneConfig, PretrainConfig
 
 app = typer.Typer(
     name="usconvirt",
@@ -35,9 +39,38 @@ def _root(
     configure_logging(verbose)
 
 
-def _not_yet(stage: str) -> None:
-    typer.echo(f"usconvirt {stage}: not implemented yet", err=True)
-    raise typer.Exit(1)
+def _option(cls: type, name: str, *decls: str) -> Any:
+    """The option that sets field `name` of config dataclass `cls`: its help and default are the field's
+    (metadata "help"), written once there; left unset (None), the config file's value or the default holds."""
+    field = next(f for f in dataclasses.fields(cls) if f.name == name)
+    help_text = f"{field.metadata['help']} (default: {field.default})"
+    return typer.Option(*decls, help=help_text, show_default=False)
+
+
+def _config_option(cls: type, section: str) -> Any:
+    return typer.Option(help=f"YAML config: {cls.__name__} keys, at the top level or under `{section}:`.")
+
+
+def _given(cls: type, options: dict[str, Any]) -> dict[str, Any]:
+    """The fields of `cls` among the command's options, as given (the config file fills the others)."""
+    return {f.name: options[f.name] for f in dataclasses.fields(cls) if f.name in options}
+
+
+_RESUME = typer.Option(help="Continue from OUT/checkpoints/last.ckpt if present.")
+
+
+def _layout(out: Path, **paths: Path | None):
+    """The run layout a stage subcommand works in: the paths its options give, beside `out` otherwise."""
+    from usconvirt.run_layout import RunLayout
+
+    return RunLayout(out).with_paths(**paths)
+
+
+def _settings(**sections):
+    """A pipeline config holding the sections a stage subcommand built from its options."""
+    from usconvirt.pipeline_config import PipelineConfig
+
+    return PipelineConfig(**sections)
 
 
 # --- data: validate ---------------------------------------------------------------------------
@@ -103,8 +136,20 @@ def ingest(
                + (f" (shard {s.shard})" if s.shard else ""))
 
 
-# Commands that live beside their stage's code: merge (ingest shards), export and predict (docs/use.md).
-app.command("merge")(merge_command)
+@app.command()
+def merge(
+    shards: Annotated[list[Path], typer.Argument(help="Shard datasets of `usconvirt ingest --shard I/N`.")],
+    out: Annotated[Path, typer.Option(help="Dataset directory to write.")],
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+) -> None:
+    """Merge the shards of a sharded ingest into one dataset (the same as one unsharded run)."""
+    from usconvirt.data.merge import merge_shards
+
+    s = merge_shards(shards, out, overwrite=overwrite)
+    typer.echo(f"{out}: {s.frames} frames in {s.exams} exams from {len(shards)} shards")
+
+
+# Commands that live beside their stage's code: export and predict (docs/use.md).
 app.command("export")(export)
 app.command("predict")(predict)
 
@@ -114,30 +159,27 @@ app.command("predict")(predict)
 def split(
     dataset: Annotated[Path, typer.Argument(help="Dataset directory (exams + images, with images.label).")],
     out: Annotated[Path, typer.Option(help="Split table to write: exam_id, patient_id, part.")],
-    labeled_fraction: Annotated[float | None, typer.Option(
-        help="Share of the labelled patients drawn into train/val/test; the others pre-train "
-             "[default: 1.0].")] = None,
-    train: Annotated[float | None, typer.Option(help="Relative weight of train [default: 0.83].")] = None,
-    val: Annotated[float | None, typer.Option(help="Relative weight of validation [default: 0.045].")] = None,
-    test: Annotated[float | None, typer.Option(help="Relative weight of test [default: 0.125].")] = None,
-    seed: Annotated[int | None, typer.Option(help="Key of the patient hash [default: 0].")] = None,
-    strict: Annotated[bool, typer.Option(help="A part without both classes is an error.")] = False,
+    labeled_fraction: Annotated[float | None, _option(SplitConfig, "labeled_fraction")] = None,
+    train: Annotated[float | None, _option(SplitConfig, "train")] = None,
+    val: Annotated[float | None, _option(SplitConfig, "val")] = None,
+    test: Annotated[float | None, _option(SplitConfig, "test")] = None,
+    seed: Annotated[int | None, _option(SplitConfig, "seed")] = None,
+    strict: Annotated[bool, _option(SplitConfig, "strict")] = False,
+    file: Annotated[str | None, _option(SplitConfig, "file")] = None,
 ) -> None:
     """Patient-level split: labelled train/val/test and the pre-training pool; prints the counts table."""
     from rich.console import Console
     from rich.table import Table
 
-    from usconvirt.config import from_dict
+    from usconvirt.config import config_from_file
     from usconvirt.data import load_dataset
-    from usconvirt.data.split import SplitConfig, split_counts, split_dataset
-    from usconvirt.io import write_table
+    from usconvirt.data.split import split_counts
+    from usconvirt.io import read_table
+    from usconvirt.stages import run_split
 
-    flags = {"labeled_fraction": labeled_fraction, "train": train, "val": val, "test": test, "seed": seed}
-    config = from_dict(SplitConfig, {k: v for k, v in flags.items() if v is not None} | {"strict": strict})
-    ds = load_dataset(dataset)
-    table = split_dataset(ds, config)
-    write_table(table, out)
-    counts = split_counts(ds, table)
+    config = config_from_file(SplitConfig, None, "split", _given(SplitConfig, locals()))
+    run_split(_settings(split=config), _layout(out.parent, dataset=dataset, split=out))
+    counts = split_counts(load_dataset(dataset), read_table(out))
     view = Table(title=f"{out}")
     for column in counts.columns:
         view.add_column(column, justify="left" if column == "part" else "right")
@@ -151,32 +193,33 @@ def split(
 def synth(
     out: Annotated[Path, typer.Argument(help="Dataset directory to write (exams, images, frames/, truth).")],
     exams: Annotated[int | None, typer.Option(help="Number of exams, patients having 1 to 3 each "
-                                                   "[default: 200].")] = None,
+                                                   "(default: 200).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed: the same seed gives the same corpus "
-                                                  "[default: 0].")] = None,
+                                                  "(default: 0).")] = None,
     image_size: Annotated[int | None, typer.Option(help="Frame size in pixels, square "
-                                                        "[default: 256].")] = None,
+                                                        "(default: 256).")] = None,
     format: Annotated[str | None, typer.Option("--format", help="Frame files: png, or dicom with fake PHI "
-                                                                "in the headers [default: png].")] = None,
+                                                                "in the headers (default: png).")] = None,
     workers: Annotated[int | None, typer.Option(help="Processes rendering frames; the output does not "
-                                                     "depend on it [default: 1].")] = None,
+                                                     "depend on it (default: 1).")] = None,
     kidney_abnormal: Annotated[float | None, typer.Option(
-        help="Share of exams with an abnormal kidney [default: 0.30].")] = None,
+        help="Share of exams with an abnormal kidney (default: 0.30).")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML SynthConfig (prevalences...); the options "
                                                      "given on the command line override it.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
 ) -> None:
     """Generate a synthetic abdominal ultrasound corpus with French reports (docs/synthetic-corpus.md)."""
     from usconvirt.config import config_from_file
-    from usconvirt.synth import SynthConfig, generate_corpus
+    from usconvirt.stages import run_synth
+    from usconvirt.synth import SynthConfig
 
     cfg = config_from_file(SynthConfig, config, "synth", {
         "exams": exams, "seed": seed, "image_size": image_size, "format": format, "workers": workers,
         "overwrite": overwrite})
     if kidney_abnormal is not None:
         cfg.prevalences.kidney_abnormal = kidney_abnormal
-    generate_corpus(out, cfg, progress=sys.stderr.isatty())
-    typer.echo(f"wrote {out}")
+    summary = run_synth(_settings(synth=cfg), _layout(out, dataset=out), progress=sys.stderr.isatty())
+    typer.echo(f"wrote {out}: {summary}")
 
 
 # --- text: sentences --------------------------------------------------------------------------
@@ -187,28 +230,31 @@ def sentences(
     out: Annotated[Path, typer.Option(
         help="Output sentences table, .csv or .parquet; the exam summary goes to OUT_summary.<ext>.")],
     organ: Annotated[str | None, typer.Option(
-        help="Organ to select (kidney, liver, ...), or 'all' [default: kidney].")] = None,
+        help="Organ to select (kidney, liver, ...), or 'all' (default: kidney).")] = None,
     backend: Annotated[str | None, typer.Option(
         help="eds (EDS-NLP terminology matching, default) or quickumls (the paper's tool, 'umls' extra).")
     ] = None,
     umls_dir: Annotated[Path | None, typer.Option(
         help="A full UMLS release (MRCONSO.RRF, MRSTY.RRF) instead of the shipped French subset.")] = None,
     threshold: Annotated[float | None, typer.Option(
-        help="QuickUMLS/simstring similarity threshold [default: 0.7].")] = None,
+        help="QuickUMLS/simstring similarity threshold (default: 0.7).")] = None,
     semantic_type: Annotated[list[str] | None, typer.Option(
         help="Accepted UMLS semantic type (repeatable); default T023.")] = None,
-    config: Annotated[Path | None, typer.Option(
-        help="YAML config: SentenceConfig keys, at the top level or under `sentences:`.")] = None,
+    config: Annotated[Path | None, _config_option(SentenceConfig, "sentences")] = None,
 ) -> None:
     """Select organ sentences from French reports (UMLS concept tagging)."""
     from usconvirt.config import config_from_file
-    from usconvirt.text import SentenceConfig, run_sentences
+    from usconvirt.io import read_table, require_columns
+    from usconvirt.stages import run_sentences
 
     cfg = config_from_file(SentenceConfig, config, "sentences", {
         "organ": organ, "backend": backend, "threshold": threshold,
         "umls_dir": None if umls_dir is None else str(umls_dir), "semantic_types": semantic_type})
-    table_path, summary = run_sentences(input_table, out, cfg)
-    typer.echo(f"{table_path}: organ sentences; {summary}: exam summary")
+    exams = read_table(input_table)
+    require_columns(exams, ("exam_id", "report"), input_table)
+    layout = _layout(out.parent, sentences=out)
+    summary = run_sentences(_settings(sentences=cfg), layout, exams=exams)
+    typer.echo(f"{out}: {summary}; {layout.sentences_summary}: exam summary")
 
 
 # --- clustering -------------------------------------------------------------------------------
@@ -237,13 +283,20 @@ def cluster(
         "--strict", help="Fail when too few frames are selected or one cluster takes most.")] = False,
 ) -> None:
     """Cluster unlabeled frames into organs (k-means or deep clustering); keep kidney frames."""
-    from usconvirt.clustering.cli import cluster_command
+    from dataclasses import replace
 
-    metrics = cluster_command(dataset, out, config_file=config, mapping_file=mapping, split_file=split_file,
-                              part=part, clusters=clusters, epochs=epochs, image_size=image_size, arch=arch,
-                              select=select, method=method, strict=strict or None)
-    summary = ", ".join(f"{k} {metrics[k]}" for k in ("frames", "selected", "weighted_f1", "kidney_f1")
-                        if metrics.get(k) is not None)
+    from usconvirt.clustering.config import ClusterConfig
+    from usconvirt.config import config_from_file
+    from usconvirt.stages import run_cluster
+
+    cfg = config_from_file(ClusterConfig, config, "cluster", {
+        "clusters": clusters, "epochs": epochs, "image_size": image_size, "select": select, "method": method,
+        "strict": strict or None})
+    if arch is not None:
+        cfg = replace(cfg, encoder=replace(cfg.encoder, arch=arch))
+    settings = _settings(cluster=cfg, cluster_mapping=None if mapping is None else str(mapping))
+    summary = run_cluster(settings, _layout(out.parent, dataset=dataset, cluster=out, split=split_file),
+                          part=part if split_file is not None else None)
     typer.echo(f"{out}: {summary}")
 
 
@@ -260,16 +313,12 @@ def pair(
              "sentences about its side (or both/unspecified); images.side is never read.")] = False,
 ) -> None:
     """Pair each selected frame with its own exam's organ sentences."""
-    from usconvirt.data import load_dataset
-    from usconvirt.io import read_table, write_table
-    from usconvirt.pairing import PairConfig, build_pairs
+    from usconvirt.pairing import PairConfig
+    from usconvirt.stages import run_pair
 
-    pairs, counts = build_pairs(load_dataset(dataset), read_table(frames), read_table(sentences),
-                                PairConfig(organ=organ, match_laterality=match_laterality),
-                                frames_source=str(frames), sentences_source=str(sentences))
-    write_table(pairs, out)
-    typer.echo(f"{out}: {counts['frames_kept']} frames kept, {counts['frames_without_text']} frames without "
-               f"text, {counts['exams']} exams (of {counts['frames_selected']} selected frames)")
+    settings = _settings(pairing=PairConfig(organ=organ, match_laterality=match_laterality))
+    layout = _layout(out.parent, dataset=dataset, selected=frames, sentences=sentences, pairs=out)
+    typer.echo(f"{out}: {run_pair(settings, layout, part=None)}")
 
 
 # --- text: tokenizer --------------------------------------------------------------------------
@@ -279,26 +328,19 @@ def tokenizer(
     out: Annotated[Path, typer.Option(help="Tokenizer directory to write, e.g. RUN/tokenizer.")],
     split: Annotated[Path | None, typer.Option(
         help="split.csv: train only on the reports of part == pretrain (default: all reports).")] = None,
-    vocab_size: Annotated[int | None, typer.Option(
-        help="WordPiece vocabulary size, specials included [default: 16000].")] = None,
-    lowercase: Annotated[bool | None, typer.Option(help="Lower-case the text before tokenising.")] = None,
-    strip_accents: Annotated[bool | None, typer.Option(help="NFD-normalise and drop accents.")] = None,
-    min_frequency: Annotated[int | None, typer.Option(
-        help="Fewest occurrences for a merged token [default: 2].")] = None,
-    config: Annotated[Path | None, typer.Option(
-        help="YAML config: TokenizerConfig keys, at the top level or under `tokenizer:`.")] = None,
+    vocab_size: Annotated[int | None, _option(TokenizerConfig, "vocab_size")] = None,
+    lowercase: Annotated[bool | None, _option(TokenizerConfig, "lowercase")] = None,
+    strip_accents: Annotated[bool | None, _option(TokenizerConfig, "strip_accents")] = None,
+    min_frequency: Annotated[int | None, _option(TokenizerConfig, "min_frequency")] = None,
+    config: Annotated[Path | None, _config_option(TokenizerConfig, "tokenizer")] = None,
 ) -> None:
     """Retrain a WordPiece tokenizer on the reports."""
     from usconvirt.config import config_from_file
-    from usconvirt.data import load_dataset
-    from usconvirt.text.tokenizer import TokenizerConfig, pretraining_reports, train_tokenizer
+    from usconvirt.stages import run_tokenizer
 
-    cfg = config_from_file(TokenizerConfig, config, "tokenizer", {
-        "vocab_size": vocab_size, "lowercase": lowercase, "strip_accents": strip_accents,
-        "min_frequency": min_frequency})
-    reports = pretraining_reports(load_dataset(dataset, check_files=False), split)
-    tok = train_tokenizer(reports, out, cfg)
-    typer.echo(f"{out}: WordPiece tokenizer of {len(tok)} tokens trained on {len(reports)} reports")
+    cfg = config_from_file(TokenizerConfig, config, "tokenizer", _given(TokenizerConfig, locals()))
+    layout = _layout(out.parent, dataset=dataset, split=split, tokenizer=out)
+    typer.echo(f"{out}: {run_tokenizer(_settings(tokenizer=cfg), layout, all_reports=split is None)}")
 
 
 # --- pretrain ---------------------------------------------------------------------------------
@@ -309,26 +351,22 @@ def pretrain(
     out: Annotated[Path, typer.Option(help="Output directory, e.g. RUN/pretrain (checkpoints live there).")],
     tokenizer: Annotated[Path | None, typer.Option(
         help="Retrained tokenizer directory (default: the text encoder's own tokenizer).")] = None,
-    config: Annotated[Path | None, typer.Option(
-        help="YAML config: PretrainConfig keys, at the top level or under `pretrain:`.")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoints/last.ckpt if present.")] = True,
-    epochs: Annotated[int | None, typer.Option(help="Override the config's epochs.")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Override max_steps (-1: run the epochs).")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Override the per-device batch size.")] = None,
-    image_size: Annotated[int | None, typer.Option(help="Override the input image size in pixels.")] = None,
+    config: Annotated[Path | None, _config_option(PretrainConfig, "pretrain")] = None,
+    resume: Annotated[bool, _RESUME] = True,
+    epochs: Annotated[int | None, _option(PretrainConfig, "epochs")] = None,
+    max_steps: Annotated[int | None, _option(PretrainConfig, "max_steps")] = None,
+    batch_size: Annotated[int | None, _option(PretrainConfig, "batch_size")] = None,
+    image_size: Annotated[int | None, _option(PretrainConfig, "image_size")] = None,
 ) -> None:
     """ConVIRT pre-training of the image and text encoders (multi-GPU: torchrun or srun with strategy ddp)."""
     from usconvirt.config import config_from_file
-    from usconvirt.data import load_dataset
-    from usconvirt.pairing import load_pairs
-    from usconvirt.training.pretrain import PretrainConfig
-    from usconvirt.training.pretrain import pretrain as run_pretrain
+    from usconvirt.stages import run_pretrain
 
-    cfg = config_from_file(PretrainConfig, config, "pretrain", {
-        "epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "image_size": image_size})
-    summary = run_pretrain(load_dataset(dataset), load_pairs(pairs), tokenizer, out, cfg, resume=resume)
-    typer.echo(f"{out}: {summary['steps']} steps on {summary['pairs']} pairs, "
-               f"loss {summary['first_loss']:.3f} -> {summary['final_loss']:.3f}")
+    cfg = config_from_file(PretrainConfig, config, "pretrain", _given(PretrainConfig, locals()))
+    layout = _layout(out.parent, dataset=dataset, pairs=pairs, tokenizer=tokenizer, pretrain=out)
+    summary = run_pretrain(_settings(pretrain=cfg, finetune_inits=("convirt",)), layout, resume=resume,
+                           tokenizer=tokenizer is not None)
+    typer.echo(f"{out}: {summary}")
 
 
 # --- finetune ---------------------------------------------------------------------------------
@@ -337,35 +375,23 @@ def finetune(
     dataset: Annotated[Path, typer.Option(help="Dataset directory with normal/abnormal frame labels.")],
     split: Annotated[Path, typer.Option(help="split.csv (exam_id, patient_id, part).")],
     out: Annotated[Path, typer.Option(help="Output directory, e.g. RUN/finetune/convirt.")],
-    init: Annotated[str | None, typer.Option(
-        help="random, imagenet, convirt:RUN/pretrain, or an image encoder directory.")] = None,
-    config: Annotated[Path | None, typer.Option(
-        help="YAML config: FinetuneConfig keys, at the top level or under `finetune:`.")] = None,
-    epochs: Annotated[int | None, typer.Option(
-        help="Override the most epochs (early stopping may end sooner).")] = None,
-    image_size: Annotated[int | None, typer.Option(help="Override the input image size in pixels.")] = None,
-    arch: Annotated[str | None, typer.Option(
-        help="Encoder for --init random: resnet50, resnet18, small, tiny.")] = None,
-    loss: Annotated[str | None, typer.Option(help="gce (default, q=0.7), tgce (truncated, k=0.5) or ce.")]
-    = None,
-    train_fraction: Annotated[float | None, typer.Option(
-        help="Share of the labeled training frames used (stratified by label), e.g. 0.01, 0.1, 1.")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoints/last.ckpt if present.")] = True,
+    init: Annotated[str | None, _option(FinetuneConfig, "init")] = None,
+    config: Annotated[Path | None, _config_option(FinetuneConfig, "finetune")] = None,
+    epochs: Annotated[int | None, _option(FinetuneConfig, "epochs")] = None,
+    image_size: Annotated[int | None, _option(FinetuneConfig, "image_size")] = None,
+    arch: Annotated[str | None, _option(FinetuneConfig, "arch")] = None,
+    loss: Annotated[str | None, _option(FinetuneConfig, "loss")] = None,
+    train_fraction: Annotated[float | None, _option(FinetuneConfig, "train_fraction")] = None,
+    resume: Annotated[bool, _RESUME] = True,
 ) -> None:
     """Fine-tune a normal/abnormal kidney classifier with generalized cross-entropy."""
     from usconvirt.config import config_from_file
-    from usconvirt.data import load_dataset
-    from usconvirt.io import read_table
-    from usconvirt.training.finetune import FinetuneConfig
-    from usconvirt.training.finetune import finetune as run_finetune
+    from usconvirt.stages import run_finetune
 
-    cfg = config_from_file(FinetuneConfig, config, "finetune", {
-        "init": init, "epochs": epochs, "image_size": image_size, "arch": arch, "loss": loss,
-        "train_fraction": train_fraction})
-    metrics = run_finetune(load_dataset(dataset), read_table(split), out, cfg, resume=resume)
-    test_f1 = metrics["test"]["macro_f1"]
-    typer.echo(f"{out}: best epoch {metrics['best_epoch']}, val macro-F1 {metrics['val']['macro_f1']:.3f}, "
-               f"test macro-F1 {'n/a' if test_f1 is None else f'{test_f1:.3f}'}")
+    cfg = config_from_file(FinetuneConfig, config, "finetune", _given(FinetuneConfig, locals()))
+    layout = _layout(out.parent, dataset=dataset, split=split, finetune=out.parent)
+    summary = run_finetune(_settings(finetune=cfg), layout, runs={out.name: cfg.init}, resume=resume)
+    typer.echo(f"{out}: {summary}")
 
 
 # --- evaluate ---------------------------------------------------------------------------------
@@ -375,20 +401,17 @@ def evaluate(
         "--run", help="NAME=PATH: a fine-tuning directory or predictions.csv; repeat for side-by-side "
         "columns.")],
     out: Annotated[Path, typer.Option(help="Output directory, e.g. RUN/evaluation.")],
-    bootstrap: Annotated[int | None, typer.Option(
-        help="Patient bootstrap resamples for the 95% intervals [default: 1000].")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the bootstrap [default: 0].")] = None,
-    config: Annotated[Path | None, typer.Option(
-        help="YAML config: EvaluationConfig keys, at the top level or under `evaluation:`.")] = None,
+    n_bootstrap: Annotated[int | None, _option(EvaluationConfig, "n_bootstrap", "--bootstrap")] = None,
+    seed: Annotated[int | None, _option(EvaluationConfig, "seed")] = None,
+    config: Annotated[Path | None, _config_option(EvaluationConfig, "evaluation")] = None,
     dataset: Annotated[Path | None, typer.Option(
         help="Dataset directory whose images.side adds kidney-level figures to the exam-level ones.")] = None,
 ) -> None:
     """The paper's Table 1, NPV/PPV/sensitivity/specificity/ROC-AUC with patient-bootstrap 95% CIs."""
     from usconvirt.config import config_from_file
-    from usconvirt.evaluation.config import EvaluationConfig
-    from usconvirt.evaluation.evaluate import evaluate_runs
+    from usconvirt.stages import run_evaluate
 
-    cfg = config_from_file(EvaluationConfig, config, "evaluation", {"n_bootstrap": bootstrap, "seed": seed})
+    cfg = config_from_file(EvaluationConfig, config, "evaluation", _given(EvaluationConfig, locals()))
 
     runs = {}
     for item in run_:
@@ -396,10 +419,8 @@ def evaluate(
         if not sep or not name or not path:
             raise InputError(f"expected --run NAME=PATH, got '{item}'", field="--run")
         runs[name] = Path(path)
-    from usconvirt.evaluation.exam_level import dataset_sides
-
-    sides = dataset_sides(dataset) if dataset is not None else None
-    evaluate_runs(runs, out, n_bootstrap=cfg.n_bootstrap, seed=cfg.seed, sides=sides)
+    run_evaluate(_settings(evaluation=cfg), _layout(out.parent, dataset=dataset, evaluation=out), runs=runs,
+                 sides=dataset is not None)
     typer.echo((out / "table1.md").read_text(encoding="utf-8").rstrip())
     typer.echo(f"{out}: table1.md/.csv/.json, metrics.json/.csv")
 
@@ -419,12 +440,14 @@ def report(
     seed: Annotated[int, typer.Option(help="With --measure: seed of random weights, t-SNE, probe.")] = 0,
 ) -> None:
     """Write the readable report of a run directory: counts, clustering, pairs, losses, Table 1, figures."""
-    from usconvirt.evaluation.report import write_report
-    from usconvirt.evaluation.represent import measure_run
+    from usconvirt.evaluation.config import EvaluationConfig
+    from usconvirt.stages import run_report, run_represent
 
+    settings, layout = _settings(evaluation=EvaluationConfig(seed=seed)), _layout(run_dir, dataset=dataset,
+                                                                                  report=out)
     if measure:
-        measure_run(run_dir, dataset=dataset, imagenet=imagenet, seed=seed)
-    typer.echo(f"report written to {write_report(run_dir, out, dataset=dataset)}")
+        run_represent(settings, layout, imagenet=imagenet)
+    typer.echo(f"report written to {run_report(settings, layout)}")
 
 
 # --- pipeline: run, demo ----------------------------------------------------------------------
@@ -436,13 +459,23 @@ def run(
         "--from", help="Redo this stage and every later one (synth, split, cluster, sentences, "
                        "pair, tokenizer, pretrain, finetune, evaluate, represent, label_efficiency, "
                        "report).")] = None,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Only validate the config (every section and key): exit 0 when valid, 2 when not.")]
+    = False,
 ) -> None:
     """Run the whole pipeline from a YAML config; stages with unchanged inputs and config are skipped."""
-    from usconvirt import stages
-    from usconvirt.pipeline import resolve_config
+    from usconvirt.pipeline_config import resolve_config
 
-    _finish(stages.run(resolve_config(config), out=out, from_stage=from_stage, echo=typer.echo,
-                       quiet=not _verbose(), source=str(config)))
+    if check:
+        from usconvirt.pipeline_config import validate_pipeline_config
+
+        validate_pipeline_config(resolve_config(config), source=str(config))
+        typer.echo(f"{config}: valid")
+        return
+    from usconvirt import stages
+
+    _finish(*stages.run(resolve_config(config), out=out, from_stage=from_stage, echo=typer.echo,
+                        quiet=not _verbose(), source=str(config)))
 
 
 @app.command()
@@ -454,25 +487,24 @@ def demo(
 ) -> None:
     """Run every stage end to end on a synthetic corpus the project generates itself (CPU, minutes)."""
     from usconvirt import stages
-    from usconvirt.pipeline import resolve_config
+    from usconvirt.pipeline_config import resolve_config
 
     overrides = {"synth": {"exams": exams}} if exams else None
-    _finish(stages.run(resolve_config(None, overrides), out=out, from_stage=from_stage, echo=typer.echo,
-                       quiet=not _verbose(), source="demo config"))
+    _finish(*stages.run(resolve_config(None, overrides), out=out, from_stage=from_stage, echo=typer.echo,
+                        quiet=not _verbose(), source="demo config"))
 
 
 def _verbose() -> bool:
     return logging.getLogger().level <= logging.DEBUG
 
 
-def _finish(ctx) -> None:
+def _finish(settings, layout) -> None:
     from usconvirt.stages import headline
 
-    report = ctx.out / "report.html"
-    if (ctx.out / "evaluation" / "metrics.json").exists():
-        typer.echo(headline(ctx))
-    if report.exists():
-        typer.echo(f"report: {report}")
+    if (layout.evaluation / "metrics.json").exists():
+        typer.echo(headline(layout))
+    if layout.report.exists():
+        typer.echo(f"report: {layout.report}")
 
 
 def _raise_interrupted(signum: int, frame) -> None:

@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 import yaml
 
 from usconvirt.errors import InputError
-from usconvirt.io import atomic_path
 
 T = TypeVar("T")
 
@@ -22,12 +21,17 @@ def from_dict(cls: type[T], values: dict[str, Any] | None, *, source: str = "con
     """Build dataclass `cls` from `values`, recursing into nested dataclasses.
 
     Unknown keys, values of the wrong type and values outside a field's allowed set (a `Literal` hint or
-    `field(metadata={"choices": ...})`) fail with one line naming `source.key` and what was expected.
+    `field(metadata={"choices": ...})`) fail with one line naming `source.key` and what was expected; so
+    does a key the dataclass lists in its `retired` class attribute (an experiment taken out).
     """
     if values is None:
         values = {}
     if not isinstance(values, dict):
         raise InputError(f"expected a mapping of {cls.__name__} keys, got {_shown(values)}", file=source)
+    retired = [key for key in getattr(cls, "retired", ()) if key in values]
+    if retired:
+        raise InputError(f"'{retired[0]}' was an experiment that was measured and not adopted, and is no "
+                         "longer a setting (docs/experiments/); remove it", file=f"{source}.{retired[0]}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
@@ -184,6 +188,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 def save_yaml(data: dict[str, Any] | Any, path: str | Path) -> Path:
     """Save a dict or dataclass config as YAML, atomically."""
+    from usconvirt.io import atomic_path  # pandas, which io needs, is not needed to validate a config
+
     if dataclasses.is_dataclass(data):
         data = to_dict(data)
     with atomic_path(path) as tmp:

@@ -1,23 +1,19 @@
-"""Image-text pairs for one organ (PAPER.md 3.4): each selected frame gets all its exam's organ sentences.
+"""Image-text pairs for one organ (section 3.4 of the paper, Dadoun et al., ISBI 2023): each selected
+frame gets all its exam's organ sentences.
 
 That is the paper's pairing and the default. `match_laterality` narrows a frame's sentences to its side,
 but only from what a real export holds: the `laterality` column of the images table (a side read from the
 DICOM ImageLaterality/Laterality tags or from a burned-in annotation such as "REIN G"), never the `side`
 column, which is a label (the synthetic corpus fills it from its ground truth).
-
-`reads_normal` says whether a frame's sentences read normal: at least one of them is normal and none
-abnormal, as the sentence stage's negation-aware `abnormal` column says (sentences it leaves undecided,
-such as the technique line, do not count). It comes from the report alone, so a real export has it; it
-is what `pretrain.normal_positives` groups on.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import pandas as pd
 
+from usconvirt.data.config import PairConfig
 from usconvirt.data.dataset import Dataset
 from usconvirt.errors import InputError
 from usconvirt.io import read_table
@@ -26,20 +22,11 @@ log = logging.getLogger(__name__)
 
 FRAME_COLUMNS = ("image_id",)
 SENTENCE_COLUMNS = ("exam_id", "start", "text", "organ", "laterality")
-PAIR_COLUMNS = ("image_id", "exam_id", "laterality", "texts", "reads_normal")
+PAIR_COLUMNS = ("image_id", "exam_id", "laterality", "texts")
 FRAME_LATERALITY = "laterality"  # images column from the export (DICOM tag or burned-in annotation)
 LATERALITY_CODES = {"l": "left", "left": "left", "g": "left", "gauche": "left",
                     "r": "right", "right": "right", "d": "right", "droit": "right", "droite": "right",
                     "b": "both", "both": "both"}
-
-
-@dataclass
-class PairConfig:
-    """`match_laterality`: a frame whose exported laterality is left/right keeps only the sentences about
-    that side (or both/unspecified); it reads `images.laterality`, never `images.side`."""
-
-    organ: str = "kidney"
-    match_laterality: bool = False
 
 
 def build_pairs(
@@ -51,8 +38,7 @@ def build_pairs(
     frames_source: str = "selected frames",
     sentences_source: str = "sentences",
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """One row per kept frame (image_id, exam_id, laterality, texts, reads_normal) and the accounting of
-    section 3.4."""
+    """One row per kept frame (image_id, exam_id, laterality, texts) and the accounting of section 3.4."""
     config = config or PairConfig()
     _require(frames, FRAME_COLUMNS, frames_source)
     _require(sentences, SENTENCE_COLUMNS, sentences_source)
@@ -69,20 +55,13 @@ def build_pairs(
                                               required=config.match_laterality)
 
     organ_sentences = sentences[sentences["organ"] == config.organ].sort_values(["exam_id", "start"])
-    verdicts = ([_verdict(v) for v in organ_sentences["abnormal"].astype(object)]
-                if "abnormal" in organ_sentences.columns else [None] * len(organ_sentences))
-    by_exam: dict[str, list[tuple[str, str, bool | None]]] = {}
-    columns = (organ_sentences["exam_id"], organ_sentences["text"].astype(str),
-               organ_sentences["laterality"].astype(str), verdicts)
-    for exam, text, laterality, verdict in zip(*columns, strict=True):
-        by_exam.setdefault(exam, []).append((text, laterality, verdict))
-    kept = [
-        [(text, verdict) for text, laterality, verdict in by_exam.get(exam, [])
+    by_exam = {exam: list(zip(group["text"].astype(str), group["laterality"].astype(str), strict=True))
+               for exam, group in organ_sentences.groupby("exam_id", sort=False)}
+    selected["texts"] = [
+        [text for text, laterality in by_exam.get(exam, [])
          if not config.match_laterality or _same_side(side, laterality)]
         for exam, side in zip(selected["exam_id"], selected["laterality"], strict=True)
     ]
-    selected["texts"] = [[text for text, _ in frame] for frame in kept]
-    selected["reads_normal"] = [reads_normal([verdict for _, verdict in frame]) for frame in kept]
     has_text = selected["texts"].map(len) > 0
     pairs = selected[has_text].reset_index(drop=True)[list(PAIR_COLUMNS)]
     accounting = {
@@ -94,16 +73,6 @@ def build_pairs(
     }
     log.info("pairs: %s", accounting)
     return pairs, accounting
-
-
-def reads_normal(verdicts: list[bool | None]) -> bool:
-    """Sentences read normal when one of them is normal and none abnormal (None: undecided, not counted)."""
-    return False in verdicts and True not in verdicts
-
-
-def _verdict(value) -> bool | None:
-    """A sentence's `abnormal` cell as True, False or None (missing, NA)."""
-    return None if value is None or pd.isna(value) else bool(value)
 
 
 def frame_laterality(images: pd.DataFrame, image_ids: pd.Series, *, required: bool) -> list[str]:
@@ -136,8 +105,6 @@ def load_pairs(path) -> pd.DataFrame:
     _require(pairs, ("image_id", "texts"), str(path))
     pairs = pairs.copy()
     pairs["texts"] = [[str(t) for t in texts] for texts in pairs["texts"]]
-    if "reads_normal" in pairs.columns:
-        pairs["reads_normal"] = pairs["reads_normal"].fillna(False).astype(bool)
     for row, texts in enumerate(pairs["texts"], start=1):
         if not texts:
             raise InputError("a pair needs at least one sentence", file=path, row=row, field="texts")

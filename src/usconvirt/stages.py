@@ -1,160 +1,161 @@
-"""The pipeline's stages, in order: thin adapters from the run config to each stage's Python API.
+"""The pipeline's stages, in order: each one the only door to its step, `run(config, layout) -> summary`.
 
-Every stage reads earlier stages' files from the run directory and writes its own, so any stage can
-be rerun alone (see pipeline.py for the manifest that decides what reruns).
+`usconvirt run` calls every stage with the validated `PipelineConfig` and the run directory's layout;
+each stage subcommand (`usconvirt split`, `usconvirt finetune`, ...) builds the same two objects from
+its options and calls the same function; the benches do too. Every stage reads earlier stages' files
+and writes its own, so any stage can be rerun alone (see pipeline.py for the manifest that decides
+what reruns). Keyword options after `layout` are the single-run forms the subcommands offer.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from usconvirt.config import from_dict
 from usconvirt.io import read_table, write_json, write_table
-from usconvirt.pipeline import RunContext, Stage, fingerprint, run_pipeline
-from usconvirt.pipeline_config import PipelineConfig, validate_pipeline_config
+from usconvirt.pipeline import Stage, fingerprint, run_decisions, run_pipeline
+from usconvirt.pipeline_config import PipelineConfig
+from usconvirt.run_layout import CHECKPOINTS, CONTROL_DIRS, RunLayout
 
 log = logging.getLogger(__name__)
 
 
-def _dataset(ctx: RunContext):
+def _dataset(layout: RunLayout, **options):
     from usconvirt.data import load_dataset
 
-    if "dataset" not in ctx.cache:
-        ctx.cache["dataset"] = load_dataset(ctx.dataset_dir)
-    return ctx.cache["dataset"]
+    return load_dataset(layout.dataset_dir, **options)
 
 
-def _split(ctx: RunContext) -> pd.DataFrame:
-    return read_table(ctx.path("split.csv"))
-
-
-def _exams_in(ctx: RunContext, part: str) -> set[str]:
+def _exams_in(layout: RunLayout, part: str) -> set[str]:
     from usconvirt.data.split import exams_in
 
-    return exams_in(_split(ctx), part)
-
-
-def settings(ctx: RunContext) -> PipelineConfig:
-    """The typed config (validated by run_pipeline; built here for a context made by hand)."""
-    if ctx.settings is None:
-        ctx.settings = validate_pipeline_config(ctx.config)
-    return ctx.settings
-
-
-def _note(ctx: RunContext, stage: str, text: str) -> None:
-    ctx.cache[f"summary:{stage}"] = text
+    return exams_in(read_table(layout.split), part)
 
 
 # --- synth ------------------------------------------------------------------------------------------
-def run_synth(ctx: RunContext) -> None:
+def run_synth(config: PipelineConfig, layout: RunLayout, *, progress: bool = False) -> str:
     from usconvirt.synth.corpus import generate_corpus
 
-    generate_corpus(ctx.dataset_dir, replace(settings(ctx).synth, overwrite=True))
-    ctx.cache.pop("dataset", None)
-    ds = _dataset(ctx)
-    _note(ctx, "synth", f"{len(ds.exams)} exams, {ds.exams['patient_id'].nunique()} patients, "
-                        f"{len(ds.images)} frames")
+    generate_corpus(layout.dataset_dir, config.synth, progress=progress)
+    ds = _dataset(layout)
+    return f"{len(ds.exams)} exams, {ds.exams['patient_id'].nunique()} patients, {len(ds.images)} frames"
 
 
 # --- split ------------------------------------------------------------------------------------------
-def run_split(ctx: RunContext) -> None:
+def run_split(config: PipelineConfig, layout: RunLayout) -> str:
     from usconvirt.data.split import split_counts, split_dataset, split_summary
 
-    split = split_dataset(_dataset(ctx), settings(ctx).split)
-    write_table(split, ctx.path("split.csv"))
-    _note(ctx, "split", split_summary(split_counts(_dataset(ctx), split)))
+    ds = _dataset(layout)
+    split = split_dataset(ds, config.split)
+    write_table(split, layout.split)
+    return split_summary(split_counts(ds, split))
 
 
 # --- cluster ----------------------------------------------------------------------------------------
-def run_cluster(ctx: RunContext) -> None:
+def run_cluster(config: PipelineConfig, layout: RunLayout, *, part: str | None = "pretrain") -> str:
+    """Cluster the frames of the split's `part` (all frames when `part` is None) and keep the kidney's."""
     from usconvirt.clustering.cli import split_frames
     from usconvirt.clustering.run import run_clustering
+    from usconvirt.io import require_columns
 
-    ds = _dataset(ctx)
-    ids, train = split_frames(ds, _split(ctx), "pretrain", source=str(ctx.path("split.csv")))
-    metrics = run_clustering(ds, ctx.path("cluster"), settings(ctx).cluster, image_ids=ids,
-                             mapping_file=settings(ctx).cluster_mapping, mapping_ids=train)
-    kept = len(read_table(ctx.path("cluster", "selected.csv")))
+    ds = _dataset(layout)
+    ids = train = None
+    if part is not None:
+        split = read_table(layout.split)
+        require_columns(split, ("exam_id", "part"), layout.split)
+        ids, train = split_frames(ds, split, part, source=str(layout.split))
+    mapping = Path(config.cluster_mapping) if config.cluster_mapping else None
+    metrics = run_clustering(ds, layout.cluster, config.cluster, image_ids=ids, mapping_file=mapping,
+                             mapping_ids=train)
+    kept = len(read_table(layout.selected))
     scores = (f", kidney F1 {metrics['kidney_f1']:.3f}, weighted F1 {metrics['weighted_f1']:.3f}"
               if metrics.get("kidney_f1") is not None else "")
-    _note(ctx, "cluster", f"{kept} of {len(ids)} pre-training frames kept as kidney{scores}")
+    return f"frames {metrics['frames']}, {kept} kept as {config.cluster.select}{scores}"
 
 
 # --- sentences --------------------------------------------------------------------------------------
-def run_sentences(ctx: RunContext) -> None:
-    from usconvirt.text.sentences import write_sentences
+def run_sentences(config: PipelineConfig, layout: RunLayout, *, exams: pd.DataFrame | None = None) -> str:
+    """Organ sentences of the dataset's reports (or of the `exams` table given)."""
+    from usconvirt.text.sentences import distinct_share, write_sentences
 
-    config, exams = settings(ctx).sentences, _dataset(ctx).exams
-    sentences = write_sentences(exams, ctx.path("sentences.parquet"), config)
-    _note(ctx, "sentences", f"{len(sentences)} {config.organ} sentences in "
-                            f"{sentences['exam_id'].nunique()} of {len(exams)} reports")
+    exams = _dataset(layout).exams if exams is None else exams
+    sentences = write_sentences(exams, layout.sentences, config.sentences)
+    return (f"{len(sentences)} {config.sentences.organ} sentences in "
+            f"{sentences['exam_id'].nunique()} of {len(exams)} reports; distinct share "
+            + ", ".join(f"{o} {v:.2f}" for o, v in distinct_share(sentences).items()))
 
 
 # --- pair -------------------------------------------------------------------------------------------
-def run_pair(ctx: RunContext) -> None:
-    from usconvirt.pairing import PairConfig, build_pairs
+def run_pair(config: PipelineConfig, layout: RunLayout, *, part: str | None = "pretrain") -> str:
+    """Pair the selected frames with their exam's sentences, those of the split's `part` (None: all)."""
+    from usconvirt.pairing import build_pairs
 
-    config = from_dict(PairConfig, ctx.section("pairing"), source="config.pairing")
-    frames = read_table(ctx.path("cluster", "selected.csv"))
-    sentences = pd.read_parquet(ctx.path("sentences.parquet"))
-    sentences = sentences[sentences["exam_id"].isin(_exams_in(ctx, "pretrain"))]
-    pairs, accounting = build_pairs(_dataset(ctx), frames, sentences, config)
-    write_table(pairs, ctx.path("pairs.parquet"))
-    write_json(accounting, ctx.path("pairs.json"))
-    _note(ctx, "pair", f"{accounting['frames_kept']} pairs from {accounting['exams']} exams, "
-                       f"{accounting['frames_without_text']} frames without text")
+    frames = read_table(layout.selected)
+    sentences = read_table(layout.sentences)
+    if part is not None:
+        sentences = sentences[sentences["exam_id"].isin(_exams_in(layout, part))]
+    pairs, accounting = build_pairs(_dataset(layout), frames, sentences, config.pairing,
+                                    frames_source=str(layout.selected),
+                                    sentences_source=str(layout.sentences))
+    write_table(pairs, layout.pairs)
+    write_json(accounting, layout.pairs_accounting)
+    return (f"{accounting['frames_kept']} frames kept, {accounting['frames_without_text']} frames without "
+            f"text, {accounting['exams']} exams (of {accounting['frames_selected']} selected frames)")
 
 
 # --- tokenizer --------------------------------------------------------------------------------------
-def run_tokenizer(ctx: RunContext) -> None:
+def run_tokenizer(config: PipelineConfig, layout: RunLayout, *, all_reports: bool = False) -> str:
+    """A WordPiece tokenizer retrained on the pre-training exams' reports (every report: `all_reports`)."""
     from usconvirt.text.tokenizer import pretraining_reports, train_tokenizer
 
-    reports = pretraining_reports(_dataset(ctx), ctx.path("split.csv"))
-    train_tokenizer(reports, ctx.path("tokenizer"), settings(ctx).tokenizer)
-    _note(ctx, "tokenizer", f"trained on {len(reports)} pre-training reports")
+    reports = pretraining_reports(_dataset(layout, check_files=False), None if all_reports else layout.split)
+    tokenizer = train_tokenizer(reports, layout.tokenizer, config.tokenizer)
+    return f"WordPiece tokenizer of {len(tokenizer)} tokens trained on {len(reports)} reports"
 
 
 # --- pretrain ---------------------------------------------------------------------------------------
-def pretrain_config(ctx: RunContext):
-    from usconvirt.training.pretrain import PretrainConfig
+def pretrain_summary(name: str, summary: Mapping[str, Any]) -> str:
+    """One pre-training's line, the same for `usconvirt run` and `usconvirt pretrain`."""
+    line = (f"{name} {summary['steps']} steps on {summary['pairs']} pairs, "
+            f"loss {summary['first_loss']:.3f} -> {summary['final_loss']:.3f}")
+    if "ratio" in summary:  # written by the main process only
+        line += (f", last-epoch loss {summary['last_epoch_mean_loss']:.3f} "
+                 f"= {summary['ratio']:.2f} x chance")
+    return line
 
-    return from_dict(PretrainConfig, ctx.section("pretrain"), source="config.pretrain")
 
+def run_pretrain(config: PipelineConfig, layout: RunLayout, *, resume: bool = True,
+                 tokenizer: bool = True) -> str:
+    """ConVIRT, and each control that finetune_inits names, pre-trained on the pairs.
 
-# Controls pre-trained beside ConVIRT when finetune_inits names them: init name -> run directory.
-CONTROL_DIRS = {"shuffled": "pretrain_shuffled", "simclr": "pretrain_simclr"}
-
-
-def run_pretrain(ctx: RunContext) -> None:
+    `tokenizer` False: the text encoder's own tokenizer rather than the retrained one.
+    """
     from usconvirt.pairing import load_pairs
     from usconvirt.training.pretrain import pretrain
     from usconvirt.training.simclr import pretrain_simclr
 
-    pairs, config, notes = load_pairs(ctx.path("pairs.parquet")), pretrain_config(ctx), []
-    wanted = settings(ctx).finetune_inits
-    runs = {"convirt": lambda out: pretrain(_dataset(ctx), pairs, ctx.path("tokenizer"), out, config)}
-    if "shuffled" in wanted:
-        runs["shuffled"] = lambda out: pretrain(_dataset(ctx), pairs, ctx.path("tokenizer"), out,
-                                                replace(config, shuffle_texts=True))
-    if "simclr" in wanted:
-        runs["simclr"] = lambda out: pretrain_simclr(_dataset(ctx), pairs, out, config)
-    for name, run in runs.items():
-        result = run(ctx.path(CONTROL_DIRS.get(name, "pretrain")))
-        notes.append(f"{name} {result['steps']} steps, last-epoch loss {result['last_epoch_mean_loss']:.3f} "
-                     f"= {result['ratio']:.2f} x chance")
-    _note(ctx, "pretrain", f"{len(pairs)} pairs; " + "; ".join(notes))
+    ds, pairs = _dataset(layout), load_pairs(layout.pairs)
+    tokenizer_dir = layout.tokenizer if tokenizer else None
+    runs = {"convirt": lambda out: pretrain(ds, pairs, tokenizer_dir, out, config.pretrain, resume=resume)}
+    if "shuffled" in config.finetune_inits:
+        runs["shuffled"] = lambda out: pretrain(ds, pairs, tokenizer_dir, out,
+                                                replace(config.pretrain, shuffle_texts=True), resume=resume)
+    if "simclr" in config.finetune_inits:
+        runs["simclr"] = lambda out: pretrain_simclr(ds, pairs, out, config.pretrain, resume=resume)
+    return "; ".join(pretrain_summary(name, run(layout.pretraining(name))) for name, run in runs.items())
 
 
-def _pretrain_outputs(ctx: RunContext) -> list[Path]:
+def _pretrain_outputs(config: PipelineConfig, layout: RunLayout) -> list[Path]:
     """ConVIRT's files and each control's encoder that finetune_inits asks for (a new one reruns it)."""
-    controls = [CONTROL_DIRS[n] for n in settings(ctx).finetune_inits if n in CONTROL_DIRS]
-    return [ctx.path("pretrain", "image_encoder"), ctx.path("pretrain", "loss.csv"),
-            *(ctx.path(d, "image_encoder") for d in controls)]
+    controls = [name for name in config.finetune_inits if name in CONTROL_DIRS]
+    return [layout.pretrain / "image_encoder", layout.pretrain / "loss.csv",
+            *(layout.pretraining(name) / "image_encoder" for name in controls)]
 
 
 # --- finetune ---------------------------------------------------------------------------------------
@@ -170,99 +171,102 @@ def imagenet_cached() -> bool:
                for name in ("model.safetensors", "pytorch_model.bin"))
 
 
-def run_decisions(ctx: RunContext) -> dict[str, object]:
+def machine_decisions(config: PipelineConfig) -> dict[str, Any]:
     """Choices that depend on the machine, made once per run from the config and local files only."""
-    return {"imagenet": "imagenet" in settings(ctx).finetune_inits and imagenet_cached()}
+    return {"imagenet": "imagenet" in config.finetune_inits and imagenet_cached()}
 
 
-def finetune_inits(ctx: RunContext) -> dict[str, str]:
+def finetune_runs(config: PipelineConfig, layout: RunLayout) -> dict[str, str]:
     """Run name -> init, for the inits the config asks for (imagenet only where its weights are cached)."""
-    wanted = settings(ctx).finetune_inits
-    if "imagenet" not in ctx.decisions:
-        ctx.decisions.update(run_decisions(ctx))
     inits = {}
-    for name in wanted:
+    for name in config.finetune_inits:
         if name == "convirt":
-            inits["convirt"] = f"convirt:{ctx.path('pretrain')}"
+            inits["convirt"] = f"convirt:{layout.pretrain}"
         elif name in CONTROL_DIRS:
-            inits[name] = str(ctx.path(CONTROL_DIRS[name]))
+            inits[name] = str(layout.pretraining(name))
         elif name == "imagenet":
-            if ctx.decisions["imagenet"]:
+            if run_decisions(layout).get("imagenet", imagenet_cached()):
                 inits["imagenet"] = "imagenet"
         else:
             inits[name] = name
     return inits
 
 
-def finetune_config(ctx: RunContext, init: str):
-    from usconvirt.training.finetune import FinetuneConfig
-
-    section = ctx.section("finetune")
-    # Random init uses the pre-training architecture, so the comparison isolates the weights.
-    section.setdefault("arch", pretrain_config(ctx).image.arch)
-    section.setdefault("image_size", pretrain_config(ctx).image_size)
-    return replace(from_dict(FinetuneConfig, section, source="config.finetune"), init=init)
-
-
-def run_finetune(ctx: RunContext) -> None:
+def run_finetune(config: PipelineConfig, layout: RunLayout, *, runs: Mapping[str, str] | None = None,
+                 resume: bool = True) -> str:
+    """Fine-tune one classifier per run (name -> init; default: the config's finetune_inits)."""
     from usconvirt.training.finetune import finetune
 
-    split, notes = _split(ctx), []
-    skipped = [n for n in settings(ctx).finetune_inits if n not in finetune_inits(ctx)]
-    for name, init in finetune_inits(ctx).items():
-        metrics = finetune(_dataset(ctx), split, ctx.path("finetune", name), finetune_config(ctx, init),
-                           resume=False)
-        notes.append(f"{name} val macro-F1 {metrics['val']['macro_f1']:.3f}")
+    split, ds, notes = read_table(layout.split), _dataset(layout), []
+    wanted = finetune_runs(config, layout) if runs is None else dict(runs)
+    for name, init in wanted.items():
+        metrics = finetune(ds, split, layout.finetuning(name), replace(config.finetune, init=init),
+                           resume=resume)
+        test_f1 = metrics["test"]["macro_f1"]
+        notes.append(f"{name} best epoch {metrics['best_epoch']}, val macro-F1 "
+                     f"{metrics['val']['macro_f1']:.3f}, test macro-F1 "
+                     f"{'n/a' if test_f1 is None else f'{test_f1:.3f}'}")
+    skipped = [n for n in config.finetune_inits if runs is None and n not in wanted]
     if skipped:
         notes.append(f"skipped {', '.join(skipped)} (weights not available offline)")
-    _note(ctx, "finetune", "; ".join(notes))
+    return "; ".join(notes)
+
+
+def _finetune_outputs(config: PipelineConfig, layout: RunLayout) -> list[Path]:
+    return [layout.finetuning(name) / "predictions.csv" for name in finetune_runs(config, layout)]
 
 
 # --- evaluate ---------------------------------------------------------------------------------------
-def run_evaluate(ctx: RunContext) -> None:
+def run_evaluate(config: PipelineConfig, layout: RunLayout, *, runs: Mapping[str, Path] | None = None,
+                 sides: bool = True) -> str:
+    """Table 1 of the fine-tuned runs, with kidney-level rows from the dataset's sides (`sides`)."""
     from usconvirt.evaluation.evaluate import evaluate_runs
+    from usconvirt.evaluation.exam_level import dataset_sides
 
-    config = settings(ctx).evaluation
-    runs = {name: ctx.path("finetune", name) for name in finetune_inits(ctx)}
-    metrics = evaluate_runs(runs, ctx.path("evaluation"), n_bootstrap=config.n_bootstrap, seed=config.seed)
-    _note(ctx, "evaluate", f"{len(runs)} runs, {len(metrics)} metric groups")
+    if runs is None:
+        runs = {name: layout.finetuning(name) for name in finetune_runs(config, layout)}
+    metrics = evaluate_runs(runs, layout.evaluation, n_bootstrap=config.evaluation.n_bootstrap,
+                            seed=config.evaluation.seed,
+                            sides=dataset_sides(layout.dataset_dir) if sides else None)
+    return f"{len(runs)} runs, {len(metrics)} metric groups"
 
 
-def headline(ctx: RunContext) -> str:
+def headline(layout: RunLayout) -> str:
     """One line: test macro-F1 per initialisation with its bootstrap CI, from evaluation/metrics.json."""
-    runs = json.loads(ctx.path("evaluation", "metrics.json").read_text())["runs"]
+    runs = json.loads((layout.evaluation / "metrics.json").read_text())["runs"]
     return "test macro-F1: " + ", ".join(
         f"{name} {m['macro_f1']['value']:.3f} ({m['macro_f1']['ci_low']:.3f}-{m['macro_f1']['ci_high']:.3f})"
         for name, m in runs.items())
 
 
 # --- represent --------------------------------------------------------------------------------------
-def run_represent(ctx: RunContext) -> None:
+def run_represent(config: PipelineConfig, layout: RunLayout, *, imagenet: bool | None = None) -> str:
+    """t-SNE, probes, retrieval and zero-shot of every encoder; ImageNet's where the run fine-tuned it."""
     from usconvirt.evaluation.represent import measure_run
 
-    measure_run(ctx.out, dataset=ctx.dataset_dir, imagenet="imagenet" in finetune_inits(ctx),
-                seed=settings(ctx).evaluation.seed)
-    _note(ctx, "represent", "t-SNE, linear probe, kNN, retrieval and zero-shot written")
+    if imagenet is None:
+        imagenet = "imagenet" in finetune_runs(config, layout)
+    measure_run(layout.out, dataset=layout.dataset, imagenet=imagenet, seed=config.evaluation.seed)
+    return "t-SNE, linear probe, kNN, retrieval and zero-shot written"
 
 
 # --- label efficiency -------------------------------------------------------------------------------
-def run_label_efficiency(ctx: RunContext) -> None:
+def run_label_efficiency(config: PipelineConfig, layout: RunLayout) -> str:
     from usconvirt.evaluation.label_efficiency import LabelEfficiencyConfig, label_efficiency
 
     # Each (init, fraction) run records what it was made from; only runs whose inputs changed are redone.
-    inits = finetune_inits(ctx)
-    made_from = {name: {"init": init, "encoder": _encoder_fingerprint(ctx, init),
-                        "split": fingerprint(ctx.path("split.csv"))} for name, init in inits.items()}
-    config = LabelEfficiencyConfig(fractions=settings(ctx).label_efficiency.fractions,
-                                   finetune=finetune_config(ctx, "random"),
-                                   n_bootstrap=settings(ctx).evaluation.n_bootstrap,
-                                   seed=settings(ctx).evaluation.seed)
-    table = label_efficiency(_dataset(ctx), _split(ctx), inits, ctx.path("evaluation"), config,
+    inits = finetune_runs(config, layout)
+    made_from = {name: {"init": init, "encoder": _encoder_fingerprint(init),
+                        "split": fingerprint(layout.split)} for name, init in inits.items()}
+    settings = LabelEfficiencyConfig(fractions=config.label_efficiency.fractions,
+                                     finetune=replace(config.finetune, init="random"),
+                                     n_bootstrap=config.evaluation.n_bootstrap, seed=config.evaluation.seed)
+    table = label_efficiency(_dataset(layout), read_table(layout.split), inits, layout.evaluation, settings,
                              made_from=made_from)
-    _note(ctx, "label_efficiency", f"{len(table)} fine-tuning runs")
+    return f"{len(table)} fine-tuning runs"
 
 
-def _encoder_fingerprint(ctx: RunContext, init: str) -> str | None:
+def _encoder_fingerprint(init: str) -> str | None:
     """The pre-trained encoder an init starts from, fingerprinted; None for inits with no file behind them."""
     if init.startswith("convirt:"):
         return fingerprint(Path(init.split(":", 1)[1]) / "image_encoder")
@@ -270,60 +274,57 @@ def _encoder_fingerprint(ctx: RunContext, init: str) -> str | None:
 
 
 # --- report -----------------------------------------------------------------------------------------
-def run_report(ctx: RunContext) -> None:
+def run_report(config: PipelineConfig, layout: RunLayout) -> str:
     from usconvirt.evaluation.report import write_report
 
-    path = write_report(ctx.out, dataset=ctx.dataset_dir)
-    _note(ctx, "report", str(path))
+    return str(write_report(layout.out, layout.report, dataset=layout.dataset))
 
 
 def _files(*names: str):
-    return lambda ctx: [ctx.path(*n.split("/")) for n in names]
-
-
-def _dataset_dir(ctx: RunContext) -> list[Path]:
-    return [ctx.dataset_dir]
-
-
-def _finetune_outputs(ctx: RunContext) -> list[Path]:
-    return [ctx.path("finetune", name, "predictions.csv") for name in finetune_inits(ctx)]
+    """Paths of the layout by attribute (`split`, `selected`, ...), or `attribute/file` below one."""
+    def paths(config: PipelineConfig, layout: RunLayout) -> list[Path]:
+        return [getattr(layout, head).joinpath(*rest) for head, *rest in (n.split("/") for n in names)]
+    return paths
 
 
 def _checkpoints(pattern: str):
     """Checkpoint directories below the run directory (e.g. every pre-training run's)."""
-    return lambda ctx: sorted(p for p in ctx.out.glob(pattern) if p.is_dir() and p.name == "checkpoints")
+    return lambda config, layout: sorted(p for p in layout.out.glob(pattern)
+                                         if p.is_dir() and p.name == CHECKPOINTS)
 
 
-STAGES: list[Stage] = [
-    Stage("synth", run_synth, inputs=lambda ctx: [], outputs=_dataset_dir, section="synth",
-          enabled=lambda ctx: not ctx.config.get("dataset")),
-    Stage("split", run_split, inputs=_dataset_dir, outputs=_files("split.csv"), section="split"),
-    Stage("cluster", run_cluster, inputs=lambda ctx: [*_dataset_dir(ctx), ctx.path("split.csv")],
-          outputs=_files("cluster/assignments.csv", "cluster/selected.csv"),
-          section=("cluster", "cluster_mapping"), state=_checkpoints("cluster/checkpoints")),
-    Stage("sentences", run_sentences, inputs=_dataset_dir,
-          outputs=_files("sentences.parquet", "sentences_summary.parquet"), section="sentences"),
-    Stage("pair", run_pair, inputs=_files("cluster/selected.csv", "sentences.parquet", "split.csv"),
-          outputs=_files("pairs.parquet"), section="pairing"),
-    Stage("tokenizer", run_tokenizer, inputs=lambda ctx: [*_dataset_dir(ctx), ctx.path("split.csv")],
-          outputs=_files("tokenizer/tokenizer.json"), section="tokenizer"),
-    Stage("pretrain", run_pretrain, inputs=_files("pairs.parquet", "tokenizer"),
-          outputs=_pretrain_outputs, section="pretrain",
-          state=_checkpoints("pretrain*/checkpoints")),
-    Stage("finetune", run_finetune, inputs=_files("split.csv", "pretrain/image_encoder"),
-          outputs=_finetune_outputs, section=("finetune", "finetune_inits", "pretrain")),
-    Stage("evaluate", run_evaluate, inputs=_finetune_outputs, outputs=_files("evaluation/table1.md"),
-          section="evaluation"),
-    Stage("represent", run_represent, inputs=_files("split.csv", "pretrain/image_encoder"),
-          outputs=_files("evaluation/tsne.png"), section=("evaluation", "pretrain")),
-    Stage("label_efficiency", run_label_efficiency, inputs=_files("split.csv", "pretrain/image_encoder"),
-          outputs=_files("evaluation/label_efficiency.csv"),
-          section=("label_efficiency", "finetune", "evaluation"),
-          enabled=lambda ctx: settings(ctx).label_efficiency.enabled),
-    Stage("report", run_report, inputs=_files("evaluation", "split.csv"), outputs=_files("report.html")),
-]
+SYNTH = Stage("synth", run_synth, inputs=_files(), outputs=_files("dataset_dir"), sections=("synth",),
+              enabled=lambda config, layout: not config.dataset)
+SPLIT = Stage("split", run_split, inputs=_files("dataset_dir"), outputs=_files("split"), sections=("split",))
+CLUSTER = Stage("cluster", run_cluster, inputs=_files("dataset_dir", "split"),
+                outputs=_files("assignments", "selected"), sections=("cluster", "cluster_mapping"),
+                state=_checkpoints(f"cluster/{CHECKPOINTS}"))
+SENTENCES = Stage("sentences", run_sentences, inputs=_files("dataset_dir"),
+                  outputs=_files("sentences", "sentences_summary"), sections=("sentences",))
+PAIR = Stage("pair", run_pair, inputs=_files("selected", "sentences", "split"), outputs=_files("pairs"),
+             sections=("pairing",))
+TOKENIZER = Stage("tokenizer", run_tokenizer, inputs=_files("dataset_dir", "split"),
+                  outputs=_files("tokenizer/tokenizer.json"), sections=("tokenizer",))
+PRETRAIN = Stage("pretrain", run_pretrain, inputs=_files("pairs", "tokenizer"), outputs=_pretrain_outputs,
+                 sections=("pretrain",), state=_checkpoints(f"pretrain*/{CHECKPOINTS}"))
+FINETUNE = Stage("finetune", run_finetune, inputs=_files("split", "pretrain/image_encoder"),
+                 outputs=_finetune_outputs, sections=("finetune", "finetune_inits", "pretrain"),
+                 state=_checkpoints(f"finetune/*/{CHECKPOINTS}"))
+EVALUATE = Stage("evaluate", run_evaluate, inputs=_finetune_outputs, outputs=_files("evaluation/table1.md"),
+                 sections=("evaluation",))
+REPRESENT = Stage("represent", run_represent, inputs=_files("split", "pretrain/image_encoder"),
+                  outputs=_files("evaluation/tsne.png"), sections=("evaluation", "pretrain"))
+LABEL_EFFICIENCY = Stage("label_efficiency", run_label_efficiency,
+                         inputs=_files("split", "pretrain/image_encoder"),
+                         outputs=_files("evaluation/label_efficiency.csv"),
+                         sections=("label_efficiency", "finetune", "evaluation"),
+                         enabled=lambda config, layout: config.label_efficiency.enabled)
+REPORT = Stage("report", run_report, inputs=_files("evaluation", "split"), outputs=_files("report"))
+
+STAGES: list[Stage] = [SYNTH, SPLIT, CLUSTER, SENTENCES, PAIR, TOKENIZER, PRETRAIN, FINETUNE, EVALUATE,
+                       REPRESENT, LABEL_EFFICIENCY, REPORT]
 
 
-def run(config: dict, **options) -> RunContext:
+def run(config: dict, **options) -> tuple[PipelineConfig, RunLayout]:
     """`usconvirt run`: validate `config`, then run every stage above (see pipeline.run_pipeline)."""
-    return run_pipeline(config, STAGES, decide=run_decisions, **options)
+    return run_pipeline(config, STAGES, decide=machine_decisions, **options)

@@ -194,3 +194,66 @@ def test_split_cli_without_labels_fails_and_writes_nothing(tmp_path, cli, write_
     code, text = cli("split", root, "--out", out)
     assert code == 2 and "field 'label'" in text and str(root) in text
     assert not out.exists() and not list(tmp_path.glob(".split.csv*"))
+
+
+# --- a team's own split file ---------------------------------------------------------------------------
+def _split_file(tmp_path: Path, rows: list[tuple[str, str]], key: str = "exam_id") -> str:
+    path = tmp_path / "team_split.csv"
+    pd.DataFrame(rows, columns=[key, "part"]).to_csv(path, index=False)
+    return str(path)
+
+
+def test_split_file_by_exam_sets_the_parts_and_the_unlisted_exams_join_the_pool(tmp_path):
+    # p0: a labelled exam and an unlabelled one; p1, p2 labelled; p3 unlabelled and unlisted.
+    ds = _dataset({"p0": ["a", ""], "p1": ["n"], "p2": ["a"], "p3": [""]})
+    rows = [("p0-e0", "train"), ("p1-e0", "val"), ("p2-e0", "test")]
+    split = split_dataset(ds, SplitConfig(file=_split_file(tmp_path, rows), seed=99))
+    assert dict(zip(split["exam_id"], split["part"], strict=True)) == {
+        "p0-e0": "train", "p0-e1": "excluded", "p1-e0": "val", "p2-e0": "test", "p3-e0": "pretrain"}
+
+
+def test_split_file_by_patient(tmp_path):
+    ds = _dataset({"p0": ["a", "n"], "p1": ["n"], "p2": ["a", ""]})
+    path = _split_file(tmp_path, [("p0", "train"), ("p1", "val"), ("p2", "pretrain")], key="patient_id")
+    split = split_dataset(ds, SplitConfig(file=path))
+    assert split.groupby("patient_id")["part"].first().to_dict() == {"p0": "train", "p1": "val",
+                                                                      "p2": "pretrain"}
+
+
+@pytest.mark.parametrize(("rows", "expected"), [
+    ([("p0-e0", "train"), ("p1-e0", "holdout")], ["row 2", "field 'part'", "unknown part 'holdout'"]),
+    ([("p0-e0", "train"), ("p0-e1", "test"), ("p1-e0", "val")],
+     ["row 2", "field 'part'", "patient 'p0' is in two parts: train (row 1) and test"]),
+    ([("p0-e0", "train"), ("p0-e1", "train")], ["images.csv", "row 5", "field 'exam_id'", "p1-e0"]),
+    ([("p0-e0", "train"), ("p1-e0", "val"), ("p9-e0", "test")], ["row 3", "field 'exam_id'", "p9-e0"]),
+    ([("p0-e0", "train"), ("p1-e0", "val"), ("p0-e0", "test")], ["row 3", "listed twice"]),
+])
+def test_split_file_problems_are_one_line_errors_naming_file_row_and_field(tmp_path, rows, expected):
+    ds = _dataset({"p0": ["a", "n"], "p1": ["n"]})
+    path = _split_file(tmp_path, rows)
+    with pytest.raises(InputError) as error:
+        split_dataset(ds, SplitConfig(file=path))
+    message = str(error.value)
+    assert "\n" not in message and all(part in message for part in expected), message
+    if "images.csv" not in expected:
+        assert message.startswith(path)
+
+
+def test_split_cli_takes_a_split_file(tmp_path, cli, write_dataset, dataset_rows):
+    exams, images = dataset_rows(n_patients=4)
+    root = write_dataset(tmp_path / "ds", exams, images)
+    parts = {"p0": "train", "p1": "train", "p2": "val", "p3": "test"}
+    team = _split_file(tmp_path, list(parts.items()), key="patient_id")
+    out = tmp_path / "split.csv"
+    code, text = cli("split", root, "--out", out, "--file", team)
+    assert code == 0, text
+    split = pd.read_csv(out, dtype=str)
+    assert split.groupby("patient_id")["part"].first().to_dict() == parts
+    code, text = cli("split", root, "--out", tmp_path / "bad.csv", "--file", tmp_path / "none.csv")
+    assert code == 2 and "none.csv" in text and not (tmp_path / "bad.csv").exists()
+
+
+def test_pipeline_config_takes_split_file():
+    from usconvirt.pipeline_config import validate_pipeline_config
+
+    assert validate_pipeline_config({"split": {"file": "team.csv"}}).split.file == "team.csv"

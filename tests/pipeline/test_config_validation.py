@@ -11,8 +11,7 @@ import pytest
 from usconvirt import stages
 from usconvirt.config import load_yaml
 from usconvirt.errors import InputError
-from usconvirt.pipeline import packaged_config
-from usconvirt.pipeline_config import validate_pipeline_config
+from usconvirt.pipeline_config import packaged_config, validate_pipeline_config
 
 CONFIGS = {name: load_yaml(packaged_config(name)) for name in ("demo", "paper")}
 PLACES = [(name, section) for name, config in CONFIGS.items()
@@ -62,8 +61,31 @@ def test_unknown_initialisation_is_refused():
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_the_shipped_configs_validate(name):
-    assert validate_pipeline_config(CONFIGS[name]).pretrain is not None
+def test_the_shipped_configs_validate_to_their_own_settings(name):
+    typed = validate_pipeline_config(CONFIGS[name])
+    written = CONFIGS[name]["pretrain"]
+    assert typed.pretrain.image.arch == written["image"]["arch"]
+    assert typed.pretrain.image_size == written["image_size"] and typed.pretrain.lr == written["lr"]
+    assert typed.finetune_inits == tuple(CONFIGS[name]["finetune_inits"])
+
+
+def test_finetune_takes_the_pretraining_arch_and_size_unless_it_sets_its_own():
+    derived = validate_pipeline_config({"pretrain": {"image": {"arch": "tiny"}, "image_size": 32}})
+    assert (derived.finetune.arch, derived.finetune.image_size) == ("tiny", 32)
+    own = validate_pipeline_config({"pretrain": {"image": {"arch": "tiny"}}, "finetune": {"arch": "small"}})
+    assert own.finetune.arch == "small"
+
+
+def test_the_manifest_hashes_the_typed_sections(tmp_path):
+    from usconvirt.pipeline import stage_key
+    from usconvirt.run_layout import RunLayout
+
+    def key(config: dict) -> str:
+        return stage_key(validate_pipeline_config(config), RunLayout(tmp_path), stages.FINETUNE)["config"]
+
+    # YAML `1` and `1.0` are the same learning rate; a pre-training arch changes the arch fine-tuned
+    assert key({"finetune": {"lr": 1}}) == key({"finetune": {"lr": 1.0}})
+    assert key({}) != key({"pretrain": {"image": {"arch": "tiny"}}})
 
 
 def test_the_cli_exits_2_with_one_line_naming_file_section_and_key(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from usconvirt.config import from_dict, load_yaml
-from usconvirt.pipeline import packaged_config
+from usconvirt.pipeline_config import packaged_config
 from usconvirt.stages import STAGES
 
 SECTIONS = {
@@ -27,7 +27,9 @@ def test_every_section_builds_its_stage_config(name):
     for section, (module, cls) in SECTIONS.items():
         if section in config:
             built = from_dict(getattr(importlib.import_module(module), cls), config[section], source=section)
-            assert built is not None
+            for key, value in config[section].items():  # every setting written is the one built
+                if not isinstance(value, dict):
+                    assert getattr(built, key) == (tuple(value) if isinstance(value, list) else value), key
 
 
 def test_paper_config_has_the_papers_pretraining_settings():

@@ -114,22 +114,6 @@ def test_finetune_writes_predictions_model_and_metrics(tiny, tmp_path):
     assert np.allclose(probs.numpy(), test["prob_abnormal"], atol=1e-5)
 
 
-def test_select_by_roc_auc_keeps_the_epoch_with_the_best_validation_auc(tiny, tmp_path):
-    root, split = tiny
-    metrics = finetune(load_dataset(root), split, tmp_path / "auc", _config(select_by="roc_auc", epochs=4))
-    logged = pd.read_csv(tmp_path / "auc" / "logs" / "metrics.csv").dropna(subset=["val_roc_auc"])
-    assert len(logged) == metrics["epochs_run"]
-    best = logged["val_roc_auc"].to_numpy()
-    assert best[metrics["best_epoch"]] == best.max()
-
-
-def test_select_by_last_trains_every_epoch_and_keeps_the_final_weights(tiny, tmp_path):
-    root, split = tiny
-    metrics = finetune(load_dataset(root), split, tmp_path / "last",
-                       _config(select_by="last", epochs=4, patience=1))
-    assert metrics["epochs_run"] == 4 and metrics["best_epoch"] == 3, metrics
-
-
 def test_truncated_gce_with_loss_weights_learns_the_lesion(tiny, tmp_path):
     root, split = tiny
     metrics = finetune(load_dataset(root), split, tmp_path / "tgce",
@@ -161,8 +145,6 @@ def test_bad_init_and_config_are_input_errors(tmp_path):
         check_config(_config(loss="focal"))
     with pytest.raises(InputError, match="field 'train_fraction'"):
         check_config(_config(train_fraction=0.0))
-    with pytest.raises(InputError, match="field 'select_by'"):
-        check_config(_config(select_by="accuracy"))
 
 
 def test_imagenet_offline_is_a_clear_input_error(monkeypatch):

@@ -20,11 +20,8 @@ from usconvirt.models.convirt import load_convirt
 from usconvirt.models.image_encoder import load_image_encoder
 from usconvirt.training.diagnostics import loss_diagnostics, split_heldout_exams
 from usconvirt.training.pretrain import (
-    PairCollate,
-    PairDataset,
     PretrainConfig,
     cosine_with_warmup,
-    positive_groups,
     pretrain,
     shuffled_texts,
 )
@@ -56,58 +53,6 @@ def test_tiny_pretraining_lowers_the_loss(pair_set: tuple, tmp_path: Path) -> No
     assert diagnostics["last_epoch_mean_loss"] == pytest.approx(epochs["mean_loss"].iloc[-1])
     assert diagnostics["ratio"] == pytest.approx(diagnostics["last_epoch_mean_loss"] / np.log(8))
     assert diagnostics["heldout_retrieval"] is None  # 16 exams x 5%: too few to hold any out
-
-
-def test_multiple_instance_items_hold_every_sentence_padded_to_k() -> None:
-    frames = np.zeros((3, 4, 4), dtype=np.uint8)
-    texts = [["a"], ["b", "c"], ["d", "e", "f", "g"]]
-    data = PairDataset(frames, texts, groups=np.array([0, 1, 1]), max_sentences=3)
-    torch.manual_seed(0)
-    items = [data[i] for i in range(3)]
-    assert items[0][1] == ("a", "", "") and items[1][1] == ("b", "c", "")
-    assert len(items[2][1]) == 3 and set(items[2][1]) < {"d", "e", "f", "g"}  # a subset, in report order
-    assert list(items[2][1]) == sorted(items[2][1])
-
-    class Tokenizer:
-        def __call__(self, texts, **_):
-            ids = torch.tensor([[len(t)] for t in texts])
-            return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-
-    batch = PairCollate(Tokenizer(), 8)(items)
-    assert batch["input_ids"].shape == (9, 1) and batch["images"].shape == (3, 1, 4, 4)
-    assert batch["text_valid"].tolist() == [True, False, False, True, True, False, True, True, True]
-
-
-def test_multiple_instance_pretraining_learns_and_rejects_zero_sentences(pair_set: tuple,
-                                                                         tmp_path: Path) -> None:
-    dataset, pairs, tokenizer_dir = pair_set
-    with pytest.raises(InputError, match="max_sentences"):
-        pretrain(dataset, pairs, tokenizer_dir, tmp_path / "bad", tiny_config(multiple_instance=True,
-                                                                               max_sentences=0))
-    assert not (tmp_path / "bad" / "config.yaml").exists()
-    pretrain(dataset, pairs, tokenizer_dir, tmp_path, tiny_config(epochs=8, multiple_instance=True))
-    losses = pd.read_csv(tmp_path / "loss.csv")
-    quarter = len(losses) // 4
-    assert losses["loss"].tail(quarter).mean() < losses["loss"].head(quarter).mean() - 0.2
-
-
-def test_image_ssl_term_trains_on_two_views_and_leaves_the_loss_curve_image_text(pair_set: tuple,
-                                                                                  tmp_path: Path) -> None:
-    dataset, pairs, tokenizer_dir = pair_set
-    with pytest.raises(InputError, match="image_ssl_weight"):
-        pretrain(dataset, pairs, tokenizer_dir, tmp_path / "bad", tiny_config(image_ssl_weight=-1.0))
-    plain = pretrain(dataset, pairs, tokenizer_dir, tmp_path / "plain", tiny_config(epochs=2))
-    slip = pretrain(dataset, pairs, tokenizer_dir, tmp_path / "slip",
-                    tiny_config(epochs=2, image_ssl_weight=1.0))
-    # the recorded curve is the image-text InfoNCE alone (its chance line still applies): at the first
-    # step, before any update, both runs see the same weights and the same first view
-    first = [pd.read_csv(tmp_path / run / "loss.csv")["loss"].iloc[0] for run in ("plain", "slip")]
-    assert first[0] == pytest.approx(first[1], abs=1e-5)
-    later = [pd.read_csv(tmp_path / run / "loss.csv")["loss"].iloc[-1] for run in ("plain", "slip")]
-    assert later[0] != pytest.approx(later[1], abs=1e-4)  # the image term changed the updates
-    assert slip["steps"] == plain["steps"]
-    encoder = load_image_encoder(tmp_path / "slip" / "image_encoder")  # the SSL head is not saved
-    assert not any("ssl" in name for name in encoder.state_dict())
 
 
 class KillAt(L.Callback):
@@ -183,24 +128,6 @@ def test_shuffled_texts_give_every_exam_another_exams_sentences() -> None:
     assert sorted(t[0] for t in dict(zip(exams, shuffled, strict=True)).values()) == ["A", "B", "C", "D"]
 
 
-def test_frames_whose_sentences_read_normal_share_one_group_and_the_control_follows_its_texts() -> None:
-    exams = ["a", "a", "b", "c", "c", "d"]
-    normal = [True, True, False, True, True, False]
-    plain = positive_groups(exams, normal, PretrainConfig())
-    assert plain.tolist() == list(range(6))  # ConVIRT: each frame its own text's only image
-    groups = positive_groups(exams, normal, PretrainConfig(normal_positives=True))
-    assert groups[0] == groups[1] == groups[3] == groups[4]  # a and c read normal: one group
-    assert len({groups[2], groups[5], groups[0]}) == 3
-    by_exam = positive_groups(exams, normal, PretrainConfig(normal_positives=True, same_exam_positives=True))
-    assert by_exam[2] != by_exam[5] and by_exam[0] == by_exam[3]
-    shuffled = positive_groups(exams, normal, PretrainConfig(normal_positives=True, shuffle_texts=True))
-    texts = shuffled_texts(exams, [[str(flag)] for flag in normal], seed=0)
-    in_normal_group = shuffled == len(exams)
-    assert in_normal_group.tolist() == [t == ["True"] for t in texts]  # the flag travelled with the texts
-    with pytest.raises(InputError, match="reads_normal"):
-        positive_groups(exams, None, PretrainConfig(normal_positives=True))
-
-
 def test_heldout_exams_are_whole_and_disjoint_from_training() -> None:
     pairs = pd.DataFrame({"image_id": [f"f{i}" for i in range(40)],
                           "exam_id": [f"e{i // 2}" for i in range(40)], "texts": [["t"]] * 40})
@@ -218,8 +145,7 @@ def test_pretraining_reports_heldout_retrieval_and_controls_run(pair_set: tuple,
     retrieval = json.loads((tmp_path / "convirt" / "diagnostics.json").read_text())["heldout_retrieval"]
     assert retrieval["n"] == 8 and 0.0 <= retrieval["r@1"] <= retrieval["r@5"] <= retrieval["r@10"] == 1.0
     shuffled = pretrain(dataset, pairs, tokenizer_dir, tmp_path / "shuffled",
-                        tiny_config(epochs=1, heldout_fraction=0.25, shuffle_texts=True,
-                                    same_exam_positives=True))
+                        tiny_config(epochs=1, heldout_fraction=0.25, shuffle_texts=True))
     assert shuffled["steps"] == summary["steps"]
     simclr = pretrain_simclr(dataset, pairs, tmp_path / "simclr", config)
     assert simclr["steps"] == summary["steps"]  # the same step budget on the same frames
@@ -227,3 +153,11 @@ def test_pretraining_reports_heldout_retrieval_and_controls_run(pair_set: tuple,
     encoder = load_image_encoder(tmp_path / "simclr" / "image_encoder")
     assert encoder(torch.rand(2, 1, 32, 32)).shape == (2, encoder.out_dim)
     assert (tmp_path / "simclr" / "epoch_loss.csv").exists()
+
+
+def test_an_experiment_that_was_not_adopted_is_refused_by_name() -> None:
+    from usconvirt.config import from_dict
+
+    for key in PretrainConfig.retired:
+        with pytest.raises(InputError, match=f"pretrain.{key}: '{key}' was an experiment"):
+            from_dict(PretrainConfig, {key: True}, source="pretrain")

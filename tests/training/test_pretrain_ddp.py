@@ -37,18 +37,13 @@ class RecordFirstStep(L.Callback):
             torch.save({"loss": outputs["loss"].detach(), "grads": self.grads}, self.directory / "step.pt")
 
 
-@pytest.mark.parametrize("multiple_instance", [False, True])
-def test_ddp_loss_and_gradients_equal_single_process(tmp_path: Path, multiple_instance: bool) -> None:
+def test_ddp_loss_and_gradients_equal_single_process(tmp_path: Path) -> None:
     dataset, pairs, tokenizer_dir = make_pair_set(tmp_path / "dataset", n=WORLD * PER_RANK)
-    if not multiple_instance:
-        pairs["texts"] = [texts[:1] for texts in pairs["texts"]]  # one sentence: no sampling noise
-    # multiple instance: both sentences of every frame and one padding slot, nothing drawn
-    k = 3 if multiple_instance else None
-    config = tiny_config(batch_size=PER_RANK, max_steps=1, augment=AugmentConfig(enabled=False),
-                         multiple_instance=multiple_instance, max_sentences=k or 6)
+    pairs["texts"] = [texts[:1] for texts in pairs["texts"]]  # one sentence: no sampling noise
+    config = tiny_config(batch_size=PER_RANK, max_steps=1, augment=AugmentConfig(enabled=False))
     tokenizer = load_tokenizer(tokenizer_dir)
     frames, _ = load_frames(dataset, config.image_size, image_ids=pairs["image_id"].tolist())
-    data = PairDataset(frames, list(pairs["texts"]), sample_sentence=False, max_sentences=k)
+    data = PairDataset(frames, list(pairs["texts"]), sample_sentence=False)
     torch.manual_seed(0)
     module = ConVIRTModule(create_convirt(config.model_config(), tokenizer), config)
     reference = copy.deepcopy(module.model)
@@ -65,12 +60,7 @@ def test_ddp_loss_and_gradients_equal_single_process(tmp_path: Path, multiple_in
     reference.train()
     image_emb = torch.cat([reference.image_features(b["images"]) for b in batches])  # [0, 1] floats
     text_emb = torch.cat([reference.text_features(b["input_ids"], b["attention_mask"]) for b in batches])
-    owner = valid = None
-    if multiple_instance:
-        valid = torch.cat([b["text_valid"] for b in batches])
-        assert len(valid) == WORLD * PER_RANK * k and int(valid.sum()) == WORLD * PER_RANK * 2
-        owner = torch.arange(WORLD * PER_RANK).repeat_interleave(k)
-    loss = convirt_loss(image_emb, text_emb, config.tau, config.lam, text_owner=owner, text_valid=valid)
+    loss = convirt_loss(image_emb, text_emb, config.tau, config.lam)
     loss.backward()
 
     assert distributed["loss"].item() == pytest.approx(loss.item(), rel=1e-5)

@@ -32,6 +32,7 @@ from usconvirt.evaluation.exam_level import dataset_sides, exam_level_report, wi
 from usconvirt.evaluation.metrics import confidence_interval
 from usconvirt.io import atomic_dir, read_table
 from usconvirt.models.classifier import load_classifier
+from usconvirt.run_layout import RunLayout
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +55,18 @@ class ExportConfig:
 
 def choose_init(run: Path, init: str | None) -> str:
     """The fine-tuning run to export: the one named, else the best validation macro-F1 (ties: by name)."""
-    runs = sorted(p.parent.name for p in (run / "finetune").glob("*/metrics.json"))
+    finetune = RunLayout(run).finetune
+    runs = sorted(p.parent.name for p in finetune.glob("*/metrics.json"))
     if not runs:
-        raise InputError("no fine-tuned classifier (RUN/finetune/*/metrics.json)", file=run / "finetune")
+        raise InputError("no fine-tuned classifier (RUN/finetune/*/metrics.json)", file=finetune)
     if init is not None:
         if init not in runs:
-            raise InputError(f"no fine-tuning run '{init}', found {', '.join(runs)}", file=run / "finetune",
+            raise InputError(f"no fine-tuning run '{init}', found {', '.join(runs)}", file=finetune,
                              field="init")
         return init
 
     def val_f1(name: str) -> float:
-        metrics = json.loads((run / "finetune" / name / "metrics.json").read_text(encoding="utf-8"))
+        metrics = json.loads((finetune / name / "metrics.json").read_text(encoding="utf-8"))
         return metrics.get("val", {}).get("macro_f1") or 0.0
 
     return max(runs, key=lambda name: (val_f1(name), name))
@@ -72,16 +74,17 @@ def choose_init(run: Path, init: str | None) -> str:
 
 def run_dataset_dir(run: Path) -> Path | None:
     """The run's dataset: the resolved config's `dataset`, else RUN/dataset (the demo's synthetic one)."""
-    config = run / "config.resolved.yaml"
+    run_files = RunLayout(run)
+    config = run_files.resolved_config
     named = load_yaml(config).get("dataset") if config.is_file() else None
-    for candidate in (Path(named) if named else None, run / "dataset"):
+    for candidate in (Path(named) if named else None, run_files.dataset_dir):
         if candidate is not None and candidate.is_dir():
             return candidate
     return None
 
 
 def _counts(run: Path, finetune_metrics: dict[str, Any]) -> dict[str, dict[str, int]]:
-    split_path = run / "split.csv"
+    split_path = RunLayout(run).split
     split = read_table(split_path) if split_path.is_file() else pd.DataFrame(columns=["part", "patient_id"])
     frames = finetune_metrics.get("frames", {})
     return {part: {"exams": int((split["part"] == part).sum()),
@@ -105,13 +108,14 @@ def export_bundle(run_dir: str | Path, out: str | Path, config: ExportConfig | N
     if not run.is_dir():
         raise InputError("run directory does not exist", file=run)
     name = choose_init(run, config.init)
-    finetuned = run / "finetune" / name
+    run_files = RunLayout(run)
+    finetuned = run_files.finetuning(name)
     ft_metrics = json.loads((finetuned / "metrics.json").read_text(encoding="utf-8"))
     ft_config = load_yaml(finetuned / "config.yaml")
     classifier = load_classifier(finetuned / "model").eval()
     image_size = int(ft_config["image_size"])
     dataset_dir = run_dataset_dir(run)
-    organ = organ_model_from_run(run / "cluster", dataset_dir) if (run / "cluster").is_dir() else None
+    organ = organ_model_from_run(run_files.cluster, dataset_dir) if run_files.cluster.is_dir() else None
     if organ is None:
         log.warning("no clustering output in %s: the bundle holds no organ model, and predict needs the "
                     "organs in its input", run)

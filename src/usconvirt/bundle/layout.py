@@ -13,7 +13,6 @@ from usconvirt.io import write_json
 FORMAT = "usconvirt-bundle"
 MANIFEST = "bundle.json"
 CLASSIFIER_DIR = "classifier"  # image_encoder/ (transformers layout), head.safetensors, classifier.json
-ENCODER_DIR = f"{CLASSIFIER_DIR}/image_encoder"
 ORGAN_DIR = "organ_model"  # organ_model.json + encoder/, head.safetensors (deep) or kmeans/ (k-means)
 PREPROCESSING = "preprocessing.json"
 DECISION = "decision.json"

@@ -27,6 +27,7 @@ from usconvirt.clustering.organ_model import save_organ_model as save_kmeans_mod
 from usconvirt.errors import InputError
 from usconvirt.models.image_encoder import ImageEncoder, load_image_encoder, save_image_encoder
 from usconvirt.models.inference import frames_on_device, low_precision
+from usconvirt.run_layout import ASSIGNMENTS
 
 log = logging.getLogger(__name__)
 
@@ -129,14 +130,14 @@ def _saved_pixel_kmeans(cluster_dir: Path, mapping: dict[int, str], select: str,
     if dataset_dir is None:
         log.warning("no dataset in the run: the k-means organ model is shipped unchecked")
         return model
-    assignments = read_table(cluster_dir / "assignments.csv")
+    assignments = read_table(cluster_dir / ASSIGNMENTS)
     frames, _ = load_frames(load_dataset(dataset_dir), model.image_size,
                             image_ids=assignments["image_id"].tolist())
     agreement = float((model.model.assign(frames)[0] == assignments["cluster"].astype(int)).mean())
     if agreement < MIN_AGREEMENT:
         raise InputError(f"the saved k-means organ model reproduces only {agreement:.2%} of the stage's "
                          "cluster assignments (frames or code changed since the cluster stage ran?)",
-                         file=cluster_dir / "assignments.csv")
+                         file=cluster_dir / ASSIGNMENTS)
     return model
 
 

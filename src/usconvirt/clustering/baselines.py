@@ -36,11 +36,6 @@ def pca_features(x: np.ndarray, dims: int, seed: int = 0) -> np.ndarray:
     return z / (np.linalg.norm(z, axis=1, keepdims=True) + 1e-8)
 
 
-def pixel_features(frames: np.ndarray, dims: int = 48, blur_px: float = 1.0, seed: int = 0) -> np.ndarray:
-    """Scanner-robust pixel features of (N, S, S) uint8 frames: standardised, blurred, PCA."""
-    return pca_features(standardised_pixels(frames, blur_px), dims, seed)
-
-
 def kmeans(features: np.ndarray, k: int, seed: int = 0, n_init: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """Cluster ids (N,) and (N, K) soft assignments (softmax of negative squared distances, scaled by the
     median distance to the nearest centroid); K is capped by the number of frames."""

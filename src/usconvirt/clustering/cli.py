@@ -1,19 +1,12 @@
-"""The `usconvirt cluster` command's glue: config file + flags + split -> run_clustering."""
+"""Which frames the cluster stage clusters, and which name its clusters, from the split."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from pathlib import Path
-
 import pandas as pd
 
-from usconvirt.clustering.config import ClusterConfig
-from usconvirt.clustering.run import run_clustering
-from usconvirt.config import config_from_file
-from usconvirt.data.dataset import Dataset, load_dataset
+from usconvirt.data.dataset import Dataset
 from usconvirt.data.split import exams_in
 from usconvirt.errors import InputError
-from usconvirt.io import read_table, require_columns
 
 
 def split_frames(ds: Dataset, split: pd.DataFrame, part: str = "pretrain",
@@ -31,19 +24,3 @@ def split_frames(ds: Dataset, split: pd.DataFrame, part: str = "pretrain",
     return (ds.images.loc[in_exams(exams), "image_id"].tolist(),
             ds.images.loc[in_exams(naming), "image_id"].tolist())
 
-
-def cluster_command(dataset: Path, out: Path, *, config_file: Path | None = None,
-                    mapping_file: Path | None = None, split_file: Path | None = None, part: str = "pretrain",
-                    arch: str | None = None, **overrides) -> dict:
-    """Build the config (file, then flags that are set), pick the split's frames, run the stage."""
-    config = config_from_file(ClusterConfig, config_file, "cluster", overrides)
-    if arch is not None:
-        config = replace(config, encoder=replace(config.encoder, arch=arch))
-    ds = load_dataset(dataset)
-    image_ids = mapping_ids = None
-    if split_file is not None:
-        split = read_table(split_file)
-        require_columns(split, ("exam_id", "part"), split_file)
-        image_ids, mapping_ids = split_frames(ds, split, part, source=str(split_file))
-    return run_clustering(ds, out, config, image_ids=image_ids, mapping_file=mapping_file,
-                          mapping_ids=mapping_ids)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from usconvirt.data.dataset import ORGANS
-from usconvirt.models.image_encoder import ImageEncoderConfig
-from usconvirt.training.trainer import TrainerConfig
+from usconvirt.data.schema import ORGANS
+from usconvirt.models.config import ImageEncoderConfig
+from usconvirt.training.config import TrainerConfig
 
 
 @dataclass
@@ -51,11 +51,6 @@ class ClusterConfig:
     montage_frames: int = 16
     workers: int = 1  # frame preprocessing processes
     seed: int = 0
-
-
-def demo_config() -> ClusterConfig:
-    """Fast CPU setting for the end-to-end demo: ~150 exams at 64 px, about a minute on 2 cores."""
-    return ClusterConfig(image_size=64, epochs=20, batch_size=64)  # smaller batches: more steps, same compute
 
 
 METHODS = ("kmeans", "deep", "deep-from-kmeans")

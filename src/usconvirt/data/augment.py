@@ -11,35 +11,15 @@ much, relative to its size, as a 224 px one.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import kornia.augmentation as K
 import torch
 from torch import nn
 
 from usconvirt.data.batched_augment import BatchedAugment
+from usconvirt.data.config import AugmentConfig
 
-BACKENDS = ("kornia", "batched")
 REFERENCE_SIZE = 224  # the input size ConVIRT's blur sigma is given for
-
-
-@dataclass
-class AugmentConfig:
-    """ConVIRT's published settings (PAPER.md Part 2); `blur_sigma` is in pixels of a 224 px image."""
-
-    crop_scale: tuple[float, float] = (0.6, 1.0)  # area fraction, not aspect ratio
-    hflip_p: float = 0.5
-    rotation_deg: float = 20.0
-    translate: float = 0.1
-    affine_scale: tuple[float, float] = (0.95, 1.05)
-    brightness: tuple[float, float] = (0.6, 1.4)  # multiplicative factor
-    contrast: tuple[float, float] = (0.6, 1.4)  # blend factor towards the image mean
-    blur_sigma: tuple[float, float] = (0.1, 3.0)
-    blur_p: float = 0.5
-    enabled: bool = True
-    # kornia: its pipeline, which reads random draws back to the host (a few GPU syncs a batch);
-    # batched: the same transforms with every draw on the device (batched_augment.py)
-    backend: str = field(default="kornia", metadata={"choices": BACKENDS})
 
 
 def blur_for_size(sigma: tuple[float, float], size: int) -> tuple[int, tuple[float, float]]:

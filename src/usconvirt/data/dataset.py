@@ -10,15 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from usconvirt.data.schema import EXAM_COLUMNS, IMAGE_COLUMNS, LABELS, ORGANS, SIDES
 from usconvirt.errors import InputError
 from usconvirt.io import find_table, read_table
-
-ORGANS = ("kidney", "liver", "gallbladder", "spleen", "pancreas", "bladder", "aorta", "other")
-LABELS = ("normal", "abnormal", "absent")
-SIDES = ("left", "right")
-
-EXAM_COLUMNS = ("exam_id", "patient_id", "report")
-IMAGE_COLUMNS = ("image_id", "exam_id", "path")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from usconvirt.data.dataset import LABELS, ORGANS, SIDES
+from usconvirt.data.schema import LABELS, ORGANS, SIDES
 from usconvirt.data.user_tables import read_user_table
 from usconvirt.errors import InputError
 

@@ -200,11 +200,6 @@ def _read_headers(paths: list[Path]) -> list[DicomHeader | InputError]:
     return out
 
 
-def iter_studies(dicom_dir: str | Path, key: str | bytes, *, strict: bool = False) -> Iterator[Study]:
-    """The studies of an export, pseudonymised, without reports (e.g. to predict on a new export)."""
-    yield from scan_export(dicom_dir, key, strict=strict).studies
-
-
 # --- pass 2: pixels --------------------------------------------------------------------------
 def clean_file_frames(source: SourceFile, file_index: int = 0) -> list[CleanFrame]:
     """Decode and clean every frame of one file; an undecodable file raises InputError naming it."""

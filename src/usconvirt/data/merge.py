@@ -13,10 +13,8 @@ import os
 import shutil
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Annotated
 
 import pandas as pd
-import typer
 
 from usconvirt.data.ingest import EXAM_COLUMNS, SUMMARY_FILE, IngestSummary
 from usconvirt.data.shard import parse_shard
@@ -107,13 +105,3 @@ def _link_tree(src: Path, dst: Path) -> None:
                 os.link(path, target)
             except OSError:
                 shutil.copy2(path, target)
-
-
-def merge_command(
-    shards: Annotated[list[Path], typer.Argument(help="Shard datasets of `usconvirt ingest --shard I/N`.")],
-    out: Annotated[Path, typer.Option(help="Dataset directory to write.")],
-    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
-) -> None:
-    """Merge the shards of a sharded ingest into one dataset (the same as one unsharded run)."""
-    s = merge_shards(shards, out, overwrite=overwrite)
-    typer.echo(f"{out}: {s.frames} frames in {s.exams} exams from {len(shards)} shards")

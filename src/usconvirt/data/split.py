@@ -7,6 +7,9 @@ set stays the test set as the data grows. The price of that stability is that cl
 expectation, not exactly: any rule under which no addition moves an existing patient must decide each
 patient alone, so the per-part class counts vary like independent draws. `split_warnings` says when a
 part lacks a class (an error with `strict`).
+
+A team with its own split (hospitals often have one) gives it as `file`: a table of exam_id or
+patient_id -> part, validated against the dataset; the hash is then not used.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
+from usconvirt.data.config import SplitConfig
 from usconvirt.data.dataset import LABELS, Dataset
 from usconvirt.errors import InputError
+from usconvirt.io import find_table, read_table
 
 log = logging.getLogger(__name__)
 
@@ -29,20 +34,6 @@ LABELED_PARTS = ("train", "val", "test")
 # pre-training so that the patient stays in one part, and out of train/val/test since they carry no label.
 PARTS = (*LABELED_PARTS, "pretrain", "excluded")
 CLASSES = ("normal", "abnormal")  # the labels a classifier learns; `absent` frames carry no class
-
-
-@dataclass
-class SplitConfig:
-    """Shares of the split; the paper: 1,051 labelled exams split 873/47/131, the other 6,960 pre-train."""
-
-    # Share of the labelled patients drawn into train/val/test; the others join the pre-training pool with
-    # their labels unused. 1.0 for own data; below 1 gives a fully labelled (synthetic) corpus a pool.
-    labeled_fraction: float = 1.0
-    train: float = 0.83  # train/val/test are relative weights within the labelled patients drawn
-    val: float = 0.045
-    test: float = 0.125
-    seed: int = 0  # the key of the patient hash: another seed, another split
-    strict: bool = False  # a part of train/val/test without both classes is an error, not a warning
 
 
 def split_dataset(dataset: Dataset, config: SplitConfig | None = None) -> pd.DataFrame:
@@ -55,13 +46,69 @@ def split_dataset(dataset: Dataset, config: SplitConfig | None = None) -> pd.Dat
         raise InputError("no image is labelled normal or abnormal: the train/val/test parts need "
                          "images.label", file=dataset.root, field="label")
     is_labeled = exams["exam_id"].isin(labeled_exams)
-    labeled_patients = set(exams.loc[is_labeled, "patient_id"])
-    patient_part = {p: _part_of(p, config) for p in labeled_patients}
-    part = exams["patient_id"].map(patient_part).fillna("pretrain")
+    if config.file is not None:
+        part = _parts_from_file(dataset, Path(config.file))
+    else:
+        labeled_patients = set(exams.loc[is_labeled, "patient_id"])
+        patient_part = {p: _part_of(p, config) for p in labeled_patients}
+        part = exams["patient_id"].map(patient_part).fillna("pretrain")
     part[~is_labeled & part.isin(LABELED_PARTS)] = "excluded"
     out = exams.assign(part=part).reset_index(drop=True)
     _report_problems(dataset, out, config)
     return out
+
+
+def _parts_from_file(dataset: Dataset, path: Path) -> pd.Series:
+    """Each exam's part from a team's split file, aligned with dataset.exams; refuses what it cannot trust."""
+    table = read_table(path).astype(str)
+    key = next((k for k in ("exam_id", "patient_id") if k in table.columns), None)
+    if key is None or "part" not in table.columns:
+        raise InputError("expected columns exam_id or patient_id, and part; found "
+                         f"{', '.join(table.columns)}", file=path, field="part" if key else "exam_id")
+    exams = dataset.exams[["exam_id", "patient_id"]].astype(str)
+    known = set(exams[key])
+    first_row: dict[str, int] = {}
+    for row, (value, part) in enumerate(zip(table[key], table["part"], strict=True), start=1):
+        if part not in PARTS:
+            raise InputError(f"unknown part '{part}'; expected one of {', '.join(PARTS)}",
+                             file=path, row=row, field="part")
+        if value not in known:
+            raise InputError(f"'{value}' is not in the dataset", file=path, row=row, field=key)
+        if value in first_row:
+            raise InputError(f"'{value}' is listed twice (first in row {first_row[value]})",
+                             file=path, row=row, field=key)
+        first_row[value] = row
+    part = exams[key].map(dict(zip(table[key], table["part"], strict=True)))
+    rows = exams[key].map(first_row)
+    labeled = exams["exam_id"].isin(labeled_exam_ids(dataset))
+    if (labeled & part.isna()).any():
+        exam = exams.loc[labeled & part.isna(), "exam_id"].iloc[0]
+        images_file = _images_file(dataset)
+        row = int((dataset.images["exam_id"].astype(str) == exam).to_numpy().nonzero()[0][0]) + 1
+        raise InputError(f"exam '{exam}' has labelled frames but no part in {path}", file=images_file,
+                         row=row, field="exam_id")
+    placed = exams.assign(part=part, row=rows).dropna(subset=["part"])
+    placed = placed[placed["part"] != "excluded"]
+    for patient, group in placed.groupby("patient_id", sort=False):
+        if group["part"].nunique() > 1:
+            first = group.drop_duplicates("part").sort_values("row")
+            raise InputError(f"patient '{patient}' is in two parts: {first['part'].iloc[0]} (row "
+                             f"{int(first['row'].iloc[0])}) and {first['part'].iloc[1]}", file=path,
+                             row=int(first["row"].iloc[1]), field="part")
+    # An unlisted exam joins its patient's listed part if that part is the pool, else stays out.
+    patient_part = placed.groupby("patient_id")["part"].first()
+    unlisted = part.isna()
+    part[unlisted] = exams.loc[unlisted, "patient_id"].map(patient_part).fillna("pretrain")
+    part[unlisted & part.isin(LABELED_PARTS)] = "excluded"
+    return part
+
+
+def _images_file(dataset: Dataset) -> Path:
+    """The images table an error should name (a dataset built in memory has none on disk)."""
+    try:
+        return find_table(dataset.root, "images")
+    except InputError:
+        return dataset.root / "images.csv"
 
 
 def labeled_exam_ids(dataset: Dataset) -> set[str]:

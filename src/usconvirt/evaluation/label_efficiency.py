@@ -17,7 +17,6 @@ import dataclasses
 import json
 import logging
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -28,31 +27,14 @@ from sklearn.metrics import accuracy_score
 from usconvirt.config import config_hash
 from usconvirt.data.dataset import Dataset
 from usconvirt.errors import InputError
+from usconvirt.evaluation.config import LabelEfficiencyConfig
 from usconvirt.evaluation.evaluate import read_predictions, run_metrics
 from usconvirt.evaluation.metrics import binary_macro_f1, confidence_interval
 from usconvirt.evaluation.representation import save_figure
 from usconvirt.io import write_json, write_table
-from usconvirt.training.finetune import FinetuneConfig, finetune
+from usconvirt.training.finetune import finetune
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class LabelEfficiencyConfig:
-    """Training fractions, and fine-tuning settings shared by every run (init and fraction set per run)."""
-
-    fractions: tuple[float, ...] = (0.01, 0.1, 1.0)
-    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
-    n_bootstrap: int = 1000  # patient resamples for the intervals
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        bad = [f for f in self.fractions if not 0.0 < f <= 1.0]
-        if bad:
-            raise InputError(f"fractions must lie in (0, 1], got {bad}", field="fractions")
-        if self.n_bootstrap < 1:
-            raise InputError(f"expected at least 1 bootstrap resample, got {self.n_bootstrap}",
-                             field="n_bootstrap")
 
 
 MADE_FROM = "made_from.json"

@@ -17,6 +17,7 @@ from usconvirt.data.split import exams_in
 from usconvirt.errors import InputError
 from usconvirt.evaluation.run_inputs import load_run_dataset, pretraining_runs
 from usconvirt.io import read_table
+from usconvirt.run_layout import SPLIT, RunLayout
 
 
 def run_encoders(run: Path, *, imagenet: bool) -> dict[str, str]:
@@ -44,20 +45,21 @@ def measure_run(run_dir: str | Path, *, dataset: str | Path | None = None, image
     from usconvirt.evaluation.retrieval import heldout_pairs, retrieval_and_zero_shot
 
     run = Path(run_dir)
+    layout = RunLayout(run)
     data = load_run_dataset(run, dataset)
-    if data is None or not (run / "split.csv").exists():
-        raise InputError("measuring representations needs the run's dataset and split.csv", file=run)
-    split = read_table(run / "split.csv")
-    pretrain = run / "pretrain"
+    if data is None or not layout.split.exists():
+        raise InputError(f"measuring representations needs the run's dataset and {SPLIT}", file=run)
+    split = read_table(layout.split)
+    pretrain = layout.pretrain
     saved = pretrain / "config.yaml"
     model = load_yaml(saved).get("model", {}) if saved.exists() else {}
     config = RepresentationConfig(image_size=int(model.get("image_size", 224)),
                                   arch=model.get("image", {}).get("arch", "resnet50"), seed=seed)
-    out = run / "evaluation"
+    out = layout.evaluation
     encoders = run_encoders(run, imagenet=imagenet)
     results: dict[str, Any] = {"representation": representation_quality(data, split, encoders, out, config)}
-    if (pretrain / "projections.pt").exists() and (run / "sentences.parquet").exists():
-        pairs = heldout_pairs(data, pd.read_parquet(run / "sentences.parquet"), split, part="test")
+    if (pretrain / "projections.pt").exists() and layout.sentences.exists():
+        pairs = heldout_pairs(data, pd.read_parquet(layout.sentences), split, part="test")
         test_exams = exams_in(split, "test")
         test_ids = data.images.loc[data.images["exam_id"].astype(str).isin(test_exams), "image_id"].tolist()
         results["retrieval"] = retrieval_and_zero_shot(data, pairs, pretrain, test_ids, out)

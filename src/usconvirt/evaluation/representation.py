@@ -56,17 +56,6 @@ class RepresentationConfig:
     device: str = "auto"  # auto: the GPU when there is one
 
 
-# Pre-training directories of a run and the names the figures give them (ConVIRT and its two controls).
-PRETRAINED_RUNS = {"ConVIRT": "pretrain", "shuffled text": "pretrain_shuffled", "SimCLR": "pretrain_simclr"}
-
-
-def pretrained_encoders(run_dir: str | Path) -> dict[str, str]:
-    """Name -> init spec for each pre-trained image encoder the run holds, for the probe and t-SNE panels."""
-    run = Path(run_dir)
-    return {name: str(run / sub) for name, sub in PRETRAINED_RUNS.items()
-            if (run / sub / "image_encoder").is_dir()}
-
-
 def inference_device(name: str = "auto") -> torch.device:
     """'auto' picks the GPU when there is one: encoding thousands of frames is the slow step on real sizes."""
     if name == "auto":

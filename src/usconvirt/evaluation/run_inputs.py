@@ -9,6 +9,7 @@ from typing import Any
 from usconvirt.config import load_yaml
 from usconvirt.data.dataset import Dataset, load_dataset
 from usconvirt.errors import InputError
+from usconvirt.run_layout import CONTROL_DIRS, RunLayout
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -24,18 +25,18 @@ def read_json(path: Path) -> dict[str, Any]:
 
 def load_run_dataset(run: Path, dataset: str | Path | None) -> Dataset | None:
     """The dataset given, else the run config's `dataset`, else RUN/dataset; None when there is none."""
-    if dataset is None and (run / "config.resolved.yaml").exists():
-        dataset = load_yaml(run / "config.resolved.yaml").get("dataset")
-    root = Path(dataset) if dataset else run / "dataset"
+    layout = RunLayout(run)
+    if dataset is None and layout.resolved_config.exists():
+        dataset = load_yaml(layout.resolved_config).get("dataset")
+    root = Path(dataset) if dataset else layout.dataset_dir
     if not root.is_dir():
         return None
     return load_dataset(root, check_files=False)
 
 
 def pretraining_runs(run: Path) -> dict[str, Path]:
-    """Name -> directory of every pre-training run: RUN/pretrain is ConVIRT, RUN/pretrain_NAME a control."""
-    runs = {"ConVIRT": run / "pretrain"} if (run / "pretrain").is_dir() else {}
-    for directory in sorted(run.glob("pretrain_*")):
-        if directory.is_dir():
-            runs[directory.name.removeprefix("pretrain_")] = directory
-    return runs
+    """Name -> directory of every pre-training run the run holds: ConVIRT's and each control's."""
+    layout = RunLayout(run)
+    names = {"ConVIRT": "convirt", **{name: name for name in CONTROL_DIRS}}
+    return {label: layout.pretraining(init) for label, init in names.items()
+            if layout.pretraining(init).is_dir()}

@@ -1,4 +1,5 @@
-"""Two-view clustering loss with a symmetric Dirichlet prior on cluster sizes (PAPER.md Part 2, ref. [6]).
+"""Two-view clustering loss with a symmetric Dirichlet prior on cluster sizes (Dadoun et al., J. Med.
+Imaging 10(3):034502, 2023).
 
 The exact loss of Dadoun et al. is not public; this is the documented reading (docs/clustering.md):
   consistency = -(1/N) sum_i log <p(x_i^a), p(x_i^b)>   both views in the same cluster, confidently;

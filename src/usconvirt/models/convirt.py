@@ -1,4 +1,5 @@
-"""The ConVIRT model (PAPER.md 4.1): image and text encoders, each followed by a linear projection to d.
+"""The ConVIRT model (Dadoun et al., ISBI 2023, section 4.1): image and text encoders, each followed by
+a linear projection to d.
 
 A pre-training directory holds image_encoder/, text_encoder/, tokenizer/, projections.pt and config.yaml;
 `load_convirt` turns it back into a model for retrieval and zero-shot evaluation.
@@ -6,7 +7,6 @@ A pre-training directory holds image_encoder/, text_encoder/, tokenizer/, projec
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -17,30 +17,19 @@ from transformers import AutoTokenizer
 from usconvirt.config import from_dict, load_yaml, save_yaml, to_dict
 from usconvirt.errors import InputError
 from usconvirt.io import atomic_dir, atomic_path
+from usconvirt.models.config import ConVIRTConfig
 from usconvirt.models.image_encoder import (
     ImageEncoder,
-    ImageEncoderConfig,
     create_image_encoder,
     load_image_encoder,
     save_image_encoder,
 )
 from usconvirt.models.text_encoder import (
     TextEncoder,
-    TextEncoderConfig,
     create_text_encoder,
     load_text_encoder,
     save_text_encoder,
 )
-
-
-@dataclass
-class ConVIRTConfig:
-    """Architecture of the model; the image size is the one it is trained (and must be used) at."""
-
-    image: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)
-    text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
-    proj_dim: int = 512
-    image_size: int = 224
 
 
 class ConVIRT(nn.Module):

@@ -6,7 +6,7 @@ Every stage (clustering, pre-training, fine-tuning) builds its CNN here, so weig
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -14,6 +14,7 @@ from torch import nn
 from transformers import ResNetConfig, ResNetModel
 
 from usconvirt.errors import InputError
+from usconvirt.models.config import ImageEncoderConfig
 
 IMAGENET_WEIGHTS = "microsoft/resnet-50"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -30,14 +31,6 @@ PRESETS: dict[str, dict] = {
     "tiny": dict(embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1],
                  layer_type="basic"),
 }
-
-
-@dataclass
-class ImageEncoderConfig:
-    """`arch` is a preset; `weights` is None (random), 'imagenet' or a local/hub path."""
-
-    arch: str = "resnet50"
-    weights: str | None = None
 
 
 class ImageEncoder(nn.Module):

@@ -1,8 +1,9 @@
 """Text encoder factory: CamemBERT through transformers, from 'camembert-base', a local path or 'tiny'.
 
-When the WordPiece tokenizer is retrained (PAPER.md 4.1) the token ids change, so the embedding matrix
-is rebuilt for the new vocabulary: a token the old vocabulary also holds keeps its old row, any other
-token gets the mean of the old embeddings of the sub-tokens the original tokenizer splits it into.
+When the WordPiece tokenizer is retrained (section 4.1 of the paper, Dadoun et al., ISBI 2023) the
+token ids change, so the embedding matrix is rebuilt for the new vocabulary: a token the old vocabulary
+also holds keeps its old row, any other token gets the mean of the old embeddings of the sub-tokens the
+original tokenizer splits it into.
 Those rows are only a starting point, so the word embeddings are trained whenever the vocabulary was
 rebuilt, even with `freeze_embeddings` (which then still freezes the position embeddings and their
 layer norm): frozen sub-token means would waste the retrained vocabulary.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -23,6 +24,7 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, CamembertConfig, CamembertModel, PreTrainedModel
 
 from usconvirt.errors import InputError
+from usconvirt.models.config import TextEncoderConfig
 
 log = logging.getLogger(__name__)
 
@@ -33,17 +35,6 @@ META_FILE = "usconvirt_text_encoder.json"
 # state is the same for every text and a 'cls' ConVIRT loss sits at chance for hundreds of steps.
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
             hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-
-
-@dataclass
-class TextEncoderConfig:
-    """`name`: 'camembert-base' (hub), 'tiny' (random, offline) or a local model directory."""
-
-    name: str = "camembert-base"
-    pooling: str = "max"  # ConVIRT's max-pooling over all output vectors
-    freeze_embeddings: bool = True  # word embeddings still train when the vocabulary was retrained
-    freeze_layers: int = 6  # ConVIRT tunes only the last 6 of BERT's 12 layers
-    max_length: int = 128
 
 
 class TextEncoder(nn.Module):

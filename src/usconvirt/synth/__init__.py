@@ -1,6 +1,13 @@
-"""Synthetic abdominal ultrasound corpus: B-mode frames of every organ, kidney findings, French reports."""
+"""Synthetic abdominal ultrasound corpus: B-mode frames of every organ, kidney findings, French reports.
 
-from usconvirt.synth.config import Prevalences, SynthConfig
-from usconvirt.synth.corpus import generate_corpus
+The names below load lazily: a pipeline config validates without importing what runs the stage.
+"""
 
+from __future__ import annotations
+
+from usconvirt.lazy import lazy_attributes
+
+_MODULES = {"Prevalences": "config", "SynthConfig": "config", "generate_corpus": "corpus"}
 __all__ = ["Prevalences", "SynthConfig", "generate_corpus"]
+
+__getattr__ = lazy_attributes(__name__, _MODULES)

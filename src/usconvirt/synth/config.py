@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 from usconvirt.errors import InputError
 
+# How repetitive the reports are (resources/synth/report_phrases.yaml, report_styles): `varied`, many
+# radiologists and paraphrases; `templated`, one hospital's house style with a few phrasings per finding.
+REPORT_STYLES = ("varied", "templated")
 KIDNEY_FINDINGS = ("cyst", "stone", "hydronephrosis", "atrophy", "mass", "angiomyolipoma", "absent")
 
 
@@ -45,6 +48,7 @@ class SynthConfig:
     prevalences: Prevalences = field(default_factory=Prevalences)
     mention_unimaged: float = 0.25  # reports that also describe an organ without a frame
     omit_imaged: float = 0.20  # reports that leave out a non-kidney organ that was imaged
+    report_style: str = field(default="varied", metadata={"choices": REPORT_STYLES})
     overwrite: bool = False
 
     def __post_init__(self) -> None:
@@ -54,6 +58,9 @@ class SynthConfig:
             raise InputError(f"image_size must be >= 32, got {self.image_size}", field="image_size")
         if self.format not in ("png", "dicom"):
             raise InputError(f"format must be png or dicom, got '{self.format}'", field="format")
+        if self.report_style not in REPORT_STYLES:
+            raise InputError(f"report_style must be one of {', '.join(REPORT_STYLES)}, got "
+                             f"'{self.report_style}'", field="report_style")
         if self.workers < 1:
             raise InputError(f"workers must be >= 1, got {self.workers}", field="workers")
         unknown = set(self.prevalences.kidney_findings) - set(KIDNEY_FINDINGS)

@@ -67,7 +67,8 @@ def plan_cohort(config: SynthConfig) -> list[PlannedExam]:
             )
             frames = plan_frames(rng, state)
             imaged = {f.organ for f in frames}
-            report = write_report(rng, state, imaged, config.mention_unimaged, config.omit_imaged)
+            report = write_report(rng, state, imaged, config.mention_unimaged, config.omit_imaged,
+                                  config.report_style)
             exams.append(PlannedExam(index, state, frames, report))
             previous, day = state, day + timedelta(days=int(rng.integers(60, 900)))
     return exams

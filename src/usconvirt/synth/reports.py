@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from usconvirt.errors import InputError
 from usconvirt.synth.exam import ExamState, KidneyState
 
 PHRASEBOOK = "resources/synth/report_phrases.yaml"
@@ -30,9 +31,27 @@ MAY_BE_MENTIONED_UNIMAGED = ("pancreas", "aorta", "bladder")
 
 
 @cache
-def phrasebook() -> dict[str, Any]:
-    """The phrasebook shipped with the package, parsed once."""
+def _shipped_phrasebook() -> dict[str, Any]:
     return yaml.safe_load(files("usconvirt").joinpath(PHRASEBOOK).read_text(encoding="utf-8"))
+
+
+def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `override` laid over it: mappings merged key by key, anything else replaced."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merged(base[key], value) if isinstance(value, dict) and key in base else value
+    return out
+
+
+@cache
+def phrasebook(style: str = "varied") -> dict[str, Any]:
+    """The shipped phrasebook in a report style (its `report_styles` entry laid over the rest)."""
+    book = _shipped_phrasebook()
+    styles = book["report_styles"]
+    if style not in styles:
+        raise InputError(f"unknown report style '{style}'; expected one of {', '.join(styles)}",
+                         field="report_style")
+    return _merged(book, styles[style])
 
 
 @dataclass(frozen=True)
@@ -68,9 +87,9 @@ _FIELDS = _Fields()
 class _Writer:
     """Draws paraphrases for one report; every choice goes through the report's generator."""
 
-    def __init__(self, rng: np.random.Generator, doc: Radiologist) -> None:
+    def __init__(self, rng: np.random.Generator, doc: Radiologist, book: dict[str, Any]) -> None:
         self.rng, self.doc = rng, doc
-        self.book = phrasebook()
+        self.book = book
         self.words = self.book["vocabulary"]
         self.habits = self.book["habits"]
 
@@ -228,10 +247,9 @@ def _conclusion(w: _Writer, exam: ExamState) -> list[str]:
     return items or [w.pick(book["normal"])]
 
 
-def _layout(style: str, sections: list[tuple[str, list[str]]], conclusion: list[str], indication: str,
-            technique: str) -> str:
-    """The report page of a style from its findings per organ and its conclusion."""
-    book = phrasebook()
+def _layout(book: dict[str, Any], style: str, sections: list[tuple[str, list[str]]], conclusion: list[str],
+            indication: str, technique: str) -> str:
+    """The report page of a layout style from its findings per organ and its conclusion."""
     layout = book["layouts"][style]
     if "section" in layout:
         parts = [layout["section"].format(heading=book["headings"][o], sentences=" ".join(s))
@@ -244,10 +262,11 @@ def _layout(style: str, sections: list[tuple[str, list[str]]], conclusion: list[
 
 
 def write_report(
-    rng: np.random.Generator, exam: ExamState, imaged: set[str], mention_unimaged: float, omit_imaged: float
+    rng: np.random.Generator, exam: ExamState, imaged: set[str], mention_unimaged: float, omit_imaged: float,
+    report_style: str = "varied",
 ) -> str:
-    """The exam's French report; `imaged` is the set of organs with at least one frame."""
-    book = phrasebook()
+    """The exam's French report in a report style; `imaged` is the set of organs with at least one frame."""
+    book = phrasebook(report_style)
     habits, styles = book["habits"], book["styles"]
     doc = Radiologist(
         style=styles[int(rng.integers(len(styles)))],
@@ -255,7 +274,7 @@ def write_report(
         unit_mm=rng.random() < habits["unit_mm"],
         drop_accents=rng.random() < habits["drop_accents"],
     )
-    w = _Writer(rng, doc)
+    w = _Writer(rng, doc, book)
     organs = [o for o in ORGAN_ORDER if o in imaged or (o == "gallbladder" and exam.gallbladder == "removed")]
     unimaged = [o for o in MAY_BE_MENTIONED_UNIMAGED if o not in imaged]
     if unimaged and rng.random() < mention_unimaged:
@@ -271,5 +290,5 @@ def write_report(
         (o, kidney_sentences(w, exam) if o == "kidney" else organ_sentences(w, exam, o)) for o in organs
     ]
     indication, technique = w.pick(book["indications"]), w.pick(book["techniques"])
-    text = _layout(doc.style, sections, _conclusion(w, exam), indication, technique)
+    text = _layout(book, doc.style, sections, _conclusion(w, exam), indication, technique)
     return strip_accents(text) if doc.drop_accents else text

@@ -5,6 +5,8 @@
 "taille normale"), None when it says neither ("mesure 11 cm") or asks the exam's question ("Indication :
 suivi de greffon rénal"). Two ways to decide negation:
 - `rules` (default): `qualifiers.abnormal`, a negation scope over normalised tokens written for reports;
+  in a kidney sentence, a finding in a segment naming another organ and no kidney word is left out
+  (`attribution.py`: "les reins sont normaux, avec une masse latéro-utérine");
 - `eds`: `usconvirt.findings` marks each finding and normality word as a span of `doc.spans["findings"]`,
   EDS-NLP's `eds.negation` and `eds.hypothesis` qualify them (`span._.negation`, `span._.hypothesis`),
   and a finding neither negated nor hypothetical is asserted.
@@ -13,7 +15,9 @@ Then, across sentences (both ways):
   that finding ("Kyste cortical de 2 cm. Il est anéchogène." / "Le rein droit présente deux kystes. Ils
   sont à paroi fine."): it is abnormal when that sentence was, normal when it says the finding has gone;
 - an undecided sentence that says the organ is unchanged ("idem", "même aspect", "stable", "inchangé")
-  takes the previous verdict for the organ.
+  takes the previous verdict for the organ;
+- an undecided sentence taking up a lesion with a demonstrative ("Ce processus mesure 60 mm") describes
+  it: abnormal, unless it says the lesion has gone.
 bench/text_bench.py measures both on the gold set (docs/text.md gives the figures).
 """
 
@@ -24,8 +28,10 @@ from edsnlp.core.pipeline import Pipeline
 from spacy.tokens import Doc, Span
 
 from usconvirt.text.annotations import SentenceAnnotation
+from usconvirt.text.attribution import foreign_tokens
 from usconvirt.text.context import PRONOUNS, UNCHANGED_WORDS, impersonal
 from usconvirt.text.laterality import laterality
+from usconvirt.text.narrative import continues_lesion
 from usconvirt.text.organs import ORGANS
 from usconvirt.text.qualifiers import NORMAL_TOKENS, abnormal, finding_at, reports_gone
 
@@ -91,11 +97,15 @@ class AbnormalityComponent:
         sentences = [s for s in doc._.sentences if s.organs and not asks_question(s.norms)]
         if self.qualifier == "rules":
             for sent in sentences:
-                sent.abnormal = abnormal(sent.norms)
+                foreign = foreign_tokens(sent.norms) if "kidney" in sent.organs else frozenset()
+                sent.abnormal = abnormal(sent.norms, foreign)
         else:
             findings = list(doc.spans[FINDINGS])
             for sent in sentences:
                 sent.abnormal = qualified_abnormal([f for f in findings if sent.start <= f.start < sent.end])
+        for sent in sentences:
+            if sent.abnormal is None and continues_lesion(sent.norms):
+                sent.abnormal = not reports_gone(sent.norms)  # "Ce processus mesure 60 mm": the lesion
         carry_finding(doc._.sentences)
         copy_same_aspect(sentences)
         return doc

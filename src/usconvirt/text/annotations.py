@@ -26,6 +26,7 @@ class SentenceAnnotation:
     norms: list[str]  # normalised tokens (lowercase, no accents)
     concepts: list[Concept] = field(default_factory=list)  # concept matcher, landmark uses removed
     landmark: bool = False  # holds a landmark use of a renal word (landmarks.py)
+    renal_function: bool = False  # states renal function or a lab value (renal_function.py)
     is_heading: bool = False  # usconvirt.context: a heading alone, not output
     organs: dict[str, str] = field(
         default_factory=dict

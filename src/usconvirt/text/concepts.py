@@ -37,3 +37,4 @@ class TaggerOptions:
     )
     carry_subject: bool = True  # a follow-up sentence naming no organ continues the previous one's
     use_headings: bool = True  # a sentence under "REINS :" belongs to the kidney
+    keep_renal_function: bool = False  # renal-function and lab statements count as kidney sentences

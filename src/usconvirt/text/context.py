@@ -14,12 +14,20 @@ Rules, in report order:
    sentence says something about an organ (a finding or normality word, a number, a side, a pronoun,
    a comparison such as "stable") without naming another topic (`OTHER_TOPICS`: effusion, lymph nodes,
    the exam itself, ...): "Rein droit de 11 cm. Pas de lithiase." A sentence opening on a personal
-   pronoun (not an impersonal "il existe", "il est conseillé de") always carries it. The carried
-   sentence passes the subject on.
-4. A sentence holding a landmark (`landmarks.py`) inherits no kidney by rule 2 or 3.
+   pronoun (not an impersonal "il existe", "il est conseillé de") always carries it. Only a report line
+   carries (`narrative.report_line`: short, present tense, no lab value, not about the patient); in
+   prose a sentence must name its organ, or take up a lesion with a demonstrative ("Ce processus ..."),
+   which reaches back to the paragraph's last organ named alone. The carried sentence passes the
+   subject on.
+4. A sentence holding a landmark (`landmarks.py`), a renal-function statement (`renal_function.py`) or a
+   bladder / post-void residual word (`UNRENAL_TOPICS`) inherits no kidney by rule 2 or 3.
 5. **Title.** The report's first sentence, when it names the exam ("Échographie rénale et vésicale",
    "Examen doppler des artères rénales"), is no heading ("Examen des reins :") and reports no finding,
    normality or number, is no organ's.
+6. **Kidney-part words** ("cortex", "médullaire", "sinus", `kidney_parts.py`) name the kidney only in a
+   kidney scope, after a kidney sentence, or in a present-tense sentence naming no other organ; never
+   beside another site (brain, spine, bone...). **The urinary tract as a whole** ("pas de dilatation des
+   voies urinaires") is the kidney's.
 
 Attributes (of each `annotations.SentenceAnnotation`, also `span._.*` of the sentence spans): `organs`
 (dict organ name -> why: "concept", "heading" or "carried"),
@@ -39,8 +47,11 @@ from edsnlp.core.pipeline import Pipeline
 from spacy.tokens import Doc
 
 from usconvirt.text.annotations import SentenceAnnotation
+from usconvirt.text.attribution import names_other_organ
 from usconvirt.text.concepts import Concept
+from usconvirt.text.kidney_parts import ambiguous_part, names_urinary_tract, other_site
 from usconvirt.text.laterality import laterality
+from usconvirt.text.narrative import continues_lesion, narrative_tense, report_line
 from usconvirt.text.organs import ORGANS, Organ
 from usconvirt.text.qualifiers import FINDING_PREFIXES, NEGATION_TOKENS, NORMAL_TOKENS
 
@@ -156,6 +167,11 @@ OTHER_TOPICS = frozenset(
         "avis",
     }
 )
+# Bladder and voiding words: a post-void residual or a bladder statement is never the kidney's, even on
+# the line of a "Rein droit : ..." label or after a kidney sentence.
+UNRENAL_TOPICS = frozenset(
+    {"residu", "mictionnel", "mictionnelle", "postmictionnel", "vesical", "vesicale", "vesicaux"}
+)
 TITLE_WORDS = frozenset({"echographie", "examen", "exploration", "doppler", "echo"})
 # Comparisons with the last exam ("Aspect stable."): they go on about the same organ, and say its verdict
 # has not changed (text/abnormality.py).
@@ -218,6 +234,7 @@ class Walk:
 
     scope: Scope = field(default_factory=Scope)
     subject: tuple[str, ...] = ()  # the previous sentence's organs, for rule 3
+    lesion_subject: tuple[str, ...] = ()  # the organ the paragraph last named alone, for "Ce processus ..."
     break_: bool = True  # a scope or paragraph break since the last sentence
 
 
@@ -330,7 +347,11 @@ class ContextComponent:
             gap = report[previous_end : sent.start_char]
             previous_end = sent.end_char
             if "\n\n" in gap.replace(" ", ""):
-                walk.break_, walk.subject = True, ()  # a blank line ends the paragraph
+                walk.break_, walk.subject, walk.lesion_subject = (
+                    True,
+                    (),
+                    (),
+                )  # a blank line ends the paragraph
                 if walk.scope.used:
                     walk.scope = Scope()  # ... and, after some content, the heading's section
             if walk.scope.inline and "\n" in gap:
@@ -341,22 +362,47 @@ class ContextComponent:
     def _sentence(self, sent: SentenceAnnotation, report: str, walk: Walk) -> None:
         norms = sent.norms
         concepts = sent.concepts
-        named = organs_named(concepts, self.organs)
+        named = organs_named([c for c in concepts if not ambiguous_part(c)], self.organs)
+        parts_only = not named and bool(organs_named(concepts, self.organs))  # "le cortex", "médullaire"
         if self.use_headings and self._heading(sent, report, named, walk):
             sent.is_heading = True
             self._set(sent, {}, walk)
             return
         organs = {organ.name: "concept" for organ in named}
         scope = walk.scope
-        if not named and scope.organs:
+        subject = walk.subject or walk.lesion_subject
+        if parts_only:
+            # a kidney-part word names the kidney in a kidney scope, after a kidney sentence, or in a
+            # report's present tense naming no other organ ("Sinus normaux, pyramides bien visibles.");
+            # in a narrative past tense it needs that context
+            inherited = _names(scope.organs) if scope.organs else set(walk.subject)
+            if not narrative_tense(norms) and not names_other_organ(norms):
+                inherited.add("kidney")
+            if "kidney" in inherited and not other_site(norms):
+                organs = {"kidney": "heading" if scope.organs else "concept"}
+        elif "kidney" not in organs and names_urinary_tract(norms):
+            organs["kidney"] = "concept"  # "pas de dilatation des voies urinaires"
+        elif not named and scope.organs:
             organs = {organ.name: "heading" for organ in scope.organs}
             scope.used = True
-        elif not named and self.carry_subject and len(walk.subject) == 1 and carries_subject(norms):
-            organs = {walk.subject[0]: "carried"}
-        if sent.landmark:
+        elif not named and self.carry_subject and len(subject) == 1 and self._carries(norms, walk):
+            organs = {subject[0]: "carried"}
+        if sent.landmark or sent.renal_function or UNRENAL_TOPICS.intersection(norms):
             organs = {name: why for name, why in organs.items() if why == "concept" or name != "kidney"}
         self._set(sent, organs, walk)
         walk.subject = tuple(organs)
+        if len(named) == 1:
+            walk.lesion_subject = (named[0].name,)
+        elif named:
+            walk.lesion_subject = ()
+
+    @staticmethod
+    def _carries(norms: Sequence[str], walk: Walk) -> bool:
+        """Rule 3: a report line continuing the previous sentence's organ, or, in prose too, a sentence
+        taking up a lesion of the paragraph's last organ ("Ce processus est peu rehaussé")."""
+        if continues_lesion(norms):
+            return True
+        return bool(walk.subject) and report_line(norms) and carries_subject(norms)
 
     @staticmethod
     def _set(sent: SentenceAnnotation, organs: dict[str, str], walk: Walk) -> None:

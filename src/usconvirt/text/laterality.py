@@ -13,7 +13,10 @@
    sentence asserted a finding and this one asserts one too ("RG : kyste de 2 cm. Ce kyste est cloisonné.");
    then, as without both sides described, the last side stated. A normal or negated sentence after
    a finding ("... Calicectasie gauche. Pas de collection périrénale.") is about both;
-4. else the scope's plural heading ("REINS :" = both); else unspecified. Unpaired organs are unspecified.
+4. else the scope's plural heading ("REINS :" = both); else both for an exam of the kidneys ("l'échographie
+   rénale était normale", "une échographie cardiaque, rénale, ...") or a normal or negative statement
+   about the kidneys in general, "rénal" the only kidney word ("aucune anomalie rénale"); else unspecified.
+   Unpaired organs are unspecified.
 Side words that place another structure ("fosse iliaque droite", "lobe gauche") are not the organ's side.
 """
 
@@ -25,8 +28,10 @@ from edsnlp.core import registry
 from edsnlp.core.pipeline import Pipeline
 from spacy.tokens import Doc
 
+from usconvirt.text.annotations import SentenceAnnotation
 from usconvirt.text.concepts import Concept
-from usconvirt.text.organs import ORGANS, Organ
+from usconvirt.text.kidney_parts import names_urinary_tract
+from usconvirt.text.organs import ORGANS, RENAL_FORMS, Organ
 
 RIGHT_WORDS = frozenset({"droit", "droite", "droits", "droites", "rd"})
 LEFT_WORDS = frozenset({"gauche", "gauches", "rg"})
@@ -58,6 +63,9 @@ OTHER_SIDED = frozenset(
     }
 )
 OPPOSITE = {"left": "right", "right": "left"}
+EXAM_NOUNS = ("echographi", "echo", "exploration", "imagerie")
+EXAM_REACH = 4  # "échographie cardiaque , rénale", "échographie abdomino - rénale"
+ADJECTIVE_ENDINGS = ("ale", "al", "aque", "ique", "aire", "abdomino", "abdomnio", "pelvienne")
 PRONOUNS = frozenset({"il", "elle", "celui-ci", "celle-ci"})  # a follow-up about the kidney just described
 SIDE_ADVERBIAL_STARTS = frozenset(
     (*prefix, side)
@@ -138,6 +146,33 @@ def inherited(
     return last.get(organ)
 
 
+def about_kidneys(sent: SentenceAnnotation) -> bool:
+    """Rule 4, a sentence naming no side is about both kidneys when it examines them, names only the
+    urinary tract, or, negative or normal, says "rénal" of the kidneys in general ("aucune anomalie
+    rénale")."""
+    kidney = ORGANS["kidney"].cuis
+    generic = [c.norm in RENAL_FORMS for c in sent.concepts if c.cui in kidney]
+    return (
+        examines_kidneys(sent.norms)
+        or (sent.abnormal is False and bool(generic) and all(generic))
+        or (not generic and names_urinary_tract(sent.norms))
+    )
+
+
+def examines_kidneys(norms: Sequence[str]) -> bool:
+    """ "L'échographie rénale était normale", "une échographie cardiaque, rénale, ...", "échographie
+    abdomino-rénale": an exam of the kidneys, so of both when no side is said."""
+    for i, token in enumerate(norms):
+        if token.startswith(EXAM_NOUNS):
+            reach = norms[i + 1 : i + 1 + EXAM_REACH]
+            for word in reach:
+                if word in RENAL_FORMS:
+                    return True
+                if not (word in (",", "-", "et") or word.endswith(ADJECTIVE_ENDINGS)):
+                    break
+    return False
+
+
 class LateralityComponent:
     """`usconvirt.laterality`: sets `span._.laterality` on every sentence (after `usconvirt.context` and
     `usconvirt.abnormality`, whose verdict rule 3 reads)."""
@@ -165,7 +200,8 @@ class LateralityComponent:
                 sides[name] = (
                     own
                     or inherited(name, scope_side, last, last_finding, described, sent.abnormal is True)
-                    or (sent.scope_plural.get(name) or "unspecified")
+                    or sent.scope_plural.get(name)
+                    or ("both" if organ.name == "kidney" and about_kidneys(sent) else "unspecified")
                 )
                 if own in ("left", "right", "both"):
                     last[name] = report_last[name] = own

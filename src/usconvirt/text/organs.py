@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from usconvirt.errors import InputError
 
 RIGHT_KIDNEY, LEFT_KIDNEY, BOTH_KIDNEYS = "C0227613", "C0227614", "C0227665"
+RENAL_FORMS = ("renal", "renale", "renales", "renaux")  # "rénal" normalised, every inflection
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ ORGANS: dict[str, Organ] = {
                     "arteres renales",
                     "veines renales",
                     "greffons",
+                    "haut appareil",  # the upper urinary tract: both sides unless one is said
+                    "haut appareil urinaire",
                 }
             ),
         ),

@@ -9,8 +9,10 @@ Conventions (those of the gold files, docs/text.md):
   (still there), hypotheses ("évoquant", "pouvant correspondre à", "probable", "à contrôler"),
   post-operative states of the kidney (scar, "sonde JJ", "néphrostomie");
 - a finding is negated by a cue before it ("pas de", "sans", "absence de", "disparition de", "régression
-  complète de"; `NEGATION_WINDOW` tokens, cut by `SCOPE_BREAKERS` except "en faveur de") or after it in
-  its clause ("absente", "non retrouvée", "non visualisée", "a disparu");
+  complète de"; `NEGATION_WINDOW` tokens, cut by `SCOPE_BREAKERS` except "en faveur de" and "mis en
+  évidence"; "non" negates only the next words, "un rein non fonctionnel et des cavités dilatées"; "sans
+  injection" negates the technique, not a later finding) or after it in its clause ("absente", "non
+  retrouvée", "non visualisée", "a disparu");
 - a word that is no finding in its context is skipped (`BENIGN_AFTER`): "hypertrophie compensatrice",
   "dilatation physiologique", "..., variante de la normale"; the organ itself is no finding ("greffon",
   "rein unique");
@@ -19,7 +21,7 @@ Conventions (those of the gold files, docs/text.md):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 # Prefixes of normalised tokens (lowercase, no accents) naming an abnormal finding.
 FINDING_PREFIXES = (
@@ -91,7 +93,7 @@ FINDING_PREFIXES = (
     "angiome",
     "metasta",
     "adenom",
-    "carcinom",
+    "carcino",  # carcinome, carcinoïde
     "angiomyolipom",
     "calicectasie",
     "megaureter",
@@ -140,6 +142,10 @@ FINDING_PREFIXES = (
     "bifide",
     "oedem",
     "inflammat",
+    "malformat",
+    "hypoplas",
+    "aplasi",
+    "retreci",  # rétrécissement, rétréci: a narrowing (jonction pyélo-urétérale)
 )
 # Whole tokens naming a finding (too short to be prefixes): angiomyolipoma, a double-J stent.
 FINDING_TOKENS = frozenset({"aml", "jj"})
@@ -286,19 +292,28 @@ COMPLETE = ("complet", "total")
 # A negation stops at these: "pas de lithiase, mais un kyste".
 SCOPE_BREAKERS = frozenset({"mais", "cependant", "toutefois", "par", "en", "avec", "et", ";", ":", ".", "("})
 NEGATION_WINDOW = 8
+# "non" negates the word after it ("un rein non fonctionnel et des voies urinaires dilatées")
+ADJECTIVE_NEGATION_WINDOW = 2
+SCOPE_NOUNS = frozenset({"faveur", "evidence"})  # "en faveur de", "mis en évidence": the scope goes on
+# "sans injection (de produit de contraste)": the technique, not a finding, is what "sans" negates; a
+# finding after it ("sans injection a montré un hématome") is asserted.
+TECHNIQUE_WORDS = frozenset({"injection", "contraste", "preparation", "opacification"})
 # Tokens that keep a negation alive across a comma: "pas de dilatation, de lithiase ni de kyste".
 ENUMERATION = frozenset({",", "ni", "de", "d'", "du", "des", "la", "le", "les", "l'", "ou"})
 # Tokens that end a finding's clause for the cues after it.
 CLAUSE_END = frozenset({",", ";", ":", ".", "(", "mais", "et", "avec", "cependant", "toutefois"})
 
 
-def abnormal(tokens: Sequence[str]) -> bool | None:
-    """True/False/None for a sentence given as normalised tokens."""
+def abnormal(tokens: Sequence[str], foreign: Collection[int] = frozenset()) -> bool | None:
+    """True/False/None for a sentence given as normalised tokens; asserted findings at the `foreign`
+    indices (another organ's, `attribution.py`) are left out."""
     asserted = negated = normal = False
     negation_until = -1
     for i, token in enumerate(tokens):
         if token in NEGATION_TOKENS or _complete_regression(tokens, i):
-            negation_until = i + NEGATION_WINDOW
+            following = tokens[i + 1] if i + 1 < len(tokens) else ""
+            window = ADJECTIVE_NEGATION_WINDOW if token == "non" else NEGATION_WINDOW
+            negation_until = -1 if following in TECHNIQUE_WORDS else i + window
             continue
         if token in SCOPE_BREAKERS and not _keeps_scope(tokens, i):
             negation_until = -1
@@ -310,7 +325,7 @@ def abnormal(tokens: Sequence[str]) -> bool | None:
         elif length:
             if i <= negation_until or _post_negated(tokens, i):
                 negated = True
-            else:
+            elif i not in foreign:
                 asserted = True
         elif token in NORMAL_TOKENS:
             normal = True
@@ -356,9 +371,10 @@ def _benign(tokens: Sequence[str], start: int) -> bool:
 
 
 def _keeps_scope(tokens: Sequence[str], i: int) -> bool:
-    """A scope breaker that does not end the negation: "et de ...", "pas d'argument en faveur de ..."."""
+    """A scope breaker that does not end the negation: "et de ...", "pas d'argument en faveur de ...",
+    "on ne met pas en évidence de ..."."""
     following = tokens[i + 1] if i + 1 < len(tokens) else ""
-    return (tokens[i] == "et" and _enumerating(tokens, i)) or (tokens[i] == "en" and following == "faveur")
+    return (tokens[i] == "et" and _enumerating(tokens, i)) or (tokens[i] == "en" and following in SCOPE_NOUNS)
 
 
 def _complete_regression(tokens: Sequence[str], i: int) -> bool:

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import pandas as pd
 from spacy.tokens import Doc
 
 from usconvirt.errors import InputError
 from usconvirt.io import read_table, require_columns, write_table
-from usconvirt.text.concepts import TaggerOptions
-from usconvirt.text.organs import ORGANS, Organ, organs_for
+from usconvirt.text.config import SentenceConfig
+from usconvirt.text.organs import Organ, organs_for
 from usconvirt.text.tagger import build_nlp
 
 log = logging.getLogger(__name__)
@@ -32,50 +30,6 @@ SENTENCE_COLUMNS = [
     "selected_by",
 ]
 SUMMARY_COLUMNS = ["exam_id", "organ", "mentioned", "n_sentences", "laterality", "abnormal"]
-
-
-@dataclass
-class SentenceConfig:
-    """How organ sentences are found; the defaults reproduce the paper's rule on the shipped subset."""
-
-    organ: str = field(default="kidney", metadata={"choices": (*ORGANS, "all")})
-    # eds (EDS-NLP terminology matching) or quickumls (the paper's tool, [umls] extra)
-    backend: Literal["eds", "quickumls"] = "eds"
-    umls_dir: str | None = None  # a full UMLS release (MRCONSO.RRF, MRSTY.RRF); None: the shipped subset
-    semantic_types: tuple[str, ...] = ("T023",)  # "Body Part, Organ, or Organ Component"
-    include_findings: bool = True  # organ-specific findings (hydronephrosis, kidney calculi) select too
-    use_headings: bool = True  # a sentence under "REINS :" belongs to the kidney
-    carry_subject: bool = True  # a follow-up sentence naming no organ continues the previous one's
-    qualifier: Literal["rules", "eds"] = "rules"  # negation: rules (qualifiers.py) or eds.negation/hypothesis
-    term_matcher: Literal["exact", "simstring"] = "exact"  # eds backend: on normalised text, or fuzzy
-    threshold: float = 0.7  # quickumls / simstring similarity threshold
-    window: int = 5  # quickumls / simstring: longest n-gram in tokens
-    similarity: Literal["jaccard", "dice", "cosine", "overlap"] = "jaccard"  # quickumls / simstring
-    min_match_length: int = 3  # quickumls: shortest match in characters
-    cache_dir: str | None = None  # QuickUMLS index cache; None: ~/.cache/usconvirt
-    batch_size: int = 256  # reports per nlp.pipe batch
-
-    def tagger_options(self) -> TaggerOptions:
-        organs_for(self.organ)  # fail early on an unknown organ
-        # every organ's findings are tagged, so that a sentence naming another organ inherits no heading
-        findings = sorted({c for o in ORGANS.values() for c in o.finding_cuis})
-        if not self.include_findings:
-            findings = []
-        return TaggerOptions(
-            backend=self.backend,
-            umls_dir=None if self.umls_dir is None else str(self.umls_dir),
-            semantic_types=tuple(self.semantic_types),
-            extra_cuis=tuple(findings),
-            term_matcher=self.term_matcher,
-            threshold=self.threshold,
-            window=self.window,
-            similarity=self.similarity,
-            min_match_length=self.min_match_length,
-            cache_dir=None if self.cache_dir is None else str(self.cache_dir),
-            qualifier=self.qualifier,
-            carry_subject=self.carry_subject,
-            use_headings=self.use_headings,
-        )
 
 
 def extract_sentences(exams: pd.DataFrame, config: SentenceConfig | None = None) -> pd.DataFrame:
@@ -150,6 +104,18 @@ def _summarise(group: pd.DataFrame | None) -> dict:
     return {"mentioned": True, "n_sentences": len(group), "laterality": coverage, "abnormal": verdict}
 
 
+def distinct_share(sentences: pd.DataFrame) -> dict[str, float]:
+    """Per organ, the share of its sentences that are worded differently (case and spacing aside).
+
+    Where a team's reports stand between varied (near 1) and templated (a hospital's house style, far
+    below): contrastive pre-training takes identical texts of other exams as negatives, so a low share
+    means many false negatives in a batch.
+    """
+    normalised = sentences["text"].astype(str).map(lambda t: " ".join(t.split()).casefold())
+    by_organ = normalised.groupby(sentences["organ"])
+    return {str(organ): texts.nunique() / len(texts) for organ, texts in by_organ}
+
+
 def summary_path(out_path: str | Path) -> Path:
     """Where the exam summary goes: OUT stem + '_summary' + suffix."""
     out_path = Path(out_path)
@@ -164,6 +130,8 @@ def write_sentences(exams: pd.DataFrame, out_path: str | Path, config: SentenceC
     if out_path.suffix.lower() not in (".csv", ".parquet"):
         raise InputError("output must end in .csv or .parquet", file=out_path)
     table = extract_sentences(exams, config)
+    for organ, share in distinct_share(table).items():
+        log.info("%s sentences: %.2f distinct (near 1: varied wording; low: templated)", organ, share)
     write_table(table, out_path)
     write_table(exam_summary(table, exams, config.organ), summary_path(out_path))
     return table

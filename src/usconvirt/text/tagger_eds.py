@@ -37,15 +37,22 @@ def add_concept_matcher(nlp: Pipeline, options: TaggerOptions) -> None:
             field="term_matcher",
         )
     nlp.add_pipe("eds.matcher", config=config)
-    nlp.add_pipe("usconvirt.concepts")
+    nlp.add_pipe("usconvirt.concepts", config={"keep_renal_function": options.keep_renal_function})
 
 
 class SentenceConcepts:
     """`usconvirt.concepts`: `span._.concepts` of each sentence from `doc.ents` (the matcher ran once on
     the whole report), landmark uses removed."""
 
-    def __init__(self, nlp: Pipeline | None = None, name: str = "usconvirt.concepts"):
+    def __init__(
+        self,
+        nlp: Pipeline | None = None,
+        name: str = "usconvirt.concepts",
+        *,
+        keep_renal_function: bool = False,
+    ):
         self.name = name
+        self.keep_renal_function = keep_renal_function
 
     def __call__(self, doc: Doc) -> Doc:
         sentences = doc._.sentences
@@ -58,10 +65,10 @@ class SentenceConcepts:
                     Concept(ent.start_char, ent.end_char, ent.label_, " ".join(t.norm_ for t in ent))
                 )
         for sentence, concepts in zip(sentences, found, strict=True):
-            set_concepts(doc, sentence, concepts)
+            set_concepts(doc, sentence, concepts, self.keep_renal_function)
         return doc
 
 
-registry.factory.register("usconvirt.concepts", assigns=["span._.concepts", "span._.landmark"])(
-    SentenceConcepts
-)
+registry.factory.register(
+    "usconvirt.concepts", assigns=["span._.concepts", "span._.landmark", "span._.renal_function"]
+)(SentenceConcepts)

@@ -122,10 +122,12 @@ class QuickUMLSMatcher:
         )
         self.semantic_types = frozenset(options.semantic_types)
         self.short_terms = short_terms(options)
+        self.keep_renal_function = options.keep_renal_function
 
     def __call__(self, doc: Doc) -> Doc:
         for sentence in doc._.sentences:
-            set_concepts(doc, sentence, self._sentence_concepts(doc[sentence.start : sentence.end]))
+            concepts = self._sentence_concepts(doc[sentence.start : sentence.end])
+            set_concepts(doc, sentence, concepts, self.keep_renal_function)
         return doc
 
     def _sentence_concepts(self, sentence: Span) -> list[Concept]:

@@ -1,4 +1,5 @@
-"""A WordPiece tokenizer retrained on the reports (PAPER.md 4.1), saved as a Hugging Face tokenizer directory.
+"""A WordPiece tokenizer retrained on the reports (section 4.1 of the paper, Dadoun et al., ISBI 2023),
+saved as a Hugging Face tokenizer directory.
 
 Special tokens follow CamemBERT (<s>, </s>, <pad>, <unk>, <mask>) and a sequence is `<s> ... </s>`,
 so the retrained tokenizer drops into the CamemBERT text encoder after its embeddings are resized.
@@ -9,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -17,6 +17,7 @@ from transformers import PreTrainedTokenizerFast
 
 from usconvirt.errors import InputError
 from usconvirt.io import atomic_dir, read_table
+from usconvirt.text.config import TokenizerConfig
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +32,6 @@ def _normalizer(lowercase: bool, strip_accents: bool) -> normalizers.Normalizer:
     if lowercase:
         steps.append(normalizers.Lowercase())
     return normalizers.Sequence(steps)
-
-
-@dataclass
-class TokenizerConfig:
-    """The pipeline's `tokenizer` section and `usconvirt tokenizer`'s flags."""
-
-    vocab_size: int = 16000
-    lowercase: bool = False
-    strip_accents: bool = False  # accents carry meaning in French
-    min_frequency: int = 2
-    max_length: int = 512
 
 
 def train_tokenizer(

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-TEXT_PADDINGS = ("longest", "buckets", "max_length")
+from usconvirt.training.config import TEXT_PADDINGS
+
 # aten ops whose result the host must read (a Python number or a data-dependent shape): on a GPU each
 # waits for the device to finish the work queued before it
 HOST_READ_OPS = frozenset({"_local_scalar_dense", "is_nonzero", "equal", "nonzero", "masked_select",

@@ -1,10 +1,8 @@
 """Fine-tune the normal/abnormal kidney classifier (paper section 4.3) from one initialisation.
 
 All weights (encoder and linear head) are trained with generalized cross-entropy by default, under the
-pre-training augmentations; the model kept is the one with the best validation score (`select_by`:
-macro-F1 or ROC AUC), and training stops early when that has not improved for `patience` epochs; or,
-with `select_by: last`, training runs all its epochs and the final weights are kept. See
-docs/finetuning.md.
+pre-training augmentations; the model kept is the one with the best validation macro-F1, and training
+stops early when that has not improved for `patience` epochs. See docs/finetuning.md.
 
 A chosen model that predicts one class for nearly all validation frames, or whose validation macro-F1
 is at chance (0.5, what any labelling independent of the image scores on average), is marked
@@ -17,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
 from usconvirt.config import save_yaml, to_dict
-from usconvirt.data.augment import AugmentConfig, augment_batch, build_augment
+from usconvirt.data.augment import augment_batch, build_augment
 from usconvirt.data.dataset import Dataset
 from usconvirt.data.frames import FrameDataset, load_frames
 from usconvirt.errors import InputError
@@ -40,58 +37,17 @@ from usconvirt.io import atomic_dir, write_json, write_table
 from usconvirt.losses.gce import GeneralizedCrossEntropy
 from usconvirt.losses.truncated_gce import ScheduledTruncatedGCE
 from usconvirt.models.classifier import KidneyClassifier, predict_abnormal, save_classifier
-from usconvirt.models.image_encoder import (
-    image_encoder_from,
-)
+from usconvirt.models.image_encoder import image_encoder_from
 from usconvirt.models.memory_format import standard_layout, use_channels_last
 from usconvirt.training.best_weights import BestWeights
-from usconvirt.training.trainer import TrainerConfig, build_trainer, fit, last_checkpoint
+from usconvirt.training.config import CLASS_BALANCES, LOSSES, FinetuneConfig
+from usconvirt.training.trainer import build_trainer, fit
 
 log = logging.getLogger(__name__)
 
-LOSSES = ("gce", "tgce", "ce")
-CLASS_BALANCES = ("sampler", "weights", "none")
 LABELED_PARTS = ("train", "val", "test")
-# The validation score that picks the checkpoint and stops early; `last` keeps the final epoch's weights
-# and never stops early (no selection noise from a validation part of a few patients).
-SELECT_BY = ("macro_f1", "roc_auc", "last")
 CHANCE_MACRO_F1 = 0.5  # expected macro-F1 of two-class predictions independent of the image
 COLLAPSE_SHARE = 0.98  # one predicted class for at least this share of validation frames
-
-
-@dataclass
-class FinetuneConfig:
-    """Fine-tuning settings; `epochs` overrides `trainer.max_epochs`."""
-
-    init: str = "random"  # random | imagenet | convirt:RUN/pretrain | PATH to an image encoder directory
-    arch: str = "resnet50"  # for init=random; the other inits bring their own architecture
-    loss: str = field(default="gce", metadata={"choices": LOSSES})  # tgce: truncated, floor at k
-    q: float = 0.7
-    k: float = 0.5
-    tgce_warmup_epochs: int = 5  # tgce: plain GCE for these epochs, then prune samples with p_y <= k
-    tgce_prune_every: int = 5  # tgce: recompute the pruning mask every this many epochs
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 1e-4
-    weight_decay: float = 1e-6
-    image_size: int = 224
-    train_fraction: float = 1.0  # stratified by label, at least one frame per class
-    patience: int = 5  # epochs without a better validation score before stopping
-    # macro_f1 (at P >= 0.5), roc_auc (threshold-free, less jumpy on a validation part of a few patients),
-    # or last: train all `epochs` and keep the final weights (patience unused)
-    select_by: str = field(default="macro_f1", metadata={"choices": SELECT_BY})
-    # sampler: class-balanced draws; weights: inverse-frequency loss weights
-    class_balance: str = field(default="sampler", metadata={"choices": CLASS_BALANCES})
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    seed: int = 0
-    workers: int = 1  # processes for the first preprocessing of frames
-    cache_dir: str | None = None  # frame cache; default DATASET/.usconvirt-cache
-    # GPU speed (docs/finetuning.md): loader processes feeding uint8 frames (pinned on a GPU), NHWC
-    # convolutions, and the selected weights kept as a CPU copy instead of a best.ckpt file
-    loader_workers: int = 0
-    channels_last: bool = False
-    best_in_memory: bool = False
 
 
 def check_config(config: FinetuneConfig) -> None:
@@ -100,7 +56,6 @@ def check_config(config: FinetuneConfig) -> None:
         (config.loss in LOSSES, "loss", f"expected one of {', '.join(LOSSES)}"),
         (config.class_balance in CLASS_BALANCES, "class_balance",
          f"expected one of {', '.join(CLASS_BALANCES)}"),
-        (config.select_by in SELECT_BY, "select_by", f"expected one of {', '.join(SELECT_BY)}"),
         (0.0 < config.q <= 1.0, "q", "expected 0 < q <= 1"),
         (0.0 < config.k < 1.0, "k", "expected 0 < k < 1"),
         (0.0 < config.train_fraction <= 1.0, "train_fraction", "expected 0 < fraction <= 1"),
@@ -284,7 +239,7 @@ def collapse_warnings(init: str, val: dict[str, Any]) -> list[str]:
 
 def finetune(dataset: Dataset, split: pd.DataFrame, out_dir: str | Path,
              config: FinetuneConfig | None = None, *, resume: bool = True) -> dict[str, Any]:
-    """Fine-tune, keep the best model on validation (`select_by`), write test/val predictions and metrics."""
+    """Fine-tune, keep the best model on validation macro-F1, write test/val predictions and metrics."""
     config = config or FinetuneConfig()
     check_config(config)
     out_dir = Path(out_dir)
@@ -316,20 +271,20 @@ def finetune(dataset: Dataset, split: pd.DataFrame, out_dir: str | Path,
     if config.channels_last:
         use_channels_last(model.encoder)
     module = FinetuneModule(model, config, class_weight, pixels["train"], targets["train"])
-    best, callbacks = _selection_callbacks(config, out_dir / "checkpoints")
+    best = BestWeights("val_macro_f1") if config.best_in_memory else ModelCheckpoint(
+        dirpath=out_dir / "checkpoints", filename="best", monitor="val_macro_f1", mode="max", save_top_k=1,
+        save_last=False)
+    stop = EarlyStopping(monitor="val_macro_f1", mode="max", patience=config.patience)
     trainer = build_trainer(dataclasses.replace(config.trainer, max_epochs=config.epochs), out_dir,
-                            callbacks=callbacks)
+                            callbacks=[best, stop])
     val_loader = DataLoader(FrameDataset(pixels["val"], targets["val"]), batch_size=config.batch_size)
     fit(trainer, module, out_dir, resume=resume,
         train_dataloaders=train_loader(pixels["train"], targets["train"], config), val_dataloaders=val_loader)
 
     if isinstance(best, BestWeights):
         best_epoch = best.restore(module)
-    elif best is not None:
+    else:
         best_epoch = _restore_best(module, best.best_model_path)
-    else:  # last.ckpt is written once its epoch is counted as done: its epoch field is one ahead
-        _restore_best(module, str(last_checkpoint(out_dir) or ""))
-        best_epoch = int(trainer.current_epoch) - 1
     model = standard_layout(module.model.cpu())
     predictions = {p: prediction_table(parts[p], predict_abnormal(model, pixels[p], config.batch_size))
                    for p in ("val", "test")}
@@ -364,18 +319,6 @@ def _write_outputs(out_dir: Path, predictions: dict[str, pd.DataFrame], model: K
         save_classifier(model, tmp)
     write_json(metrics, out_dir / "metrics.json")
     save_yaml(to_dict(config), out_dir / "config.yaml")
-
-
-def _selection_callbacks(config: FinetuneConfig, checkpoints: Path,
-                         ) -> tuple[ModelCheckpoint | BestWeights | None, list]:
-    """The callback keeping the selected weights (`best.ckpt`, or a copy in memory), None for
-    `select_by: last` (the trainer's own `last.ckpt` holds them), and the callbacks to train with."""
-    if config.select_by == "last":
-        return None, []
-    monitor = f"val_{config.select_by}"
-    best = BestWeights(monitor) if config.best_in_memory else ModelCheckpoint(
-        dirpath=checkpoints, filename="best", monitor=monitor, mode="max", save_top_k=1, save_last=False)
-    return best, [best, EarlyStopping(monitor=monitor, mode="max", patience=config.patience)]
 
 
 def _restore_best(module: FinetuneModule, checkpoint: str) -> int | None:

@@ -19,8 +19,7 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor
 from lightning.pytorch.loggers import CSVLogger, Logger, MLFlowLogger, TensorBoardLogger
 
 from usconvirt.errors import InputError
-
-LOGGERS = ("csv", "tensorboard", "mlflow")
+from usconvirt.training.config import LOGGERS
 
 
 def build_logger(kind: str, out_dir: Path, mlflow_uri: str | None = None) -> Logger:

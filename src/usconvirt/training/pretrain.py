@@ -16,9 +16,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -26,111 +25,41 @@ import pandas as pd
 import torch
 
 from usconvirt.config import to_dict
-from usconvirt.data.augment import AugmentConfig, augment_batch, build_augment
+from usconvirt.data.augment import augment_batch, build_augment
 from usconvirt.data.dataset import Dataset
 from usconvirt.data.frames import load_frames
 from usconvirt.errors import InputError
 from usconvirt.losses.grouped_infonce import contrastive_chance, grouped_convirt_loss
 from usconvirt.losses.infonce import convirt_loss
-from usconvirt.losses.nt_xent import nt_xent_loss
-from usconvirt.models.convirt import ConVIRT, ConVIRTConfig, create_convirt, load_tokenizer, save_convirt
-from usconvirt.models.image_encoder import ImageEncoderConfig
+from usconvirt.models.convirt import ConVIRT, create_convirt, load_tokenizer, save_convirt
 from usconvirt.models.memory_format import standard_layout, use_channels_last
-from usconvirt.models.text_encoder import TextEncoderConfig
+from usconvirt.training.config import PretrainConfig, TrainerConfig
 from usconvirt.training.diagnostics import loss_summary, record_diagnostics, split_heldout_exams
-from usconvirt.training.fast_step import TEXT_PADDINGS, compile_encoders, optimizer_options, pad_tokens
+from usconvirt.training.fast_step import compile_encoders, optimizer_options, pad_tokens
 from usconvirt.training.monitoring import FinalMetrics
-from usconvirt.training.trainer import TrainerConfig, build_trainer, fit
+from usconvirt.training.trainer import build_trainer, fit
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class PretrainConfig:
-    """ConVIRT's published settings (PAPER.md Part 2); `epochs`/`max_steps` override the trainer's."""
-
-    image: ImageEncoderConfig = field(default_factory=lambda: ImageEncoderConfig(arch="resnet50",
-                                                                                  weights="imagenet"))
-    text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
-    proj_dim: int = 512
-    tau: float = 0.1
-    lam: float = 0.75
-    batch_size: int = 32  # per device; the loss's negatives come from all devices
-    lr: float = 1e-4
-    weight_decay: float = 1e-6
-    optimizer: Literal["adam", "adamw"] = "adam"
-    schedule: Literal["cosine", "constant"] = "cosine"  # cosine: after a linear warm-up
-    warmup_steps: int = 0
-    epochs: int = 10
-    max_steps: int = -1
-    image_size: int = 224
-    sample_sentence: bool = True  # one sentence per step, uniformly; else all sentences joined
-    # every sentence of the pair at once, the image's positive mass summed over them (MIL-NCE); it
-    # takes precedence over sample_sentence. A pair with more than max_sentences draws that many.
-    multiple_instance: bool = False
-    max_sentences: int = 6
-    shuffle_texts: bool = False  # control: each exam's sentences go to another exam's frames
-    same_exam_positives: bool = False  # frames of one exam are positives of each other's texts
-    # frames whose sentences read normal (pairs' reads_normal, from the report alone) are positives of
-    # each other's texts: normal reports say the same thing, so as negatives they are false negatives
-    normal_positives: bool = False
-    # weight of an image-only two-view NT-Xent term added to the image-text loss (SLIP, Mu et al. 2022),
-    # on its own linear head; 0: ConVIRT's loss alone. The shuffled-text control gets the same term.
-    image_ssl_weight: float = 0.0
-    heldout_fraction: float = 0.05  # exams kept out of training for the retrieval diagnostic
-    num_workers: int = 2
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    seed: int = 0
-    # Speed (docs/pretraining.md, "Speed on a GPU"). Pairs per softmax: None, the whole batch (gathered
-    # over ranks), ConVIRT's loss at batch 32; 32 keeps the paper's 32-way loss at any physical batch.
-    contrastive_group: int | None = None
-    group_across_ranks: bool = False  # DDP: groups cut from the gathered batch, not from each rank's own
-    channels_last: bool = False  # NHWC weights and frames (tensor cores' layout); same values
-    fused_optimizer: bool = False  # one fused Adam/AdamW kernel, on CUDA only
-    # longest: pad to each batch's longest text; buckets: to the next of 16, 32, 64, ... max_length
-    # (a few shapes, for cudnn.benchmark and torch.compile); max_length: one fixed shape
-    text_padding: str = field(default="longest", metadata={"choices": TEXT_PADDINGS})
-    compile: bool = False  # torch.compile both encoders (first steps slower while it compiles)
-
-    def model_config(self) -> ConVIRTConfig:
-        return ConVIRTConfig(image=self.image, text=self.text, proj_dim=self.proj_dim,
-                             image_size=self.image_size)
-
-
 class PairDataset(torch.utils.data.Dataset):
-    """(uint8 frame (1, S, S), text, exam group) per pair; the sentence is drawn anew at every visit.
+    """(uint8 frame (1, S, S), text) per pair; the sentence is drawn anew at every visit."""
 
-    With `max_sentences` (multiple-instance mode) the text is a tuple of exactly that many sentences: the
-    pair's own, a random subset when it has more, padded with empty strings (masked out of the loss).
-    """
-
-    def __init__(self, frames: np.ndarray, texts: list[list[str]], sample_sentence: bool = True,
-                 groups: np.ndarray | None = None, max_sentences: int | None = None) -> None:
+    def __init__(self, frames: np.ndarray, texts: list[list[str]], sample_sentence: bool = True) -> None:
         if len(frames) != len(texts):
             raise ValueError(f"{len(frames)} frames but {len(texts)} text lists")
         self.frames = torch.from_numpy(np.ascontiguousarray(frames))
         self.texts = texts
         self.sample_sentence = sample_sentence
-        self.max_sentences = max_sentences
-        # rows of one group are positives of each other's texts (same_exam_positives, normal_positives)
-        self.groups = torch.as_tensor(np.arange(len(frames)) if groups is None else np.asarray(groups))
 
     def __len__(self) -> int:
         return len(self.frames)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, str | tuple[str, ...], int]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, str]:
         texts = self.texts[i]
         # torch's RNG: seeded per worker by Lightning's seed_everything(workers=True)
-        if self.max_sentences is not None:
-            k = self.max_sentences
-            chosen = texts if len(texts) <= k else [texts[j] for j in sorted(torch.randperm(len(texts))[:k])]
-            text = tuple(chosen) + ("",) * (k - len(chosen))
-        elif self.sample_sentence:
-            text = texts[int(torch.randint(len(texts), ()))]
-        else:
-            text = " ".join(texts)
-        return self.frames[i].unsqueeze(0), text, int(self.groups[i])
+        text = texts[int(torch.randint(len(texts), ()))] if self.sample_sentence else " ".join(texts)
+        return self.frames[i].unsqueeze(0), text
 
 
 class PairCollate:
@@ -141,19 +70,13 @@ class PairCollate:
         self.max_length = max_length
         self.padding = padding
 
-    def __call__(self, items: list[tuple[torch.Tensor, str | tuple[str, ...], int]],
-                 ) -> dict[str, torch.Tensor]:
-        texts = [text for _, text, _ in items]
-        batch = {"images": torch.stack([frame for frame, _, _ in items]),
-                 "groups": torch.tensor([group for _, _, group in items])}
-        if texts and isinstance(texts[0], tuple):  # multiple instance: k sentences per image, row-major
-            batch["text_valid"] = torch.tensor([bool(t) for group in texts for t in group])
-            texts = [t for group in texts for t in group]
-        tokens = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
-                                return_tensors="pt")
+    def __call__(self, items: list[tuple[torch.Tensor, str]]) -> dict[str, torch.Tensor]:
+        tokens = self.tokenizer([text for _, text in items], padding=True, truncation=True,
+                                max_length=self.max_length, return_tensors="pt")
         if self.padding != "longest":
             tokens = pad_tokens(tokens, self.padding, self.max_length, self.tokenizer.pad_token_id)
-        return {**batch, "input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"]}
+        return {"images": torch.stack([frame for frame, _ in items]), "input_ids": tokens["input_ids"],
+                "attention_mask": tokens["attention_mask"]}
 
 
 def pair_loader(dataset: PairDataset, tokenizer, config: PretrainConfig, *, shuffle: bool = True,
@@ -244,26 +167,14 @@ class ContrastiveModule(L.LightningModule):
 
 
 class ConVIRTModule(ContrastiveModule):
-    """The training step of PAPER.md section 4 (plus, with `image_ssl_weight`, SLIP's image-only term)."""
-
-    def __init__(self, model: ConVIRT, config: PretrainConfig) -> None:
-        super().__init__(model, config)
-        # discarded after training, as SimCLR's projection: only the image encoder carries over. Drawn
-        # aside from the seeded stream, so data order and first views stay those of ConVIRT alone.
-        self.ssl_head = None
-        if config.image_ssl_weight > 0:
-            with torch.random.fork_rng(devices=[]):
-                self.ssl_head = torch.nn.Linear(model.image_encoder.out_dim, config.proj_dim)
+    """The training step of the paper's section 4.2 (Dadoun et al., ISBI 2023): ConVIRT's loss."""
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         """uint8 -> [0, 1] floats, and ConVIRT's augmentations batched on the training device."""
         images = batch["images"].float().div_(255.0)
-        if not self.training:
-            return {**batch, "images": images}
-        views = {"images": augment_batch(self.augment, images)}
-        if self.ssl_head is not None:
-            views["images_b"] = augment_batch(self.augment, images)
-        return {**batch, **views}
+        if self.training:
+            images = augment_batch(self.augment, images)
+        return {**batch, "images": images}
 
     def gather(self, embeddings: torch.Tensor, *, sync_grads: bool = True) -> torch.Tensor:
         """Contrastive groups formed per rank need no other rank's rows."""
@@ -278,32 +189,15 @@ class ConVIRTModule(ContrastiveModule):
                                   self.config.contrastive_group)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        features = self.model.image_encoder(batch["images"])
-        image_emb = self.gather(self.model.image_projection(features))
+        image_emb = self.gather(self.model.image_projection(self.model.image_encoder(batch["images"])))
         text_emb = self.gather(self.model.text_features(batch["input_ids"], batch["attention_mask"]))
-        groups = None
-        if (self.config.same_exam_positives or self.config.normal_positives) and "groups" in batch:
-            groups = self.gather(batch["groups"], sync_grads=False)
-        owner = valid = None
-        if "text_valid" in batch:  # k sentences per image, in image order on every rank
-            valid = self.gather(batch["text_valid"].to(torch.uint8), sync_grads=False)
-            owner = torch.arange(len(image_emb), device=image_emb.device).repeat_interleave(
-                len(valid) // len(image_emb))
         if self.config.contrastive_group is not None:
             loss = grouped_convirt_loss(image_emb, text_emb, self.config.contrastive_group, self.config.tau,
                                         self.config.lam)
         else:
-            loss = convirt_loss(image_emb, text_emb, self.config.tau, self.config.lam, groups=groups,
-                                text_owner=owner, text_valid=valid)
-        # the loss curve and its chance line stay the image-text loss's; the image term is logged beside
+            loss = convirt_loss(image_emb, text_emb, self.config.tau, self.config.lam)
         self.record_loss(loss, len(batch["images"]), self.chance(len(batch["images"])))
-        if self.ssl_head is None:
-            return loss
-        view_b = self.model.image_encoder(batch["images_b"])
-        ssl = nt_xent_loss(self.gather(self.ssl_head(features)), self.gather(self.ssl_head(view_b)),
-                           self.config.tau)
-        self.log("train/image_ssl_loss", ssl, batch_size=len(batch["images"]))
-        return loss + self.config.image_ssl_weight * ssl
+        return loss
 
 
 def trainer_config(config: PretrainConfig) -> TrainerConfig:
@@ -312,47 +206,16 @@ def trainer_config(config: PretrainConfig) -> TrainerConfig:
                                seed=config.seed)
 
 
-def from_donor_exams(exam_ids: list[str], values: list, seed: int) -> list:
-    """The shuffled-text control's derangement: every frame gets the value of another exam's frames.
-
-    `values` holds one value per frame, the same for the frames of one exam (its sentences, or whether
-    they read normal); the same seed gives every per-exam value the same donor.
-    """
-    by_exam = dict(zip(exam_ids, values, strict=True))
+def shuffled_texts(exam_ids: list[str], texts: list[list[str]], seed: int) -> list[list[str]]:
+    """The shuffled-text control: every exam's frames get the sentences of another exam (a derangement);
+    the same seed gives every exam the same donor."""
+    by_exam = dict(zip(exam_ids, texts, strict=True))
     exams = list(by_exam)
     if len(exams) < 2:
         raise InputError("shuffling texts across exams needs at least two exams", field="shuffle_texts")
     order = [exams[i] for i in np.random.default_rng(seed).permutation(len(exams))]
     donor = {exam: order[(i + 1) % len(order)] for i, exam in enumerate(order)}
-    return [by_exam[donor[exam]] for exam in exam_ids]
-
-
-def shuffled_texts(exam_ids: list[str], texts: list[list[str]], seed: int) -> list[list[str]]:
-    """The shuffled-text control: every exam's frames get the sentences of another exam (a derangement)."""
-    return [list(t) for t in from_donor_exams(exam_ids, texts, seed)]
-
-
-def positive_groups(exam_ids: list[str], reads_normal: list[bool] | None, config: PretrainConfig,
-                    ) -> np.ndarray:
-    """One integer per frame: rows sharing one are positives of each other's texts in the loss.
-
-    Each frame is its own group (ConVIRT), or its exam is (`same_exam_positives`); with
-    `normal_positives` every frame whose sentences read normal joins one group. Under `shuffle_texts`
-    the flag travels with the sentences, so the control's groups follow the texts it was given.
-    """
-    if config.same_exam_positives:
-        codes = {exam: i for i, exam in enumerate(dict.fromkeys(exam_ids))}
-        groups = np.array([codes[e] for e in exam_ids], dtype=np.int64)
-    else:
-        groups = np.arange(len(exam_ids), dtype=np.int64)
-    if config.normal_positives:
-        if reads_normal is None:
-            raise InputError("normal_positives needs the pairs' 'reads_normal' column (rerun the pair stage)",
-                             file="pairs", field="reads_normal")
-        if config.shuffle_texts:
-            reads_normal = from_donor_exams(exam_ids, list(reads_normal), config.seed)
-        groups = np.where(np.asarray(reads_normal, dtype=bool), len(exam_ids), groups)
-    return groups
+    return [list(by_exam[donor[exam]]) for exam in exam_ids]
 
 
 def pair_exam_ids(pairs: pd.DataFrame) -> list[str]:
@@ -376,12 +239,6 @@ def pretrain(
     out_dir = Path(out_dir)
     if pairs.empty:
         raise InputError("no image-text pairs to pre-train on", field="pairs")
-    if config.multiple_instance and config.max_sentences < 1:
-        raise InputError(f"expected at least 1, got {config.max_sentences}", file="pretrain config",
-                         field="max_sentences")
-    if config.image_ssl_weight < 0:
-        raise InputError(f"expected a weight >= 0, got {config.image_ssl_weight}", file="pretrain config",
-                         field="image_ssl_weight")
     check_speed_settings(config)
     if tokenizer_dir is None and config.text.name == "tiny":
         raise InputError("the 'tiny' text encoder needs a retrained tokenizer", field="tokenizer")
@@ -392,12 +249,9 @@ def pretrain(
     texts = [list(t) for t in train_pairs["texts"]]
     if config.shuffle_texts:
         texts = shuffled_texts(exam_ids, texts, config.seed)
-    reads_normal = train_pairs["reads_normal"].tolist() if "reads_normal" in train_pairs.columns else None
-    groups = positive_groups(exam_ids, reads_normal, config)  # before the frames: a missing column fails fast
     frames, _ = load_frames(dataset, config.image_size, image_ids=train_pairs["image_id"].tolist(),
                             workers=max(1, config.num_workers))
-    data = PairDataset(frames, texts, config.sample_sentence, groups=groups,
-                       max_sentences=config.max_sentences if config.multiple_instance else None)
+    data = PairDataset(frames, texts, config.sample_sentence)
     module = ConVIRTModule(create_convirt(config.model_config(), tokenizer), config)
     if config.channels_last:
         use_channels_last(module.model.image_encoder)
@@ -423,18 +277,10 @@ def pretrain(
 
 
 def check_speed_settings(config: PretrainConfig) -> None:
-    """Contrastive groups score plain pairs: refuse them with the loss variants that take other rows."""
-    if config.contrastive_group is None:
-        return
-    if config.contrastive_group < 2:
+    """A contrastive group scores each pair against the others of its group: it needs two at least."""
+    if config.contrastive_group is not None and config.contrastive_group < 2:
         raise InputError(f"expected at least 2 pairs a group, got {config.contrastive_group}",
                          file="pretrain config", field="contrastive_group")
-    variants = [name for name in ("multiple_instance", "same_exam_positives", "normal_positives")
-                if getattr(config, name)]
-    if variants or config.image_ssl_weight > 0:
-        raise InputError(f"contrastive_group scores one text per frame; it cannot be combined with "
-                         f"{', '.join(variants) or 'image_ssl_weight'}", file="pretrain config",
-                         field="contrastive_group")
 
 
 def heldout_retrieval(model: ConVIRT, dataset: Dataset, heldout: pd.DataFrame,

@@ -16,7 +16,6 @@ import signal
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,40 +31,13 @@ from usconvirt.data.progress import format_duration
 from usconvirt.errors import Interrupted
 from usconvirt.io import read_json_or_empty
 from usconvirt.run_state import current_stage_key
-from usconvirt.training.monitoring import LOGGERS, build_logger, monitoring_callbacks
+from usconvirt.training.config import TrainerConfig
+from usconvirt.training.monitoring import build_logger, monitoring_callbacks
 
 log = logging.getLogger(__name__)
 
 FINGERPRINT = "fingerprint.json"
 PREVIOUS_METRICS = "metrics.previous.csv"
-
-
-@dataclass
-class TrainerConfig:
-    """Fields map onto lightning.Trainer; DDP runs under torchrun or SLURM with strategy='ddp'."""
-
-    max_epochs: int = 10
-    max_steps: int = -1
-    max_time: str | None = None  # "DD:HH:MM:SS": stop after this much training time (a stage's budget)
-    accelerator: str = "auto"
-    devices: str = "auto"
-    num_nodes: int = 1
-    strategy: str = "auto"
-    precision: str = "32-true"  # "bf16-mixed" or "16-mixed" on GPU
-    accumulate_grad_batches: int = 1
-    checkpoint_every_n_steps: int = 0  # 0: every `checkpoint_every_n_epochs` epochs
-    checkpoint_every_n_epochs: int = 1  # 0: only at the end (and on SIGTERM, or by the minute below)
-    # also every this many minutes of training (0: off): at GPU speed, N steps can be a few seconds
-    checkpoint_every_minutes: float = 0.0
-    # write checkpoints in a background thread from a copy of the state taken at the step, so training
-    # goes on while the file is written (Lightning's AsyncCheckpointIO)
-    async_checkpoint: bool = False
-    log_every_n_steps: int = 10
-    progress_bar: bool = True
-    logger: str = field(default="csv", metadata={"choices": LOGGERS})
-    mlflow_uri: str | None = None  # logger mlflow: tracking URI; None: RUN/mlruns
-    cudnn_benchmark: bool = False  # cuDNN times its kernels for each input shape once, keeps the fastest
-    seed: int = 0
 
 
 class MinuteProgress(Callback):

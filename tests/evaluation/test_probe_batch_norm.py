@@ -24,12 +24,3 @@ def test_batch_norm_statistics_become_the_frames_own() -> None:
     hook.remove()
     assert torch.allclose(stem.running_mean, captured[0].mean((0, 2, 3)), atol=1e-4)
 
-
-def test_pretrained_encoders_lists_convirt_and_the_controls_a_run_holds(tmp_path) -> None:
-    from usconvirt.evaluation.representation import pretrained_encoders
-
-    for sub in ("pretrain", "pretrain_simclr"):
-        (tmp_path / sub / "image_encoder").mkdir(parents=True)
-    (tmp_path / "pretrain_shuffled").mkdir()  # unfinished: no encoder yet
-    assert pretrained_encoders(tmp_path) == {"ConVIRT": str(tmp_path / "pretrain"),
-                                             "SimCLR": str(tmp_path / "pretrain_simclr")}

@@ -1,0 +1,369 @@
+"""Real kidney frames: does pre-training help fine-tuning with few labels, on real pixels?
+
+    python bench/real_kidney.py --data /work/data/hydro --work /tmp/real_kidney            # the full study
+    python bench/real_kidney.py --data DIR --work /tmp/rk_smoke --draws 1 --seeds 1 --fractions 0.1 \
+        --image-size 32 --set pretrain.epochs=1 --set finetune.epochs=2 --set evaluation.n_bootstrap=200
+
+Data: the public repository ncnuaiialab/hydronephrosis-experimental-data (224 px grey kidney crops,
+frames labelled hydronephrosis or normal, in ten folds). It has no licence file, so it is read at run time
+from a copy fetched outside every repository (`--data`: its extracted tree, with `data/1` ... or `1` ...
+below it, or its git directory, from which folds 1-8 are extracted into `--work`); its frames are never
+copied into a repository. **Folds 9 and 10 are kept for a held-out bar and never read here**: asking for
+them is refused.
+
+The split, declared before any run: folds 1-6 are the training pool, fold 7 validation, fold 8 test. A
+frame's series (exam and patient) is its file name without the trailing frame index. Exact duplicate
+frames (same pixels; some acquisitions appear in two folds under other names) are dropped, the copy in
+test kept first, then validation, then the pool; a frame whose copies carry both labels is dropped
+altogether. Each label draw d permutes the pool's series; the first ones up to a fraction f of the pool's
+frames are labelled (the draws are nested: 10% within 100%). Pre-training uses the pool's series outside
+the smallest fraction, each series with a short French report written from its frames' labels
+(hydronephrosis of a random side and grade if any frame is abnormal, else normal kidneys) in the
+synthetic corpus's templated style, drawn anew per draw. Validation and test series are never
+pre-trained on.
+
+Everything runs through the package's own doors: `run_pipeline` with the stages of `usconvirt run` up to
+pre-training (split from this bench's split file, clustering, sentences, pairs, tokenizer, ConVIRT and the
+controls asked for), then the fine-tuning stage's `finetune` with `finetune_config` per init, fine-tuning
+seed and fraction. The config is configs/demo.yaml (`--config`) with `--set SECTION.KEY=VALUE` changes.
+
+Printed: per cell (fraction, draw, seed, init) the test macro-F1 and ROC AUC with 95% series-bootstrap
+intervals; per fraction and init the mean ± sd over cells, beside a pixel-PCA logistic regression fitted
+on the same labelled frames; and the paired differences of each init against random and SimCLR (mean,
+sd, cells won). The cells go to WORK/cells.csv; a killed study resumes from its finished runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+FOLD_PARTS = {1: "pool", 2: "pool", 3: "pool", 4: "pool", 5: "pool", 6: "pool", 7: "val", 8: "test"}
+HELD_OUT_FOLDS = (9, 10)
+PART_PRIORITY = ("test", "val", "pool")  # the copy of a duplicate frame that is kept: test's first
+LABELS = ("abnormal", "normal")  # the fold's subfolders
+# `..._103`, `..._Frame57`, `..._-1_Frame0`: the trailing frame index; what is left names the series.
+FRAME_INDEX = re.compile(r"(_-\d+)?_(Frame)?\d+$")
+
+
+def series_of(stem: str) -> str:
+    """The series (exam and patient) of a frame's file name without its extension."""
+    return FRAME_INDEX.sub("", stem)
+
+
+def fold_dir(root: Path, fold: int) -> Path:
+    for candidate in (root / "data" / str(fold), root / str(fold)):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"{root}: no fold {fold} (expected {root}/data/{fold} or {root}/{fold})")
+
+
+def read_folds(root: Path, folds: dict[int, str] = FOLD_PARTS) -> pd.DataFrame:
+    """One row per frame of `folds` (fold -> part): fold, part, label, series, name, source, digest.
+
+    The held-out folds are refused before anything is listed, so no code path reads them.
+    """
+    from PIL import Image
+
+    refused = sorted(set(folds) & set(HELD_OUT_FOLDS))
+    if refused:
+        raise ValueError(f"folds {refused} are held out (scored elsewhere); this bench reads folds 1-8 only")
+    rows = []
+    for fold, part in sorted(folds.items()):
+        base = fold_dir(root, fold)
+        for label in LABELS:
+            for path in sorted((base / label).glob("*.jpg")):
+                if path.stem.endswith("_M"):  # the hydronephrosis mask beside its frame
+                    continue
+                with Image.open(path) as image:
+                    pixels = np.asarray(image.convert("L"))
+                digest = hashlib.sha256(repr(pixels.shape).encode() + pixels.tobytes()).hexdigest()
+                rows.append({"fold": fold, "part": part, "label": label, "series": series_of(path.stem),
+                             "name": path.stem, "source": str(path), "digest": digest})
+    frames = pd.DataFrame(rows)
+    parts = frames.groupby("series")["part"].nunique()
+    if (parts > 1).any():
+        raise ValueError(f"series {parts[parts > 1].index[0]!r} has frames in two parts")
+    return frames
+
+
+def drop_duplicates(frames: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Frames with exact duplicates removed (the test copy kept first) and the counts of what went."""
+    conflicting = frames.groupby("digest")["label"].transform("nunique") > 1
+    rank = frames["part"].map({p: i for i, p in enumerate(PART_PRIORITY)})
+    ordered = frames[~conflicting].assign(rank=rank).sort_values(["rank", "fold", "name"], kind="stable")
+    first_part = ordered.groupby("digest")["part"].transform("first")
+    kept = ordered.drop_duplicates("digest").drop(columns="rank")
+    dropped = ordered.loc[ordered.index.difference(kept.index)]
+    across = int((dropped["part"] != first_part[dropped.index]).sum())
+    counts = {"frames read": len(frames), "label conflicts dropped": int(conflicting.sum()),
+              "duplicates dropped": len(dropped), "of which copies of another part's frame": across,
+              "frames kept": len(kept)}
+    return kept.sort_values(["fold", "label", "name"]).reset_index(drop=True), counts
+
+
+def write_frames(frames: pd.DataFrame, out: Path) -> pd.DataFrame:
+    """Each frame as a PNG under OUT/frames (outside every repository); the images table of the dataset."""
+    from PIL import Image
+
+    (out / "frames").mkdir(parents=True, exist_ok=True)
+    image_ids = [f"f{fold}-{name}" for fold, name in zip(frames["fold"], frames["name"], strict=True)]
+    for image_id, source in zip(image_ids, frames["source"], strict=True):
+        target = out / "frames" / f"{image_id}.png"
+        if not target.exists():
+            with Image.open(source) as image:
+                image.convert("L").save(target)
+    return pd.DataFrame({"image_id": image_ids, "exam_id": frames["series"].to_numpy(),
+                         "path": [f"frames/{i}.png" for i in image_ids], "label": frames["label"].to_numpy(),
+                         "organ": "kidney"})
+
+
+def series_reports(frames: pd.DataFrame, seed: int, style: str = "templated") -> pd.DataFrame:
+    """exams table: one short French report per series, from its frames' labels, in a synthetic style."""
+    from usconvirt.synth.exam import SIDES, ExamState, KidneyState
+    from usconvirt.synth.reports import write_report
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for series, labels in frames.groupby("series", sort=True)["label"]:
+        kidneys = {side: KidneyState(side) for side in SIDES}
+        if (labels == "abnormal").any():
+            side = SIDES[int(rng.integers(len(SIDES)))]
+            kidneys[side] = KidneyState(side, "hydronephrosis", grade=int(rng.integers(1, 4)))
+        exam = ExamState(series, series, "", "", 0, kidneys)
+        rows.append({"exam_id": series, "patient_id": series,
+                     "report": write_report(rng, exam, {"kidney"}, 0.0, 0.0, report_style=style)})
+    return pd.DataFrame(rows)
+
+
+def labelled_series(frames: pd.DataFrame, fraction: float, draw: int) -> list[str]:
+    """The pool's series labelled at `fraction` in draw `draw`: a prefix of the draw's permutation, up to
+    that share of the pool's frames, so that the fractions of one draw are nested."""
+    pool = frames[frames["part"] == "pool"].groupby("series").size().sort_index()
+    order = pool.index[np.random.default_rng(draw).permutation(len(pool))]
+    covered = pool[order].cumsum().to_numpy()
+    return list(order[: int(np.searchsorted(covered, fraction * covered[-1] - 1e-9)) + 1])
+
+
+def split_file(frames: pd.DataFrame, labelled: list[str], path: Path) -> Path:
+    """The bench's split as a team's split file (patient_id, part): labelled pool series train, the rest
+    of the pool pretrain, folds 7 and 8 val and test."""
+    parts = frames.groupby("series")["part"].first()
+    parts = parts.where(parts != "pool", "pretrain")
+    parts[parts.index.isin(labelled)] = "train"
+    parts.rename_axis("patient_id").rename("part").reset_index().to_csv(path, index=False)
+    return path
+
+
+def outside_repositories(path: Path) -> Path:
+    """`path`, refused when it lies inside a git work tree or directory: the frames must not enter one."""
+    for folder in (path.resolve(), *path.resolve().parents):
+        if (folder / ".git").exists() or (folder / "HEAD").is_file() and (folder / "objects").is_dir():
+            raise ValueError(f"{path} is inside the repository {folder}: the frames have no licence to "
+                             "be copied there; give a --work outside every repository")
+    return path
+
+
+def build_dataset(data: Path, work: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """Frames of folds 1-8 deduplicated, written once under WORK; returns frames, images and counts."""
+    frames, counts = drop_duplicates(read_folds(data))
+    images = write_frames(frames, work)
+    return frames, images, counts
+
+
+def draw_dataset(work: Path, draw: int, images: pd.DataFrame, exams: pd.DataFrame) -> Path:
+    """WORK/draw{d}/dataset: the draw's reports and hard links to the frames (a dataset holds its files)."""
+    root = work / f"draw{draw}" / "dataset"
+    (root / "frames").mkdir(parents=True, exist_ok=True)
+    for path in images["path"]:
+        if not (root / path).exists():
+            os.link(work / path, root / path)
+    images.to_csv(root / "images.csv", index=False)
+    exams.to_csv(root / "exams.csv", index=False)
+    return root
+
+
+def extracted(data: Path, work: Path) -> Path:
+    """`data` itself, or for a git directory its folds 1-8 extracted into WORK/source (9 and 10 never)."""
+    if not (data / "HEAD").is_file():
+        return data
+    target = work / "source"
+    if not (target / "data" / "8").is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        paths = [f"data/{fold}/" for fold in sorted(FOLD_PARTS)]
+        archive = subprocess.run(["git", f"--git-dir={data}", "archive", "HEAD", *paths], check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
+
+
+def test_metrics(labels: np.ndarray, preds: np.ndarray, scores: np.ndarray, series: np.ndarray,
+                 n_bootstrap: int) -> dict[str, float]:
+    """Macro-F1 and ROC AUC with 95% intervals from series resamples (frames of a series move together)."""
+    from usconvirt.evaluation.metrics import bootstrap_metrics, confidence_interval, detection_metrics
+
+    point = detection_metrics(labels, preds, scores)
+    samples = bootstrap_metrics(labels, preds, scores, series, n_bootstrap=n_bootstrap, seed=0)
+    out = {}
+    for key, name in (("macro_f1", "f1"), ("roc_auc", "auc")):
+        low, high = confidence_interval(samples[key])
+        out |= {name: float(np.ravel(point[key])[0]), f"{name}_low": low, f"{name}_high": high}
+    return out
+
+
+def pixel_baseline(dataset, split: pd.DataFrame, image_size: int, n_bootstrap: int) -> dict[str, float]:
+    """Pixel PCA + logistic regression on the train part's frames, scored on test like the inits."""
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from usconvirt.data.frames import load_frames
+    from usconvirt.training.finetune import labeled_frames
+
+    frames = labeled_frames(dataset, split)
+    train, test = frames[frames["part"] == "train"], frames[frames["part"] == "test"]
+    x = {name: np.asarray(load_frames(dataset, image_size, image_ids=part["image_id"].tolist())[0],
+                          dtype=np.float32).reshape(len(part), -1)
+         for name, part in (("train", train), ("test", test))}
+    model = make_pipeline(StandardScaler(), PCA(n_components=min(50, len(train) - 1), random_state=0),
+                          LogisticRegression(max_iter=2000))
+    model.fit(x["train"], train["target"])
+    scores = model.predict_proba(x["test"])[:, 1]
+    return test_metrics(test["target"].to_numpy(), (scores >= 0.5).astype(int), scores,
+                        test["patient_id"].to_numpy(), n_bootstrap)
+
+
+def finetune_split(split: pd.DataFrame, labelled: list[str]) -> pd.DataFrame:
+    """The run's split with the pool's exams of the labelled series moved to train."""
+    out = split.copy()
+    out.loc[out["exam_id"].isin(labelled) & (out["part"] == "pretrain"), "part"] = "train"
+    return out
+
+
+def run_draw(config: dict, work: Path, draw: int, frames: pd.DataFrame, images: pd.DataFrame,
+             args: argparse.Namespace) -> list[dict]:
+    """Pre-train once for the draw (the pipeline's stages), then fine-tune every init, seed and fraction."""
+    from usconvirt.data import load_dataset
+    from usconvirt.io import read_table
+    from usconvirt.pipeline import run_pipeline
+    from usconvirt.stages import STAGES, finetune_config, finetune_inits, run_decisions
+    from usconvirt.training.finetune import finetune
+
+    run_dir = work / f"draw{draw}"
+    exams = series_reports(frames, seed=draw, style=args.report_style)
+    dataset_dir = draw_dataset(work, draw, images, exams)
+    smallest = labelled_series(frames, min(args.fractions), draw)
+    config = {**config, "dataset": str(dataset_dir), "out": str(run_dir),
+              "split": {"file": str(split_file(frames, smallest, run_dir / "bench_split.csv"))},
+              "pretrain": {**(config.get("pretrain") or {}), "seed": draw}}
+    last = [s.name for s in STAGES].index("pretrain")
+    ctx = run_pipeline(config, STAGES[: last + 1], decide=run_decisions, quiet=True)
+    dataset, split = load_dataset(dataset_dir), read_table(run_dir / "split.csv")
+    inits = finetune_inits(ctx)
+    cells = []
+    for fraction in args.fractions:
+        split_f = finetune_split(split, labelled_series(frames, fraction, draw))
+        n_train = int(images["exam_id"].isin(split_f.loc[split_f["part"] == "train", "exam_id"]).sum())
+        base = {"fraction": fraction, "draw": draw, "train_frames": n_train}
+        cells.append({**base, "seed": -1, "init": "pixel PCA + LR",
+                      **pixel_baseline(dataset, split_f, args.image_size, args.n_bootstrap)})
+        print(_cell_line(cells[-1]), flush=True)
+        for seed in range(args.seeds):
+            for name, init in inits.items():
+                target = run_dir / "finetune" / f"{fraction:g}" / f"seed{seed}" / name
+                if not (target / "predictions.csv").exists():
+                    finetune(dataset, split_f, target, replace(finetune_config(ctx, init), seed=seed),
+                             resume=False)
+                p = read_table(target / "predictions.csv")
+                cells.append({**base, "seed": seed, "init": name, **test_metrics(
+                    p["label"].astype(int).to_numpy(), p["pred"].astype(int).to_numpy(),
+                    p["prob_abnormal"].astype(float).to_numpy(), p["patient_id"].to_numpy(),
+                    args.n_bootstrap)})
+                print(_cell_line(cells[-1]), flush=True)
+    return cells
+
+
+def _cell_line(cell: dict) -> str:
+    return (f"{cell['fraction']:g} draw {cell['draw']} seed {cell['seed']} {cell['init']}: macro-F1 "
+            f"{cell['f1']:.3f} ({cell['f1_low']:.3f}-{cell['f1_high']:.3f}), AUC {cell['auc']:.3f} "
+            f"({cell['auc_low']:.3f}-{cell['auc_high']:.3f})")
+
+
+def summary(cells: pd.DataFrame) -> pd.DataFrame:
+    """Per fraction and init: cells, mean ± sd of test macro-F1 and AUC."""
+    def mean_sd(values: pd.Series) -> str:
+        return f"{values.mean():.3f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.3f}"
+
+    rows = [{"fraction": fraction, "init": init, "cells": len(group), "macro-F1": mean_sd(group["f1"]),
+             "AUC": mean_sd(group["auc"])}
+            for (fraction, init), group in cells.groupby(["fraction", "init"], sort=False)]
+    return pd.DataFrame(rows)
+
+
+def paired(cells: pd.DataFrame, controls: tuple[str, ...] = ("random", "simclr")) -> list[str]:
+    """Each init minus each control, paired by (fraction, draw, seed): mean, sd and cells won."""
+    lines = []
+    runs = cells[cells["seed"] >= 0]
+    for metric in ("f1", "auc"):
+        wide = runs.pivot_table(index=["fraction", "draw", "seed"], columns="init", values=metric)
+        for fraction, table in wide.groupby(level="fraction"):
+            for control in (c for c in controls if c in table.columns):
+                for init in (i for i in table.columns if i not in controls[: controls.index(control) + 1]):
+                    diff = (table[init] - table[control]).dropna()
+                    sd = f"{diff.std():.3f}" if len(diff) > 1 else "n/a"
+                    lines.append(f"{fraction:g} {metric}: {init} minus {control} {diff.mean():+.3f} "
+                                 f"(sd {sd}; won {int((diff > 0).sum())} of {len(diff)} cells)")
+    return lines
+
+
+def main() -> None:
+    import yaml
+
+    from seed_study import with_setting
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True,
+                        help="the fetched repository: its extracted tree or its git directory")
+    parser.add_argument("--work", type=Path, required=True,
+                        help="working directory, outside every repository")
+    parser.add_argument("--config", type=Path, default=Path("configs/demo.yaml"))
+    parser.add_argument("--draws", type=int, default=3, help="label draws (and report wordings)")
+    parser.add_argument("--seeds", type=int, default=3, help="fine-tuning seeds per draw")
+    parser.add_argument("--fractions", type=float, nargs="+", default=[0.1, 1.0])
+    parser.add_argument("--inits", default="random,simclr,shuffled,convirt")
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--report-style", default="templated")
+    parser.add_argument("--n-bootstrap", type=int, default=1000)
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    args = parser.parse_args()
+
+    config = yaml.safe_load(args.config.read_text())
+    for assignment in args.set:
+        config = with_setting(config, assignment)
+    pretrain = config.get("pretrain") or {}
+    config |= {"finetune_inits": args.inits.split(","), "label_efficiency": {"enabled": False},
+               "pretrain": {**pretrain, "image_size": args.image_size}}
+    outside_repositories(args.work).mkdir(parents=True, exist_ok=True)
+    frames, images, counts = build_dataset(extracted(args.data, args.work), args.work)
+    print("; ".join(f"{k} {v}" for k, v in counts.items()))
+    by_part = frames.groupby("part").agg(series=("series", "nunique"), frames=("name", "size"),
+                                         abnormal=("label", lambda s: int((s == "abnormal").sum())))
+    print(by_part.to_string())
+    cells = pd.DataFrame([cell for draw in range(args.draws)
+                          for cell in run_draw(config, args.work, draw, frames, images, args)])
+    cells.to_csv(args.work / "cells.csv", index=False)
+    print(summary(cells).to_string(index=False))
+    print("\n".join(paired(cells)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""The run directory's files: every name a stage reads or writes under RUN/, in one place.
+
+A stage reaches a file only through a `RunLayout`, so a file is renamed here or nowhere. A stage
+subcommand (`usconvirt split DATASET --out FILE`) builds a layout whose paths are the ones given on
+the command line; `usconvirt run` builds one from the run directory alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+DATASET_DIR = "dataset"  # the synthetic corpus, when the config names no dataset
+SPLIT = "split.csv"
+CLUSTER_DIR = "cluster"
+ASSIGNMENTS = "assignments.csv"
+SELECTED = "selected.csv"
+SENTENCES = "sentences.parquet"
+SENTENCES_SUMMARY = "sentences_summary.parquet"
+PAIRS = "pairs.parquet"
+PAIRS_ACCOUNTING = "pairs.json"
+TOKENIZER_DIR = "tokenizer"
+PRETRAIN_DIR = "pretrain"
+# Controls pre-trained beside ConVIRT when finetune_inits names them: init name -> run directory.
+CONTROL_DIRS = {"shuffled": "pretrain_shuffled", "simclr": "pretrain_simclr"}
+FINETUNE_DIR = "finetune"
+EVALUATION_DIR = "evaluation"
+REPORT = "report.html"
+MANIFEST = "manifest.json"
+LOCK = ".lock"
+RESOLVED_CONFIG = "config.resolved.yaml"
+CHECKPOINTS = "checkpoints"
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Paths of one run; each one left None is RUN/<its standard name>."""
+
+    out: Path
+    dataset: Path | None = None  # None: the run config's dataset, else RUN/dataset (`dataset_dir`)
+    split: Path | None = None
+    cluster: Path | None = None
+    selected: Path | None = None  # the cluster stage's kidney frames
+    sentences: Path | None = None
+    pairs: Path | None = None
+    tokenizer: Path | None = None
+    pretrain: Path | None = None
+    finetune: Path | None = None
+    evaluation: Path | None = None
+    report: Path | None = None
+
+    def __post_init__(self) -> None:
+        defaults = {"split": SPLIT, "cluster": CLUSTER_DIR, "sentences": SENTENCES, "pairs": PAIRS,
+                    "tokenizer": TOKENIZER_DIR, "pretrain": PRETRAIN_DIR, "finetune": FINETUNE_DIR,
+                    "evaluation": EVALUATION_DIR, "report": REPORT}
+        object.__setattr__(self, "out", Path(self.out))
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None and f.name in defaults:
+                value = self.out / defaults[f.name]
+            if value is not None:
+                object.__setattr__(self, f.name, Path(value))
+        if self.selected is None:
+            object.__setattr__(self, "selected", self.cluster / SELECTED)
+
+    def with_paths(self, **paths: Path | None) -> RunLayout:
+        return replace(self, **{k: v for k, v in paths.items() if v is not None})
+
+    @property
+    def dataset_dir(self) -> Path:
+        return self.dataset if self.dataset is not None else self.out / DATASET_DIR
+
+    @property
+    def assignments(self) -> Path:
+        return self.cluster / ASSIGNMENTS
+
+    @property
+    def sentences_summary(self) -> Path:
+        return self.sentences.with_name(f"{self.sentences.stem}_summary{self.sentences.suffix}")
+
+    @property
+    def pairs_accounting(self) -> Path:
+        return self.pairs.with_suffix(".json")
+
+    def pretraining(self, init: str = "convirt") -> Path:
+        """ConVIRT's pre-training directory, or a control's (`shuffled`, `simclr`)."""
+        return self.pretrain if init == "convirt" else self.out / CONTROL_DIRS[init]
+
+    def finetuning(self, name: str) -> Path:
+        return self.finetune / name
+
+    @property
+    def manifest(self) -> Path:
+        return self.out / MANIFEST
+
+    @property
+    def lock(self) -> Path:
+        return self.out / LOCK
+
+    @property
+    def resolved_config(self) -> Path:
+        return self.out / RESOLVED_CONFIG
+
+    def relative(self, path: Path) -> str:
+        """`path` as the manifest records it: relative to the run directory where it lies below it."""
+        return str(path.relative_to(self.out) if path.is_relative_to(self.out) else path)

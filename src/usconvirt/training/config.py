@@ -1,0 +1,129 @@
+"""The training stages' settings: trainer, pre-training and fine-tuning configs, importable without
+Lightning or torch, so that a pipeline config validates in well under a second."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+from usconvirt.data.config import AugmentConfig
+from usconvirt.models.config import ConVIRTConfig, ImageEncoderConfig, TextEncoderConfig
+
+LOSSES = ("gce", "tgce", "ce")
+CLASS_BALANCES = ("sampler", "weights", "none")
+LOGGERS = ("csv", "tensorboard", "mlflow")  # training/monitoring.py builds each
+TEXT_PADDINGS = ("longest", "buckets", "max_length")  # training/fast_step.py's pad_tokens
+
+
+@dataclass
+class TrainerConfig:
+    """Fields map onto lightning.Trainer; DDP runs under torchrun or SLURM with strategy='ddp'."""
+
+    max_epochs: int = 10
+    max_steps: int = -1
+    max_time: str | None = None  # "DD:HH:MM:SS": stop after this much training time (a stage's budget)
+    accelerator: str = "auto"
+    devices: str = "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"  # "bf16-mixed" or "16-mixed" on GPU
+    accumulate_grad_batches: int = 1
+    checkpoint_every_n_steps: int = 0  # 0: every `checkpoint_every_n_epochs` epochs
+    checkpoint_every_n_epochs: int = 1  # 0: only at the end (and on SIGTERM, or by the minute below)
+    # also every this many minutes of training (0: off): at GPU speed, N steps can be a few seconds
+    checkpoint_every_minutes: float = 0.0
+    # write checkpoints in a background thread from a copy of the state taken at the step, so training
+    # goes on while the file is written (Lightning's AsyncCheckpointIO)
+    async_checkpoint: bool = False
+    log_every_n_steps: int = 10
+    progress_bar: bool = True
+    logger: str = field(default="csv", metadata={"choices": LOGGERS})
+    mlflow_uri: str | None = None  # logger mlflow: tracking URI; None: RUN/mlruns
+    cudnn_benchmark: bool = False  # cuDNN times its kernels for each input shape once, keeps the fastest
+    seed: int = 0
+
+
+@dataclass
+class PretrainConfig:
+    """ConVIRT's published settings (Zhang et al., MLHC 2022, as reused by Dadoun et al., ISBI 2023);
+    `epochs`/`max_steps` override the trainer's."""
+
+    retired: ClassVar[tuple[str, ...]] = ("multiple_instance", "max_sentences", "same_exam_positives",
+                                          "normal_positives", "image_ssl_weight")
+
+    image: ImageEncoderConfig = field(default_factory=lambda: ImageEncoderConfig(arch="resnet50",
+                                                                                  weights="imagenet"))
+    text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+    proj_dim: int = 512
+    tau: float = 0.1
+    lam: float = 0.75
+    # the loss's negatives come from all devices
+    batch_size: int = field(default=32, metadata={"help": "Batch size per device."})
+    lr: float = 1e-4
+    weight_decay: float = 1e-6
+    optimizer: Literal["adam", "adamw"] = "adam"
+    schedule: Literal["cosine", "constant"] = "cosine"  # cosine: after a linear warm-up
+    warmup_steps: int = 0
+    epochs: int = field(default=10, metadata={"help": "Training epochs."})
+    max_steps: int = field(default=-1, metadata={"help": "Most optimizer steps (-1: run the epochs)."})
+    image_size: int = field(default=224, metadata={"help": "Input image size in pixels."})
+    sample_sentence: bool = True  # one sentence per step, uniformly; else all sentences joined
+    shuffle_texts: bool = False  # control: each exam's sentences go to another exam's frames
+    heldout_fraction: float = 0.05  # exams kept out of training for the retrieval diagnostic
+    num_workers: int = 2
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    seed: int = 0
+    # Speed (docs/pretraining.md, "Speed on a GPU"). Pairs per softmax: None, the whole batch (gathered
+    # over ranks), ConVIRT's loss at batch 32; 32 keeps the paper's 32-way loss at any physical batch.
+    contrastive_group: int | None = None
+    group_across_ranks: bool = False  # DDP: groups cut from the gathered batch, not from each rank's own
+    channels_last: bool = False  # NHWC weights and frames (tensor cores' layout); same values
+    fused_optimizer: bool = False  # one fused Adam/AdamW kernel, on CUDA only
+    # longest: pad to each batch's longest text; buckets: to the next of 16, 32, 64, ... max_length
+    # (a few shapes, for cudnn.benchmark and torch.compile); max_length: one fixed shape
+    text_padding: str = field(default="longest", metadata={"choices": TEXT_PADDINGS})
+    compile: bool = False  # torch.compile both encoders (first steps slower while it compiles)
+
+    def model_config(self) -> ConVIRTConfig:
+        return ConVIRTConfig(image=self.image, text=self.text, proj_dim=self.proj_dim,
+                             image_size=self.image_size)
+
+
+@dataclass
+class FinetuneConfig:
+    """Fine-tuning settings; `epochs` overrides `trainer.max_epochs`."""
+
+    retired: ClassVar[tuple[str, ...]] = ("select_by",)
+
+    init: str = field(default="random", metadata={
+        "help": "random, imagenet, convirt:RUN/pretrain, or an image encoder directory."})
+    arch: str = field(default="resnet50", metadata={  # the other inits bring their own architecture
+        "help": "Encoder for init random: resnet50, resnet18, small, tiny."})
+    loss: str = field(default="gce", metadata={
+        "choices": LOSSES, "help": "gce (q=0.7), tgce (truncated GCE, floor at k=0.5) or ce."})
+    q: float = 0.7
+    k: float = 0.5
+    tgce_warmup_epochs: int = 5  # tgce: plain GCE for these epochs, then prune samples with p_y <= k
+    tgce_prune_every: int = 5  # tgce: recompute the pruning mask every this many epochs
+    epochs: int = field(default=30, metadata={"help": "Most epochs (early stopping may end sooner)."})
+    batch_size: int = 32
+    lr: float = 1e-4
+    weight_decay: float = 1e-6
+    image_size: int = field(default=224, metadata={"help": "Input image size in pixels."})
+    train_fraction: float = field(default=1.0, metadata={
+        "help": "Share of the labeled training frames used (stratified by label, at least one frame per "
+                "class), e.g. 0.01, 0.1, 1."})
+    patience: int = 5  # epochs without a better validation macro-F1 before stopping
+    # sampler: class-balanced draws; weights: inverse-frequency loss weights
+    class_balance: str = field(default="sampler", metadata={"choices": CLASS_BALANCES})
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    seed: int = 0
+    workers: int = 1  # processes for the first preprocessing of frames
+    cache_dir: str | None = None  # frame cache; default DATASET/.usconvirt-cache
+    # GPU speed (docs/finetuning.md): loader processes feeding uint8 frames (pinned on a GPU), NHWC
+    # convolutions, and the selected weights kept as a CPU copy instead of a best.ckpt file
+    loader_workers: int = 0
+    channels_last: bool = False
+    best_in_memory: bool = False
