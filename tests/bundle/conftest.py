@@ -26,6 +26,7 @@ from usconvirt.training.finetune import FinetuneConfig, finetune
 from usconvirt.training.trainer import TrainerConfig
 
 KEY = "bundle-test-key-42"
+PROMPT = "dilatation des cavités pyélocalicielles"
 CPU = TrainerConfig(accelerator="cpu", devices="1", progress_bar=False)
 
 
@@ -87,3 +88,14 @@ def dicom_export(tmp_path_factory) -> Path:
     return root
 
 
+
+
+@pytest.fixture(scope="session")
+def predicted(exported, dicom_export, tmp_path_factory, run_main):
+    """`usconvirt predict` on the DICOM export with maps, a prompt and the review page, through the CLI,
+    with the log captured."""
+    root = tmp_path_factory.mktemp("predicted")
+    out, id_map = root / "out", root / "private" / "ids.csv"
+    code, output = run_main("predict", exported["bundle"], dicom_export, "--out", out, "--key", KEY,
+                            "--id-map", id_map, "--workers", "2", "--review", "--prompt", PROMPT)
+    return out, id_map, code, output
