@@ -72,10 +72,10 @@ def _raw(dataset: Dataset, image_id: str) -> np.ndarray:
 
 def gallery_rows(predictions: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """The most wrong frames both ways, then a seeded sample of true ones; column `kind` says which."""
-    label, p = predictions["label"].astype(int), predictions["prob_abnormal"].astype(float)
-    called = predictions["pred"].astype(int)
-    false_pos = predictions[(label == 0) & (called == 1)].assign(_p=p).nlargest(SHOWN, "_p")
-    false_neg = predictions[(label == 1) & (called == 0)].assign(_p=p).nsmallest(SHOWN, "_p")
+    label, called = predictions["label"].astype(int), predictions["pred"].astype(int)
+    ranked = predictions.assign(_p=predictions["prob_abnormal"].astype(float))
+    false_pos = ranked[(label == 0) & (called == 1)].nlargest(SHOWN, "_p")
+    false_neg = ranked[(label == 1) & (called == 0)].nsmallest(SHOWN, "_p")
     true = predictions[label == called]
     sample = true.sample(min(SHOWN, len(true)), random_state=seed) if len(true) else true
     return pd.concat([false_pos.assign(kind="false positive"), false_neg.assign(kind="false negative"),
