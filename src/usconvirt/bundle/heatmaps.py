@@ -65,6 +65,19 @@ class ClassActivationMaps:
         return maps[:, 0].float().cpu().numpy()
 
 
+def last_feature_map(encoder: ImageEncoder, images: torch.Tensor) -> torch.Tensor:
+    """(N, C, h, w): the backbone's output before pooling, read by a hook so the encoder's own input
+    handling (channels, normalisation) is the one used."""
+    captured: list[torch.Tensor] = []
+    handle = encoder.backbone.register_forward_hook(
+        lambda module, args, output: captured.append(output.last_hidden_state))
+    try:
+        encoder(images)
+    finally:
+        handle.remove()
+    return captured[0]
+
+
 @torch.no_grad()
 def prompt_embeddings(model: ConVIRT, prompts: list[str]) -> torch.Tensor:
     """(P, d) L2-normalised projected prompts."""
@@ -80,11 +93,7 @@ def similarity_maps(model: ConVIRT, pixels: np.ndarray, prompts: torch.Tensor,
     frame's (unnormalised) embedding, as pooling and the projection are both linear.
     """
     size = pixels.shape[-1]
-    device = model.image_projection.weight.device
-    x = to_input(pixels, device)
-    encoder = model.image_encoder
-    pixel_values = (x.expand(-1, 3, -1, -1) - encoder.mean) / encoder.std
-    features = encoder.backbone(pixel_values=pixel_values).last_hidden_state  # (N, C, h, w)
+    features = last_feature_map(model.image_encoder, to_input(pixels, model.image_projection.weight.device))
     positions = model.image_projection(features.permute(0, 2, 3, 1))  # (N, h, w, d)
     pooled = F.normalize(positions.mean((1, 2)), dim=-1)
     cosine = torch.einsum("nhwd,pd->pnhw", F.normalize(positions, dim=-1), prompts)
