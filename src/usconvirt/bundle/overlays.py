@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 COLOURS = (colormaps["inferno"](np.linspace(0.0, 1.0, 256))[:, :3] * 255).astype(np.uint8)
 ALPHA = 0.45  # the map's weight over the frame: the anatomy stays readable under it
 BAR_WIDTH = 10
-LABEL_WIDTH = 34  # room for the bar's tick labels
+LABEL_WIDTH = 40  # room for the bar's tick labels ("-0.16")
 
 
 def scaled(heat: np.ndarray, low: float, high: float) -> np.ndarray:
