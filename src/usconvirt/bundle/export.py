@@ -134,7 +134,8 @@ def export_bundle(run_dir: str | Path, out: str | Path, config: ExportConfig | N
             "organ_size": organ.image_size if organ is not None else None, "rule": exam["rule"],
             "organ_kind": organ.kind if organ is not None else None,
             "test_metrics": test_metrics, "n_bootstrap": config.n_bootstrap,
-            "synthetic": dataset_dir is not None and (dataset_dir / "synth_config.yaml").is_file()}
+            "synthetic": dataset_dir is not None and (dataset_dir / "synth_config.yaml").is_file(),
+            "text_model": text_model is not None}
 
     onnx_diff: dict[str, float] = {}
     with atomic_dir(out, overwrite=config.overwrite) as tmp:
