@@ -2,8 +2,11 @@
 
 Builds a bundle-shaped model in memory (weights do not change the speed): the classifier and a deep organ
 model, both at --arch/--size (the paper's: resnet50 at 224 px), generates a synthetic DICOM export, then
-times `predict_input` with preprocessing in 1 process and in worker processes, and the models alone on
-already-preprocessed batches of the same size. Prints a table; run with OMP_NUM_THREADS=1 on a shared box.
+times `predict_input` without heat maps with preprocessing in 1 process and in worker processes, with
+Grad-CAM maps (overlay PNG and array per kidney frame) in 2 workers, and the models alone on
+already-preprocessed batches of the same size. The organ model calls every frame a kidney, so every frame
+gets a map: the worst case (a real export has a third to a tenth kidney frames). Prints a table; run with
+OMP_NUM_THREADS=1 on a shared box. Goal: predict with maps at >= 0.5 x the speed without.
 
 Usage: OMP_NUM_THREADS=1 python bench/predict_bench.py [--exams 16] [--arch resnet50] [--size 224]
 """
@@ -68,12 +71,13 @@ def main() -> None:
                                             format="dicom", workers=min(2, cores)))
         rows, bare = [], 0.0
         for _ in range(args.repeats):  # best of the repeats: a shared machine only ever slows a run
-            for workers in sorted({1, 2, cores}):
+            for workers, maps in [(w, False) for w in sorted({1, 2, cores})] + [(2, True)]:
                 config = PredictConfig(key="bench-key-0123", device="cpu", batch_size=args.batch,
-                                       workers=workers, overwrite=True)
+                                       workers=workers, overwrite=True, maps=maps)
                 start = time.perf_counter()
                 summary = predict_input(bundle, [export], Path(tmp) / f"out{workers}", config)
-                rows.append((f"end to end, {workers} worker(s)", summary.frames, time.perf_counter() - start))
+                name = f"end to end, {workers} worker(s){', maps' if maps else ''}"
+                rows.append((name, summary.frames, time.perf_counter() - start))
             frames = rows[0][1]
             bare = max(bare, bare_forward_rate(bundle, frames, args.batch))
         rows = [min((r for r in rows if r[0] == name), key=lambda r: r[2]) for name in dict.fromkeys(
@@ -82,13 +86,16 @@ def main() -> None:
           f"classifier + organ model "
           f"{args.arch} at {args.size} px, batch {args.batch}; {cores} cores, torch threads "
           f"{torch.get_num_threads()}")
-    print(f"| {'path':<26} | {'frames':>6} | {'seconds':>7} | {'frames/s':>8} | {'/ bare forward':>14} |")
-    print(f"|{'-' * 28}|{'-' * 7}:|{'-' * 8}:|{'-' * 9}:|{'-' * 15}:|")
-    print(f"| {'bare forward (both models)':<26} | {frames:>6} | {frames / bare:>7.1f} | {bare:>8.1f} | "
+    print(f"| {'path':<32} | {'frames':>6} | {'seconds':>7} | {'frames/s':>8} | {'/ bare forward':>14} |")
+    print(f"|{'-' * 34}|{'-' * 7}:|{'-' * 8}:|{'-' * 9}:|{'-' * 15}:|")
+    print(f"| {'bare forward (both models)':<32} | {frames:>6} | {frames / bare:>7.1f} | {bare:>8.1f} | "
           f"{1.0:>14.2f} |")
     for name, n, seconds in rows:
         rate = n / seconds
-        print(f"| {name:<26} | {n:>6} | {seconds:>7.1f} | {rate:>8.1f} | {rate / bare:>14.2f} |")
+        print(f"| {name:<32} | {n:>6} | {seconds:>7.1f} | {rate:>8.1f} | {rate / bare:>14.2f} |")
+    seconds = {name: s for name, _, s in rows}
+    ratio = seconds["end to end, 2 worker(s)"] / seconds["end to end, 2 worker(s), maps"]
+    print(f"with maps / without, 2 workers: {ratio:.2f} x the speed (goal >= 0.5)")
 
 
 if __name__ == "__main__":

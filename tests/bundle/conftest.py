@@ -5,7 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from usconvirt.clustering.config import ClusterConfig
 from usconvirt.clustering.run import run_clustering
@@ -14,13 +16,17 @@ from usconvirt.data.split import SplitConfig, split_dataset
 from usconvirt.evaluation.evaluate import evaluate_runs
 from usconvirt.evaluation.exam_level import dataset_sides
 from usconvirt.io import write_table
+from usconvirt.models.convirt import ConVIRTConfig, create_convirt, load_tokenizer, save_convirt
 from usconvirt.models.image_encoder import ImageEncoderConfig
+from usconvirt.models.text_encoder import TextEncoderConfig
 from usconvirt.synth.config import Prevalences, SynthConfig
 from usconvirt.synth.corpus import generate_corpus
+from usconvirt.text.tokenizer import train_tokenizer
 from usconvirt.training.finetune import FinetuneConfig, finetune
 from usconvirt.training.trainer import TrainerConfig
 
 KEY = "bundle-test-key-42"
+PROMPT = "dilatation des cavités pyélocalicielles"
 CPU = TrainerConfig(accelerator="cpu", devices="1", progress_bar=False)
 
 
@@ -39,7 +45,18 @@ def tiny_run(root: Path) -> Path:
              FinetuneConfig(arch="tiny", image_size=32, epochs=2, patience=2, batch_size=16, trainer=CPU))
     evaluate_runs({"random": run / "finetune" / "random"}, run / "evaluation", n_bootstrap=50,
                   sides=dataset_sides(run / "dataset"))
+    save_random_convirt(run / "pretrain", dataset.exams["report"].tolist())
     return run
+
+
+def save_random_convirt(directory: Path, reports: list[str]) -> Path:
+    """A pre-training directory with random tiny encoders at 48 px (another size than the classifier's)."""
+    train_tokenizer(reports, directory.parent / "tokenizer", vocab_size=120, min_frequency=1)
+    torch.manual_seed(0)
+    config = ConVIRTConfig(image=ImageEncoderConfig(arch="tiny"),
+                           text=TextEncoderConfig(name="tiny", pooling="mean", freeze_embeddings=False,
+                                                  freeze_layers=0, max_length=32), proj_dim=8, image_size=48)
+    return save_convirt(create_convirt(config, load_tokenizer(directory.parent / "tokenizer")), directory)
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +66,7 @@ def exported(tmp_path_factory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("bundle")
     run = tiny_run(root)
-    result = export_bundle(run, root / "bundle", ExportConfig(n_bootstrap=50))
+    result = export_bundle(run, root / "bundle", ExportConfig(n_bootstrap=50, with_text=True))
     kept = root / "kept"
     shutil.copytree(run / "dataset", kept / "dataset")
     shutil.copy(run / "split.csv", kept / "split.csv")
@@ -66,6 +83,19 @@ def dicom_export(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("dicom") / "export"
     generate_corpus(root, SynthConfig(exams=6, seed=99, image_size=64, format="dicom"))
     (root / "frames" / "broken.dcm").write_bytes(b"DICM but not really a DICOM file")
+    noise = np.random.default_rng(0).integers(0, 256, 400, dtype=np.uint8).tobytes()
+    (root / "frames" / "magic_noise").write_bytes(bytes(128) + b"DICM" + noise)  # parses as unknown tags
     return root
 
 
+
+
+@pytest.fixture(scope="session")
+def predicted(exported, dicom_export, tmp_path_factory, run_main):
+    """`usconvirt predict` on the DICOM export with maps, a prompt and the review page, through the CLI,
+    with the log captured."""
+    root = tmp_path_factory.mktemp("predicted")
+    out, id_map = root / "out", root / "private" / "ids.csv"
+    code, output = run_main("predict", exported["bundle"], dicom_export, "--out", out, "--key", KEY,
+                            "--id-map", id_map, "--workers", "2", "--review", "--prompt", PROMPT)
+    return out, id_map, code, output

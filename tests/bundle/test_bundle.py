@@ -18,11 +18,13 @@ def test_export_writes_a_self_contained_bundle(exported):
     manifest = json.loads((bundle / "bundle.json").read_text())
     for name in ("classifier/image_encoder/model.safetensors", "classifier/head.safetensors",
                  "organ_model/organ_model.json", "preprocessing.json", "decision.json", "classifier.onnx",
-                 "model_card.md"):
+                 "model_card.md", "text_model/projections.pt", "text_model/tokenizer/tokenizer.json",
+                 "text_model/text_encoder/model.safetensors", "text_model/image_encoder/model.safetensors"):
         assert name in manifest["files"]
+    assert manifest["text_model"] is True  # exported --with-text
     card = (bundle / "model_card.md").read_text()
     assert "Intended use" in card and "Limits" in card and manifest["usconvirt_version"] in card
-    assert "| exam |" in card and "synthetic" in card
+    assert "| exam |" in card and "synthetic" in card and "text_model/" in card
     decision = json.loads((bundle / "decision.json").read_text())["exam"]
     assert decision["aggregation"] in ("max", "mean", "noisy_or") and 0 < decision["threshold"] < 1
     assert result["rule"] == decision

@@ -28,22 +28,13 @@ def _phi(export) -> set[str]:
     return {s for s in secrets if len(s) >= 4}
 
 
-@pytest.fixture(scope="module")
-def predicted(exported, dicom_export, tmp_path_factory, run_main):
-    """`usconvirt predict` on the DICOM export, through the CLI, with the log captured."""
-    root = tmp_path_factory.mktemp("predicted")
-    out, id_map = root / "out", root / "private" / "ids.csv"
-    code, output = run_main("predict", exported["bundle"], dicom_export, "--out", out, "--key", KEY,
-                            "--id-map", id_map, "--workers", "2")
-    return out, id_map, code, output
-
-
-def test_predict_writes_one_row_per_study_and_names_the_corrupt_file(predicted, dicom_export):
+def test_predict_writes_one_row_per_study_and_names_the_corrupt_files(predicted, dicom_export):
     out, _, code, log = predicted
     assert code == 0, log
     frames = pd.read_csv(out / "frames.csv")
     exams = pd.read_csv(out / "exams.csv", keep_default_na=False)
-    assert list(frames.columns) == ["image_id", "exam_id", "organ", "organ_confidence", "side", "p_abnormal"]
+    assert list(frames.columns) == ["image_id", "exam_id", "organ", "organ_confidence", "side", "p_abnormal",
+                                    "gradcam", "zero_shot_1"]
     studies = pd.read_csv(dicom_export / "reports_by_study.csv")["StudyInstanceUID"]
     assert len(exams) == len(studies) == exams["exam_id"].nunique()
     assert len(frames) == len(pd.read_csv(dicom_export / "images.csv"))  # every readable frame
@@ -52,8 +43,9 @@ def test_predict_writes_one_row_per_study_and_names_the_corrupt_file(predicted, 
     kidney = frames[frames["organ"] == "kidney"].groupby("exam_id").size()
     assert exams.set_index("exam_id")["kidney_frames"].to_dict() == kidney.reindex(exams["exam_id"],
                                                                                    fill_value=0).to_dict()
-    assert sum("broken.dcm" in line for line in log.splitlines()) == 1
-    assert "1 unreadable skipped" in log and "5 ignored" in log  # the export's tables are not DICOM
+    for name in ("broken.dcm", "magic_noise"):  # no pixels because no parseable dataset: not "ignored"
+        assert sum(name in line for line in log.splitlines()) == 1, name
+    assert "2 unreadable skipped" in log and "5 ignored" in log  # the export's tables are not DICOM
 
 
 def test_no_phi_in_outputs_or_log_and_the_id_map_routes_back(predicted, dicom_export):
@@ -84,7 +76,7 @@ def test_strict_stops_at_the_corrupt_file_and_writes_nothing(exported, dicom_exp
 def test_exam_rows_of_the_test_split_agree_with_evaluate(exported, cli, tmp_path):
     kept = exported["kept"]
     code, message = cli("predict", exported["bundle"], kept / "dataset", "--out", tmp_path / "out",
-                        "--organ-from", "dataset", "--workers", "1")
+                        "--organ-from", "dataset", "--workers", "1", "--no-maps")
     assert code == 0, message
     split = pd.read_csv(kept / "split.csv", dtype=str)
     images = pd.read_csv(kept / "dataset" / "images.csv", dtype=str, keep_default_na=False)
@@ -112,8 +104,21 @@ def test_png_files_are_grouped_by_folder(exported, cli, tmp_path):
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes((kept / "dataset" / rel).read_bytes())
     code, message = cli("predict", exported["bundle"], tmp_path / "pngs", "--out", tmp_path / "out",
-                        "--key", KEY, "--workers", "1")
+                        "--key", KEY, "--workers", "1", "--no-maps")
     assert code == 0, message
     assert len(pd.read_csv(tmp_path / "out" / "exams.csv")) == 2
     code, message = cli("predict", exported["bundle"], tmp_path / "pngs", "--out", tmp_path / "nokey")
     assert code == 2 and "key" in message
+
+
+def test_strict_stops_at_a_dicom_magic_file_whose_dataset_cannot_be_parsed(exported, dicom_export, cli,
+                                                                          tmp_path):
+    export = tmp_path / "export"
+    export.mkdir()
+    good = next(p for p in sorted((dicom_export / "frames").rglob("*.dcm")) if p.name != "broken.dcm")
+    (export / "good.dcm").write_bytes(good.read_bytes())
+    (export / "magic_noise").write_bytes((dicom_export / "frames" / "magic_noise").read_bytes())
+    code, message = cli("predict", exported["bundle"], export, "--out", tmp_path / "out", "--key", KEY,
+                        "--strict", "--workers", "1", "--no-maps")
+    assert code == 2 and "magic_noise" in message and "cannot be parsed" in message
+    assert not (tmp_path / "out").exists()

@@ -86,7 +86,8 @@ def test_report_of_a_populated_run_shows_every_section_without_report_text(tmp_p
     page = re.sub(r' class="text"', "", path.read_text(encoding="utf-8"))  # text cells are left-aligned
 
     assert path == run / "report.html"
-    assert "Not run" not in page and "could not be read" not in page
+    assert page.count("Not run") == 1 and "could not be read" not in page
+    assert "Not run: fine-tuned classifiers" in page  # the fixture has no model to draw maps with
     n_exams = sum(PARTS.values())
     assert f"{n_exams} exams from {n_exams} patients, {2 * n_exams} frames" in page
     assert "<td>pretrain</td>" in page and "<td>train</td>" in page
@@ -112,7 +113,7 @@ def test_report_of_an_empty_run_says_what_was_not_run(tmp_path):
     run = tmp_path / "empty"
     run.mkdir()
     page = write_report(run, tmp_path / "out" / "r.html").read_text(encoding="utf-8")
-    assert page.count("Not run") == 9
+    assert page.count("Not run") == 10
     assert "RUN/pretrain/loss.csv" in page and "RUN/evaluation/retrieval.json" in page
 
 
@@ -230,13 +231,19 @@ def test_report_shows_diagnostics_controls_collapse_and_cluster_baselines(tmp_pa
 
     cluster = sections["Organ clustering"]
     assert cluster[0] == {"kind": "warnings", "items": ["<b>only 4% of frames</b> in kidney clusters"]}
-    assert any(b.get("text") == "Method: kmeans. Cluster-to-organ mapping from: labelled train frames."
-               for b in cluster)
+    summary = "Method kmeans on 40 pre-training frames; 3 frames kept as kidney; clusters named from the "
+    assert any(b.get("text", "").startswith(summary + "labelled train frames.") for b in cluster)
+    assert not any("global_step" in str(b) or "per_organ" in str(b) for b in cluster)  # no key-value dump
     tables = [b for b in cluster if b["kind"] == "table"]
     baselines = next(t for t in tables if t["columns"][0] == "method")
     assert baselines["rows"] == [["kmeans", "0.930", "0.900", "yes"], ["deep", "0.620", "0.690", ""]]
-    mapping = next(t for t in tables if t["columns"][:2] == ["organ", "clusters"])
-    assert mapping["rows"] == [["kidney", "1", "30"], ["liver", "0", "10"]]
+    organs = next(t for t in tables if t["columns"][:2] == ["organ", "clusters"])
+    assert organs["columns"][2:] == ["frames in its clusters", "precision", "recall", "F1",
+                                     "annotated frames"]
+    assert organs["rows"] == [["kidney", "1", "30", "0.800", "0.700", "0.747", "12"],
+                              ["liver", "0", "10", "0.500", "0.600", "0.545", "9"]]
+    montages = next(b for b in cluster if b["kind"] == "gallery")
+    assert [image["caption"] for image in montages["images"]] == ["cluster 0: liver, 10 frames"]
 
     page = write_report(run).read_text(encoding="utf-8")
     assert "&lt;b&gt;only 4% of frames&lt;/b&gt;" in page and "<b>only" not in page  # autoescaped

@@ -28,6 +28,8 @@ def export(
         help="Choose instead the highest threshold reaching this validation sensitivity, e.g. 0.9.")] = None,
     onnx: Annotated[bool, typer.Option(help="Also write classifier.onnx and organ_model.onnx.")] = True,
     bootstrap: Annotated[int, typer.Option(help="Patient bootstrap resamples for the model card.")] = 1000,
+    with_text: Annotated[bool, typer.Option(
+        help="Also ship the ConVIRT text encoder, tokenizer and projections (predict --prompt).")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
 ) -> None:
     """Write a self-contained model bundle (weights, preprocessing, decision rule, ONNX, model card)."""
@@ -36,7 +38,7 @@ def export(
     _quiet_transformers()
     chosen = "sensitivity" if target_sensitivity is not None else criterion
     config = ExportConfig(init=init, criterion=chosen, target_sensitivity=target_sensitivity, onnx=onnx,
-                          n_bootstrap=bootstrap, overwrite=overwrite)
+                          n_bootstrap=bootstrap, overwrite=overwrite, with_text=with_text)
     result = export_bundle(run_dir, out, config)
     rule = result["rule"]
     typer.echo(f"{out}: {result['init']} classifier; exam rule {rule['aggregation']} >= "
@@ -63,6 +65,13 @@ def predict(
     workers: Annotated[int | None, typer.Option(
         help="Processes decoding and preprocessing frames [the CPUs, at most 8].")] = None,
     strict: Annotated[bool, typer.Option(help="Stop at the first unreadable file, do not skip it.")] = False,
+    maps: Annotated[bool, typer.Option(
+        help="Grad-CAM heat maps of every kidney frame: OUT/maps/gradcam/ID.png and ID.npy.")] = True,
+    prompt: Annotated[list[str] | None, typer.Option(
+        help="A French prompt (repeatable): a similarity map and a zero-shot score per kidney frame "
+             "(a bundle exported --with-text).")] = None,
+    review: Annotated[bool, typer.Option(
+        help="Write OUT/review/index.html, a self-contained page of the exams and their frames.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
 ) -> None:
     """Predict normal/abnormal kidneys for new exams: OUT/frames.csv (per frame), OUT/exams.csv (per exam)."""
@@ -72,6 +81,7 @@ def predict(
     _quiet_transformers()
     config = PredictConfig(key=key, strict=strict, organ_from=organ_from, device=device,
                            batch_size=batch_size, workers=workers or default_workers(), id_map=id_map,
-                           overwrite=overwrite, progress=sys.stderr.isatty())
+                           overwrite=overwrite, progress=sys.stderr.isatty(), maps=maps,
+                           prompts=tuple(prompt or ()), review=review)
     summary = predict_input(load_bundle(bundle), inputs, out, config)
     typer.echo(summary.line(out))

@@ -32,6 +32,7 @@ from usconvirt.evaluation.exam_level import dataset_sides, exam_level_report, wi
 from usconvirt.evaluation.metrics import confidence_interval
 from usconvirt.io import atomic_dir, read_table
 from usconvirt.models.classifier import load_classifier
+from usconvirt.models.convirt import ConVIRT, load_convirt, save_convirt
 from usconvirt.run_layout import RunLayout
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class ExportConfig:
     n_bootstrap: int = 1000
     seed: int = 0
     overwrite: bool = False
+    with_text: bool = False  # also ship RUN/pretrain's joint encoder, for prompt maps and zero-shot scores
 
 
 def choose_init(run: Path, init: str | None) -> str:
@@ -120,6 +122,7 @@ def export_bundle(run_dir: str | Path, out: str | Path, config: ExportConfig | N
         log.warning("no clustering output in %s: the bundle holds no organ model, and predict needs the "
                     "organs in its input", run)
     sides = dataset_sides(dataset_dir) if dataset_dir is not None else {}
+    text_model = text_model_from_run(run) if config.with_text else None
     test = with_sides(read_predictions(finetuned / "predictions.csv"), sides)
     val = with_sides(read_predictions(finetuned / "val_predictions.csv"), sides)
     exam = exam_level_report(test, val, criterion=config.criterion,
@@ -135,13 +138,16 @@ def export_bundle(run_dir: str | Path, out: str | Path, config: ExportConfig | N
             "organ_size": organ.image_size if organ is not None else None, "rule": exam["rule"],
             "organ_kind": organ.kind if organ is not None else None,
             "test_metrics": test_metrics, "n_bootstrap": config.n_bootstrap,
-            "synthetic": dataset_dir is not None and (dataset_dir / "synth_config.yaml").is_file()}
+            "synthetic": dataset_dir is not None and (dataset_dir / "synth_config.yaml").is_file(),
+            "text_model": text_model is not None}
 
     onnx_diff: dict[str, float] = {}
     with atomic_dir(out, overwrite=config.overwrite) as tmp:
         save_bundle_classifier(classifier, tmp / layout.CLASSIFIER_DIR, image_size)
         if organ is not None:
             save_organ_model(organ, tmp / layout.ORGAN_DIR)
+        if text_model is not None:
+            save_convirt(text_model, tmp / layout.TEXT_DIR)
         _write_json(tmp / layout.PREPROCESSING,
                     preprocessing_parameters(image_size, card["organ_size"]))
         kidney = organ.select if organ is not None else "kidney"
@@ -162,9 +168,18 @@ def export_bundle(run_dir: str | Path, out: str | Path, config: ExportConfig | N
                             ONNX_TOLERANCE)
         (tmp / layout.MODEL_CARD).write_text(model_card(card), encoding="utf-8")
         layout.write_manifest(tmp, {"created": created, "init": name, "onnx_max_abs_diff": onnx_diff,
-                                    "test_metrics": test_metrics})
+                                    "test_metrics": test_metrics, "text_model": text_model is not None})
     log.debug("exported %s (%s init) to %s", run, name, out)
     return {"init": name, "rule": exam["rule"], "onnx_max_abs_diff": onnx_diff, "test_metrics": test_metrics}
+
+
+def text_model_from_run(run: Path) -> ConVIRT:
+    """The run's ConVIRT pre-training (RUN/pretrain): its image and text encoders, tokenizer, projections."""
+    pretrain = RunLayout(run).pretraining("convirt")
+    if not (pretrain / "projections.pt").is_file():
+        raise InputError("--with-text needs the run's ConVIRT pre-training (RUN/pretrain/projections.pt)",
+                         file=pretrain, field="with_text")
+    return load_convirt(pretrain)
 
 
 def _frames(dataset_dir: Path | None, image_ids: list[str], size: int) -> np.ndarray | None:

@@ -19,6 +19,7 @@ DECISION = "decision.json"
 MODEL_CARD = "model_card.md"
 CLASSIFIER_ONNX = "classifier.onnx"
 ORGAN_ONNX = "organ_model.onnx"
+TEXT_DIR = "text_model"  # optional (export --with-text): ConVIRT's encoders, tokenizer and projections
 
 
 def package_version() -> str:

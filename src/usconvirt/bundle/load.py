@@ -15,10 +15,13 @@ import torch
 
 from usconvirt.bundle import layout
 from usconvirt.bundle.classifier_io import load_bundle_classifier
+from usconvirt.bundle.heatmaps import ClassActivationMaps, prompt_embeddings, similarity_maps
 from usconvirt.bundle.organ import OrganMap, load_organ_model
 from usconvirt.bundle.preprocessing import changed_constants, prepare
+from usconvirt.errors import InputError
 from usconvirt.evaluation.exam_level import ExamRule
 from usconvirt.models.classifier import KidneyClassifier
+from usconvirt.models.convirt import ConVIRT, load_convirt
 from usconvirt.models.inference import frames_on_device, low_precision
 from usconvirt.models.memory_format import use_channels_last
 
@@ -36,25 +39,60 @@ class Bundle:
     organ_model: OrganMap | None
     rule: ExamRule
     kidney_organ: str = "kidney"
+    text_model: ConVIRT | None = None  # export --with-text: the pre-trained joint encoder
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    _cam: ClassActivationMaps | None = field(default=None, init=False, repr=False)
 
     @property
     def sizes(self) -> tuple[int, ...]:
-        """The input sizes the models need: the classifier's, then the organ model's if different."""
+        """The input sizes the models need: the classifier's, then the organ and text models' if different."""
         sizes = [self.image_size]
-        if self.organ_model is not None and self.organ_model.image_size != self.image_size:
-            sizes.append(self.organ_model.image_size)
+        for model in (self.organ_model, self.text_model):
+            if model is not None and model.image_size not in sizes:
+                sizes.append(model.image_size)
         return tuple(sizes)
 
     def to(self, device: str | torch.device) -> Bundle:
         self.device = torch.device(device)
         self.classifier.to(self.device)
+        if self.text_model is not None:
+            self.text_model.to(self.device)
         if self.device.type == "cuda":  # NHWC: tensor cores' layout, same scores
             use_channels_last(self.classifier.encoder)
             encoder = getattr(self.organ_model, "encoder", None)
             if isinstance(encoder, torch.nn.Module):
                 use_channels_last(encoder)
         return self
+
+    def class_activation_maps(self, pixels: np.ndarray) -> np.ndarray:
+        """Grad-CAM of P(abnormal) for preprocessed uint8 frames (N, S, S) -> (N, S, S) float32."""
+        if self._cam is None:
+            self._cam = ClassActivationMaps(self.classifier, self.image_size)
+        return self._cam(pixels)
+
+    def prompt_maps(self, pixels: np.ndarray, prompts: torch.Tensor | list[str],
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """Preprocessed frames at the text model's size and prompts (texts or `embed_prompts`'s output)
+        -> similarity maps (P, N, S, S) and zero-shot scores (P, N), cosines in [-1, 1]."""
+        model = self._require_text()
+        embeddings = prompts if isinstance(prompts, torch.Tensor) else self.embed_prompts(prompts)
+        return similarity_maps(model, pixels, embeddings)
+
+    def embed_prompts(self, prompts: list[str]) -> torch.Tensor:
+        return prompt_embeddings(self._require_text(), prompts)
+
+    def similarity_map(self, frames: Sequence[np.ndarray], prompt: str, *, dicom: bool = False) -> np.ndarray:
+        """Raw frames (any size, as `predict` takes them) -> (N, S, S) cosines of positions with `prompt`."""
+        model = self._require_text()
+        prepared = [prepare(frame, (model.image_size,), dicom=dicom)[model.image_size] for frame in frames]
+        if not prepared:
+            return np.zeros((0, model.image_size, model.image_size), np.float32)
+        return self.prompt_maps(np.stack(prepared), [prompt])[0][0]
+
+    def _require_text(self) -> ConVIRT:
+        if self.text_model is None:
+            raise InputError("the bundle holds no text model: export it with --with-text", file=self.root)
+        return self.text_model
 
     @torch.inference_mode()
     def score(self, pixels: dict[int, np.ndarray]) -> dict[str, Any]:
@@ -99,4 +137,5 @@ def load_bundle(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
     decision = json.loads((root / layout.DECISION).read_text(encoding="utf-8"))
     rule = ExamRule(**decision["exam"])
     kidney = decision.get("kidney_organ", "kidney")
-    return Bundle(root, manifest, classifier, image_size, organ, rule, kidney).to(device)
+    text = load_convirt(root / layout.TEXT_DIR) if (root / layout.TEXT_DIR).is_dir() else None
+    return Bundle(root, manifest, classifier, image_size, organ, rule, kidney, text).to(device)

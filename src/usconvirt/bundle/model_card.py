@@ -81,7 +81,14 @@ def model_card(info: dict[str, Any]) -> str:
         "- A frame the organ model does not call kidney is not scored into the exam; an exam without a "
         "kidney frame gets no prediction (\"no kidney frame\").",
         "- Normal/abnormal only: the model does not name the finding.",
+        "- Heat maps (Grad-CAM, and the prompt maps of the text model where shipped) show where the evidence "
+        "lies, coarsely (one value per feature-map position); they are not segmentations.",
     ]
+    if info.get("text_model"):
+        lines[lines.index("## Training data"):lines.index("## Training data")] = [
+            "The bundle also holds the ConVIRT joint encoder of the run's pre-training (`text_model/`): "
+            "`predict --prompt` scores kidney frames zero-shot against French prompts and maps where they "
+            "match.", ""]
     if info.get("synthetic"):
         lines.append("- **Trained on a synthetic corpus** (`usconvirt synth`): the figures say that the "
                      "pipeline works, not how it scores on real exams.")

@@ -23,7 +23,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from usconvirt.bundle.evidence import EvidenceWriter
 from usconvirt.bundle.load import Bundle
+from usconvirt.bundle.review import write_review
 from usconvirt.bundle.sources import Decoded, Job, decode, discover
 from usconvirt.data.deid import check_key, pseudonymise
 from usconvirt.errors import InputError
@@ -48,6 +50,9 @@ class PredictConfig:
     id_map: Path | None = None
     overwrite: bool = False
     progress: bool = False
+    maps: bool = True  # Grad-CAM of every kidney frame (evidence.py)
+    prompts: tuple[str, ...] = ()  # a similarity map and zero-shot score each (a bundle with a text model)
+    review: bool = False  # OUT/review/index.html
 
 
 @dataclass
@@ -109,9 +114,43 @@ def predict_input(bundle: Bundle, inputs: list[str | Path], out: str | Path,
     workers = max(1, config.workers)
 
     summary = PredictSummary(files=len(jobs), ignored=ignored)
+    with atomic_dir(out, overwrite=config.overwrite) as tmp:  # maps are written as the frames stream
+        evidence = EvidenceWriter(bundle, tmp, maps=config.maps, prompts=tuple(config.prompts),
+                                  thumbnails=config.review)
+        rows, ids = _score_stream(bundle, jobs, key, config, evidence, summary, batch_size, workers)
+        frames = pd.DataFrame(rows, columns=[*FRAME_COLUMNS, *evidence.columns])
+        if frames.empty:
+            raise InputError(f"no frame could be read ({len(summary.skipped)} files skipped)",
+                             file=inputs[0])
+        if config.organ_from == "dataset":
+            frames["organ_confidence"] = np.nan
+        exams = exam_table(frames, bundle)
+        summary.frames, summary.exams = len(frames), len(exams)
+        summary.kidney_frames = int(exams["kidney_frames"].sum()) if len(exams) else 0
+        summary.abnormal_exams = int((exams["prediction"] == "abnormal").sum())
+        summary.exams_without_kidney = int((exams["prediction"] == NO_KIDNEY).sum())
+        write_table(frames, tmp / "frames.csv")
+        write_table(exams, tmp / "exams.csv")
+        if config.review:
+            write_review(tmp, frames, exams, bundle, list(config.prompts))
+        summary.seconds = time.perf_counter() - started
+        counts = vars(summary) | {"skipped": len(summary.skipped)}  # names go to the log only
+        (tmp / "summary.json").write_text(json.dumps({**counts, "bundle_init": bundle.manifest.get("init"),
+                                                      "rule": bundle.rule.to_dict(),
+                                                      "prompts": list(config.prompts)}, indent=2))
+    if config.id_map is not None:
+        write_id_map(ids, Path(config.id_map))
+    log.debug("predict: %s", summary.line(out))
+    return summary
+
+
+def _score_stream(bundle: Bundle, jobs: list[Job], key: bytes | None, config: PredictConfig,
+                  evidence: EvidenceWriter, summary: PredictSummary, batch_size: int, workers: int,
+                  ) -> tuple[list[dict[str, Any]], set[tuple[str, str, str, str]]]:
+    """frames.csv rows of every readable frame, and the id map's rows; counts skipped and ignored files."""
     rows: list[dict[str, Any]] = []
     ids: set[tuple[str, str, str, str]] = set()
-    batch = _Batch(bundle)
+    batch = _Batch(bundle, evidence)
     with _progress(config.progress, len(jobs)) as advance:
         for item in decoded_stream(jobs, bundle.sizes, workers):
             advance()
@@ -133,28 +172,7 @@ def predict_input(bundle: Bundle, inputs: list[str | Path], out: str | Path,
             if batch.size >= batch_size:
                 rows.extend(batch.flush())
         rows.extend(batch.flush())
-
-    frames = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
-    if frames.empty:
-        raise InputError(f"no frame could be read ({len(summary.skipped)} files skipped)", file=inputs[0])
-    if config.organ_from == "dataset":
-        frames["organ_confidence"] = np.nan
-    exams = exam_table(frames, bundle)
-    summary.frames, summary.exams = len(frames), len(exams)
-    summary.kidney_frames = int(exams["kidney_frames"].sum()) if len(exams) else 0
-    summary.abnormal_exams = int((exams["prediction"] == "abnormal").sum())
-    summary.exams_without_kidney = int((exams["prediction"] == NO_KIDNEY).sum())
-    summary.seconds = time.perf_counter() - started
-    with atomic_dir(out, overwrite=config.overwrite) as tmp:
-        write_table(frames, tmp / "frames.csv")
-        write_table(exams, tmp / "exams.csv")
-        counts = vars(summary) | {"skipped": len(summary.skipped)}  # names go to the log only
-        (tmp / "summary.json").write_text(json.dumps({**counts, "bundle_init": bundle.manifest.get("init"),
-                                                      "rule": bundle.rule.to_dict()}, indent=2))
-    if config.id_map is not None:
-        write_id_map(ids, Path(config.id_map))
-    log.debug("predict: %s", summary.line(out))
-    return summary
+    return rows, ids
 
 
 def _check_request(bundle: Bundle, out: Path, config: PredictConfig) -> None:
@@ -169,13 +187,16 @@ def _check_request(bundle: Bundle, out: Path, config: PredictConfig) -> None:
                          field="id_map")
     if out.exists() and not config.overwrite and (not out.is_dir() or any(out.iterdir())):
         raise InputError("output directory exists and is not empty (use --overwrite)", file=out)
+    if config.prompts and bundle.text_model is None:
+        raise InputError("--prompt needs a bundle with the text model (usconvirt export --with-text)",
+                         file=bundle.root, field="prompt")
 
 
 class _Batch:
     """Frames waiting for the models; `flush` scores them and returns their frames.csv rows."""
 
-    def __init__(self, bundle: Bundle) -> None:
-        self.bundle = bundle
+    def __init__(self, bundle: Bundle, evidence: EvidenceWriter) -> None:
+        self.bundle, self.evidence = bundle, evidence
         self.meta: list[dict[str, Any]] = []
         self.pixels: dict[int, list[np.ndarray]] = {s: [] for s in bundle.sizes}
 
@@ -191,7 +212,8 @@ class _Batch:
     def flush(self) -> list[dict[str, Any]]:
         if not self.meta:
             return []
-        scores = self.bundle.score({s: np.concatenate(p) for s, p in self.pixels.items()})
+        pixels = {s: np.concatenate(p) for s, p in self.pixels.items()}
+        scores = self.bundle.score(pixels)
         rows = []
         for i, meta in enumerate(self.meta):
             row = {**meta, "p_abnormal": round(float(scores["p_abnormal"][i]), 6)}
@@ -199,6 +221,10 @@ class _Batch:
                 row["organ"] = scores["organ"][i]
                 row["organ_confidence"] = round(float(scores["organ_confidence"][i]), 4)
             rows.append(row)
+        kidney = np.array([row["organ"] == self.bundle.kidney_organ for row in rows])
+        for row, extra in zip(rows, self.evidence.rows([r["image_id"] for r in rows], pixels, kidney),
+                              strict=True):
+            row.update(extra)
         self.meta, self.pixels = [], {s: [] for s in self.bundle.sizes}
         return rows
 

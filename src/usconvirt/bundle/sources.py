@@ -4,7 +4,9 @@ A directory with an images table of PNG/JPG frames is a dataset: its ids are pse
 side and organ columns are the user's. Any other tree is an export and may hold anything: files with an
 image suffix are frames (their folder is their exam), files with a DICOM suffix, no suffix or the DICM
 magic are DICOM, everything else (tables, reports, DICOM files without pixels) is ignored. A DICOM file
-that cannot be read is corrupt: skipped and named, or fatal with --strict. Decoding and preprocessing
+that cannot be read is corrupt: skipped and named, or fatal with --strict. So is a file with the DICM
+magic whose dataset names no SOP class: pydicom reads random bytes after the magic as a few unknown
+elements and no pixels, which would otherwise pass for a report without an image. Decoding and preprocessing
 run in worker processes (`decode`); ids are pseudonymised in the parent.
 """
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pydicom
 
 from usconvirt.bundle.preprocessing import prepare
 from usconvirt.data.dicom import read_dicom
@@ -58,13 +61,28 @@ class Decoded:
 
 
 def is_dicom_candidate(path: Path) -> bool:
-    if path.suffix.lower() in DICOM_SUFFIXES:
-        return True
+    return path.suffix.lower() in DICOM_SUFFIXES or has_dicom_magic(path)
+
+
+def has_dicom_magic(path: Path) -> bool:
+    """"DICM" after the 128-byte preamble (PS3.10 7.1)."""
     try:
         with open(path, "rb") as fh:
             fh.seek(128)
             return fh.read(4) == b"DICM"
     except OSError:
+        return False
+
+
+def names_its_class(path: Path) -> bool:
+    """Whether a DICOM file's header says what it is: a transfer syntax and a SOP class (or a DICOMDIR's
+    media class). Every real object has them; a corrupt dataset parsed as unknown elements has neither."""
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        meta = ds.get("file_meta")
+        return bool(getattr(meta, "TransferSyntaxUID", "")) and bool(
+            ds.get("SOPClassUID") or getattr(meta, "MediaStorageSOPClassUID", ""))
+    except Exception:  # pydicom raises many types for a corrupt file; all mean "cannot be parsed"
         return False
 
 
@@ -129,6 +147,8 @@ def decode(job: Job, sizes: tuple[int, ...]) -> Decoded:
         return _stack(Decoded(job, sides=[job.side]), frames, sizes, dicom=False)
     except InputError as err:
         if job.kind == "dicom" and NO_PIXELS in str(err):
+            if has_dicom_magic(job.path) and not names_its_class(job.path):
+                return Decoded(job, error=f"{job.rel}: DICOM magic, but the dataset cannot be parsed")
             return Decoded(job, no_image=True)
         return Decoded(job, error=str(err).replace(str(job.path), job.rel))
     except Exception as err:  # a frame the preprocessing cannot take is as unusable as a corrupt file

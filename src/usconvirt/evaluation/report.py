@@ -11,6 +11,7 @@ exist. Privacy: counts, metrics and figures only; no report text, sentence or im
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,10 +21,12 @@ from typing import Any
 import jinja2
 import pandas as pd
 
+from usconvirt.bundle.overlays import overlay_image
 from usconvirt.config import load_yaml
 from usconvirt.data.dataset import Dataset
 from usconvirt.data.split import exams_in, split_counts
 from usconvirt.errors import InputError
+from usconvirt.evaluation.evaluate import read_predictions
 from usconvirt.evaluation.report_blocks import (
     Block,
     error,
@@ -37,7 +40,15 @@ from usconvirt.evaluation.report_blocks import (
     text,
     warnings_block,
 )
-from usconvirt.evaluation.report_figures import epoch_ratio_png, loss_curve_png
+from usconvirt.evaluation.report_figures import epoch_ratio_png, loss_curve_png, pointing_game_png
+from usconvirt.evaluation.report_maps import (
+    InitMaps,
+    finetune_dirs,
+    gallery_rows,
+    init_maps,
+    kidney_regions,
+    pointing_game,
+)
 from usconvirt.evaluation.run_inputs import load_run_dataset, pretraining_runs, read_json
 from usconvirt.io import atomic_path, read_table
 
@@ -52,8 +63,6 @@ METRIC_NAMES = {
     "ppv": "PPV (precision of abnormal)", "npv": "NPV (precision of normal)", "accuracy": "accuracy",
     "macro_f1": "macro-F1", "weighted_f1": "weighted F1", "roc_auc": "ROC-AUC",
 }
-# Keys of cluster/metrics.json that the clustering section shows in their own blocks.
-CLUSTER_OWN_KEYS = ("baselines", "method", "mapping_source", "mapping", "warnings")
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None, *,
@@ -88,6 +97,7 @@ def report_data(run_dir: str | Path, *, dataset: str | Path | None = None) -> di
         ("Image-text pairs", lambda: pairing_section(run)),
         ("Pre-training", lambda: pretraining_section(run)),
         ("Fine-tuning: Table 1", lambda: table1_section(run)),
+        ("Where the classifiers look (Grad-CAM)", lambda: maps_section(run, load_run_dataset(run, dataset))),
         ("Representation quality (t-SNE, linear probe, kNN)", lambda: representation_section(run)),
         ("Retrieval and zero-shot", lambda: retrieval_section(run)),
         ("Label efficiency", lambda: label_efficiency_section(run)),
@@ -188,21 +198,19 @@ def pipeline_counts(run: Path, pretrain_exams: set[str] | None = None) -> dict[s
 
 
 def clustering_section(run: Path) -> list[Block]:
+    """What the clustering found, per organ, and what its clusters look like."""
     metrics = read_json(run / "cluster" / "metrics.json")
     if not metrics:
         return [missing("clustering (RUN/cluster/metrics.json)")]
     blocks = warnings_block([str(w) for w in metrics.get("warnings") or []])
-    facts = []
-    if "method" in metrics:
-        facts.append(f"Method: {metrics['method']}.")
-    if "mapping_source" in metrics:
-        facts.append(f"Cluster-to-organ mapping from: {metrics['mapping_source']}.")
-    if facts:
-        blocks.append(text(" ".join(facts)))
-    blocks += json_tables({k: v for k, v in metrics.items() if k not in CLUSTER_OWN_KEYS})
-    blocks.append(text("Precision, recall and F1 of the cluster-to-organ mapping on frames with an organ "
-                       "annotation. The paper reports a weighted F1 of 66.75% and a kidney F1 of 71.5%.",
-                       "note"))
+    blocks.append(text(clustering_summary(metrics)))
+    mapping = cluster_mapping(run, metrics)
+    organs = organ_table(metrics, mapping)
+    if not organs.empty:
+        blocks.append(table(organs))
+        blocks.append(text("Per organ: the clusters mapped to it and their frames, then precision, recall "
+                           f"and F1 of the mapping on {metrics.get('headline', 'annotated frames')}. The "
+                           "paper reports a weighted F1 of 66.75% and a kidney F1 of 71.5%.", "note"))
     baselines = metrics.get("baselines")
     if isinstance(baselines, dict) and baselines:
         rows = pd.DataFrame.from_dict({m: flatten(s) if isinstance(s, dict) else {"score": s}
@@ -210,16 +218,63 @@ def clustering_section(run: Path) -> list[Block]:
         blocks.append(text("Baselines computed in the same run", "heading"))
         rows["used by this run"] = ["yes" if m == metrics.get("method") else "" for m in rows.index]
         blocks.append(table(rows.rename_axis("method").reset_index()))
-    mapping = cluster_mapping(run, metrics)
-    if mapping:
-        blocks.append(text("Cluster-to-organ mapping used", "heading"))
-        blocks.append(table(mapping_by_organ(mapping, metrics.get("cluster_sizes"))))
     montages = sorted((run / "cluster" / "montages").glob("*.png"))
     if montages:
-        blocks.append(text(f"Cluster montages ({min(len(montages), MAX_MONTAGES)} of {len(montages)})",
+        kidney_first = sorted(montages, key=lambda p: (_montage_organ(p, mapping) != "kidney", p.name))
+        shown = kidney_first[:MAX_MONTAGES]
+        blocks.append(text(f"Cluster montages ({len(shown)} of {len(montages)}, kidney clusters first)",
                            "heading"))
-        blocks.append({"kind": "gallery", "images": [figure(p) for p in montages[:MAX_MONTAGES]]})
+        sizes = metrics.get("cluster_sizes")
+        blocks.append({"kind": "gallery", "images": [
+            figure(p) | {"caption": _montage_caption(p, mapping, sizes)} for p in shown]})
     return blocks
+
+
+def clustering_summary(metrics: dict[str, Any]) -> str:
+    """One sentence of the method, the frames, the kidney selection and the headline scores."""
+    words = [f"Method {metrics.get('method', 'deep')}"]
+    clusters = metrics.get("kmeans_clusters") or metrics.get("clusters")
+    if "frames" in metrics:
+        words.append(f" on {metrics['frames']} pre-training frames"
+                     + (f" ({clusters} clusters)" if clusters else ""))
+    if "selected" in metrics:
+        words.append(f"; {metrics['selected']} frames kept as kidney")
+    if "mapping_source" in metrics:
+        words.append(f"; clusters named from the {metrics['mapping_source']}")
+    if "weighted_f1" in metrics:
+        words.append(f". On {metrics.get('headline', 'annotated frames')}: weighted F1 "
+                     f"{format_number(metrics['weighted_f1'])}, "
+                     f"kidney F1 {format_number(metrics.get('kidney_f1'))}")
+    return "".join(words) + "."
+
+
+def organ_table(metrics: dict[str, Any], mapping: dict[int | str, str]) -> pd.DataFrame:
+    """One row per organ: its clusters and their frames (mapping), and the mapping's scores (per_organ)."""
+    by_organ = mapping_by_organ(mapping, metrics.get("cluster_sizes")).set_index("organ") if mapping else None
+    scores = pd.DataFrame.from_dict(metrics.get("per_organ") or {}, orient="index")
+    if by_organ is None and scores.empty:
+        return pd.DataFrame()
+    joined = scores if by_organ is None else by_organ.join(scores, how="outer")
+    joined = joined.rename(columns={"frames": "frames in its clusters", "support": "annotated frames"})
+    ordered = [c for c in ("clusters", "frames in its clusters", "precision", "recall", "f1",
+                           "annotated frames") if c in joined]
+    return joined[ordered].rename(columns={"f1": "F1"}).rename_axis("organ").reset_index()
+
+
+def _montage_cluster(path: Path) -> int | None:
+    digits = path.stem.rsplit("_", 1)[-1]
+    return int(digits) if digits.isdigit() else None
+
+
+def _montage_organ(path: Path, mapping: dict[int | str, str]) -> str:
+    return mapping.get(_montage_cluster(path), "") or "(unmapped)"
+
+
+def _montage_caption(path: Path, mapping: dict[int | str, str], sizes: Any) -> str:
+    cluster = _montage_cluster(path)
+    frames = f", {sizes[cluster]} frames" if isinstance(sizes, list) and cluster is not None and \
+        0 <= cluster < len(sizes) else ""
+    return f"cluster {cluster}: {_montage_organ(path, mapping)}{frames}"
 
 
 def cluster_mapping(run: Path, metrics: dict[str, Any]) -> dict[int | str, str]:
@@ -407,6 +462,67 @@ def collapsed_runs(run: Path) -> dict[str, list[str]]:
 
 def _run_rank(name: str) -> tuple[int, str]:
     return (RUN_ORDER.index(name) if name in RUN_ORDER else len(RUN_ORDER), name)
+
+
+def maps_section(run: Path, dataset: Dataset | None) -> list[Block]:
+    """Per init: the pointing game (synthetic corpora) and its most wrong test frames with their maps."""
+    directories = finetune_dirs(run)
+    if not directories:
+        return [missing("fine-tuned classifiers (RUN/finetune/*/model)")]
+    if dataset is None:
+        return [missing("the run's dataset (the frames the maps are drawn on)")]
+    resolved = run / "config.resolved.yaml"
+    settings = load_yaml(resolved).get("evaluation", {}) if resolved.is_file() else {}
+    n_bootstrap = int(settings.get("n_bootstrap", 1000))
+    galleries: list[Block] = []
+    results: dict[str, dict[str, Any]] = {}
+    regions: dict[int, dict[str, Any]] = {}  # per model input size
+    for name in sorted(directories, key=_run_rank):
+        predictions = read_predictions(directories[name] / "predictions.csv")
+        shown = gallery_rows(predictions)
+        abnormal = predictions.loc[predictions["label"].astype(int) == 1, "image_id"].tolist()
+        maps = init_maps(directories[name], dataset, list(dict.fromkeys([*shown["image_id"], *abnormal])))
+        size = maps.frames.shape[-1]
+        if size not in regions:
+            regions[size] = kidney_regions(dataset, abnormal, size)
+        if regions[size]:
+            results[name] = pointing_game(maps, regions[size], n_bootstrap=n_bootstrap)
+        galleries.append(text(f"{name}: most wrong test frames both ways, and true ones", "subheading"))
+        galleries.append({"kind": "gallery",
+                          "images": [_map_figure(maps, row) for row in shown.to_dict("records")]})
+    blocks: list[Block] = []
+    if results:
+        blocks.append(text("Pointing game", "heading"))
+        blocks.append(figure(pointing_game_png(results), "pointing game"))
+        blocks.append(table(pd.DataFrame([{
+            "init": name, "abnormal test frames": r["frames"], "patients": r.get("patients"),
+            "map peak in the kidney (95% CI)": interval_cell(r.get("hit_rate"), r.get("ci_low"),
+                                                             r.get("ci_high")),
+            "chance": r.get("chance")} for name, r in results.items()])))
+        blocks.append(text("The share of abnormal test kidney frames whose Grad-CAM peak falls inside the "
+                           "kidney (within 1/16 of the frame's side), where the synthetic corpus drew it; "
+                           "the interval resamples patients. Chance: the share of the frame that region "
+                           "covers. The corpus's truth scores the maps only (evaluation/report_maps.py).",
+                           "note"))
+    else:
+        blocks.append(text("No pointing game: the dataset is not a synthetic corpus, so the kidney's region "
+                           "is unknown.", "note"))
+    blocks.append(text("Test frames with their maps", "heading"))
+    blocks.append(text("Grad-CAM of P(abnormal) over the preprocessed frame each classifier saw, scaled to "
+                       "the frame's maximum (the colour bar); the false positives with the highest "
+                       "P(abnormal), the false negatives with the lowest, and a seeded sample of correctly "
+                       "called frames.", "note"))
+    return blocks + galleries
+
+
+def _map_figure(maps: InitMaps, row: dict[str, Any]) -> dict[str, Any]:
+    index = int(maps.predictions.index[maps.predictions["image_id"] == row["image_id"]][0])
+    heat = maps.maps[index]
+    image = overlay_image(maps.frames[index], heat, 0.0, float(heat.max()))
+    buffer = io.BytesIO()
+    image.save(buffer, format="png")
+    return figure(buffer.getvalue(), row["kind"]) | {
+        "caption": f"{row['kind']}, P(abnormal) {float(row['prob_abnormal']):.2f}"}
 
 
 def representation_section(run: Path) -> list[Block]:

@@ -1,4 +1,5 @@
-"""The run report's own figures (other figures are PNG files the stages wrote): pre-training losses."""
+"""The run report's own figures (other figures are PNG files the stages wrote): pre-training losses,
+the pointing game."""
 
 from __future__ import annotations
 
@@ -52,3 +53,20 @@ def epoch_ratio_png(epochs: dict[str, pd.DataFrame]) -> bytes:
     ax.axhline(0.9, color="#b35806", linestyle="--", linewidth=1, label="warning (0.9 x chance)")
     return _finished(fig, ax, "epoch", "mean loss / chance",
                      "Mean pre-training loss per epoch, relative to chance")
+
+
+def pointing_game_png(results: dict[str, dict]) -> bytes:
+    """PNG of each init's pointing-game hit rate with its interval, against chance (dashed)."""
+    names = [name for name, r in results.items() if r.get("frames")]
+    fig = Figure(figsize=(6.0, 3.2))
+    ax = fig.add_subplot()
+    rates = [results[n]["hit_rate"] for n in names]
+    errors = [[r - results[n]["ci_low"] for n, r in zip(names, rates, strict=True)],
+              [results[n]["ci_high"] - r for n, r in zip(names, rates, strict=True)]]
+    ax.bar(names, rates, yerr=errors, capsize=4, color="#4c72b0", label="map peak in the kidney")
+    for i, n in enumerate(names):
+        ax.hlines(results[n]["chance"], i - 0.4, i + 0.4, colors="k", linestyles="--",
+                  label="chance (region's area)" if i == 0 else None)
+    ax.set_ylim(0, 1)
+    return _finished(fig, ax, "initialisation", "share of abnormal test frames",
+                     "Pointing game (95% patient-bootstrap interval)")

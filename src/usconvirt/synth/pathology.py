@@ -24,7 +24,7 @@ LESION_LOOK = {  # echo, attenuation (nepers/cm)
 }
 
 
-def _section_axes(kidney: KidneyState, plan: FramePlan) -> tuple[float, float]:
+def section_axes(kidney: KidneyState, plan: FramePlan) -> tuple[float, float]:
     """Semi-axes (cm) of the kidney's section by the frame's plane (an ellipsoid cut off-centre)."""
     half_len, half_wid = kidney.length_cm / 2, kidney.width_cm / 2
     thick = half_wid * 0.85
@@ -78,7 +78,7 @@ def kidney_view(
         scene.paint(fossa, anatomy.textured(rng, scene, 0.5, 0.7, 18), anatomy.TISSUE_ATTEN)
         anatomy.bowel(rng, scene, fossa)
         return None
-    a, b = _section_axes(kidney, plan)
+    a, b = section_axes(kidney, plan)
     c, sn = math.cos(angle), math.sin(angle)
     dx, dz = s.x - cx, s.z - cz
     u, v = dx * c + dz * sn, -dx * sn + dz * c

@@ -13,6 +13,7 @@ from usconvirt.synth.pathology import kidney_view
 from usconvirt.synth.protocol import FramePlan
 from usconvirt.synth.scanner_ui import PRESETS, PROBES, Overlay, burn_overlay
 
+Axis = tuple[tuple[float, float], tuple[float, float]]  # end points (cm) of a kidney's major axis
 DEPTHS_CM = (14.0, 16.0, 18.0)
 KIDNEY_DEPTHS_CM = (11.0, 12.0, 13.0, 14.0)
 
@@ -65,6 +66,20 @@ def acquisition(exam_id: str, size: int, rng: np.random.Generator) -> Acquisitio
     )
 
 
+def frame_anatomy(anatomy_rng: np.random.Generator, scanner_rng: np.random.Generator, exam: ExamState,
+                  plan: FramePlan, size: int) -> tuple[Scene, Axis | None]:
+    """The frame's scene before any speckle, and a kidney view's major axis (cm): what the evaluation
+    replays, without simulating the echoes, to know where the kidney lies."""
+    sector = make_sector(
+        size, depth_cm=float(scanner_rng.choice(KIDNEY_DEPTHS_CM if plan.organ == "kidney" else DEPTHS_CM))
+    )
+    scene = Scene.empty(sector, echo=0.3, atten=anatomy.TISSUE_ATTEN)
+    anatomy.background_tissue(anatomy_rng, scene)
+    top = anatomy.abdominal_wall(anatomy_rng, scene)
+    view = kidney_view if plan.view == "renal_fossa" else VIEWS[plan.organ]
+    return scene, view(anatomy_rng, scene, exam, plan, top)  # kidney views return their major axis
+
+
 def render_frame(
     rng: np.random.Generator, exam: ExamState, plan: FramePlan, size: int, overlay: bool = True
 ) -> np.ndarray:
@@ -74,14 +89,8 @@ def render_frame(
     only: the same seed renders the same speckle and settings with and without it.
     """
     anatomy_rng, scanner_rng, speckle_rng = rng.spawn(3)
-    sector = make_sector(
-        size, depth_cm=float(scanner_rng.choice(KIDNEY_DEPTHS_CM if plan.organ == "kidney" else DEPTHS_CM))
-    )
-    scene = Scene.empty(sector, echo=0.3, atten=anatomy.TISSUE_ATTEN)
-    anatomy.background_tissue(anatomy_rng, scene)
-    top = anatomy.abdominal_wall(anatomy_rng, scene)
-    view = kidney_view if plan.view == "renal_fossa" else VIEWS[plan.organ]
-    axis = view(anatomy_rng, scene, exam, plan, top)  # kidney views return their major axis
+    scene, axis = frame_anatomy(anatomy_rng, scanner_rng, exam, plan, size)
+    sector = scene.sector
     acq = acquisition(exam.exam_id, size, scanner_rng)
     image = (simulate(scene, speckle_rng, acq) * 255).astype(np.uint8)
     if not overlay:
