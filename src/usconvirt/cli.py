@@ -321,6 +321,27 @@ def pair(
     typer.echo(f"{out}: {run_pair(settings, layout, part=None)}")
 
 
+# --- text: weak labels ------------------------------------------------------------------------
+@app.command("weak-labels")
+def weak_labels(
+    sentences: Annotated[Path, typer.Argument(help="Organ sentences, e.g. RUN/sentences.parquet.")],
+    out: Annotated[Path, typer.Option(help="Weak-label table to write, e.g. RUN/weak_labels.parquet.")],
+    split: Annotated[Path | None, typer.Option(
+        help="Split table: label every exam of its pre-training part (those without a sentence: "
+             "unknown); default: the exams of SENTENCES.")] = None,
+    organ: Annotated[str, typer.Option(help="Organ whose sentences are read.")] = "kidney",
+) -> None:
+    """Read each exam's report as abnormal / normal / unknown, per exam and per side."""
+    from usconvirt.data.split import exams_in
+    from usconvirt.io import read_table
+    from usconvirt.weak_labels import write_weak_labels
+
+    exam_ids = None if split is None else sorted(exams_in(read_table(split), "pretrain"))
+    counts = write_weak_labels(read_table(sentences), out, exam_ids, organ=organ, source=str(sentences))
+    typer.echo(f"{out}: {counts['exams']} exams, {counts['exam_abnormal']} abnormal, "
+               f"{counts['exam_normal']} normal, {counts['exam_unknown']} unknown")
+
+
 # --- text: tokenizer --------------------------------------------------------------------------
 @app.command()
 def tokenizer(
