@@ -34,6 +34,7 @@ SENTENCE_COLUMNS = ("exam_id", "start", "end", "organ", "laterality", "abnormal"
 SIDES = ("right", "left")
 LABELS = ("normal", "abnormal")  # class index 0, 1 in training; "unknown" frames are not trained on
 UNKNOWN = "unknown"
+UNKNOWN_CODE = -1  # the class index of an unknown label: the frame is not trained on
 WEAK_LABEL_COLUMNS = ("exam_id", "label", "sentence_ids", *(f"{side}{suffix}" for side in SIDES
                                                            for suffix in ("", "_sentence_ids")))
 
@@ -93,24 +94,31 @@ def weak_labels(sentences: pd.DataFrame, exam_ids: Iterable[str] | None = None, 
     return table, accounting
 
 
+def label_code(label: str) -> int:
+    """A label's class index: 0 normal, 1 abnormal, UNKNOWN_CODE otherwise."""
+    return LABELS.index(label) if label in LABELS else UNKNOWN_CODE
+
+
+def exam_codes(exam_ids: Iterable[str], labels: pd.DataFrame) -> list[int]:
+    """Each exam's class index from a weak-label table (an exam it does not hold: unknown)."""
+    by_exam = dict(zip(labels["exam_id"].astype(str), labels["label"], strict=True))
+    return [label_code(by_exam.get(str(exam), UNKNOWN)) for exam in exam_ids]
+
+
 def frame_labels(images: pd.DataFrame, image_ids: list[str], labels: pd.DataFrame) -> list[int]:
-    """Each frame's class index (0 normal, 1 abnormal, -1 unknown) from its exam's weak labels.
+    """Each frame's class index (0 normal, 1 abnormal, UNKNOWN_CODE) from its exam's weak labels.
 
     `images` is the images table indexed by image_id; a frame whose exported laterality names a side
     takes that side's label when it has one, any other its exam's. `images.side` is never read.
     """
-    by_exam = labels.set_index("exam_id")
+    exams = images.loc[image_ids, "exam_id"].astype(str).tolist()
     sides = frame_laterality(images, pd.Series(image_ids), required=False)
-    codes = {name: i for i, name in enumerate(LABELS)}
-    out = []
-    for exam, side in zip(images.loc[image_ids, "exam_id"].astype(str), sides, strict=True):
-        if exam not in by_exam.index:
-            out.append(-1)
-            continue
-        row = by_exam.loc[exam]
-        label = row[side] if side in SIDES and row[side] != UNKNOWN else row["label"]
-        out.append(codes.get(label, -1))
-    return out
+    by_exam = labels.astype({"exam_id": str}).set_index("exam_id")
+    codes = []
+    for exam, exam_code, side in zip(exams, exam_codes(exams, labels), sides, strict=True):
+        side_label = by_exam.at[exam, side] if side in SIDES and exam in by_exam.index else UNKNOWN
+        codes.append(exam_code if side_label == UNKNOWN else label_code(side_label))
+    return codes
 
 
 def write_weak_labels(sentences: pd.DataFrame, out_path: str | Path, exam_ids: Iterable[str] | None = None,

@@ -69,6 +69,9 @@ class PretrainConfig:
     image_size: int = field(default=224, metadata={"help": "Input image size in pixels."})
     sample_sentence: bool = True  # one sentence per step, uniformly; else all sentences joined
     shuffle_texts: bool = False  # control: each exam's sentences go to another exam's frames
+    # weight of a GCE term (q = 0.7) on each frame's weak label read from its report (weak_labels.py),
+    # through its own linear head, discarded after training; unknown labels add nothing. 0: off.
+    report_label_weight: float = 0.0
     heldout_fraction: float = 0.05  # exams kept out of training for the retrieval diagnostic
     num_workers: int = 2
     augment: AugmentConfig = field(default_factory=AugmentConfig)
