@@ -331,15 +331,15 @@ def weak_labels(
              "unknown); default: the exams of SENTENCES.")] = None,
     organ: Annotated[str, typer.Option(help="Organ whose sentences are read.")] = "kidney",
 ) -> None:
-    """Read each exam's report as abnormal / normal / unknown, per exam and per side."""
-    from usconvirt.data.split import exams_in
-    from usconvirt.io import read_table
-    from usconvirt.weak_labels import write_weak_labels
+    """Read each exam's report as abnormal / normal / unknown, per exam and per side (OUT, its counts in
+    OUT with .json)."""
+    from usconvirt.pairing import PairConfig
+    from usconvirt.stages import run_weak_labels
 
-    exam_ids = None if split is None else sorted(exams_in(read_table(split), "pretrain"))
-    counts = write_weak_labels(read_table(sentences), out, exam_ids, organ=organ, source=str(sentences))
-    typer.echo(f"{out}: {counts['exams']} exams, {counts['exam_abnormal']} abnormal, "
-               f"{counts['exam_normal']} normal, {counts['exam_unknown']} unknown")
+    layout = _layout(out.parent, sentences=sentences, split=split, weak_labels=out)
+    summary = run_weak_labels(_settings(pairing=PairConfig(organ=organ)), layout,
+                              part=None if split is None else "pretrain")
+    typer.echo(f"{out}: {summary}")
 
 
 # --- text: tokenizer --------------------------------------------------------------------------
@@ -378,13 +378,16 @@ def pretrain(
     max_steps: Annotated[int | None, _option(PretrainConfig, "max_steps")] = None,
     batch_size: Annotated[int | None, _option(PretrainConfig, "batch_size")] = None,
     image_size: Annotated[int | None, _option(PretrainConfig, "image_size")] = None,
+    weak_labels: Annotated[Path | None, typer.Option(
+        help="Weak labels from `usconvirt weak-labels`, read when report_label_weight > 0.")] = None,
 ) -> None:
     """ConVIRT pre-training of the image and text encoders (multi-GPU: torchrun or srun with strategy ddp)."""
     from usconvirt.config import config_from_file
     from usconvirt.stages import run_pretrain
 
     cfg = config_from_file(PretrainConfig, config, "pretrain", _given(PretrainConfig, locals()))
-    layout = _layout(out.parent, dataset=dataset, pairs=pairs, tokenizer=tokenizer, pretrain=out)
+    layout = _layout(out.parent, dataset=dataset, pairs=pairs, tokenizer=tokenizer, pretrain=out,
+                     weak_labels=weak_labels)
     summary = run_pretrain(_settings(pretrain=cfg, finetune_inits=("convirt",)), layout, resume=resume,
                            tokenizer=tokenizer is not None)
     typer.echo(f"{out}: {summary}")
@@ -478,8 +481,8 @@ def run(
     out: Annotated[Path | None, typer.Option(help="Run directory (default: the config's `out`).")] = None,
     from_stage: Annotated[str | None, typer.Option(
         "--from", help="Redo this stage and every later one (synth, split, cluster, sentences, "
-                       "pair, tokenizer, pretrain, finetune, evaluate, represent, label_efficiency, "
-                       "report).")] = None,
+                       "pair, weak_labels, tokenizer, pretrain, finetune, evaluate, represent, "
+                       "label_efficiency, report).")] = None,
     check: Annotated[bool, typer.Option(
         "--check", help="Only validate the config (every section and key): exit 0 when valid, 2 when not.")]
     = False,

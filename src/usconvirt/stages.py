@@ -109,6 +109,20 @@ def run_pair(config: PipelineConfig, layout: RunLayout, *, part: str | None = "p
             f"text, {accounting['exams']} exams (of {accounting['frames_selected']} selected frames)")
 
 
+# --- weak labels ------------------------------------------------------------------------------------
+def run_weak_labels(config: PipelineConfig, layout: RunLayout, *, part: str | None = "pretrain") -> str:
+    """The reports read as labels: every exam of the split's `part` (None: those of the sentence table)."""
+    from usconvirt.weak_labels import weak_labels
+
+    exam_ids = None if part is None else sorted(_exams_in(layout, part))
+    table, counts = weak_labels(read_table(layout.sentences), exam_ids, organ=config.pairing.organ,
+                                source=str(layout.sentences))
+    write_table(table, layout.weak_labels)
+    write_json(counts, layout.weak_labels_accounting)
+    return (f"{counts['exams']} exams: {counts['exam_abnormal']} abnormal, {counts['exam_normal']} normal, "
+            f"{counts['exam_unknown']} unknown")
+
+
 # --- tokenizer --------------------------------------------------------------------------------------
 def run_tokenizer(config: PipelineConfig, layout: RunLayout, *, all_reports: bool = False) -> str:
     """A WordPiece tokenizer retrained on the pre-training exams' reports (every report: `all_reports`)."""
@@ -138,16 +152,26 @@ def run_pretrain(config: PipelineConfig, layout: RunLayout, *, resume: bool = Tr
     """
     from usconvirt.pairing import load_pairs
     from usconvirt.training.pretrain import pretrain
+    from usconvirt.training.report_labels import pretrain_report_labels
     from usconvirt.training.simclr import pretrain_simclr
+    from usconvirt.weak_labels import load_weak_labels
 
     ds, pairs = _dataset(layout), load_pairs(layout.pairs)
     tokenizer_dir = layout.tokenizer if tokenizer else None
-    runs = {"convirt": lambda out: pretrain(ds, pairs, tokenizer_dir, out, config.pretrain, resume=resume)}
-    if "shuffled" in config.finetune_inits:
+    wanted = config.finetune_inits
+    labels = (load_weak_labels(layout.weak_labels)
+              if "report_labels" in wanted or config.pretrain.report_label_weight > 0 else None)
+    runs = {"convirt": lambda out: pretrain(ds, pairs, tokenizer_dir, out, config.pretrain,
+                                            weak_labels=labels, resume=resume)}
+    if "shuffled" in wanted:
         runs["shuffled"] = lambda out: pretrain(ds, pairs, tokenizer_dir, out,
-                                                replace(config.pretrain, shuffle_texts=True), resume=resume)
-    if "simclr" in config.finetune_inits:
+                                                replace(config.pretrain, shuffle_texts=True),
+                                                weak_labels=labels, resume=resume)
+    if "simclr" in wanted:
         runs["simclr"] = lambda out: pretrain_simclr(ds, pairs, out, config.pretrain, resume=resume)
+    if "report_labels" in wanted:
+        runs["report_labels"] = lambda out: pretrain_report_labels(ds, pairs, labels, out, config.pretrain,
+                                                                   resume=resume)
     return "; ".join(pretrain_summary(name, run(layout.pretraining(name))) for name, run in runs.items())
 
 
@@ -303,10 +327,13 @@ SENTENCES = Stage("sentences", run_sentences, inputs=_files("dataset_dir"),
                   outputs=_files("sentences", "sentences_summary"), sections=("sentences",))
 PAIR = Stage("pair", run_pair, inputs=_files("selected", "sentences", "split"), outputs=_files("pairs"),
              sections=("pairing",))
+WEAK_LABELS = Stage("weak_labels", run_weak_labels, inputs=_files("sentences", "split"),
+                    outputs=_files("weak_labels"), sections=("pairing",))
 TOKENIZER = Stage("tokenizer", run_tokenizer, inputs=_files("dataset_dir", "split"),
                   outputs=_files("tokenizer/tokenizer.json"), sections=("tokenizer",))
-PRETRAIN = Stage("pretrain", run_pretrain, inputs=_files("pairs", "tokenizer"), outputs=_pretrain_outputs,
-                 sections=("pretrain",), state=_checkpoints(f"pretrain*/{CHECKPOINTS}"))
+PRETRAIN = Stage("pretrain", run_pretrain, inputs=_files("pairs", "weak_labels", "tokenizer"),
+                 outputs=_pretrain_outputs, sections=("pretrain",),
+                 state=_checkpoints(f"pretrain*/{CHECKPOINTS}"))
 FINETUNE = Stage("finetune", run_finetune, inputs=_files("split", "pretrain/image_encoder"),
                  outputs=_finetune_outputs, sections=("finetune", "finetune_inits", "pretrain"),
                  state=_checkpoints(f"finetune/*/{CHECKPOINTS}"))
@@ -321,8 +348,8 @@ LABEL_EFFICIENCY = Stage("label_efficiency", run_label_efficiency,
                          enabled=lambda config, layout: config.label_efficiency.enabled)
 REPORT = Stage("report", run_report, inputs=_files("evaluation", "split"), outputs=_files("report"))
 
-STAGES: list[Stage] = [SYNTH, SPLIT, CLUSTER, SENTENCES, PAIR, TOKENIZER, PRETRAIN, FINETUNE, EVALUATE,
-                       REPRESENT, LABEL_EFFICIENCY, REPORT]
+STAGES: list[Stage] = [SYNTH, SPLIT, CLUSTER, SENTENCES, PAIR, WEAK_LABELS, TOKENIZER, PRETRAIN, FINETUNE,
+                       EVALUATE, REPRESENT, LABEL_EFFICIENCY, REPORT]
 
 
 def run(config: dict, **options) -> tuple[PipelineConfig, RunLayout]:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from usconvirt.io import read_table, require_columns, write_json, write_table
+from usconvirt.io import read_table, require_columns
 from usconvirt.pairing import frame_laterality
 
 log = logging.getLogger(__name__)
@@ -119,15 +119,6 @@ def frame_labels(images: pd.DataFrame, image_ids: list[str], labels: pd.DataFram
         side_label = by_exam.at[exam, side] if side in SIDES and exam in by_exam.index else UNKNOWN
         codes.append(exam_code if side_label == UNKNOWN else label_code(side_label))
     return codes
-
-
-def write_weak_labels(sentences: pd.DataFrame, out_path: str | Path, exam_ids: Iterable[str] | None = None,
-                      *, organ: str = "kidney", source: str = "sentences") -> dict[str, int]:
-    """The weak-label stage, for the CLI and the pipeline: OUT (table) and OUT with .json (counts)."""
-    table, accounting = weak_labels(sentences, exam_ids, organ=organ, source=source)
-    write_table(table, out_path)
-    write_json(accounting, Path(out_path).with_suffix(".json"))
-    return accounting
 
 
 def load_weak_labels(path: str | Path) -> pd.DataFrame:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
 from usconvirt.errors import InputError
-from usconvirt.weak_labels import frame_labels, load_weak_labels, weak_labels, write_weak_labels
+from usconvirt.weak_labels import frame_labels, load_weak_labels, weak_labels
 
 
 def sentences(*rows: tuple) -> pd.DataFrame:
@@ -46,7 +48,7 @@ def test_exam_and_side_labels_with_the_sentences_behind_them() -> None:
     assert (counts["exam_abnormal"], counts["exam_normal"], counts["exam_unknown"]) == (3, 1, 2)
 
 
-def test_frames_take_their_exported_side_else_the_exam_and_never_images_side(tmp_path) -> None:
+def test_frames_take_their_exported_side_else_the_exam_and_never_images_side() -> None:
     table, _ = weak_labels(TABLE, ["abnormal", "hypothesis"])
     images = pd.DataFrame({
         "image_id": ["a_left", "a_right", "a_unknown", "h", "other"],
@@ -55,10 +57,6 @@ def test_frames_take_their_exported_side_else_the_exam_and_never_images_side(tmp
         "side": ["right", "left", "left", "right", "left"],  # truth: must not be read
     }).set_index("image_id")
     assert frame_labels(images, list(images.index), table) == [0, 1, 1, -1, -1]
-    path = tmp_path / "weak_labels.parquet"
-    assert write_weak_labels(TABLE, path)["exams"] == 5
-    assert load_weak_labels(path).set_index("exam_id").loc["plural", "left"] == "normal"
-    assert (tmp_path / "weak_labels.json").exists()
 
 
 def test_a_table_without_the_abnormal_column_is_refused_by_name() -> None:
@@ -78,5 +76,9 @@ def test_cli_labels_every_pretraining_exam_of_the_split(tmp_path) -> None:
     result = CliRunner().invoke(app, ["weak-labels", str(tmp_path / "sentences.parquet"), "--out", str(out),
                                       "--split", str(tmp_path / "split.csv")])
     assert result.exit_code == 0, result.output
-    assert "3 exams, 1 abnormal, 1 normal, 1 unknown" in result.output
+    assert "3 exams: 1 abnormal, 1 normal, 1 unknown" in result.output
     assert sorted(load_weak_labels(out)["exam_id"]) == ["abnormal", "normal", "silent"]
+    assert json.loads(out.with_suffix(".json").read_text())["exam_unknown"] == 1
+    result = CliRunner().invoke(app, ["weak-labels", str(tmp_path / "sentences.parquet"), "--out", str(out)])
+    assert result.exit_code == 0 and "5 exams" in result.output  # without a split: the sentence table's
+    assert load_weak_labels(out).set_index("exam_id").loc["plural", "left"] == "normal"
