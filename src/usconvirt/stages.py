@@ -291,10 +291,10 @@ def run_label_efficiency(config: PipelineConfig, layout: RunLayout) -> str:
 
 
 def _encoder_fingerprint(init: str) -> str | None:
-    """The pre-trained encoder an init starts from, fingerprinted; None for inits with no file behind them."""
-    if init.startswith("convirt:"):
-        return fingerprint(Path(init.split(":", 1)[1]) / "image_encoder")
-    return None
+    """The pre-trained encoder an init starts from (ConVIRT's or a control's), fingerprinted; None for inits
+    with no file behind them."""
+    encoder = Path(init.removeprefix("convirt:")) / "image_encoder"
+    return fingerprint(encoder) if encoder.is_dir() else None
 
 
 # --- report -----------------------------------------------------------------------------------------
