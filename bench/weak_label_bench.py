@@ -22,7 +22,8 @@ import pandas as pd
 from usconvirt.config import config_from_file
 from usconvirt.synth.config import SynthConfig
 from usconvirt.synth.corpus import plan_cohort
-from usconvirt.text.sentences import SentenceConfig, extract_sentences
+from usconvirt.text.config import SentenceConfig
+from usconvirt.text.sentences import extract_sentences
 from usconvirt.weak_labels import frame_labels, weak_labels
 
 DEMO = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"

@@ -34,8 +34,9 @@ from usconvirt.io import atomic_dir, write_json
 from usconvirt.losses.gce import generalized_cross_entropy
 from usconvirt.models.classifier import KidneyClassifier
 from usconvirt.models.image_encoder import create_image_encoder, save_image_encoder
+from usconvirt.training.config import PretrainConfig
 from usconvirt.training.diagnostics import loss_summary, record_diagnostics, split_heldout_exams
-from usconvirt.training.pretrain import ContrastiveModule, PretrainConfig, trainer_config
+from usconvirt.training.pretrain import ContrastiveModule, trainer_config
 from usconvirt.training.simclr import frame_loader
 from usconvirt.training.trainer import build_trainer, fit
 from usconvirt.weak_labels import LABELS, frame_labels
