@@ -37,6 +37,9 @@ def cluster_command(dataset: Path, out: Path, *, config_file: Path | None = None
                     arch: str | None = None, **overrides) -> dict:
     """Build the config (file, then flags that are set), pick the split's frames, run the stage."""
     config = config_from_file(ClusterConfig, config_file, "cluster", overrides)
+    if overrides.get("clusters") is not None and config.candidates:  # --clusters K: each candidate at K
+        config = replace(config, candidates=tuple(
+            f"{c.partition(':')[0]}:{config.clusters}" for c in config.candidates))
     if arch is not None:
         config = replace(config, encoder=replace(config.encoder, arch=arch))
     ds = load_dataset(dataset)
