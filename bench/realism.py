@@ -216,6 +216,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--montage", type=Path, help="also write a synthetic | real montage PNG here")
     args = parser.parse_args()
+    if not args.real.is_dir():
+        parser.error(f"{args.real}: no such folder (pass --real ../shared/data/real)")
     real_gray = real_frames(args.real)
     real = {k: np.array([frame_features(f) for f in v]) for k, v in real_gray.items()}
     real_hist = {k: np.array([frame_histograms(f) for f in v]) for k, v in real_gray.items()}

@@ -141,6 +141,11 @@ class Acquisition:
     smoothing_px: float = 0.0  # the scanner's speckle reduction after log compression (Gaussian sigma)
     haze: float = 0.0  # receiver noise and clutter, relative to the background tissue's echo
     contrast: float = 1.0  # exponent on echogenicity relative to background tissue (tissue contrast)
+    heterogeneity: float = 0.0  # sd of log echogenicity of tissue structure finer than the anatomy's
+    heterogeneity_px: float = 3.0  # its grain (Gaussian sigma, beam-space samples)
+    display_blur_px: float = 0.0  # the display's smoothing after scan conversion (persistence, resampling)
+    edge_enhance: float = 0.0  # unsharp-mask gain of the display processing: crisper boundaries
+    reject: float = 0.0  # the scanner's reject level: this share of the grey scale's low end shows black
 
 
 def simulate(scene: Scene, rng: np.random.Generator, acq: Acquisition) -> np.ndarray:
@@ -152,6 +157,10 @@ def simulate(scene: Scene, rng: np.random.Generator, acq: Acquisition) -> np.nda
     amplitude = scene.echo
     if acq.contrast != 1.0:  # textures may dip below 0; the sign of an amplitude is irrelevant to speckle
         amplitude = BACKGROUND_ECHO * (np.abs(amplitude) / BACKGROUND_ECHO) ** acq.contrast
+    if acq.heterogeneity > 0:  # real tissue is blotchy between the speckle grain and the organ outline
+        field = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), acq.heterogeneity_px)
+        field /= field.std() + 1e-6
+        amplitude = amplitude * np.exp(acq.heterogeneity * field)
     if acq.texture_shape > 0:  # a varying number of scatterers per cell: K-distributed, heavier bright tail
         density = rng.gamma(acq.texture_shape, 1.0 / acq.texture_shape, shape).astype(np.float32)
         amplitude = amplitude * np.sqrt(density)
@@ -176,11 +185,20 @@ def simulate(scene: Scene, rng: np.random.Generator, acq: Acquisition) -> np.nda
                              rng.standard_normal(shape, dtype=np.float32)) * (acq.haze * BACKGROUND_ECHO)
     log_env = np.log(received + 1e-6) + acq.tgc_np_per_cm * sector.d
     db = log_env * (20 / math.log(10)) + acq.gain_db
-    beam = np.clip((db + acq.dynamic_range_db) / acq.dynamic_range_db, 0, 1) ** acq.gamma
+    level = np.clip((db + acq.dynamic_range_db) / acq.dynamic_range_db, 0, 1)
+    if acq.reject > 0:
+        level = np.clip((level - acq.reject) / (1 - acq.reject), 0, 1)
+    beam = level ** acq.gamma
     if acq.smoothing_px > 0:
         # beams fan out, so a beam-space sample is wider than a display pixel at depth: filter less across
         beam = ndimage.gaussian_filter(beam, (acq.smoothing_px, 0.5 * acq.smoothing_px), truncate=2.5)
-    return scan_convert(beam.astype(np.float32), sector)
+    image = scan_convert(beam.astype(np.float32), sector)
+    if acq.display_blur_px > 0 or acq.edge_enhance > 0:
+        inside = scan_convert(np.ones_like(beam, dtype=np.float32), sector) > 0.5
+        smooth = ndimage.gaussian_filter(image, max(acq.display_blur_px, 1e-3), truncate=2.5)
+        coarse = ndimage.gaussian_filter(image, 2.0 + acq.display_blur_px, truncate=2.5)
+        image = np.where(inside, np.clip(smooth + acq.edge_enhance * (smooth - coarse), 0, 1), 0)
+    return image.astype(np.float32)
 
 
 @lru_cache(maxsize=64)
