@@ -93,7 +93,8 @@ def test_kmeans_default_chooses_a_candidate_on_the_mapping_exams_and_reports_all
     assert [name for name, row in table.items() if row["chosen"] == "yes"] == [chosen]
     assert all(0 <= row["selection_score"] <= 1 and "kidney_f1" in row for row in table.values())
     # the candidates were scored on the mapping exams only: the held-out exams stay for the headline
-    assert table[chosen]["selection_score"] == max(row["selection_score"] for row in table.values())
+    best = max(row["selection_score"] for row in table.values())
+    assert table[chosen]["selection_score"] >= best - ClusterConfig().selection_margin
     assert metrics["kidney_f1"] >= 0.9 and metrics["warnings"] == []
     assert yaml.safe_load((out / "config.yaml").read_text())["features"] == chosen.split(":")[0]
     assert not (out / "checkpoints").exists()

@@ -43,6 +43,9 @@ def test_ties_go_to_the_first_candidate_and_unscored_ones_never_win():
     assert choose({"pca32:12": {"score": 0.9}, "texture:48": {"score": 0.9}, "robust:24": None}) == "pca32:12"
     assert choose({"pca32:12": {"score": 0.8}, "texture:48": {"score": 0.9}}) == "texture:48"
     assert choose({"pca32:12": None}) is None
+    # the baseline keeps its place unless beaten by more than the margin
+    close = {"pca32:12": {"score": 0.80}, "texture:48": {"score": 0.81}}
+    assert choose(close, "pca32:12", 0.02) == "pca32:12" and choose(close, "pca32:12", 0.0) == "texture:48"
 
 
 def test_the_baseline_is_always_the_first_candidate_and_bad_specs_are_refused():

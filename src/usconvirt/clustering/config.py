@@ -27,6 +27,7 @@ class ClusterConfig:
     candidates: tuple[str, ...] = CANDIDATES
     selection_folds: int = 5  # exams dealt into this many folds to score a candidate
     selection_repeats: int = 3  # dealings averaged
+    selection_margin: float = 0.02  # another candidate must beat the baseline's score by more than this
     clusters: int = 48  # K with candidates empty, and of deep clustering; over-clustering helps
     # k-means features: texture (HOG + standardised pixels + intensity + local binary patterns), robust
     # (the same without local binary patterns), pixels (standardised), raw (plain PCA of the pixels),

@@ -252,7 +252,7 @@ def select_candidate(fitted: dict[str, Fitted], organs: list[str], labels: list[
               for name, f in fitted.items()} if source != "none" else {}
     # without a choice: deep clustering when asked for, else the first candidate (the baseline by default)
     preferred = config.method if config.method in fitted else next(iter(fitted))
-    chosen = choose(scores) if config.candidates else preferred
+    chosen = choose(scores, baseline, config.selection_margin) if config.candidates else preferred
     if not config.candidates:
         why = "fixed by the config (candidates: [])"
     elif chosen is None:

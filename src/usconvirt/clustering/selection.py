@@ -5,7 +5,8 @@ PCA of the pixels on real organ crops (docs/clustering.md). So the stage fits a 
 space x K) on the frames it clusters and keeps the one whose clusters best name the labelled frames,
 cross-validated over exams: the cluster -> organ vote is taken on some exams and scored on the others,
 so no candidate is scored on the frames that named its clusters. The plain pixel baseline (`pca32`) is
-always a candidate and comes first, so it wins ties; with no labels to score on, it is used as it is.
+always a candidate, and another wins only by a margin over it: a choice within the noise of the
+cross-validation keeps the floor. With no labels to score on, the baseline is used as it is.
 
 Targets: organ labels where frames have them (`images.organ`), else kidney (normal/abnormal) against
 frames known to show no kidney (`absent`). The score is the mean of the weighted F1 and the focus
@@ -104,7 +105,14 @@ def cross_validated_score(clusters: np.ndarray, targets: list[str], exams: list[
     return {**mean, "frames": int(used.sum()), "exams": len(unique)}
 
 
-def choose(scores: dict[str, dict | None]) -> str | None:
-    """The candidate of highest score; the first listed (the baseline) on ties; None if none was scored."""
+def choose(scores: dict[str, dict | None], baseline: str | None = None, margin: float = 0.0) -> str | None:
+    """The candidate of highest score, the first listed on ties; another than `baseline` wins only by
+    more than `margin` over the baseline's score. None if no candidate was scored."""
     scored = [(s["score"], -i, name) for i, (name, s) in enumerate(scores.items()) if s]
-    return max(scored)[2] if scored else None
+    if not scored:
+        return None
+    best = max(scored)[2]
+    floor = scores.get(baseline) if baseline else None
+    if floor and best != baseline and scores[best]["score"] <= floor["score"] + margin:
+        return baseline
+    return best

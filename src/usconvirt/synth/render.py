@@ -35,40 +35,39 @@ VIEWS = {
 # were set on corpus seed 0 so that the statistics of bench/realism.py match that family's real frames
 # (docs/synthetic-corpus.md); each exam draws a family.
 SCANNER_FAMILIES = (
-    {  # sharp and contrasted, as the AHN frames
-        "gain_db": (-27.0, -20.0),
-        "dynamic_range_db": (81.0, 96.0),  # wide: real speckle has a low contrast inside bright tissue
-        "psf_scale": (0.6, 0.8),  # speckle size relative to the probe's nominal PSF
-        "lateral_scale": (0.63, 0.78),
-        "gamma": (1.45, 2.05),
-        "texture_shape": (1.0, 4.5),  # K-distribution shape: low = clumpy scatterers, a heavier bright tail
-        "smoothing_px": (0.36, 0.66),  # speckle reduction after log compression, at 256 px
-        "contrast": (2.2, 3.0),  # tissue contrast: real organs differ far more than speckle does
-        "haze": (0.0018, 0.0053),
-        "heterogeneity": (0.0, 0.4),  # blotchy tissue finer than the anatomy (sd of log echogenicity)
-        "heterogeneity_px": (4.3, 6.3),  # its grain, at 256 px
-        "display_blur_px": (0.02, 0.62),  # display smoothing after scan conversion, at 256 px
-        "edge_enhance": (0.0, 0.6),  # the display's unsharp mask
-        "reject": (0.0, 0.0),  # low grey levels shown black
+    {  # bright and contrasted, as the AHN frames
+        "gain_db": (-22.6, -15.6),
+        "dynamic_range_db": (73.3, 88.3),  # wide: real speckle has a low contrast inside bright tissue
+        "psf_scale": (0.56, 0.76),  # speckle size relative to the probe's nominal PSF
+        "lateral_scale": (0.47, 0.62),
+        "gamma": (1.59, 2.19),
+        "texture_shape": (2.8, 6.3),  # K-distribution shape: low = clumpy scatterers, a heavier bright tail
+        "smoothing_px": (0.48, 0.78),  # speckle reduction after log compression, at 256 px
+        "contrast": (2.5, 3.3),  # tissue contrast: real organs differ far more than speckle does
+        "haze": (0.0028, 0.0063),
+        "heterogeneity": (0.06, 0.46),  # blotchy tissue finer than the anatomy (sd of log echogenicity)
+        "heterogeneity_px": (5.3, 7.3),  # its grain, at 256 px
+        "display_blur_px": (0.0, 0.6),  # display smoothing after scan conversion, at 256 px
+        "edge_enhance": (0.01, 0.61),  # the display's unsharp mask
+        "reject": (0.004, 0.064),  # low grey levels shown black
     },
-    {  # smoother, less contrasted and blotchier, as the Samsung (Kidney Stone) frames
+    {  # finer speckle, less contrast, blotchier, as the Samsung (Kidney Stone) frames
         "gain_db": (-28.0, -21.0),
         "dynamic_range_db": (81.0, 96.0),
-        "psf_scale": (0.6, 0.8),
-        "lateral_scale": (0.62, 0.77),
-        "gamma": (1.45, 2.05),
-        "texture_shape": (0.9, 4.4),
-        "smoothing_px": (0.33, 0.63),
+        "psf_scale": (0.4, 0.6),
+        "lateral_scale": (0.52, 0.67),
+        "gamma": (1.85, 2.45),
+        "texture_shape": (0.5, 4.0),
+        "smoothing_px": (0.05, 0.35),
         "contrast": (1.57, 2.37),
         "haze": (0.0, 0.0035),
         "heterogeneity": (0.4, 0.8),
-        "heterogeneity_px": (3.6, 5.6),
-        "display_blur_px": (0.0, 0.6),
-        "edge_enhance": (0.0, 0.6),
-        "reject": (0.0, 0.0),
+        "heterogeneity_px": (5.1, 7.1),
+        "display_blur_px": (0.04, 0.64),
+        "edge_enhance": (0.1, 0.7),
+        "reject": (0.0, 0.06),
     },
 )
-SCANNER_RANGES = SCANNER_FAMILIES[0]
 FRAME_JITTER = {"gain_db": 2.5, "dynamic_range_db": 3.0}  # the sonographer's per-frame changes (+/-)
 
 
