@@ -8,7 +8,10 @@ import pytest
 import yaml
 
 from usconvirt.clustering import ClusterConfig, run_clustering
+from usconvirt.clustering.frames import load_cluster_frames
 from usconvirt.clustering.module import ClusteringModule
+from usconvirt.clustering.organ_model import load_organ_model
+from usconvirt.data import load_dataset
 from usconvirt.errors import InputError
 from usconvirt.models.image_encoder import ImageEncoderConfig
 from usconvirt.training.trainer import TrainerConfig
@@ -97,6 +100,9 @@ def test_kmeans_default_chooses_a_candidate_on_the_mapping_exams_and_reports_all
     assert table[chosen]["selection_score"] >= best - ClusterConfig().selection_margin
     assert metrics["kidney_f1"] >= 0.9 and metrics["warnings"] == []
     assert yaml.safe_load((out / "config.yaml").read_text())["features"] == chosen.split(":")[0]
+    assignments = pd.read_csv(out / "assignments.csv")  # the saved chosen model reproduces them
+    frames, _ = load_cluster_frames(load_dataset(shapes_dataset), 32, assignments["image_id"].tolist())
+    assert (load_organ_model(out).assign(frames)[0] == assignments["cluster"]).all()
     assert not (out / "checkpoints").exists()
 
 

@@ -120,8 +120,13 @@ def feature_blocks(frames: np.ndarray, kind: str, blur_px: float) -> list[tuple[
     blocks = [(hog_features(frames, size // 8), True, 1.0), (hog_features(frames, size // 4), True, 1.0),
               pixels, (intensity_stats(frames), False, 0.5)]
     if kind == "texture":
-        blocks.append((lbp_histograms(frames), False, 0.5))
+        blocks.append(texture_block(frames))
     return blocks
+
+
+def texture_block(frames: np.ndarray) -> tuple[np.ndarray, bool, float]:
+    """The block that `texture` adds to `robust`: local binary pattern histograms at half weight."""
+    return lbp_histograms(frames), False, 0.5
 
 
 def fit_block_transforms(train_blocks: list[tuple[np.ndarray, bool, float]], dims: int = 48,

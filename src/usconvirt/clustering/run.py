@@ -14,7 +14,7 @@ import torch
 from sklearn.cluster import KMeans
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
-from usconvirt.clustering.baselines import PLAIN_DIMS, feature_blocks, kmeans_predict
+from usconvirt.clustering.baselines import PLAIN_DIMS, feature_blocks, kmeans_predict, texture_block
 from usconvirt.clustering.config import METHODS, ClusterConfig
 from usconvirt.clustering.frames import load_cluster_frames
 from usconvirt.clustering.health import health_problems
@@ -229,6 +229,8 @@ def fit_candidates(all_frames: np.ndarray, n: int, config: ClusterConfig) -> dic
             continue
         recipe = FeatureRecipe(candidate.features, PLAIN_DIMS if candidate.features == "pca32" else
                                config.pixel_dims, config.pixel_blur_px, config.seed, config.image_size)
+        if candidate.features == "texture" and "robust" in blocks:  # texture is robust + one block
+            blocks["texture"] = [*blocks["robust"], texture_block(all_frames)]
         if candidate.features not in blocks:
             blocks[candidate.features] = feature_blocks(all_frames, candidate.features, config.pixel_blur_px)
         model = fit_organ_model(blocks[candidate.features], n, candidate.clusters, candidate.clusters, recipe)
