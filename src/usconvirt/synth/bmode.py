@@ -194,7 +194,9 @@ def simulate(scene: Scene, rng: np.random.Generator, acq: Acquisition) -> np.nda
         beam = ndimage.gaussian_filter(beam, (acq.smoothing_px, 0.5 * acq.smoothing_px), truncate=2.5)
     image = scan_convert(beam.astype(np.float32), sector)
     if acq.display_blur_px > 0 or acq.edge_enhance > 0:
-        inside = scan_convert(np.ones_like(beam, dtype=np.float32), sector) > 0.5
+        inside = np.zeros(image.size, bool)
+        inside[sector.pixels] = True
+        inside = inside.reshape(image.shape)
         smooth = ndimage.gaussian_filter(image, max(acq.display_blur_px, 1e-3), truncate=2.5)
         coarse = ndimage.gaussian_filter(image, 2.0 + acq.display_blur_px, truncate=2.5)
         image = np.where(inside, np.clip(smooth + acq.edge_enhance * (smooth - coarse), 0, 1), 0)
