@@ -134,3 +134,11 @@ def test_display_smoothing_lowers_pixel_to_pixel_differences_and_edge_enhancemen
         return float(np.abs(np.diff(image, axis=1))[inner].mean())
 
     assert roughness(display_blur_px=1.0) < roughness() < roughness(edge_enhance=1.5)
+
+
+def test_compounding_lowers_the_speckle_contrast():
+    def speckle_contrast(**settings) -> float:  # intensity sd / mean in homogeneous tissue
+        image, mask = _tissue(gain_db=-10, dynamic_range_db=200, **settings)
+        return float(image[mask].std() / image[mask].mean())
+
+    assert speckle_contrast(compounding=0.5) < 0.9 * speckle_contrast()

@@ -146,6 +146,26 @@ class Acquisition:
     display_blur_px: float = 0.0  # the display's smoothing after scan conversion (persistence, resampling)
     edge_enhance: float = 0.0  # unsharp-mask gain of the display processing: crisper boundaries
     reject: float = 0.0  # the scanner's reject level: this share of the grey scale's low end shows black
+    compounding: float = 0.0  # weight of a second, independent speckle look averaged in (compounding)
+
+
+def speckle_envelope(amplitude: np.ndarray, sector: Sector, rng: np.random.Generator,
+                     acq: Acquisition) -> np.ndarray:
+    """Envelope of circular Gaussian scatterers of `amplitude` through the Gaussian PSF, whose lateral
+    width grows with depth (beam divergence beyond the focus)."""
+    shape = sector.shape
+    re = rng.standard_normal(shape, dtype=np.float32) * amplitude
+    im = rng.standard_normal(shape, dtype=np.float32) * amplitude
+    sigma = (acq.psf_axial_px, acq.psf_lateral_px)
+    re = ndimage.gaussian_filter(re, sigma, truncate=2.5)
+    im = ndimage.gaussian_filter(im, sigma, truncate=2.5)
+    deep = sector.rows(sector.depth_cm * 0.3, sector.depth_cm * 2)  # beams widen past the focus
+    w = np.clip(sector.d[deep] / sector.depth_cm * 1.4 - 0.4, 0, 1)
+    for part in (re, im):
+        part[deep] = (
+            part[deep] * (1 - w) + ndimage.gaussian_filter1d(part[deep], 1.2, axis=1, truncate=2.5) * w
+        )
+    return np.hypot(re, im) * math.sqrt(2 * math.pi * sigma[0] * sigma[1])
 
 
 def simulate(scene: Scene, rng: np.random.Generator, acq: Acquisition) -> np.ndarray:
@@ -164,18 +184,10 @@ def simulate(scene: Scene, rng: np.random.Generator, acq: Acquisition) -> np.nda
     if acq.texture_shape > 0:  # a varying number of scatterers per cell: K-distributed, heavier bright tail
         density = rng.gamma(acq.texture_shape, 1.0 / acq.texture_shape, shape).astype(np.float32)
         amplitude = amplitude * np.sqrt(density)
-    re = rng.standard_normal(shape, dtype=np.float32) * amplitude
-    im = rng.standard_normal(shape, dtype=np.float32) * amplitude
-    sigma = (acq.psf_axial_px, acq.psf_lateral_px)
-    re = ndimage.gaussian_filter(re, sigma, truncate=2.5)
-    im = ndimage.gaussian_filter(im, sigma, truncate=2.5)
-    deep = sector.rows(sector.depth_cm * 0.3, sector.depth_cm * 2)  # beams widen past the focus
-    w = np.clip(sector.d[deep] / sector.depth_cm * 1.4 - 0.4, 0, 1)
-    for part in (re, im):
-        part[deep] = (
-            part[deep] * (1 - w) + ndimage.gaussian_filter1d(part[deep], 1.2, axis=1, truncate=2.5) * w
-        )
-    envelope = np.hypot(re, im) * math.sqrt(2 * math.pi * sigma[0] * sigma[1])
+    envelope = speckle_envelope(amplitude, sector, rng, acq)
+    if acq.compounding > 0:  # compounding / persistence: a partly decorrelated look, intensities averaged
+        other = speckle_envelope(amplitude, sector, rng, acq)
+        envelope = np.sqrt((1 - acq.compounding) * envelope ** 2 + acq.compounding * other ** 2)
     # attenuation accumulates down each beam (shadows, enhancement); TGC compensates the average tissue
     step = sector.depth_cm / (shape[0] - 1)
     loss = np.cumsum(scene.atten, axis=0) * step

@@ -50,6 +50,7 @@ SCANNER_FAMILIES = (
         "display_blur_px": (0.0, 0.6),  # display smoothing after scan conversion, at 256 px
         "edge_enhance": (0.01, 0.61),  # the display's unsharp mask
         "reject": (0.004, 0.064),  # low grey levels shown black
+        "compounding": (0.1, 0.3),  # weight of a second speckle look averaged in (compounding, persistence)
     },
     {  # finer speckle, less contrast, blotchier, as the Samsung (Kidney Stone) frames
         "gain_db": (-28.0, -21.0),
@@ -66,6 +67,7 @@ SCANNER_FAMILIES = (
         "display_blur_px": (0.04, 0.64),
         "edge_enhance": (0.1, 0.7),
         "reject": (0.0, 0.06),
+        "compounding": (0.3, 0.5),
     },
 )
 FRAME_JITTER = {"gain_db": 2.5, "dynamic_range_db": 3.0}  # the sonographer's per-frame changes (+/-)
@@ -94,6 +96,7 @@ def acquisition(exam_id: str, size: int, rng: np.random.Generator) -> Acquisitio
         display_blur_px=v["display_blur_px"] * size / 256,
         edge_enhance=v["edge_enhance"],
         reject=v["reject"],
+        compounding=v["compounding"],
     )
 
 
