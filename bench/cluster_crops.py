@@ -103,13 +103,14 @@ def run(paths: list[Path], sets: list[str], shared: bool = False) -> None:
         stage.load_cluster_frames = old_frames
     config = from_dict(ClusterConfig, {"image_size": 64, **overrides(sets)})
     print(f"{'dataset':<28}{'frames':>7}{'crops':>6}{'K':>4}{'wall s':>7}{'held-out w/kid':>16}"
-          f"{'mapping w/kid':>15}{'plain PCA w/kid':>17}")
+          f"{'mapping w/kid':>15}{'plain PCA w/kid':>17}")  # the baseline pca32
     for path in paths:
         with tempfile.TemporaryDirectory(prefix="cluster_crops_") as tmp:
             start = time.perf_counter()
             m = run_clustering(path, Path(tmp) / "cluster", config)
             wall = time.perf_counter() - start
-        mapped, raw = m.get("mapped_scores", {}), m.get("baselines", {}).get("kmeans_raw_pixels", {})
+        mapped = m.get("mapped_scores", {})
+        raw = m.get("baselines", {}).get(m.get("selection", {}).get("baseline"), {})
         print(f"{path.name:<28}{m['frames']:>7}{m['crop_frames']:>6}{m['kmeans_clusters']:>4}{wall:>7.0f}"
               f"{m.get('weighted_f1')!s:>9}/{m.get('kidney_f1')!s:<6}{mapped.get('weighted_f1')!s:>8}/"
               f"{mapped.get('kidney_f1')!s:<6}{raw.get('weighted_f1')!s:>10}/{raw.get('kidney_f1')!s:<6}",

@@ -280,7 +280,8 @@ def cluster(
     method: Annotated[str | None, typer.Option(
         "--method", help="kmeans (default), deep or deep-from-kmeans (docs/clustering.md).")] = None,
     strict: Annotated[bool, typer.Option(
-        "--strict", help="Fail when too few frames are selected or one cluster takes most.")] = False,
+        "--strict", help="Fail when too few frames are selected, one cluster takes most, or the chosen "
+                     "candidate scores below the plain pixel baseline on held-out labelled frames.")] = False,
 ) -> None:
     """Cluster unlabeled frames into organs (k-means or deep clustering); keep kidney frames."""
     from dataclasses import replace
@@ -292,6 +293,8 @@ def cluster(
     cfg = config_from_file(ClusterConfig, config, "cluster", {
         "clusters": clusters, "epochs": epochs, "image_size": image_size, "select": select, "method": method,
         "strict": strict or None})
+    if clusters is not None and cfg.candidates:  # --clusters K: every candidate at K
+        cfg = replace(cfg, candidates=tuple(f"{c.partition(':')[0]}:{clusters}" for c in cfg.candidates))
     if arch is not None:
         cfg = replace(cfg, encoder=replace(cfg.encoder, arch=arch))
     settings = _settings(cluster=cfg, cluster_mapping=None if mapping is None else str(mapping))

@@ -1,3 +1,5 @@
+import json
+
 import pandas as pd
 from typer.testing import CliRunner
 
@@ -20,6 +22,9 @@ def test_cluster_command_on_a_split_part(shapes_dataset, tmp_path):
     assert "frames 30" in result.output
     assignments = pd.read_csv(out / "assignments.csv")
     assert assignments["image_id"].str.split("_").str[0].isin([f"e{i}" for i in range(10)]).all()
+    # --clusters sets every candidate's K; the baseline keeps its own (capped by the 30 frames to 6)
+    candidates = json.loads((out / "metrics.json").read_text())["baselines"]
+    assert set(candidates) == {"pca32:6", "pca32:3", "robust:3", "texture:3"}
 
 
 def test_cluster_command_rejects_unknown_organ(shapes_dataset, tmp_path):

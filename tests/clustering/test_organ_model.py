@@ -11,11 +11,11 @@ from usconvirt.data import load_dataset
 from usconvirt.errors import InputError
 
 
-@pytest.mark.parametrize("features", ["texture", "raw"])
+@pytest.mark.parametrize("features", ["texture", "raw", "pca32"])
 def test_saved_kmeans_model_reproduces_assignments(shapes_dataset, tmp_path, features):
     out = tmp_path / "cluster"
     ids = [f"e{e}_{i}" for e in range(20) for i in range(3)][5:]  # not all frames, not in file order
-    config = ClusterConfig(clusters=6, image_size=32, features=features)
+    config = ClusterConfig(clusters=6, image_size=32, features=features, candidates=())
     run_clustering(shapes_dataset, out, config, image_ids=ids[::-1])
     assignments = pd.read_csv(out / "assignments.csv")
     model = load_organ_model(out)  # the cluster directory or its organ_model/ both work

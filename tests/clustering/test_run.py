@@ -1,5 +1,6 @@
 import json
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -7,7 +8,10 @@ import pytest
 import yaml
 
 from usconvirt.clustering import ClusterConfig, run_clustering
+from usconvirt.clustering.frames import load_cluster_frames
 from usconvirt.clustering.module import ClusteringModule
+from usconvirt.clustering.organ_model import load_organ_model
+from usconvirt.data import load_dataset
 from usconvirt.errors import InputError
 from usconvirt.models.image_encoder import ImageEncoderConfig
 from usconvirt.training.trainer import TrainerConfig
@@ -15,14 +19,15 @@ from usconvirt.training.trainer import TrainerConfig
 
 def tiny_config(**overrides) -> ClusterConfig:
     trainer = overrides.pop("trainer", TrainerConfig(progress_bar=False, accelerator="cpu"))
-    overrides = {"method": "deep", "min_steps": 20, "epochs": 10, "clusters": 3, **overrides}
+    overrides = {"method": "deep", "min_steps": 20, "epochs": 10, "clusters": 3, "candidates": (),
+                 **overrides}
     return ClusterConfig(image_size=32, batch_size=30, encoder=ImageEncoderConfig(arch="tiny"),
                          trainer=trainer, **overrides)
 
 
 def test_end_to_end_separates_shapes_and_writes_outputs(shapes_dataset, tmp_path):
     out = tmp_path / "cluster"
-    metrics = run_clustering(shapes_dataset, out, ClusterConfig(clusters=3, image_size=32))
+    metrics = run_clustering(shapes_dataset, out, ClusterConfig(clusters=3, image_size=32, candidates=()))
 
     assignments = pd.read_csv(out / "assignments.csv")
     assert list(assignments.columns) == ["image_id", "cluster", "confidence", "organ"]
@@ -78,16 +83,40 @@ def test_unknown_image_ids_are_rejected(shapes_dataset, tmp_path):
         run_clustering(shapes_dataset, tmp_path / "c", tiny_config(), image_ids=["e0_0", "nope"])
 
 
-def test_kmeans_default_scores_held_out_frames_and_reports_baselines(shapes_dataset, tmp_path):
+def test_kmeans_default_chooses_a_candidate_on_the_mapping_exams_and_reports_all(shapes_dataset, tmp_path):
     out = tmp_path / "cluster"
-    metrics = run_clustering(shapes_dataset, out, ClusterConfig(clusters=6, image_size=32))
+    metrics = run_clustering(shapes_dataset, out, ClusterConfig(image_size=32))
     assert metrics["method"] == "kmeans" and metrics["global_step"] == 0
     mapped, held = metrics["mapped_scores"]["labeled_frames"], metrics["labeled_frames"]
     assert mapped + held == 60 and 0 < held < mapped  # map on most exams, score on the rest
     assert metrics["headline"].startswith("held-out")
-    assert metrics["kidney_f1"] >= 0.9 and set(metrics["baselines"]) == {"kmeans", "kmeans_raw_pixels"}
-    assert metrics["mapping_source"].startswith("organ labels") and metrics["warnings"] == []
+    table, chosen = metrics["baselines"], metrics["selection"]["chosen"]
+    # 60 frames cap K at 12: the default candidates collapse to one per feature space
+    assert set(table) == {"pca32:12", "robust:12", "texture:12"} and chosen == metrics["candidate"]
+    assert [name for name, row in table.items() if row["chosen"] == "yes"] == [chosen]
+    assert all(0 <= row["selection_score"] <= 1 and "kidney_f1" in row for row in table.values())
+    # the candidates were scored on the mapping exams only: the held-out exams stay for the headline
+    best = max(row["selection_score"] for row in table.values())
+    assert table[chosen]["selection_score"] >= best - ClusterConfig().selection_margin
+    assert metrics["kidney_f1"] >= 0.9 and metrics["warnings"] == []
+    assert yaml.safe_load((out / "config.yaml").read_text())["features"] == chosen.split(":")[0]
+    assignments = pd.read_csv(out / "assignments.csv")  # the saved chosen model reproduces them
+    frames, _ = load_cluster_frames(load_dataset(shapes_dataset), 32, assignments["image_id"].tolist())
+    assert (load_organ_model(out).assign(frames)[0] == assignments["cluster"]).all()
     assert not (out / "checkpoints").exists()
+
+
+def test_without_labels_the_plain_pixel_baseline_is_used_and_said(shapes_dataset, tmp_path, caplog):
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("0: kidney\n")
+    root = tmp_path / "ds"
+    shutil.copytree(shapes_dataset, root, ignore=shutil.ignore_patterns(".usconvirt-cache"))
+    images = pd.read_csv(root / "images.csv", keep_default_na=False).assign(organ="")
+    images.to_csv(root / "images.csv", index=False)
+    with caplog.at_level("INFO", logger="usconvirt.clustering.run"):
+        metrics = run_clustering(root, tmp_path / "c", ClusterConfig(image_size=32), mapping_file=mapping)
+    assert metrics["candidate"] == "pca32:12" and metrics["selection"]["labels"] == "none"
+    assert any("plain pixel-PCA baseline" in r.getMessage() for r in caplog.records)
 
 
 def test_deep_schedule_has_a_step_floor_and_stops_when_stable(shapes_dataset, tmp_path):
@@ -96,7 +125,7 @@ def test_deep_schedule_has_a_step_floor_and_stops_when_stable(shapes_dataset, tm
         trainer=trainer, epochs=1, min_steps=12, check_every_n_steps=4, stable_fraction=1.0, stable_checks=1))
     # 60 frames, batch capped at 30: one epoch is 2 steps, the floor makes it 12; all-stable stops there
     assert metrics["batch_size"] == 30 and metrics["global_step"] == 12
-    assert set(metrics["baselines"]) == {"kmeans", "kmeans_raw_pixels", "deep", "kmeans_encoder"}
+    assert {"pca32:12", "texture:3", "deep", "kmeans_encoder"} <= set(metrics["baselines"])
 
 
 def test_labels_name_clusters_without_organs_and_no_labels_stop_with_one_line(shapes_dataset, tmp_path):
@@ -119,8 +148,7 @@ def test_labels_name_clusters_without_organs_and_no_labels_stop_with_one_line(sh
 
 
 def test_one_dominant_cluster_warns_and_strict_fails(shapes_dataset, tmp_path):
-    config = ClusterConfig(clusters=6, image_size=32, max_cluster_share=0.1)
+    config = ClusterConfig(clusters=6, image_size=32, max_cluster_share=0.1, candidates=())
     assert any("holds" in w for w in run_clustering(shapes_dataset, tmp_path / "a", config)["warnings"])
     with pytest.raises(InputError, match="failed its checks"):
-        run_clustering(shapes_dataset, tmp_path / "b", ClusterConfig(clusters=6, image_size=32,
-                                                                     max_cluster_share=0.1, strict=True))
+        run_clustering(shapes_dataset, tmp_path / "b", replace(config, strict=True))

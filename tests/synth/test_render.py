@@ -95,3 +95,50 @@ def test_k_distributed_speckle_has_a_heavier_bright_tail_than_rayleigh():
 
     rayleigh, clumpy = frame(0.0), frame(1.0)
     assert np.percentile(clumpy, 99) - np.median(clumpy) > np.percentile(rayleigh, 99) - np.median(rayleigh)
+
+
+def _tissue(**settings) -> tuple[np.ndarray, np.ndarray]:
+    """A homogeneous tissue frame under the given scanner settings, and its sector mask."""
+    from usconvirt.synth.bmode import Acquisition, Scene, make_sector, simulate
+
+    sector = make_sector(128, depth_cm=12.0)
+    acq = Acquisition(**{"gain_db": -30, "dynamic_range_db": 60, "gamma": 1.0, **settings})
+    mask = np.zeros(128 * 128, bool)
+    mask[sector.pixels] = True
+    return simulate(Scene.empty(sector), np.random.default_rng(0), acq), mask.reshape(128, 128)
+
+
+def test_reject_level_shows_the_low_grey_levels_black():
+    def black(**settings) -> float:
+        image, mask = _tissue(**settings)
+        return float((image[mask] < 0.02).mean())
+
+    assert black(reject=0.2) > black() + 0.05
+
+
+def test_tissue_heterogeneity_is_blotchier_than_speckle_alone():
+    from scipy import ndimage
+
+    def blotches(**settings) -> float:  # spread of 9 px local means inside the sector: speckle averages out
+        image, mask = _tissue(**settings)
+        inner = ndimage.binary_erosion(mask, iterations=6)
+        return float(ndimage.uniform_filter(image, 9)[inner].std())
+
+    assert blotches(heterogeneity=0.6, heterogeneity_px=4.0) > 1.5 * blotches()
+
+
+def test_display_smoothing_lowers_pixel_to_pixel_differences_and_edge_enhancement_raises_them():
+    def roughness(**settings) -> float:
+        image, mask = _tissue(**settings)
+        inner = mask[:, 1:] & mask[:, :-1]
+        return float(np.abs(np.diff(image, axis=1))[inner].mean())
+
+    assert roughness(display_blur_px=1.0) < roughness() < roughness(edge_enhance=1.5)
+
+
+def test_compounding_lowers_the_speckle_contrast():
+    def speckle_contrast(**settings) -> float:  # intensity sd / mean in homogeneous tissue
+        image, mask = _tissue(gain_db=-10, dynamic_range_db=200, **settings)
+        return float(image[mask].std() / image[mask].mean())
+
+    assert speckle_contrast(compounding=0.5) < 0.9 * speckle_contrast()

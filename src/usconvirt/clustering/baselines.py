@@ -42,7 +42,11 @@ def kmeans(features: np.ndarray, k: int, seed: int = 0, n_init: int = 10) -> tup
     return kmeans_predict(features, features, k, seed, n_init)
 
 
-FEATURES = ("texture", "robust", "pixels", "raw")
+FEATURES = ("texture", "robust", "pixels", "raw", "pca32")
+# the plain pixel baseline: frames shrunk to 32 px, 50 principal components, no row normalisation; on
+# real organ crops it beat every learned feature space (docs/clustering.md), so it is always a candidate
+PLAIN_SIZE = 32
+PLAIN_DIMS = 50
 LBP_RADII = (1, 2)  # px at image_size: speckle grain at 64-96 px
 LBP_POINTS = 8
 
@@ -69,6 +73,16 @@ def lbp_histograms(frames: np.ndarray, radii: tuple[int, ...] = LBP_RADII,
     return out
 
 
+def shrunk_pixels(frames: np.ndarray, size: int = PLAIN_SIZE) -> np.ndarray:
+    """(N, size*size) float32 in [0, 1]: each frame resized to size x size (PIL bilinear, antialiased)."""
+    from PIL import Image
+
+    if frames.shape[-1] > size:
+        frames = np.stack([np.asarray(Image.fromarray(np.asarray(f)).resize((size, size), Image.BILINEAR))
+                           for f in frames])
+    return frames.reshape(len(frames), -1).astype(np.float32) / 255.0
+
+
 def hog_features(frames: np.ndarray, cell: int) -> np.ndarray:
     """Histograms of oriented gradients (scikit-image), block-normalised, so gain does not change them."""
     from skimage.feature import hog
@@ -85,11 +99,14 @@ def feature_blocks(frames: np.ndarray, kind: str, blur_px: float) -> list[tuple[
     statistics at half weight (echogenicity: helps crops of homogeneous organs, hurts across scanners
     when it weighs as much as the rest; bench/cluster_methods.py). texture: robust and local binary
     pattern histograms at half weight (speckle texture, docs/clustering.md). pixels: standardised
-    pixels only. raw: unnormalised pixels (the baseline of issue 13).
+    pixels only. raw: unnormalised pixels. pca32: the plain baseline, pixels at 32 px whose principal
+    components are used as they are (weight 0: no row normalisation).
     """
     size = frames.shape[-1]
     if kind == "raw":
         return [(frames.reshape(len(frames), -1).astype(np.float32) / 255.0, True, 1.0)]
+    if kind == "pca32":
+        return [(shrunk_pixels(frames), True, 0.0)]
     pixels = (standardised_pixels(frames, blur_px), True, 1.0)
     if kind == "pixels":
         return [pixels]
@@ -98,14 +115,20 @@ def feature_blocks(frames: np.ndarray, kind: str, blur_px: float) -> list[tuple[
     blocks = [(hog_features(frames, size // 8), True, 1.0), (hog_features(frames, size // 4), True, 1.0),
               pixels, (intensity_stats(frames), False, 0.5)]
     if kind == "texture":
-        blocks.append((lbp_histograms(frames), False, 0.5))
+        blocks.append(texture_block(frames))
     return blocks
+
+
+def texture_block(frames: np.ndarray) -> tuple[np.ndarray, bool, float]:
+    """The block that `texture` adds to `robust`: local binary pattern histograms at half weight."""
+    return lbp_histograms(frames), False, 0.5
 
 
 def fit_block_transforms(train_blocks: list[tuple[np.ndarray, bool, float]], dims: int = 48,
                          seed: int = 0) -> list[dict[str, np.ndarray]]:
     """The fitted transform of each block, as plain arrays (saved with the organ model): PCA mean and
-    components for reduced blocks, mean, sd and scale for the others."""
+    components for reduced blocks, mean, sd and scale for the others. A reduced block of weight 0 keeps
+    its principal components unscaled (plain PCA)."""
     fitted = []
     for x, reduce, weight in train_blocks:
         if reduce:
@@ -125,13 +148,14 @@ def fit_block_transforms(train_blocks: list[tuple[np.ndarray, bool, float]], dim
 def apply_block_transforms(blocks: list[tuple[np.ndarray, bool, float]],
                            fitted: list[dict[str, np.ndarray]]) -> np.ndarray:
     """(N, D) features: each block projected by its fitted transform, reduced rows scaled to unit norm
-    times the block's weight, the whole divided by sqrt(#blocks). Train and new frames go through this
-    one function, so a saved model reproduces the stage's features exactly."""
+    times the block's weight (weight 0: left as they are), the whole divided by sqrt(#blocks). Train and
+    new frames go through this one function, so a saved model reproduces the stage's features exactly."""
     out = []
     for (x, _, _), f in zip(blocks, fitted, strict=True):
         if "components" in f:
             z = (x - f["mean"]) @ f["components"].T
-            z = f["weight"][0] * z / (np.linalg.norm(z, axis=1, keepdims=True) + 1e-8)
+            if f["weight"][0] > 0:
+                z = f["weight"][0] * z / (np.linalg.norm(z, axis=1, keepdims=True) + 1e-8)
         else:
             z = (x - f["mean"]) / f["sd"] * f["scale"][0]
         out.append(z.astype(np.float32))

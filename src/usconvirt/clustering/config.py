@@ -9,6 +9,10 @@ from usconvirt.data.schema import ORGANS
 from usconvirt.models.config import ImageEncoderConfig
 from usconvirt.training.config import TrainerConfig
 
+# chosen on real organ crops and on synthetic corpora (docs/clustering.md): the plain baseline and K
+# around it, and the scanner-robust features that won on synthetic frames, at the K that suited each
+CANDIDATES = ("pca32:12", "pca32:24", "pca32:48", "robust:24", "robust:48", "texture:48")
+
 
 @dataclass
 class ClusterConfig:
@@ -17,9 +21,17 @@ class ClusterConfig:
     deep-from-kmeans (the deep head starts from k-means centroids of the encoder's features)."""
 
     method: Literal["kmeans", "deep", "deep-from-kmeans"] = "kmeans"
-    clusters: int = 48  # K; over-clustering helps: several clusters map to one organ
+    # k-means candidates "FEATURES:K", fitted on the frames to cluster; the one that names the labelled
+    # frames best, cross-validated over exams, is used (clustering/selection.py). The plain pixel baseline
+    # pca32:12 is always one and is used when no label can score them. Empty: `features` and `clusters`.
+    candidates: tuple[str, ...] = CANDIDATES
+    selection_folds: int = 5  # exams dealt into this many folds to score a candidate
+    selection_repeats: int = 3  # dealings averaged
+    selection_margin: float = 0.02  # another candidate must beat the baseline's score by more than this
+    clusters: int = 48  # K with candidates empty, and of deep clustering; over-clustering helps
     # k-means features: texture (HOG + standardised pixels + intensity + local binary patterns), robust
-    # (the same without local binary patterns), pixels (standardised), raw (plain PCA of the pixels)
+    # (the same without local binary patterns), pixels (standardised), raw (plain PCA of the pixels),
+    # pca32 (plain PCA of 32 px pixels, 50 components: the baseline)
     features: str = "texture"
     min_frames_per_cluster: int = 5  # k-means uses at most frames/5 clusters: few frames, fewer clusters
     pixel_dims: int = 48  # PCA components per feature block

@@ -26,6 +26,7 @@ from usconvirt.clustering.baselines import (
 from usconvirt.errors import InputError
 from usconvirt.io import atomic_path
 
+Blocks = list[tuple[np.ndarray, bool, float]]  # baselines.feature_blocks of some frames
 MODEL_DIR = "organ_model"  # inside the clustering output directory
 RECIPE = "recipe.json"
 ARRAYS = "arrays.safetensors"
@@ -59,7 +60,13 @@ class OrganModel:
 
     def soft_assign(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Cluster ids (N,) and (N, K) cluster probabilities."""
-        return soft_assign(self.features(frames), self.centroids, self.scale, self.clusters)
+        self._check_size(frames)
+        return self.soft_assign_blocks(feature_blocks(frames, self.recipe.kind, self.recipe.blur_px))
+
+    def soft_assign_blocks(self, blocks: Blocks) -> tuple[np.ndarray, np.ndarray]:
+        """soft_assign of frames whose baselines.feature_blocks are already computed."""
+        return soft_assign(apply_block_transforms(blocks, self.blocks), self.centroids, self.scale,
+                           self.clusters)
 
     def probabilities(self, frames: np.ndarray) -> np.ndarray:
         return self.soft_assign(frames)[1]
@@ -75,9 +82,10 @@ class OrganModel:
             raise ValueError(f"the k-means organ model takes (N, {size}, {size}) frames, got {frames.shape}")
 
 
-def fit_organ_model(frames: np.ndarray, k: int, clusters: int, recipe: FeatureRecipe) -> OrganModel:
-    """Fit the feature transforms and k-means (`k` centroids) on `frames`."""
-    train_blocks = feature_blocks(frames, recipe.kind, recipe.blur_px)
+def fit_organ_model(blocks: Blocks, n: int, k: int, clusters: int, recipe: FeatureRecipe) -> OrganModel:
+    """Fit the feature transforms and k-means (`k` centroids) on the first `n` rows of the feature
+    `blocks` of frames (the frames to cluster; rows after them only name clusters)."""
+    train_blocks = [(x[:n], reduce, weight) for x, reduce, weight in blocks]
     fitted = fit_block_transforms(train_blocks, recipe.dims, recipe.seed)
     centroids, scale = fit_kmeans(apply_block_transforms(train_blocks, fitted), k, recipe.seed)
     return OrganModel(recipe, fitted, centroids, scale, clusters)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,7 @@ import torch
 from sklearn.cluster import KMeans
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
-from usconvirt.clustering.baselines import fit_pixel_kmeans, kmeans_predict
+from usconvirt.clustering.baselines import PLAIN_DIMS, feature_blocks, kmeans_predict, texture_block
 from usconvirt.clustering.config import METHODS, ClusterConfig
 from usconvirt.clustering.frames import load_cluster_frames
 from usconvirt.clustering.health import health_problems
@@ -30,8 +30,23 @@ from usconvirt.clustering.mapping import (
 from usconvirt.clustering.model import ClusterModel
 from usconvirt.clustering.module import ClusteringModule
 from usconvirt.clustering.montage import write_montages
-from usconvirt.clustering.organ_model import MODEL_DIR, FeatureRecipe, fit_organ_model, save_organ_model
+from usconvirt.clustering.organ_model import (
+    MODEL_DIR,
+    FeatureRecipe,
+    OrganModel,
+    fit_organ_model,
+    save_organ_model,
+)
 from usconvirt.clustering.schedule import StableAssignments, min_used_clusters, plan_steps
+from usconvirt.clustering.selection import (
+    BASELINE,
+    Candidate,
+    choose,
+    cross_validated_score,
+    label_scores,
+    parse_candidates,
+    selection_targets,
+)
 from usconvirt.config import from_dict, load_yaml, save_yaml, to_dict
 from usconvirt.data.dataset import Dataset, load_dataset
 from usconvirt.data.frames import FrameDataset
@@ -76,42 +91,43 @@ def run_clustering(
     all_ids = ids + extra
     all_frames, crop_frames = load_cluster_frames(dataset, config.image_size, all_ids, config.workers)
     frames, n = all_frames[: len(ids)], len(ids)
+    images = dataset.images.set_index("image_id").loc[all_ids]
+    organs = images["organ"].tolist()
+    labels = images["label"].tolist() if "label" in images else [""] * len(all_ids)
+    exams = images["exam_id"].tolist()
+    focus = config.select or "kidney"
 
     started = time.perf_counter()
-    # clusters named by majority vote need several frames each: 48 clusters of 60 frames leave most unnamed
-    k_fit = min(config.clusters, max(2, n // max(1, config.min_frames_per_cluster)))
-    organ_model = fit_organ_model(frames, k_fit, config.clusters, feature_recipe(config))
-    pixel_clusters, pixel_probs = organ_model.soft_assign(all_frames)
-    pixel_seconds = time.perf_counter() - started
-    candidates = {"kmeans": pixel_clusters}  # keyed by method: the report marks the one this run used
-    if config.features != "raw":  # the plain baseline: PCA of the pixels + k-means
-        candidates["kmeans_raw_pixels"] = fit_pixel_kmeans(frames, all_frames, k_fit, config.pixel_dims,
-                                                           0.0, config.seed, "raw")[0]
+    fitted = fit_candidates(all_frames, n, config)
+    kmeans_seconds = time.perf_counter() - started
     training = {"global_step": 0, "stopped_because": "no training (k-means)", "batch_size": None}
-    probs = pixel_probs
     if config.method != "kmeans":
         _check_resumable(config, out_dir)
         model, training = _train_deep(config, frames, out_dir)
         if not training:  # not the global-zero process of a DDP run
             return {}
         probs = predict_probabilities(model, all_frames, config.batch_size)
-        candidates[config.method] = probs.argmax(1)
+        fitted[config.method] = Fitted(None, probs.argmax(1), probs)
         features = encoder_features(model, all_frames, config.batch_size)
-        candidates["kmeans_encoder"] = kmeans_predict(features[:n], features, k_fit, config.seed)[0]
-    else:
+        k = k_fit(config, config.clusters, n)
+        fitted["kmeans_encoder"] = Fitted(None, *kmeans_predict(features[:n], features, k, config.seed))
+    train_seconds = time.perf_counter() - started
+    baseline = Candidate(BASELINE.features, k_fit(config, BASELINE.clusters, n)).name
+    selection = select_candidate(fitted, organs, labels, exams, config, focus, baseline)
+    chosen = fitted[selection["chosen"]]
+    probs, organ_model = chosen.probs, chosen.model
+    # the chosen K names, sizes and checks the clusters; config.yaml records the chosen features
+    config = replace(config, clusters=probs.shape[1],
+                     features=organ_model.recipe.kind if organ_model is not None else config.features)
+    if config.method == "kmeans":
         out_dir.mkdir(parents=True, exist_ok=True)
         save_yaml(config, out_dir / "config.yaml")
+    if organ_model is not None:
         save_organ_model(organ_model, out_dir / MODEL_DIR)  # export ships it (bundle/organ.py)
-    train_seconds = time.perf_counter() - started
     clusters_all, confidence_all = probs.argmax(1), probs.max(1)
     clusters, confidence = clusters_all[:n], confidence_all[:n]
 
-    images = dataset.images.set_index("image_id").loc[all_ids]
-    organs = images["organ"].tolist()
-    labels = images["label"].tolist() if "label" in images else [""] * len(all_ids)
-    exams = images["exam_id"].tolist()
-    naming = name_clusters(clusters_all, organs, labels, exams, config, mapping_file,
-                           organ_model.centroids if config.method == "kmeans" else None)
+    naming = name_clusters(clusters_all, organs, labels, exams, config, mapping_file, chosen.centroids)
     mapping = naming["mapping"]
     save_mapping(mapping, out_dir / "mapping.yaml")
     write_montages(frames, clusters, confidence, config.clusters, out_dir / "montages",
@@ -124,7 +140,6 @@ def run_clustering(
     if config.select:
         write_table(selected, out_dir / "selected.csv")
 
-    focus = config.select or "kidney"
     scored = naming["scored"]
     metrics = {
         "method": config.method,
@@ -132,11 +147,12 @@ def run_clustering(
         "mapping_frames": len(extra),
         "crop_frames": crop_frames,
         "selected": len(selected),
-        "kmeans_clusters": k_fit,
+        "candidate": selection["chosen"],
+        "kmeans_clusters": len(chosen.centroids) if chosen.centroids is not None else None,
         "cluster_sizes": np.bincount(clusters, minlength=config.clusters).tolist(),
         **training,
         "train_seconds": round(train_seconds, 2),
-        "kmeans_seconds": round(pixel_seconds, 2),
+        "kmeans_seconds": round(kmeans_seconds, 2),
         "mapping_source": naming["source"],
         "mapping": {str(c): o for c, o in sorted(mapping.items())},
         "headline": naming["headline"],
@@ -147,10 +163,11 @@ def run_clustering(
         metrics["mapped_scores"] = organ_metrics(
             [o if m else "" for o, m in zip(organs, naming["mapped"], strict=True)],
             [mapping[int(c)] for c in clusters_all], focus)
-        metrics["baselines"] = {name: baseline_scores(c, organs, naming, config, focus)
-                                for name, c in candidates.items()}
+    metrics["selection"] = {key: v for key, v in selection.items() if key != "scores"}
+    metrics["baselines"] = candidate_table(fitted, selection, organs, naming, config, focus)
     problems = health_problems(clusters, len(selected), config.clusters, config.select,
                                config.min_select_share, config.max_cluster_share)
+    problems += floor_problems(metrics["baselines"], selection["chosen"], selection["baseline"])
     metrics["warnings"] = problems
     with atomic_path(out_dir / "metrics.json") as tmp:
         tmp.write_text(json.dumps(metrics, indent=2))
@@ -170,9 +187,120 @@ def run_clustering(
     return metrics
 
 
-def feature_recipe(config: ClusterConfig) -> FeatureRecipe:
-    return FeatureRecipe(config.features, config.pixel_dims, config.pixel_blur_px, config.seed,
-                         config.image_size)
+@dataclass
+class Fitted:
+    """One candidate clustering of every frame (those clustered, then those that only name clusters)."""
+
+    model: OrganModel | None  # k-means: the fitted organ model; deep candidates: None
+    clusters: np.ndarray  # (N,) cluster ids
+    probs: np.ndarray  # (N, K) cluster probabilities
+
+    @property
+    def centroids(self) -> np.ndarray | None:
+        return self.model.centroids if self.model is not None else None
+
+
+def k_fit(config: ClusterConfig, k: int, n: int) -> int:
+    """K capped at frames / min_frames_per_cluster: clusters named by majority vote need several frames
+    each, and 48 clusters of 60 frames leave most unnamed."""
+    return min(k, max(2, n // max(1, config.min_frames_per_cluster)))
+
+
+def candidate_list(config: ClusterConfig) -> list[Candidate]:
+    """config.candidates, the baseline first; with none, config.features at config.clusters (the one
+    used), then the baseline (fitted and scored beside it as the floor)."""
+    try:
+        if not config.candidates:
+            return parse_candidates([f"{config.features}:{config.clusters}"])[::-1]
+        return parse_candidates(config.candidates)
+    except ValueError as error:
+        raise InputError(str(error), field="candidates") from None
+
+
+def fit_candidates(all_frames: np.ndarray, n: int, config: ClusterConfig) -> dict[str, Fitted]:
+    """Each candidate's k-means fitted on the first `n` frames and applied to all, named by the K it was
+    fitted with (capped by the frame count, k_fit); candidates capped to an already fitted one are left
+    out. Feature blocks are computed once per feature space."""
+    fitted: dict[str, Fitted] = {}
+    blocks = {}
+    for candidate in candidate_list(config):
+        candidate = Candidate(candidate.features, k_fit(config, candidate.clusters, n))
+        if candidate.name in fitted:
+            continue
+        recipe = FeatureRecipe(candidate.features, PLAIN_DIMS if candidate.features == "pca32" else
+                               config.pixel_dims, config.pixel_blur_px, config.seed, config.image_size)
+        if candidate.features == "texture" and "robust" in blocks:  # texture is robust + one block
+            blocks["texture"] = [*blocks["robust"], texture_block(all_frames)]
+        if candidate.features not in blocks:
+            blocks[candidate.features] = feature_blocks(all_frames, candidate.features, config.pixel_blur_px)
+        model = fit_organ_model(blocks[candidate.features], n, candidate.clusters, candidate.clusters, recipe)
+        fitted[candidate.name] = Fitted(model, *model.soft_assign_blocks(blocks[candidate.features]))
+    return fitted
+
+
+def select_candidate(fitted: dict[str, Fitted], organs: list[str], labels: list[str], exams: list[str],
+                     config: ClusterConfig, focus: str, baseline: str) -> dict:
+    """The chosen candidate, and every candidate's cross-validated score on the labelled frames.
+
+    With organ labels only the exams that name the clusters (the mapping part) score the candidates, so
+    the headline's held-out exams stay out of the choice. With no usable label the baseline is used."""
+    targets, source = selection_targets(organs, labels, focus)
+    if source == "organ labels":
+        part = mapping_part(exams, config.map_fraction, config.seed)
+        if any(t and p for t, p in zip(targets, part, strict=True)):
+            targets = [t if p else "" for t, p in zip(targets, part, strict=True)]
+    scores = {name: cross_validated_score(f.clusters, targets, exams, f.probs.shape[1], f.centroids, focus,
+                                          config.selection_folds, config.selection_repeats, config.seed)
+              for name, f in fitted.items()} if source != "none" else {}
+    # without a choice: deep clustering when asked for, else the first candidate (the baseline by default)
+    preferred = config.method if config.method in fitted else next(iter(fitted))
+    chosen = choose(scores, baseline, config.selection_margin) if config.candidates else preferred
+    if not config.candidates:
+        why = "fixed by the config (candidates: [])"
+    elif chosen is None:
+        chosen = preferred
+        why = (f"no labelled frames of two exams or more to choose on (labels: {source}): using {chosen}"
+               + (", the plain pixel-PCA baseline" if chosen == baseline else ""))
+        log.info("clustering: %s", why)
+    else:
+        best = scores[chosen]
+        why = (f"best cross-validated score over {len(fitted)} candidates on {best['frames']} labelled "
+               f"frames of {best['exams']} exams ({source})")
+        log.info("clustering: chose %s (score %.3f; baseline %s %s): %s", chosen, best["score"], baseline,
+                 scores[baseline]["score"] if scores.get(baseline) else "-", why)
+    return {"chosen": chosen, "baseline": baseline, "labels": source, "why": why, "scores": scores}
+
+
+def candidate_table(fitted: dict[str, Fitted], selection: dict, organs: list[str], naming: dict,
+                    config: ClusterConfig, focus: str) -> dict:
+    """Per candidate: its cross-validated selection score, and its scores on the headline's frames when
+    named exactly as the chosen one is (same mapping frames, same vote, same filling of unnamed clusters)."""
+    table = {}
+    for name, f in fitted.items():
+        row = {"chosen": "yes" if name == selection["chosen"] else ""}
+        cv = selection["scores"].get(name)
+        if cv:
+            row |= {f"selection_{key}": cv[key] for key in ("score", "weighted_f1", f"{focus}_f1")}
+        if naming["mapped"] is not None:
+            mapped = naming["mapped"]
+            mapping = mapping_from_labels(f.clusters[mapped], [o for o, m in zip(organs, mapped, strict=True)
+                                                               if m], f.probs.shape[1], config.mapping)
+            if f.centroids is not None:
+                mapping = fill_unmapped(mapping, f.centroids)
+            truth = [o for o, s in zip(organs, naming["scored"], strict=True) if s]
+            pred = [mapping[int(c)] for c, s in zip(f.clusters, naming["scored"], strict=True) if s]
+            row |= label_scores(truth, pred, focus)
+        table[name] = row
+    return table
+
+
+def floor_problems(table: dict, chosen: str, baseline: str) -> list[str]:
+    """A warning when the chosen candidate scores below the plain pixel baseline on the scored frames."""
+    mine, floor = table.get(chosen, {}), table.get(baseline, {})
+    if chosen == baseline or "score" not in mine or "score" not in floor or mine["score"] >= floor["score"]:
+        return []
+    return [f"the chosen clustering {chosen} scores {mine['score']:.3f} on the held-out labelled frames, "
+            f"below the plain pixel baseline {baseline} ({floor['score']:.3f})"]
 
 
 def name_clusters(clusters: np.ndarray, organs: list[str], labels: list[str], exams: list[str],
@@ -214,17 +342,6 @@ def name_clusters(clusters: np.ndarray, organs: list[str], labels: list[str], ex
                 "mapped": None, "headline": "no organ labels: not scored"}
     return {"mapping": dict.fromkeys(range(k), UNMAPPED), "source": "none", "scored": labelled,
             "mapped": None, "headline": "no labels: not scored"}
-
-
-def baseline_scores(clusters: np.ndarray, organs: list[str], naming: dict, config: ClusterConfig,
-                    focus: str) -> dict:
-    """A candidate clustering mapped and scored exactly as the chosen one (same frames, same vote)."""
-    mapped = naming["mapped"]
-    mapping = mapping_from_labels(clusters[mapped], [o for o, m in zip(organs, mapped, strict=True) if m],
-                                  config.clusters, config.mapping)
-    scores = organ_metrics([o if s else "" for o, s in zip(organs, naming["scored"], strict=True)],
-                           [mapping[int(c)] for c in clusters], focus)
-    return {"weighted_f1": scores.get("weighted_f1"), f"{focus}_f1": scores.get(f"{focus}_f1")}
 
 
 def _train_deep(config: ClusterConfig, frames: np.ndarray, out_dir: Path) -> tuple[ClusterModel, dict]:

@@ -141,20 +141,19 @@ class Acquisition:
     smoothing_px: float = 0.0  # the scanner's speckle reduction after log compression (Gaussian sigma)
     haze: float = 0.0  # receiver noise and clutter, relative to the background tissue's echo
     contrast: float = 1.0  # exponent on echogenicity relative to background tissue (tissue contrast)
+    heterogeneity: float = 0.0  # sd of log echogenicity of tissue structure finer than the anatomy's
+    heterogeneity_px: float = 3.0  # its grain (Gaussian sigma, beam-space samples)
+    display_blur_px: float = 0.0  # the display's smoothing after scan conversion (persistence, resampling)
+    edge_enhance: float = 0.0  # unsharp-mask gain of the display processing: crisper boundaries
+    reject: float = 0.0  # the scanner's reject level: this share of the grey scale's low end shows black
+    compounding: float = 0.0  # weight of a second, independent speckle look averaged in (compounding)
 
 
-def simulate(scene: Scene, rng: np.random.Generator, acq: Acquisition) -> np.ndarray:
-    """Scene -> display image in [0, 1] (size, size): speckle, PSF, attenuation, TGC, log compression."""
-    sector = scene.sector
+def speckle_envelope(amplitude: np.ndarray, sector: Sector, rng: np.random.Generator,
+                     acq: Acquisition) -> np.ndarray:
+    """Envelope of circular Gaussian scatterers of `amplitude` through the Gaussian PSF, whose lateral
+    width grows with depth (beam divergence beyond the focus)."""
     shape = sector.shape
-    # scatterers: circular Gaussian amplitudes weighted by echogenicity, then a Gaussian baseband PSF whose
-    # lateral width grows with depth (beam divergence beyond the focus)
-    amplitude = scene.echo
-    if acq.contrast != 1.0:  # textures may dip below 0; the sign of an amplitude is irrelevant to speckle
-        amplitude = BACKGROUND_ECHO * (np.abs(amplitude) / BACKGROUND_ECHO) ** acq.contrast
-    if acq.texture_shape > 0:  # a varying number of scatterers per cell: K-distributed, heavier bright tail
-        density = rng.gamma(acq.texture_shape, 1.0 / acq.texture_shape, shape).astype(np.float32)
-        amplitude = amplitude * np.sqrt(density)
     re = rng.standard_normal(shape, dtype=np.float32) * amplitude
     im = rng.standard_normal(shape, dtype=np.float32) * amplitude
     sigma = (acq.psf_axial_px, acq.psf_lateral_px)
@@ -166,7 +165,29 @@ def simulate(scene: Scene, rng: np.random.Generator, acq: Acquisition) -> np.nda
         part[deep] = (
             part[deep] * (1 - w) + ndimage.gaussian_filter1d(part[deep], 1.2, axis=1, truncate=2.5) * w
         )
-    envelope = np.hypot(re, im) * math.sqrt(2 * math.pi * sigma[0] * sigma[1])
+    return np.hypot(re, im) * math.sqrt(2 * math.pi * sigma[0] * sigma[1])
+
+
+def simulate(scene: Scene, rng: np.random.Generator, acq: Acquisition) -> np.ndarray:
+    """Scene -> display image in [0, 1] (size, size): speckle, PSF, attenuation, TGC, log compression."""
+    sector = scene.sector
+    shape = sector.shape
+    # scatterers: circular Gaussian amplitudes weighted by echogenicity, then a Gaussian baseband PSF whose
+    # lateral width grows with depth (beam divergence beyond the focus)
+    amplitude = scene.echo
+    if acq.contrast != 1.0:  # textures may dip below 0; the sign of an amplitude is irrelevant to speckle
+        amplitude = BACKGROUND_ECHO * (np.abs(amplitude) / BACKGROUND_ECHO) ** acq.contrast
+    if acq.heterogeneity > 0:  # real tissue is blotchy between the speckle grain and the organ outline
+        field = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), acq.heterogeneity_px)
+        field /= field.std() + 1e-6
+        amplitude = amplitude * np.exp(acq.heterogeneity * field)
+    if acq.texture_shape > 0:  # a varying number of scatterers per cell: K-distributed, heavier bright tail
+        density = rng.gamma(acq.texture_shape, 1.0 / acq.texture_shape, shape).astype(np.float32)
+        amplitude = amplitude * np.sqrt(density)
+    envelope = speckle_envelope(amplitude, sector, rng, acq)
+    if acq.compounding > 0:  # compounding / persistence: a partly decorrelated look, intensities averaged
+        other = speckle_envelope(amplitude, sector, rng, acq)
+        envelope = np.sqrt((1 - acq.compounding) * envelope ** 2 + acq.compounding * other ** 2)
     # attenuation accumulates down each beam (shadows, enhancement); TGC compensates the average tissue
     step = sector.depth_cm / (shape[0] - 1)
     loss = np.cumsum(scene.atten, axis=0) * step
@@ -176,11 +197,22 @@ def simulate(scene: Scene, rng: np.random.Generator, acq: Acquisition) -> np.nda
                              rng.standard_normal(shape, dtype=np.float32)) * (acq.haze * BACKGROUND_ECHO)
     log_env = np.log(received + 1e-6) + acq.tgc_np_per_cm * sector.d
     db = log_env * (20 / math.log(10)) + acq.gain_db
-    beam = np.clip((db + acq.dynamic_range_db) / acq.dynamic_range_db, 0, 1) ** acq.gamma
+    level = np.clip((db + acq.dynamic_range_db) / acq.dynamic_range_db, 0, 1)
+    if acq.reject > 0:
+        level = np.clip((level - acq.reject) / (1 - acq.reject), 0, 1)
+    beam = level ** acq.gamma
     if acq.smoothing_px > 0:
         # beams fan out, so a beam-space sample is wider than a display pixel at depth: filter less across
         beam = ndimage.gaussian_filter(beam, (acq.smoothing_px, 0.5 * acq.smoothing_px), truncate=2.5)
-    return scan_convert(beam.astype(np.float32), sector)
+    image = scan_convert(beam.astype(np.float32), sector)
+    if acq.display_blur_px > 0 or acq.edge_enhance > 0:
+        inside = np.zeros(image.size, bool)
+        inside[sector.pixels] = True
+        inside = inside.reshape(image.shape)
+        smooth = ndimage.gaussian_filter(image, max(acq.display_blur_px, 1e-3), truncate=2.5)
+        coarse = ndimage.gaussian_filter(image, 2.0 + acq.display_blur_px, truncate=2.5)
+        image = np.where(inside, np.clip(smooth + acq.edge_enhance * (smooth - coarse), 0, 1), 0)
+    return image.astype(np.float32)
 
 
 @lru_cache(maxsize=64)

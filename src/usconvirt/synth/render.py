@@ -30,19 +30,47 @@ VIEWS = {
 }
 
 
-# Ranges of the simulated scanners' settings: (low, high) drawn once per exam; chosen so that the frame
-# statistics of bench/realism.py match the real kidney frames (docs/synthetic-corpus.md).
-SCANNER_RANGES = {
-    "gain_db": (-29.0, -22.0),
-    "dynamic_range_db": (80.0, 95.0),  # wide: real speckle has a low contrast inside bright tissue
-    "psf_scale": (0.65, 0.85),  # speckle size relative to the probe's nominal PSF
-    "lateral_scale": (0.4, 0.55),
-    "gamma": (1.4, 2.0),
-    "texture_shape": (1.5, 5.0),  # K-distribution shape: low = clumpy scatterers, a heavier bright tail
-    "smoothing_px": (0.1, 0.4),  # speckle reduction, at 256 px
-    "contrast": (2.2, 3.0),  # tissue contrast: real organs differ far more than speckle does
-    "haze": (0.0005, 0.004),
-}
+# Ranges of the simulated scanners' settings, (low, high) drawn once per exam, in two families after the
+# two real scanner families of ../shared/data/real: a sharp, contrasted paediatric look (AHN frames) and
+# a smoother, hazier adult look with darker depths (Samsung, Kidney Stone frames). Each family's ranges
+# were set on corpus seed 0 so that the statistics of bench/realism.py match that family's real frames
+# (docs/synthetic-corpus.md); each exam draws a family.
+SCANNER_FAMILIES = (
+    {  # bright and contrasted, as the AHN frames
+        "gain_db": (-22.6, -15.6),
+        "dynamic_range_db": (73.3, 88.3),  # wide: real speckle has a low contrast inside bright tissue
+        "psf_scale": (0.56, 0.76),  # speckle size relative to the probe's nominal PSF
+        "lateral_scale": (0.47, 0.62),
+        "gamma": (1.59, 2.19),
+        "texture_shape": (2.8, 6.3),  # K-distribution shape: low = clumpy scatterers, a heavier bright tail
+        "smoothing_px": (0.48, 0.78),  # speckle reduction after log compression, at 256 px
+        "contrast": (2.5, 3.3),  # tissue contrast: real organs differ far more than speckle does
+        "haze": (0.0028, 0.0063),
+        "heterogeneity": (0.06, 0.46),  # blotchy tissue finer than the anatomy (sd of log echogenicity)
+        "heterogeneity_px": (5.3, 7.3),  # its grain, at 256 px
+        "display_blur_px": (0.0, 0.6),  # display smoothing after scan conversion, at 256 px
+        "edge_enhance": (0.01, 0.61),  # the display's unsharp mask
+        "reject": (0.004, 0.064),  # low grey levels shown black
+        "compounding": (0.1, 0.3),  # weight of a second speckle look averaged in (compounding, persistence)
+    },
+    {  # finer speckle, less contrast, blotchier, as the Samsung (Kidney Stone) frames
+        "gain_db": (-28.0, -21.0),
+        "dynamic_range_db": (81.0, 96.0),
+        "psf_scale": (0.4, 0.6),
+        "lateral_scale": (0.52, 0.67),
+        "gamma": (1.85, 2.45),
+        "texture_shape": (0.5, 4.0),
+        "smoothing_px": (0.05, 0.35),
+        "contrast": (1.57, 2.37),
+        "haze": (0.0, 0.0035),
+        "heterogeneity": (0.4, 0.8),
+        "heterogeneity_px": (5.1, 7.1),
+        "display_blur_px": (0.04, 0.64),
+        "edge_enhance": (0.1, 0.7),
+        "reject": (0.0, 0.06),
+        "compounding": (0.3, 0.5),
+    },
+)
 FRAME_JITTER = {"gain_db": 2.5, "dynamic_range_db": 3.0}  # the sonographer's per-frame changes (+/-)
 
 
@@ -50,7 +78,8 @@ def acquisition(exam_id: str, size: int, rng: np.random.Generator) -> Acquisitio
     """Settings of one frame: a simulated scanner fixed per exam (speckle size, speckle reduction,
     dynamic range, grey map, tissue contrast), then the sonographer's gain and dynamic range per frame."""
     scanner = np.random.default_rng(zlib.crc32(exam_id.encode()) + 1)
-    v = {key: scanner.uniform(lo, hi) for key, (lo, hi) in SCANNER_RANGES.items()}
+    family = SCANNER_FAMILIES[int(scanner.integers(len(SCANNER_FAMILIES)))]
+    v = {key: scanner.uniform(lo, hi) for key, (lo, hi) in family.items()}
     for key, half in FRAME_JITTER.items():
         v[key] += rng.uniform(-half, half)
     return Acquisition(
@@ -63,6 +92,12 @@ def acquisition(exam_id: str, size: int, rng: np.random.Generator) -> Acquisitio
         smoothing_px=v["smoothing_px"] * size / 256,
         contrast=v["contrast"],
         haze=v["haze"],
+        heterogeneity=v["heterogeneity"],
+        heterogeneity_px=v["heterogeneity_px"] * size / 256,
+        display_blur_px=v["display_blur_px"] * size / 256,
+        edge_enhance=v["edge_enhance"],
+        reject=v["reject"],
+        compounding=v["compounding"],
     )
 
 
