@@ -166,7 +166,7 @@ def real_frames(root: Path) -> dict[str, list[np.ndarray]]:
             for name, folder in REAL_FOLDERS.items()}
 
 
-def synthetic_frames(count: int, seed: int) -> list[np.ndarray]:
+def synthetic_frames(count: int, seed: int, scanners: str = "families") -> list[np.ndarray]:
     """The first `count` kidney frames of a planned corpus, rendered at 256 px exactly as the corpus
     renders them (one simulated scanner per exam, overlay included)."""
     from usconvirt.synth.config import SynthConfig
@@ -175,8 +175,8 @@ def synthetic_frames(count: int, seed: int) -> list[np.ndarray]:
 
     exams = plan_cohort(SynthConfig(exams=max(4, count // 2), seed=seed))
     plans = [(e, i, f) for e in exams for i, f in enumerate(e.frames) if f.organ == "kidney"][:count]
-    return [render_frame(np.random.default_rng([seed, RENDER_STREAM, e.index, i]), e.state, f, SIZE)
-            for e, i, f in plans]
+    return [render_frame(np.random.default_rng([seed, RENDER_STREAM, e.index, i]), e.state, f, SIZE,
+                         scanners=scanners) for e, i, f in plans]
 
 
 def cv_auc(a: np.ndarray, b: np.ndarray, seed: int = 0, repeats: int = 5,
@@ -271,6 +271,8 @@ def main() -> None:
     parser.add_argument("--montage", type=Path, help="also write a synthetic | real montage PNG here")
     parser.add_argument("--tune", type=float, metavar="SECONDS", help="search the scanner families instead")
     parser.add_argument("--tune-seed", type=int, default=1)
+    parser.add_argument("--scanners", choices=("single", "families"), default="families",
+                        help="synth.scanners of the frames compared (single: the corpus default)")
     args = parser.parse_args()
     if not args.real.is_dir():
         parser.error(f"{args.real}: no such folder (pass --real ../shared/data/real)")
@@ -281,7 +283,7 @@ def main() -> None:
         return
     real = {k: np.array([frame_features(f) for f in v]) for k, v in real_gray.items()}
     real_hist = {k: np.array([frame_histograms(f) for f in v]) for k, v in real_gray.items()}
-    frames = synthetic_frames(args.synthetic, args.seed)
+    frames = synthetic_frames(args.synthetic, args.seed, args.scanners)
     synth = np.array([frame_features(f) for f in frames])
     synth_hist = np.array([frame_histograms(f) for f in frames])
     if args.montage:

@@ -204,6 +204,8 @@ def synth(
                                                      "depend on it (default: 1).")] = None,
     kidney_abnormal: Annotated[float | None, typer.Option(
         help="Share of exams with an abnormal kidney (default: 0.30).")] = None,
+    scanners: Annotated[str | None, typer.Option(
+        help="Simulated scanners: single, or families after the real frames (default: single).")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML SynthConfig (prevalences...); the options "
                                                      "given on the command line override it.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
@@ -215,7 +217,7 @@ def synth(
 
     cfg = config_from_file(SynthConfig, config, "synth", {
         "exams": exams, "seed": seed, "image_size": image_size, "format": format, "workers": workers,
-        "overwrite": overwrite})
+        "scanners": scanners, "overwrite": overwrite})
     if kidney_abnormal is not None:
         cfg.prevalences.kidney_abnormal = kidney_abnormal
     summary = run_synth(_settings(synth=cfg), _layout(out, dataset=out), progress=sys.stderr.isatty())

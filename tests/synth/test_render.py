@@ -142,3 +142,31 @@ def test_compounding_lowers_the_speckle_contrast():
         return float(image[mask].std() / image[mask].mean())
 
     assert speckle_contrast(compounding=0.5) < 0.9 * speckle_contrast()
+
+
+def test_single_scanner_is_the_default_and_renders_the_frames_of_earlier_corpora():
+    """`synth.scanners: single` draws no family and skips the families' processing, so every documented
+    synthetic study still reproduces; `families` turns that processing on; an unknown name is refused."""
+    import hashlib
+
+    import pytest
+
+    from usconvirt.errors import InputError
+    from usconvirt.synth.config import SynthConfig
+    from usconvirt.synth.corpus import RENDER_STREAM, plan_cohort
+    from usconvirt.synth.render import acquisition
+
+    assert SynthConfig().scanners == "single"
+    single = acquisition("exam-a", 256, np.random.default_rng(1))
+    families = acquisition("exam-a", 256, np.random.default_rng(1), "families")
+    assert (single.compounding, single.reject, single.edge_enhance) == (0.0, 0.0, 0.0)
+    assert families.compounding > 0
+    exams = plan_cohort(SynthConfig(exams=4, seed=3))
+    digest = hashlib.sha256()
+    for exam in exams[:3]:
+        for i, plan in enumerate(exam.frames[:4]):
+            rng = np.random.default_rng([3, RENDER_STREAM, exam.index, i])
+            digest.update(render_frame(rng, exam.state, plan, 96).tobytes())
+    assert digest.hexdigest()[:16] == "cfffd247ec6d4470"  # the same frames as before the families existed
+    with pytest.raises(InputError, match="scanners"):
+        SynthConfig(scanners="tuned")

@@ -9,6 +9,7 @@ from usconvirt.errors import InputError
 # How repetitive the reports are (resources/synth/report_phrases.yaml, report_styles): `varied`, many
 # radiologists and paraphrases; `templated`, one hospital's house style with a few phrasings per finding.
 REPORT_STYLES = ("varied", "templated")
+SCANNER_MODELS = ("single", "families")  # render.scanner_families
 KIDNEY_FINDINGS = ("cyst", "stone", "hydronephrosis", "atrophy", "mass", "angiomyolipoma", "absent")
 
 
@@ -49,6 +50,9 @@ class SynthConfig:
     mention_unimaged: float = 0.25  # reports that also describe an organ without a frame
     omit_imaged: float = 0.20  # reports that leave out a non-kidney organ that was imaged
     report_style: str = field(default="varied", metadata={"choices": REPORT_STYLES})
+    # single: one simulated scanner (every synthetic study in docs/results.md); families: two scanner
+    # families after the real frames of ../shared/data/real (closer to them, docs/synthetic-corpus.md)
+    scanners: str = field(default="single", metadata={"choices": SCANNER_MODELS})
     overwrite: bool = False
 
     def __post_init__(self) -> None:
@@ -61,6 +65,9 @@ class SynthConfig:
         if self.report_style not in REPORT_STYLES:
             raise InputError(f"report_style must be one of {', '.join(REPORT_STYLES)}, got "
                              f"'{self.report_style}'", field="report_style")
+        if self.scanners not in SCANNER_MODELS:
+            raise InputError(f"scanners must be one of {', '.join(SCANNER_MODELS)}, got '{self.scanners}'",
+                             field="scanners")
         if self.workers < 1:
             raise InputError(f"workers must be >= 1, got {self.workers}", field="workers")
         unknown = set(self.prevalences.kidney_findings) - set(KIDNEY_FINDINGS)

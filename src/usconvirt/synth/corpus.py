@@ -85,7 +85,7 @@ def _render_exam(job: tuple[PlannedExam, SynthConfig, Path]) -> int:
     (root / "frames" / exam.state.exam_id).mkdir(parents=True, exist_ok=True)
     for frame_no, plan in enumerate(exam.frames):
         rng = np.random.default_rng([config.seed, RENDER_STREAM, exam.index, frame_no])
-        image = render_frame(rng, exam.state, plan, config.image_size)
+        image = render_frame(rng, exam.state, plan, config.image_size, scanners=config.scanners)
         path = root / _frame_path(exam, frame_no, config.format)
         if config.format == "dicom":
             write_dicom_frame(path, image, exam.state, frame_no, seed=config.seed)

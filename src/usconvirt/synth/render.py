@@ -8,6 +8,7 @@ import numpy as np
 
 from usconvirt.synth import anatomy
 from usconvirt.synth.bmode import Acquisition, Scene, make_sector, simulate
+from usconvirt.synth.config import SCANNER_MODELS
 from usconvirt.synth.exam import ExamState
 from usconvirt.synth.pathology import kidney_view
 from usconvirt.synth.protocol import FramePlan
@@ -30,7 +31,23 @@ VIEWS = {
 }
 
 
-# Ranges of the simulated scanners' settings, (low, high) drawn once per exam, in two families after the
+# Ranges of one simulated scanner's settings, (low, high) drawn once per exam, set so that the frame
+# statistics of bench/realism.py come near the real kidney frames. The default (`synth.scanners: single`):
+# every synthetic study in docs/results.md was rendered with it.
+SINGLE_SCANNER = (
+    {
+        "gain_db": (-29.0, -22.0),
+        "dynamic_range_db": (80.0, 95.0),  # wide: real speckle has a low contrast inside bright tissue
+        "psf_scale": (0.65, 0.85),  # speckle size relative to the probe's nominal PSF
+        "lateral_scale": (0.4, 0.55),
+        "gamma": (1.4, 2.0),
+        "texture_shape": (1.5, 5.0),  # K-distribution shape: low = clumpy scatterers, a heavier bright tail
+        "smoothing_px": (0.1, 0.4),  # speckle reduction, at 256 px
+        "contrast": (2.2, 3.0),  # tissue contrast: real organs differ far more than speckle does
+        "haze": (0.0005, 0.004),
+    },
+)
+# `synth.scanners: families`: ranges drawn once per exam, in two families after the
 # two real scanner families of ../shared/data/real: a sharp, contrasted paediatric look (AHN frames) and
 # a smoother, hazier adult look with darker depths (Samsung, Kidney Stone frames). Each family's ranges
 # were set on corpus seed 0 so that the statistics of bench/realism.py match that family's real frames
@@ -71,15 +88,28 @@ SCANNER_FAMILIES = (
         "compounding": (0.3, 0.5),
     },
 )
+# the families' settings that the single scanner leaves off
+OFF_SETTINGS = {"heterogeneity": 0.0, "heterogeneity_px": 3.0, "display_blur_px": 0.0, "edge_enhance": 0.0,
+                "reject": 0.0, "compounding": 0.0}
 FRAME_JITTER = {"gain_db": 2.5, "dynamic_range_db": 3.0}  # the sonographer's per-frame changes (+/-)
 
 
-def acquisition(exam_id: str, size: int, rng: np.random.Generator) -> Acquisition:
+def scanner_families(scanners: str) -> tuple[dict[str, tuple[float, float]], ...]:
+    """The setting ranges of `synth.scanners` (single or families)."""
+    if scanners not in SCANNER_MODELS:
+        raise ValueError(f"scanners must be one of {', '.join(SCANNER_MODELS)}, got '{scanners}'")
+    return SINGLE_SCANNER if scanners == "single" else SCANNER_FAMILIES
+
+
+def acquisition(exam_id: str, size: int, rng: np.random.Generator, scanners: str = "single") -> Acquisition:
     """Settings of one frame: a simulated scanner fixed per exam (speckle size, speckle reduction,
     dynamic range, grey map, tissue contrast), then the sonographer's gain and dynamic range per frame."""
     scanner = np.random.default_rng(zlib.crc32(exam_id.encode()) + 1)
-    family = SCANNER_FAMILIES[int(scanner.integers(len(SCANNER_FAMILIES)))]
+    families = scanner_families(scanners)
+    # one family draws nothing, so the single scanner's frames stay those of every earlier corpus
+    family = families[0] if len(families) == 1 else families[int(scanner.integers(len(families)))]
     v = {key: scanner.uniform(lo, hi) for key, (lo, hi) in family.items()}
+    v = OFF_SETTINGS | v
     for key, half in FRAME_JITTER.items():
         v[key] += rng.uniform(-half, half)
     return Acquisition(
@@ -116,7 +146,8 @@ def frame_anatomy(anatomy_rng: np.random.Generator, scanner_rng: np.random.Gener
 
 
 def render_frame(
-    rng: np.random.Generator, exam: ExamState, plan: FramePlan, size: int, overlay: bool = True
+    rng: np.random.Generator, exam: ExamState, plan: FramePlan, size: int, overlay: bool = True,
+    scanners: str = "single",
 ) -> np.ndarray:
     """The frame as uint8 (size, size).
 
@@ -126,7 +157,7 @@ def render_frame(
     anatomy_rng, scanner_rng, speckle_rng = rng.spawn(3)
     scene, axis = frame_anatomy(anatomy_rng, scanner_rng, exam, plan, size)
     sector = scene.sector
-    acq = acquisition(exam.exam_id, size, scanner_rng)
+    acq = acquisition(exam.exam_id, size, scanner_rng, scanners)
     image = (simulate(scene, speckle_rng, acq) * 255).astype(np.uint8)
     if not overlay:
         return image
