@@ -35,9 +35,9 @@ from usconvirt.losses.gce import generalized_cross_entropy
 from usconvirt.models.classifier import KidneyClassifier
 from usconvirt.models.image_encoder import create_image_encoder, save_image_encoder
 from usconvirt.training.config import PretrainConfig
-from usconvirt.training.diagnostics import loss_summary, record_diagnostics, split_heldout_exams
+from usconvirt.training.diagnostics import loss_summary, record_diagnostics
 from usconvirt.training.pretrain import ContrastiveModule, trainer_config
-from usconvirt.training.simclr import frame_loader
+from usconvirt.training.simclr import control_training_pairs, frame_loader
 from usconvirt.training.trainer import build_trainer, fit
 from usconvirt.weak_labels import LABELS, frame_labels
 
@@ -93,10 +93,7 @@ def pretrain_report_labels(
     """Train on the weak labels (a `weak_labels` table) of `pairs`' frames; saves `out_dir/image_encoder`."""
     config = config or PretrainConfig()
     out_dir = Path(out_dir)
-    if pairs.empty:
-        raise InputError("no frames to pre-train on", field="pairs")
-    L.seed_everything(config.seed, workers=True, verbose=False)
-    train_pairs, _ = split_heldout_exams(pairs, config.heldout_fraction, config.seed)  # ConVIRT's frames
+    train_pairs = control_training_pairs(pairs, config)
     ids, targets = labelled_frames(dataset, train_pairs, labels)
     if len(np.unique(targets)) < 2:
         raise InputError(f"the weak labels give {len(targets)} frames of one class or none: nothing to learn",

@@ -72,6 +72,15 @@ def frame_loader(frames, config: PretrainConfig, *per_frame: torch.Tensor) -> to
                                        drop_last=len(data) > config.batch_size, num_workers=0)
 
 
+def control_training_pairs(pairs: pd.DataFrame, config: PretrainConfig) -> pd.DataFrame:
+    """The pairs an image-only control trains on: ConVIRT's own training frames (its held-out exams left
+    out), with the run seeded as ConVIRT's."""
+    if pairs.empty:
+        raise InputError("no frames to pre-train on", field="pairs")
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    return split_heldout_exams(pairs, config.heldout_fraction, config.seed)[0]
+
+
 def pretrain_simclr(
     dataset: Dataset,
     pairs: pd.DataFrame,
@@ -84,10 +93,7 @@ def pretrain_simclr(
     """Image-only pre-training on the frames of `pairs` (texts unused); saves `out_dir/image_encoder`."""
     config = config or PretrainConfig()
     out_dir = Path(out_dir)
-    if pairs.empty:
-        raise InputError("no frames to pre-train on", field="pairs")
-    L.seed_everything(config.seed, workers=True, verbose=False)
-    train_pairs, _ = split_heldout_exams(pairs, config.heldout_fraction, config.seed)  # ConVIRT's frames
+    train_pairs = control_training_pairs(pairs, config)
     frames, _ = load_frames(dataset, config.image_size, image_ids=train_pairs["image_id"].tolist(),
                             workers=max(1, config.num_workers))
     module = SimCLRModule(ImageOnlyModel(create_image_encoder(config.image), config.proj_dim), config)
