@@ -11,6 +11,9 @@ from usconvirt.models.config import ConVIRTConfig, ImageEncoderConfig, TextEncod
 
 LOSSES = ("gce", "tgce", "ce")
 CLASS_BALANCES = ("sampler", "weights", "none")
+# f1_at_half: the checkpoint of best validation macro-F1 at P(abnormal) >= 0.5; auc_then_threshold: the
+# checkpoint of best validation ROC AUC, then the threshold of best validation macro-F1 (training/finetune.py)
+PROTOCOLS = ("f1_at_half", "auc_then_threshold")
 LOGGERS = ("csv", "tensorboard", "mlflow")  # training/monitoring.py builds each
 TEXT_PADDINGS = ("longest", "buckets", "max_length")  # training/fast_step.py's pad_tokens
 
@@ -114,7 +117,11 @@ class FinetuneConfig:
     train_fraction: float = field(default=1.0, metadata={
         "help": "Share of the labeled training frames used (stratified by label, at least one frame per "
                 "class), e.g. 0.01, 0.1, 1."})
-    patience: int = 5  # epochs without a better validation macro-F1 before stopping
+    patience: int = 5  # epochs without a better validation score (the protocol's) before stopping
+    protocol: str = field(default="f1_at_half", metadata={
+        "choices": PROTOCOLS, "help": "f1_at_half: checkpoint by validation macro-F1 at threshold 0.5; "
+                                      "auc_then_threshold: checkpoint by validation ROC AUC, then the "
+                                      "threshold of best validation macro-F1."})
     # sampler: class-balanced draws; weights: inverse-frequency loss weights
     class_balance: str = field(default="sampler", metadata={"choices": CLASS_BALANCES})
     augment: AugmentConfig = field(default_factory=AugmentConfig)
