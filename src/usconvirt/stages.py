@@ -127,6 +127,9 @@ def pretrain_summary(name: str, summary: Mapping[str, Any]) -> str:
     if "ratio" in summary:  # written by the main process only
         line += (f", last-epoch loss {summary['last_epoch_mean_loss']:.3f} "
                  f"= {summary['ratio']:.2f} x chance")
+    if summary.get("negatives"):
+        line += (f", {100 * summary['equivalent_negative_share']:.1f}% of in-batch negatives were "
+                 "equivalent texts")
     return line
 
 
@@ -142,10 +145,17 @@ def run_pretrain(config: PipelineConfig, layout: RunLayout, *, resume: bool = Tr
 
     ds, pairs = _dataset(layout), load_pairs(layout.pairs)
     tokenizer_dir = layout.tokenizer if tokenizer else None
-    runs = {"convirt": lambda out: pretrain(ds, pairs, tokenizer_dir, out, config.pretrain, resume=resume)}
+    findings = None
+    if config.pretrain.equivalent_texts == "findings":
+        from usconvirt.training.equivalent_texts import sentence_findings
+
+        findings = sentence_findings(read_table(layout.sentences))
+    runs = {"convirt": lambda out: pretrain(ds, pairs, tokenizer_dir, out, config.pretrain, resume=resume,
+                                            findings=findings)}
     if "shuffled" in config.finetune_inits:
         runs["shuffled"] = lambda out: pretrain(ds, pairs, tokenizer_dir, out,
-                                                replace(config.pretrain, shuffle_texts=True), resume=resume)
+                                                replace(config.pretrain, shuffle_texts=True), resume=resume,
+                                                findings=findings)
     if "simclr" in config.finetune_inits:
         runs["simclr"] = lambda out: pretrain_simclr(ds, pairs, out, config.pretrain, resume=resume)
     return "; ".join(pretrain_summary(name, run(layout.pretraining(name))) for name, run in runs.items())

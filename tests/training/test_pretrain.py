@@ -161,3 +161,19 @@ def test_an_experiment_that_was_not_adopted_is_refused_by_name() -> None:
     for key in PretrainConfig.retired:
         with pytest.raises(InputError, match=f"pretrain.{key}: '{key}' was an experiment"):
             from_dict(PretrainConfig, {key: True}, source="pretrain")
+
+
+def test_equivalent_texts_are_counted_and_shared_as_positives(pair_set: tuple, tmp_path: Path) -> None:
+    dataset, pairs, tokenizer_dir = pair_set  # four texts for 32 frames: most negatives are equivalent
+    plain = pretrain(dataset, pairs, tokenizer_dir, tmp_path / "plain", tiny_config(sample_sentence=False))
+    shared = pretrain(dataset, pairs, tokenizer_dir, tmp_path / "shared",
+                      tiny_config(sample_sentence=False, equivalent_texts="identical"))
+    for summary in (plain, shared):
+        assert summary["negatives"] == summary["steps"] * 8 * 7
+        assert 0.05 < summary["equivalent_negative_share"] < 0.6  # 4 texts for 32 frames: about 1 in 4
+    assert plain["equivalent_negatives"] == shared["equivalent_negatives"]  # same seed, same batches
+    assert np.isfinite(shared["final_loss"]) and shared["first_loss"] < plain["first_loss"]
+    diagnostics = json.loads((tmp_path / "shared" / "diagnostics.json").read_text())
+    assert diagnostics["equivalent_negatives"] == shared["equivalent_negatives"]
+    with pytest.raises(InputError, match="equivalent_texts"):
+        pretrain(dataset, pairs, tokenizer_dir, tmp_path / "f", tiny_config(equivalent_texts="findings"))

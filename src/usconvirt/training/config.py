@@ -16,6 +16,7 @@ CLASS_BALANCES = ("sampler", "weights", "none")
 PROTOCOLS = ("f1_at_half", "auc_then_threshold")
 LOGGERS = ("csv", "tensorboard", "mlflow")  # training/monitoring.py builds each
 TEXT_PADDINGS = ("longest", "buckets", "max_length")  # training/fast_step.py's pad_tokens
+EQUIVALENCES = ("none", "identical", "findings")  # training/equivalent_texts.py
 
 
 @dataclass
@@ -72,6 +73,9 @@ class PretrainConfig:
     image_size: int = field(default=224, metadata={"help": "Input image size in pixels."})
     sample_sentence: bool = True  # one sentence per step, uniformly; else all sentences joined
     shuffle_texts: bool = False  # control: each exam's sentences go to another exam's frames
+    # texts that say the same thing share their targets instead of being negatives (docs/pretraining.md):
+    # none (ConVIRT), identical (equal once normalised), findings (equal organ, side, abnormal per sentence)
+    equivalent_texts: str = field(default="none", metadata={"choices": EQUIVALENCES})
     heldout_fraction: float = 0.05  # exams kept out of training for the retrieval diagnostic
     num_workers: int = 2
     augment: AugmentConfig = field(default_factory=AugmentConfig)

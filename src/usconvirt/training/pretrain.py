@@ -9,6 +9,8 @@ loss per epoch is compared with chance, ln(batch) (`diagnostics.json`, `epoch_lo
 `contrastive_group` (losses/grouped_infonce.py): a physical batch of G x 32 scored as G 32-way losses.
 `shuffle_texts` is the shuffled-text control: every exam gets another exam's sentences, so what the
 encoder still gains comes from training on ultrasound frames, not from the reports.
+`equivalent_texts` gives texts that say the same thing shared targets (training/equivalent_texts.py);
+whatever it is, the summary and diagnostics.json count how many in-batch negatives were equivalent texts.
 """
 
 from __future__ import annotations
@@ -30,11 +32,12 @@ from usconvirt.data.dataset import Dataset
 from usconvirt.data.frames import load_frames
 from usconvirt.errors import InputError
 from usconvirt.losses.grouped_infonce import contrastive_chance, grouped_convirt_loss
-from usconvirt.losses.infonce import convirt_loss
+from usconvirt.losses.infonce import convirt_loss, equivalent_negatives
 from usconvirt.models.convirt import ConVIRT, create_convirt, load_tokenizer, save_convirt
 from usconvirt.models.memory_format import standard_layout, use_channels_last
 from usconvirt.training.config import PretrainConfig, TrainerConfig
 from usconvirt.training.diagnostics import loss_summary, record_diagnostics, split_heldout_exams
+from usconvirt.training.equivalent_texts import TextKeys
 from usconvirt.training.fast_step import compile_encoders, optimizer_options, pad_tokens
 from usconvirt.training.monitoring import FinalMetrics
 from usconvirt.training.trainer import build_trainer, fit
@@ -43,23 +46,26 @@ log = logging.getLogger(__name__)
 
 
 class PairDataset(torch.utils.data.Dataset):
-    """(uint8 frame (1, S, S), text) per pair; the sentence is drawn anew at every visit."""
+    """(uint8 frame (1, S, S), text, text key) per pair; the sentence is drawn anew at every visit; texts
+    of equal key are equivalent (`keys`; default: equal once normalised)."""
 
-    def __init__(self, frames: np.ndarray, texts: list[list[str]], sample_sentence: bool = True) -> None:
+    def __init__(self, frames: np.ndarray, texts: list[list[str]], sample_sentence: bool = True,
+                 keys: TextKeys | None = None) -> None:
         if len(frames) != len(texts):
             raise ValueError(f"{len(frames)} frames but {len(texts)} text lists")
         self.frames = torch.from_numpy(np.ascontiguousarray(frames))
         self.texts = texts
         self.sample_sentence = sample_sentence
+        self.keys = keys or TextKeys()
 
     def __len__(self) -> int:
         return len(self.frames)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, str]:
-        texts = self.texts[i]
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, str, int]:
+        texts = list(self.texts[i])
         # torch's RNG: seeded per worker by Lightning's seed_everything(workers=True)
-        text = texts[int(torch.randint(len(texts), ()))] if self.sample_sentence else " ".join(texts)
-        return self.frames[i].unsqueeze(0), text
+        chosen = [texts[int(torch.randint(len(texts), ()))]] if self.sample_sentence else texts
+        return self.frames[i].unsqueeze(0), " ".join(chosen), self.keys(chosen)
 
 
 class PairCollate:
@@ -70,13 +76,16 @@ class PairCollate:
         self.max_length = max_length
         self.padding = padding
 
-    def __call__(self, items: list[tuple[torch.Tensor, str]]) -> dict[str, torch.Tensor]:
-        tokens = self.tokenizer([text for _, text in items], padding=True, truncation=True,
+    def __call__(self, items: list[tuple]) -> dict[str, torch.Tensor]:
+        tokens = self.tokenizer([item[1] for item in items], padding=True, truncation=True,
                                 max_length=self.max_length, return_tensors="pt")
         if self.padding != "longest":
             tokens = pad_tokens(tokens, self.padding, self.max_length, self.tokenizer.pad_token_id)
-        return {"images": torch.stack([frame for frame, _ in items]), "input_ids": tokens["input_ids"],
-                "attention_mask": tokens["attention_mask"]}
+        batch = {"images": torch.stack([item[0] for item in items]), "input_ids": tokens["input_ids"],
+                 "attention_mask": tokens["attention_mask"]}
+        if len(items[0]) > 2:  # the texts' equivalence keys
+            batch["text_keys"] = torch.tensor([item[2] for item in items], dtype=torch.long)
+        return batch
 
 
 def pair_loader(dataset: PairDataset, tokenizer, config: PretrainConfig, *, shuffle: bool = True,
@@ -176,6 +185,16 @@ class ConVIRTModule(ContrastiveModule):
             images = augment_batch(self.augment, images)
         return {**batch, "images": images}
 
+    def __init__(self, model: torch.nn.Module, config: PretrainConfig) -> None:
+        super().__init__(model, config)
+        self.negatives = [0, 0]  # in-batch negatives seen: equivalent texts, all
+
+    def negative_summary(self) -> dict[str, float]:
+        """How many in-batch negatives were equivalent texts (summary, diagnostics.json)."""
+        equivalent, negatives = int(self.negatives[0]), self.negatives[1]
+        return {"equivalent_negatives": equivalent, "negatives": negatives,
+                "equivalent_negative_share": equivalent / negatives if negatives else 0.0}
+
     def gather(self, embeddings: torch.Tensor, *, sync_grads: bool = True) -> torch.Tensor:
         """Contrastive groups formed per rank need no other rank's rows."""
         if self.config.contrastive_group is not None and not self.config.group_across_ranks:
@@ -191,13 +210,33 @@ class ConVIRTModule(ContrastiveModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         image_emb = self.gather(self.model.image_projection(self.model.image_encoder(batch["images"])))
         text_emb = self.gather(self.model.text_features(batch["input_ids"], batch["attention_mask"]))
+        # gathered like the embeddings, so rows and keys stay aligned across ranks
+        keys = self.gather(batch["text_keys"], sync_grads=False) if "text_keys" in batch else None
+        targets = keys if self.config.equivalent_texts != "none" else None
         if self.config.contrastive_group is not None:
             loss = grouped_convirt_loss(image_emb, text_emb, self.config.contrastive_group, self.config.tau,
-                                        self.config.lam)
+                                        self.config.lam, targets)
         else:
-            loss = convirt_loss(image_emb, text_emb, self.config.tau, self.config.lam)
+            loss = convirt_loss(image_emb, text_emb, self.config.tau, self.config.lam, targets)
+        if keys is not None:
+            self.count_equivalent(keys)
         self.record_loss(loss, len(batch["images"]), self.chance(len(batch["images"])))
         return loss
+
+    def count_equivalent(self, keys: torch.Tensor) -> None:
+        """Add this step's equivalent and all in-batch negatives, over the candidates each row is scored
+        against (its contrastive group, or the whole gathered batch)."""
+        group = self.config.contrastive_group
+        if group is not None and group < len(keys):
+            cut = len(keys) // group * group
+            counts = [equivalent_negatives(keys[:cut].view(-1, group))]
+            if len(keys) - cut > 1:
+                counts.append(equivalent_negatives(keys[cut:]))
+        else:
+            counts = [equivalent_negatives(keys)]
+        for equivalent, negatives in counts:
+            self.negatives[0] += equivalent
+            self.negatives[1] += negatives
 
 
 def trainer_config(config: PretrainConfig) -> TrainerConfig:
@@ -233,13 +272,18 @@ def pretrain(
     *,
     resume: bool = True,
     callbacks: list[L.Callback] | None = None,
+    findings: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Pre-train on `pairs` (image_id, exam_id, texts), save the model under `out_dir`; returns a summary."""
+    """Pre-train on `pairs` (image_id, exam_id, texts), save the model under `out_dir`; returns a summary.
+    `findings` (normalised sentence -> finding, `sentence_findings`): for `equivalent_texts: findings`."""
     config = config or PretrainConfig()
     out_dir = Path(out_dir)
     if pairs.empty:
         raise InputError("no image-text pairs to pre-train on", field="pairs")
     check_speed_settings(config)
+    if config.equivalent_texts == "findings" and not findings:
+        raise InputError("equivalent_texts 'findings' needs the sentence table's findings",
+                         file="pretrain config", field="equivalent_texts")
     if tokenizer_dir is None and config.text.name == "tiny":
         raise InputError("the 'tiny' text encoder needs a retrained tokenizer", field="tokenizer")
     L.seed_everything(config.seed, workers=True, verbose=False)
@@ -251,7 +295,7 @@ def pretrain(
         texts = shuffled_texts(exam_ids, texts, config.seed)
     frames, _ = load_frames(dataset, config.image_size, image_ids=train_pairs["image_id"].tolist(),
                             workers=max(1, config.num_workers))
-    data = PairDataset(frames, texts, config.sample_sentence)
+    data = PairDataset(frames, texts, config.sample_sentence, TextKeys(config.equivalent_texts, findings))
     module = ConVIRTModule(create_convirt(config.model_config(), tokenizer), config)
     if config.channels_last:
         use_channels_last(module.model.image_encoder)
@@ -265,13 +309,13 @@ def pretrain(
     losses = module.loss_table()
     chance = module.chance(min(len(data), config.batch_size))
     summary = {"pairs": len(data), "heldout_pairs": len(heldout), "steps": int(trainer.global_step),
-               **loss_summary(losses, chance), "out_dir": str(out_dir)}
+               **loss_summary(losses, chance), **module.negative_summary(), "out_dir": str(out_dir)}
     if trainer.is_global_zero:
         model = standard_layout(module.model.cpu().eval())
         save_convirt(model, out_dir, {"pretrain": to_dict(config)})
         retrieval = recall.result if recall.result is not None else heldout_retrieval(model, dataset, heldout,
                                                                                          config)
-        summary.update(record_diagnostics(out_dir, losses, chance, retrieval))
+        summary.update(record_diagnostics(out_dir, losses, chance, retrieval, module.negative_summary()))
     log.info("pre-training done: %s", summary)
     return summary
 
