@@ -134,10 +134,11 @@ def pretrain_summary(name: str, summary: Mapping[str, Any]) -> str:
 
 
 def run_pretrain(config: PipelineConfig, layout: RunLayout, *, resume: bool = True,
-                 tokenizer: bool = True) -> str:
+                 tokenizer: bool = True, only: str | None = None) -> str:
     """ConVIRT, and each control that finetune_inits names, pre-trained on the pairs.
 
-    `tokenizer` False: the text encoder's own tokenizer rather than the retrained one.
+    `tokenizer` False: the text encoder's own tokenizer rather than the retrained one. `only` (convirt,
+    shuffled or simclr): that one pre-training alone, into `layout.pretrain` (a subcommand's --out).
     """
     from usconvirt.pairing import load_pairs
     from usconvirt.training.pretrain import pretrain
@@ -146,19 +147,20 @@ def run_pretrain(config: PipelineConfig, layout: RunLayout, *, resume: bool = Tr
     ds, pairs = _dataset(layout), load_pairs(layout.pairs)
     tokenizer_dir = layout.tokenizer if tokenizer else None
     findings = None
-    if config.pretrain.equivalent_texts == "findings":
+    if config.pretrain.equivalent_texts == "findings" and only != "simclr":
         from usconvirt.training.equivalent_texts import sentence_findings
 
         findings = sentence_findings(read_table(layout.sentences))
     runs = {"convirt": lambda out: pretrain(ds, pairs, tokenizer_dir, out, config.pretrain, resume=resume,
-                                            findings=findings)}
-    if "shuffled" in config.finetune_inits:
-        runs["shuffled"] = lambda out: pretrain(ds, pairs, tokenizer_dir, out,
-                                                replace(config.pretrain, shuffle_texts=True), resume=resume,
-                                                findings=findings)
-    if "simclr" in config.finetune_inits:
-        runs["simclr"] = lambda out: pretrain_simclr(ds, pairs, out, config.pretrain, resume=resume)
-    return "; ".join(pretrain_summary(name, run(layout.pretraining(name))) for name, run in runs.items())
+                                            findings=findings),
+            "shuffled": lambda out: pretrain(ds, pairs, tokenizer_dir, out,
+                                             replace(config.pretrain, shuffle_texts=True), resume=resume,
+                                             findings=findings),
+            "simclr": lambda out: pretrain_simclr(ds, pairs, out, config.pretrain, resume=resume)}
+    if only is not None:
+        return pretrain_summary(only, runs[only](layout.pretrain))
+    wanted = ["convirt", *(name for name in ("shuffled", "simclr") if name in config.finetune_inits)]
+    return "; ".join(pretrain_summary(name, runs[name](layout.pretraining(name))) for name in wanted)
 
 
 def _pretrain_outputs(config: PipelineConfig, layout: RunLayout) -> list[Path]:

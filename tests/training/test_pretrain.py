@@ -177,3 +177,17 @@ def test_equivalent_texts_are_counted_and_shared_as_positives(pair_set: tuple, t
     assert diagnostics["equivalent_negatives"] == shared["equivalent_negatives"]
     with pytest.raises(InputError, match="equivalent_texts"):
         pretrain(dataset, pairs, tokenizer_dir, tmp_path / "f", tiny_config(equivalent_texts="findings"))
+
+
+def test_cli_pretrain_simclr_writes_an_image_only_encoder(pair_set: tuple, tmp_path: Path) -> None:
+    dataset, pairs, _ = pair_set
+    pairs.to_parquet(tmp_path / "pairs.parquet")
+    save_yaml({"pretrain": to_dict(tiny_config())}, tmp_path / "config.yaml")
+    out = tmp_path / "pretrain_simclr"
+    result = CliRunner().invoke(app, ["pretrain", "--simclr", "--pairs", str(tmp_path / "pairs.parquet"),
+                                      "--dataset", str(dataset.root), "--out", str(out),
+                                      "--config", str(tmp_path / "config.yaml"),
+                                      "--max-steps", "2", "--batch-size", "4"])
+    assert result.exit_code == 0, result.output
+    assert "simclr 2 steps" in result.output and "convirt 2 steps" not in result.output
+    assert (out / "image_encoder" / "config.json").exists() and not (out / "text_encoder").exists()
