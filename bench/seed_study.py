@@ -22,7 +22,8 @@ kept aside.
 validation part alone is a handful of patients).
 `--set section.key=value` (repeatable, value read as YAML) changes one setting of the config, so a
 variant is one command. A killed study resumes: finished runs are kept.
-`--inits` may add `imagenet` (where its weights are cached).
+`--inits` may add `imagenet` (where its weights are cached) and `convirt-equiv` (ConVIRT with equivalent
+texts as shared positives, `pretrain.equivalent_texts`, identical texts unless the config names another).
 `--pretrain-epochs` overrides the config's pre-training epochs (a smaller study on a busy machine).
 `--only-pretrain-seed P` runs one pre-training seed's cells, so that seeds can run in parallel processes
 (they wait for each other's `OUT/prep`); a last run without it gathers them and prints the table.
@@ -45,7 +46,7 @@ from usconvirt.run_layout import RunLayout
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # The pre-trained initialisations: ConVIRT and its two controls, each pre-trained by the pipeline's stage.
-PRETRAINED = ("convirt", "shuffled", "simclr")
+PRETRAINED = ("convirt", "shuffled", "simclr", "convirt-equiv")
 
 
 def prepare(config: dict, out: Path, wait_s: float = 0.0) -> RunLayout:

@@ -23,7 +23,7 @@ from usconvirt.text.config import SentenceConfig, TokenizerConfig
 from usconvirt.training.config import FinetuneConfig, PretrainConfig
 
 # Initialisations the fine-tuning stage knows how to build (stages.finetune_inits).
-INITS = ("random", "convirt", "imagenet", "shuffled", "simclr")
+INITS = ("random", "convirt", "imagenet", "shuffled", "simclr", "convirt-equiv")
 
 
 @dataclass

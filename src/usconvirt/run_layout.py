@@ -21,8 +21,10 @@ PAIRS = "pairs.parquet"
 PAIRS_ACCOUNTING = "pairs.json"
 TOKENIZER_DIR = "tokenizer"
 PRETRAIN_DIR = "pretrain"
-# Controls pre-trained beside ConVIRT when finetune_inits names them: init name -> run directory.
-CONTROL_DIRS = {"shuffled": "pretrain_shuffled", "simclr": "pretrain_simclr"}
+# Pre-trainings run beside ConVIRT when finetune_inits names them: init name -> run directory. The two
+# controls, and ConVIRT with equivalent texts as shared positives (docs/pretraining.md).
+CONTROL_DIRS = {"shuffled": "pretrain_shuffled", "simclr": "pretrain_simclr",
+                "convirt-equiv": "pretrain_equiv"}
 FINETUNE_DIR = "finetune"
 EVALUATION_DIR = "evaluation"
 REPORT = "report.html"

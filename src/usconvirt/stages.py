@@ -146,8 +146,10 @@ def run_pretrain(config: PipelineConfig, layout: RunLayout, *, resume: bool = Tr
 
     ds, pairs = _dataset(layout), load_pairs(layout.pairs)
     tokenizer_dir = layout.tokenizer if tokenizer else None
+    equivalent = replace(config.pretrain, equivalent_texts=config.pretrain.equivalent_texts
+                         if config.pretrain.equivalent_texts != "none" else "identical")
     findings = None
-    if config.pretrain.equivalent_texts == "findings" and only != "simclr":
+    if equivalent.equivalent_texts == "findings" and only != "simclr":
         from usconvirt.training.equivalent_texts import sentence_findings
 
         findings = sentence_findings(read_table(layout.sentences))
@@ -156,10 +158,13 @@ def run_pretrain(config: PipelineConfig, layout: RunLayout, *, resume: bool = Tr
             "shuffled": lambda out: pretrain(ds, pairs, tokenizer_dir, out,
                                              replace(config.pretrain, shuffle_texts=True), resume=resume,
                                              findings=findings),
-            "simclr": lambda out: pretrain_simclr(ds, pairs, out, config.pretrain, resume=resume)}
+            "simclr": lambda out: pretrain_simclr(ds, pairs, out, config.pretrain, resume=resume),
+            # ConVIRT with equivalent texts as shared positives: the config's kind, else identical texts
+            "convirt-equiv": lambda out: pretrain(ds, pairs, tokenizer_dir, out, equivalent, resume=resume,
+                                                  findings=findings)}
     if only is not None:
         return pretrain_summary(only, runs[only](layout.pretrain))
-    wanted = ["convirt", *(name for name in ("shuffled", "simclr") if name in config.finetune_inits)]
+    wanted = ["convirt", *(name for name in runs if name != "convirt" and name in config.finetune_inits)]
     return "; ".join(pretrain_summary(name, runs[name](layout.pretraining(name))) for name in wanted)
 
 
