@@ -191,3 +191,25 @@ def test_cli_pretrain_simclr_writes_an_image_only_encoder(pair_set: tuple, tmp_p
     assert result.exit_code == 0, result.output
     assert "simclr 2 steps" in result.output and "convirt 2 steps" not in result.output
     assert (out / "image_encoder" / "config.json").exists() and not (out / "text_encoder").exists()
+
+
+def test_convirt_equiv_init_pretrains_beside_convirt_with_shared_positives(pair_set: tuple, tmp_path: Path,
+                                                                           ) -> None:
+    from usconvirt.pipeline_config import PipelineConfig
+    from usconvirt.run_layout import RunLayout
+    from usconvirt.stages import finetune_runs, run_pretrain
+
+    dataset, pairs, tokenizer_dir = pair_set
+    pairs.to_parquet(tmp_path / "pairs.parquet")
+    layout = RunLayout(tmp_path / "run").with_paths(dataset=dataset.root, pairs=tmp_path / "pairs.parquet",
+                                                   tokenizer=tokenizer_dir)
+    config = PipelineConfig(pretrain=tiny_config(max_steps=2, sample_sentence=False),
+                            finetune_inits=("random", "convirt-equiv"))
+    line = run_pretrain(config, layout)
+    assert line.startswith("convirt 2 steps") and "; convirt-equiv 2 steps" in line
+    assert "% of in-batch negatives were equivalent texts" in line
+    equiv = layout.pretraining("convirt-equiv")
+    assert equiv.name == "pretrain_equiv" and (equiv / "image_encoder").is_dir()
+    assert "equivalent_texts: identical" in (equiv / "config.yaml").read_text()
+    assert "equivalent_texts: none" in (layout.pretrain / "config.yaml").read_text()
+    assert finetune_runs(config, layout)["convirt-equiv"] == str(equiv)
