@@ -12,7 +12,8 @@ fine-tuning seed f every initialisation (random included) is fine-tuned with see
 (p, f) are paired, each init seeing the same data order. The table prints, per initialisation, the mean
 ± sd of the chosen part's macro-F1 over the N x M cells, its mean ROC AUC (threshold-free), and the share
 of cells it beats random and the shuffled-text control (ties count half); lines below it give each
-pre-trained init minus random and minus shuffled text, paired by cell (mean, sd, cells won). On a
+pre-trained init minus random and minus shuffled text, and ConVIRT minus SimCLR and minus report labels,
+paired by cell (mean, sd, cells won). On a
 synthetic corpus a last line gives the part's ceiling: the macro-F1 of an oracle that calls a frame
 abnormal exactly when it shows its finding (a focal lesion shows on some frames of an abnormal kidney
 only, and every frame of it is labelled abnormal), read from the truth table for scoring only. Choose
@@ -22,8 +23,10 @@ kept aside.
 validation part alone is a handful of patients).
 `--set section.key=value` (repeatable, value read as YAML) changes one setting of the config, so a
 variant is one command. A killed study resumes: finished runs are kept.
-`--inits` may add `imagenet` (where its weights are cached) and `convirt-equiv` (ConVIRT with equivalent
-texts as shared positives, `pretrain.equivalent_texts`, identical texts unless the config names another).
+`--inits` may add `report_labels` (the image encoder trained on the reports' weak labels with GCE, same
+frames and steps), `convirt-equiv` (ConVIRT with equivalent texts as shared positives,
+`pretrain.equivalent_texts`, identical texts unless the config names another) and `imagenet` (where its
+weights are cached).
 `--pretrain-epochs` overrides the config's pre-training epochs (a smaller study on a busy machine).
 `--only-pretrain-seed P` runs one pre-training seed's cells, so that seeds can run in parallel processes
 (they wait for each other's `OUT/prep`); a last run without it gathers them and prints the table.
@@ -45,8 +48,9 @@ from usconvirt.run_layout import RunLayout
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-# The pre-trained initialisations: ConVIRT and its two controls, each pre-trained by the pipeline's stage.
-PRETRAINED = ("convirt", "shuffled", "simclr", "convirt-equiv")
+# The pre-trained initialisations: ConVIRT, its controls and its variant, each pre-trained by the
+# pipeline's stage.
+PRETRAINED = ("convirt", "shuffled", "simclr", "report_labels", "convirt-equiv")
 
 
 def prepare(config: dict, out: Path, wait_s: float = 0.0) -> RunLayout:
@@ -71,9 +75,9 @@ def prepare(config: dict, out: Path, wait_s: float = 0.0) -> RunLayout:
 
 def seed_layout(prep: RunLayout, out: Path, seed: int) -> RunLayout:
     """Pre-training seed `seed`'s runs (OUT/pretrainP/pretrain, pretrain_shuffled, ..., finetune/), made
-    from the prep's dataset, split, pairs and tokenizer."""
+    from the prep's dataset, split, pairs, weak labels and tokenizer."""
     return RunLayout(out / f"pretrain{seed}", dataset=prep.dataset_dir, split=prep.split, pairs=prep.pairs,
-                     tokenizer=prep.tokenizer)
+                     weak_labels=prep.weak_labels, tokenizer=prep.tokenizer)
 
 
 def pretrain_all(prep: RunLayout, settings: PipelineConfig, seeds: list[int], inits: list[str], out: Path,
@@ -156,7 +160,9 @@ def paired_differences(runs: pd.DataFrame, column: str) -> list[str]:
     wide = runs.pivot_table(index=["pretrain_seed", "finetune_seed"], columns="init", values=column)
     lines = []
     for init in (i for i in wide.columns if i != "random"):
-        for other in (o for o in ("random", "shuffled") if o in wide.columns and o != init):
+        # ConVIRT is also compared with the image-only and report-label controls
+        controls = ("random", "shuffled") + (("simclr", "report_labels") if init == "convirt" else ())
+        for other in (o for o in controls if o in wide.columns and o != init):
             diff = (wide[init] - wide[other]).dropna()
             if len(diff) == 0:
                 continue

@@ -321,6 +321,27 @@ def pair(
     typer.echo(f"{out}: {run_pair(settings, layout, part=None)}")
 
 
+# --- text: weak labels ------------------------------------------------------------------------
+@app.command("weak-labels")
+def weak_labels(
+    sentences: Annotated[Path, typer.Argument(help="Organ sentences, e.g. RUN/sentences.parquet.")],
+    out: Annotated[Path, typer.Option(help="Weak-label table to write, e.g. RUN/weak_labels.parquet.")],
+    split: Annotated[Path | None, typer.Option(
+        help="Split table: label every exam of its pre-training part (those without a sentence: "
+             "unknown); default: the exams of SENTENCES.")] = None,
+    organ: Annotated[str, typer.Option(help="Organ whose sentences are read.")] = "kidney",
+) -> None:
+    """Read each exam's report as abnormal / normal / unknown, per exam and per side (OUT, its counts in
+    OUT with .json)."""
+    from usconvirt.pairing import PairConfig
+    from usconvirt.stages import run_weak_labels
+
+    layout = _layout(out.parent, sentences=sentences, split=split, weak_labels=out)
+    summary = run_weak_labels(_settings(pairing=PairConfig(organ=organ)), layout,
+                              part=None if split is None else "pretrain")
+    typer.echo(f"{out}: {summary}")
+
+
 # --- text: tokenizer --------------------------------------------------------------------------
 @app.command()
 def tokenizer(
@@ -357,6 +378,8 @@ def pretrain(
     max_steps: Annotated[int | None, _option(PretrainConfig, "max_steps")] = None,
     batch_size: Annotated[int | None, _option(PretrainConfig, "batch_size")] = None,
     image_size: Annotated[int | None, _option(PretrainConfig, "image_size")] = None,
+    weak_labels: Annotated[Path | None, typer.Option(
+        help="Weak labels from `usconvirt weak-labels`, read when report_label_weight > 0.")] = None,
     simclr: Annotated[bool, typer.Option(
         "--simclr", help="Image-only SimCLR pre-training (the control) instead of ConVIRT; the frames of "
                          "the pairs, no text.")] = False,
@@ -367,7 +390,8 @@ def pretrain(
     from usconvirt.stages import run_pretrain
 
     cfg = section_config(config, "pretrain", _given(PretrainConfig, locals()))
-    layout = _layout(out.parent, dataset=dataset, pairs=pairs, tokenizer=tokenizer, pretrain=out)
+    layout = _layout(out.parent, dataset=dataset, pairs=pairs, tokenizer=tokenizer, pretrain=out,
+                     weak_labels=weak_labels)
     summary = run_pretrain(_settings(pretrain=cfg, finetune_inits=("convirt",)), layout, resume=resume,
                            tokenizer=tokenizer is not None, only="simclr" if simclr else "convirt")
     typer.echo(f"{out}: {summary}")
@@ -461,8 +485,8 @@ def run(
     out: Annotated[Path | None, typer.Option(help="Run directory (default: the config's `out`).")] = None,
     from_stage: Annotated[str | None, typer.Option(
         "--from", help="Redo this stage and every later one (synth, split, cluster, sentences, "
-                       "pair, tokenizer, pretrain, finetune, evaluate, represent, label_efficiency, "
-                       "report).")] = None,
+                       "pair, weak_labels, tokenizer, pretrain, finetune, evaluate, represent, "
+                       "label_efficiency, report).")] = None,
     check: Annotated[bool, typer.Option(
         "--check", help="Only validate the config (every section and key): exit 0 when valid, 2 when not.")]
     = False,

@@ -23,7 +23,7 @@ from usconvirt.text.config import SentenceConfig, TokenizerConfig
 from usconvirt.training.config import FinetuneConfig, PretrainConfig
 
 # Initialisations the fine-tuning stage knows how to build (stages.finetune_inits).
-INITS = ("random", "convirt", "imagenet", "shuffled", "simclr", "convirt-equiv")
+INITS = ("random", "convirt", "imagenet", "shuffled", "simclr", "report_labels", "convirt-equiv")
 
 
 @dataclass

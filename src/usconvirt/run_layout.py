@@ -19,12 +19,13 @@ SENTENCES = "sentences.parquet"
 SENTENCES_SUMMARY = "sentences_summary.parquet"
 PAIRS = "pairs.parquet"
 PAIRS_ACCOUNTING = "pairs.json"
+WEAK_LABELS = "weak_labels.parquet"  # the reports read as labels; its counts beside it, .json
 TOKENIZER_DIR = "tokenizer"
 PRETRAIN_DIR = "pretrain"
-# Pre-trainings run beside ConVIRT when finetune_inits names them: init name -> run directory. The two
+# Pre-trainings run beside ConVIRT when finetune_inits names them: init name -> run directory. The
 # controls, and ConVIRT with equivalent texts as shared positives (docs/pretraining.md).
 CONTROL_DIRS = {"shuffled": "pretrain_shuffled", "simclr": "pretrain_simclr",
-                "convirt-equiv": "pretrain_equiv"}
+                "report_labels": "pretrain_report_labels", "convirt-equiv": "pretrain_equiv"}
 FINETUNE_DIR = "finetune"
 EVALUATION_DIR = "evaluation"
 REPORT = "report.html"
@@ -45,6 +46,7 @@ class RunLayout:
     selected: Path | None = None  # the cluster stage's kidney frames
     sentences: Path | None = None
     pairs: Path | None = None
+    weak_labels: Path | None = None
     tokenizer: Path | None = None
     pretrain: Path | None = None
     finetune: Path | None = None
@@ -53,8 +55,8 @@ class RunLayout:
 
     def __post_init__(self) -> None:
         defaults = {"split": SPLIT, "cluster": CLUSTER_DIR, "sentences": SENTENCES, "pairs": PAIRS,
-                    "tokenizer": TOKENIZER_DIR, "pretrain": PRETRAIN_DIR, "finetune": FINETUNE_DIR,
-                    "evaluation": EVALUATION_DIR, "report": REPORT}
+                    "weak_labels": WEAK_LABELS, "tokenizer": TOKENIZER_DIR, "pretrain": PRETRAIN_DIR,
+                    "finetune": FINETUNE_DIR, "evaluation": EVALUATION_DIR, "report": REPORT}
         object.__setattr__(self, "out", Path(self.out))
         for f in fields(self):
             value = getattr(self, f.name)
@@ -84,8 +86,12 @@ class RunLayout:
     def pairs_accounting(self) -> Path:
         return self.pairs.with_suffix(".json")
 
+    @property
+    def weak_labels_accounting(self) -> Path:
+        return self.weak_labels.with_suffix(".json")
+
     def pretraining(self, init: str = "convirt") -> Path:
-        """ConVIRT's pre-training directory, or a control's (`shuffled`, `simclr`)."""
+        """ConVIRT's pre-training directory, or a control's (`shuffled`, `simclr`, `report_labels`)."""
         return self.pretrain if init == "convirt" else self.out / CONTROL_DIRS[init]
 
     def finetuning(self, name: str) -> Path:

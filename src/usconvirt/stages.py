@@ -109,6 +109,20 @@ def run_pair(config: PipelineConfig, layout: RunLayout, *, part: str | None = "p
             f"text, {accounting['exams']} exams (of {accounting['frames_selected']} selected frames)")
 
 
+# --- weak labels ------------------------------------------------------------------------------------
+def run_weak_labels(config: PipelineConfig, layout: RunLayout, *, part: str | None = "pretrain") -> str:
+    """The reports read as labels: every exam of the split's `part` (None: those of the sentence table)."""
+    from usconvirt.weak_labels import weak_labels
+
+    exam_ids = None if part is None else sorted(_exams_in(layout, part))
+    table, counts = weak_labels(read_table(layout.sentences), exam_ids, organ=config.pairing.organ,
+                                source=str(layout.sentences))
+    write_table(table, layout.weak_labels)
+    write_json(counts, layout.weak_labels_accounting)
+    return (f"{counts['exams']} exams: {counts['exam_abnormal']} abnormal, {counts['exam_normal']} normal, "
+            f"{counts['exam_unknown']} unknown")
+
+
 # --- tokenizer --------------------------------------------------------------------------------------
 def run_tokenizer(config: PipelineConfig, layout: RunLayout, *, all_reports: bool = False) -> str:
     """A WordPiece tokenizer retrained on the pre-training exams' reports (every report: `all_reports`)."""
@@ -138,33 +152,41 @@ def run_pretrain(config: PipelineConfig, layout: RunLayout, *, resume: bool = Tr
     """ConVIRT, and each control that finetune_inits names, pre-trained on the pairs.
 
     `tokenizer` False: the text encoder's own tokenizer rather than the retrained one. `only` (convirt,
-    shuffled or simclr): that one pre-training alone, into `layout.pretrain` (a subcommand's --out).
+    or a name of CONTROL_DIRS): that one pre-training alone, into `layout.pretrain` (a subcommand's --out).
     """
     from usconvirt.pairing import load_pairs
     from usconvirt.training.pretrain import pretrain
+    from usconvirt.training.report_labels import pretrain_report_labels
     from usconvirt.training.simclr import pretrain_simclr
+    from usconvirt.weak_labels import load_weak_labels
 
     ds, pairs = _dataset(layout), load_pairs(layout.pairs)
     tokenizer_dir = layout.tokenizer if tokenizer else None
+    wanted = ["convirt", *(name for name in CONTROL_DIRS if name in config.finetune_inits)]
+    if only is not None:
+        wanted = [only]
+    labels = (load_weak_labels(layout.weak_labels)
+              if "report_labels" in wanted or config.pretrain.report_label_weight > 0 else None)
     equivalent = replace(config.pretrain, equivalent_texts=config.pretrain.equivalent_texts
                          if config.pretrain.equivalent_texts != "none" else "identical")
     findings = None
-    if equivalent.equivalent_texts == "findings" and only != "simclr":
+    if equivalent.equivalent_texts == "findings" and set(wanted) & {"convirt", "shuffled", "convirt-equiv"}:
         from usconvirt.training.equivalent_texts import sentence_findings
 
         findings = sentence_findings(read_table(layout.sentences))
-    runs = {"convirt": lambda out: pretrain(ds, pairs, tokenizer_dir, out, config.pretrain, resume=resume,
-                                            findings=findings),
+    runs = {"convirt": lambda out: pretrain(ds, pairs, tokenizer_dir, out, config.pretrain,
+                                            weak_labels=labels, resume=resume, findings=findings),
             "shuffled": lambda out: pretrain(ds, pairs, tokenizer_dir, out,
-                                             replace(config.pretrain, shuffle_texts=True), resume=resume,
-                                             findings=findings),
+                                             replace(config.pretrain, shuffle_texts=True),
+                                             weak_labels=labels, resume=resume, findings=findings),
             "simclr": lambda out: pretrain_simclr(ds, pairs, out, config.pretrain, resume=resume),
+            "report_labels": lambda out: pretrain_report_labels(ds, pairs, labels, out, config.pretrain,
+                                                                resume=resume),
             # ConVIRT with equivalent texts as shared positives: the config's kind, else identical texts
-            "convirt-equiv": lambda out: pretrain(ds, pairs, tokenizer_dir, out, equivalent, resume=resume,
-                                                  findings=findings)}
+            "convirt-equiv": lambda out: pretrain(ds, pairs, tokenizer_dir, out, equivalent,
+                                                  weak_labels=labels, resume=resume, findings=findings)}
     if only is not None:
         return pretrain_summary(only, runs[only](layout.pretrain))
-    wanted = ["convirt", *(name for name in runs if name != "convirt" and name in config.finetune_inits)]
     return "; ".join(pretrain_summary(name, runs[name](layout.pretraining(name))) for name in wanted)
 
 
@@ -284,10 +306,10 @@ def run_label_efficiency(config: PipelineConfig, layout: RunLayout) -> str:
 
 
 def _encoder_fingerprint(init: str) -> str | None:
-    """The pre-trained encoder an init starts from, fingerprinted; None for inits with no file behind them."""
-    if init.startswith("convirt:"):
-        return fingerprint(Path(init.split(":", 1)[1]) / "image_encoder")
-    return None
+    """The pre-trained encoder an init starts from (ConVIRT's or a control's), fingerprinted; None for inits
+    with no file behind them."""
+    encoder = Path(init.removeprefix("convirt:")) / "image_encoder"
+    return fingerprint(encoder) if encoder.is_dir() else None
 
 
 # --- report -----------------------------------------------------------------------------------------
@@ -320,10 +342,13 @@ SENTENCES = Stage("sentences", run_sentences, inputs=_files("dataset_dir"),
                   outputs=_files("sentences", "sentences_summary"), sections=("sentences",))
 PAIR = Stage("pair", run_pair, inputs=_files("selected", "sentences", "split"), outputs=_files("pairs"),
              sections=("pairing",))
+WEAK_LABELS = Stage("weak_labels", run_weak_labels, inputs=_files("sentences", "split"),
+                    outputs=_files("weak_labels"), sections=("pairing",))
 TOKENIZER = Stage("tokenizer", run_tokenizer, inputs=_files("dataset_dir", "split"),
                   outputs=_files("tokenizer/tokenizer.json"), sections=("tokenizer",))
-PRETRAIN = Stage("pretrain", run_pretrain, inputs=_files("pairs", "tokenizer"), outputs=_pretrain_outputs,
-                 sections=("pretrain",), state=_checkpoints(f"pretrain*/{CHECKPOINTS}"))
+PRETRAIN = Stage("pretrain", run_pretrain, inputs=_files("pairs", "weak_labels", "tokenizer"),
+                 outputs=_pretrain_outputs, sections=("pretrain",),
+                 state=_checkpoints(f"pretrain*/{CHECKPOINTS}"))
 FINETUNE = Stage("finetune", run_finetune, inputs=_files("split", "pretrain/image_encoder"),
                  outputs=_finetune_outputs, sections=("finetune", "finetune_inits", "pretrain"),
                  state=_checkpoints(f"finetune/*/{CHECKPOINTS}"))
@@ -338,8 +363,8 @@ LABEL_EFFICIENCY = Stage("label_efficiency", run_label_efficiency,
                          enabled=lambda config, layout: config.label_efficiency.enabled)
 REPORT = Stage("report", run_report, inputs=_files("evaluation", "split"), outputs=_files("report"))
 
-STAGES: list[Stage] = [SYNTH, SPLIT, CLUSTER, SENTENCES, PAIR, TOKENIZER, PRETRAIN, FINETUNE, EVALUATE,
-                       REPRESENT, LABEL_EFFICIENCY, REPORT]
+STAGES: list[Stage] = [SYNTH, SPLIT, CLUSTER, SENTENCES, PAIR, WEAK_LABELS, TOKENIZER, PRETRAIN, FINETUNE,
+                       EVALUATE, REPRESENT, LABEL_EFFICIENCY, REPORT]
 
 
 def run(config: dict, **options) -> tuple[PipelineConfig, RunLayout]:

@@ -100,3 +100,11 @@ def test_the_cli_exits_2_with_one_line_naming_file_section_and_key(tmp_path):
     assert len(lines) == 1 and "bad.yaml" in lines[0] and "epochz" in lines[0], result.stderr
     assert "finetune" in lines[0], result.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_the_report_label_initialisation_and_weight_are_accepted():
+    config = {**copy.deepcopy(CONFIGS["demo"]), "finetune_inits": ["random", "convirt", "report_labels"]}
+    config["pretrain"] = {**config["pretrain"], "report_label_weight": 0.5}
+    typed = validate_pipeline_config(config)
+    assert typed.finetune_inits == ("random", "convirt", "report_labels")
+    assert typed.pretrain.report_label_weight == 0.5

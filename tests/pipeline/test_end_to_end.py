@@ -23,7 +23,7 @@ TINY = {
                  "text": {"name": "tiny", "pooling": "mean", "freeze_layers": 0, "max_length": 32},
                  "image_size": 32, "proj_dim": 16, "batch_size": 8, "epochs": 1, "num_workers": 0,
                  "schedule": "constant", "trainer": CPU},
-    "finetune_inits": ["random", "convirt", "imagenet"],
+    "finetune_inits": ["random", "convirt", "imagenet", "report_labels"],
     "finetune": {"epochs": 1, "patience": 1, "batch_size": 16, "trainer": CPU},
     "evaluation": {"n_bootstrap": 20},
     "label_efficiency": {"enabled": False},
@@ -45,7 +45,16 @@ def test_every_stage_runs_and_the_report_is_written(run_dir):
     assert (out / "config.resolved.yaml").exists()
     assert any(line.startswith("[1/") and "synth" in line and "done" in line for line in lines)
     # ImageNet weights cannot load offline: that init is left out, not a failure.
-    assert {p.name for p in (out / "finetune").iterdir()} == {"random", "convirt"}
+    assert {p.name for p in (out / "finetune").iterdir()} == {"random", "convirt", "report_labels"}
+
+
+def test_the_report_label_control_is_trained_and_shown_beside_convirt(run_dir):
+    out, _ = run_dir
+    assert (out / "weak_labels.parquet").exists()
+    assert (out / "pretrain_report_labels" / "image_encoder").is_dir()
+    assert "f1-score/report_labels" in pd.read_csv(out / "evaluation" / "table1.csv").columns
+    assert "report_labels" in set(pd.read_csv(out / "evaluation" / "representation.csv")["init"])
+    assert "report_labels" in (out / "report.html").read_text()
 
 
 def test_a_second_run_skips_every_stage_without_building_a_model(run_dir, monkeypatch):
@@ -109,6 +118,8 @@ def test_the_stage_commands_write_the_same_tables_as_run(run_dir, tmp_path, cli)
          "--out", cmd / "sentences.parquet", "--config", resolved),
         ("pair", cmd / "dataset", "--frames", cmd / "cluster" / "selected.csv", "--sentences",
          cmd / "sentences.parquet", "--out", cmd / "pairs.parquet"),
+        ("weak-labels", cmd / "sentences.parquet", "--split", cmd / "split.csv", "--out",
+         cmd / "weak_labels.parquet"),
         ("tokenizer", "--dataset", cmd / "dataset", "--split", cmd / "split.csv", "--out", cmd / "tokenizer",
          "--config", resolved),
         # WordPiece training breaks ties differently in each process (Hugging Face tokenizers), so
@@ -118,15 +129,18 @@ def test_the_stage_commands_write_the_same_tables_as_run(run_dir, tmp_path, cli)
         *(("finetune", "--dataset", cmd / "dataset", "--split", cmd / "split.csv", "--init", init,
            "--out", cmd / "finetune" / name, "--config", resolved)
           for name, init in (("random", "random"), ("convirt", f"convirt:{cmd / 'pretrain'}"))),
+        # the report-label control has no stage command of its own: the run's is evaluated beside
         ("evaluate", "--run", f"random={cmd / 'finetune' / 'random'}", "--run",
-         f"convirt={cmd / 'finetune' / 'convirt'}", "--out", cmd / "evaluation", "--dataset", cmd / "dataset",
-         "--config", resolved),
+         f"convirt={cmd / 'finetune' / 'convirt'}", "--run",
+         f"report_labels={run / 'finetune' / 'report_labels'}", "--out", cmd / "evaluation", "--dataset",
+         cmd / "dataset", "--config", resolved),
     ]
     for args in steps:
         code, text = cli(*args)
         assert code == 0, (args[0], text)
     tables = ["dataset/exams.csv", "dataset/images.csv", "split.csv", "cluster/assignments.csv",
               "cluster/selected.csv", "sentences.parquet", "sentences_summary.parquet", "pairs.parquet",
+              "weak_labels.parquet",
               "pretrain/loss.csv", "finetune/random/predictions.csv", "finetune/convirt/predictions.csv",
               "evaluation/table1.csv", "evaluation/metrics.csv"]
     for name in tables:

@@ -37,7 +37,7 @@ def test_padding_further_leaves_the_text_features_unchanged(pair_set: tuple) -> 
     assert text_buckets(64) == [16, 32, 64] and text_buckets(128) == [16, 32, 64, 128]
     features = {}
     for padding in ("longest", "buckets", "max_length"):
-        tokens = PairCollate(tokenizer, 64, padding)([(torch.zeros(1, 4, 4), t) for t in texts])
+        tokens = PairCollate(tokenizer, 64, padding)([(torch.zeros(1, 4, 4), t, -1) for t in texts])
         features[padding] = encoder(tokens["input_ids"], tokens["attention_mask"])
         longest = int(tokens["attention_mask"].sum(1).max())
         bucket = min(b for b in (16, 32, 64) if b >= longest)

@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 MAX_MONTAGES = 12
 WARN = "\u26a0"  # the mark of a run that needs a look (collapsed, learned little)
 # Fine-tuning runs in the order a reader compares them: the baseline, the method, then the references.
-RUN_ORDER = ("random", "convirt", "imagenet", "shuffled", "simclr")
+RUN_ORDER = ("random", "convirt", "convirt-equiv", "imagenet", "shuffled", "simclr", "report_labels")
 METRIC_NAMES = {
     "sensitivity": "sensitivity (recall of abnormal)", "specificity": "specificity (recall of normal)",
     "ppv": "PPV (precision of abnormal)", "npv": "NPV (precision of normal)", "accuracy": "accuracy",
@@ -331,7 +331,8 @@ def pretraining_section(run: Path) -> list[Block]:
         rows = [diagnostics_row(name, d, epochs.get(name)) for name, d in diagnostics.items()]
         blocks.append(table(pd.DataFrame(rows), marks=[bool(d.get("warning")) for d in diagnostics.values()]))
         blocks.append(text("Chance: the loss of uniform similarities, ln(batch) for ConVIRT's InfoNCE "
-                           "(ln(2 batch - 1) for the SimCLR control). A last-epoch mean loss above 0.9 x "
+                           "(ln(2 batch - 1) for the SimCLR control; GCE at p = 1/2 for the report-label "
+                           "control). A last-epoch mean loss above 0.9 x "
                            "chance is flagged: the model learned little. Held-out retrieval: image-to-text "
                            "Recall@k on pre-training pairs of exams kept out of training.", "note"))
     if epochs:

@@ -23,7 +23,8 @@ from usconvirt.run_layout import SPLIT, RunLayout
 def run_encoders(run: Path, *, imagenet: bool) -> dict[str, str]:
     """Name -> init of the encoders to compare: random, ImageNet if asked, each pre-training run's encoder.
 
-    The controls (RUN/pretrain_shuffled, RUN/pretrain_simclr) are measured beside ConVIRT when they exist.
+    The controls (RUN/pretrain_shuffled, RUN/pretrain_simclr, RUN/pretrain_report_labels) are measured
+    beside ConVIRT when they exist.
     """
     encoders = {"random": "random"}
     if imagenet:

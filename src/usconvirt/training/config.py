@@ -76,6 +76,9 @@ class PretrainConfig:
     # texts that say the same thing share their targets instead of being negatives (docs/pretraining.md):
     # none (ConVIRT), identical (equal once normalised), findings (equal organ, side, abnormal per sentence)
     equivalent_texts: str = field(default="none", metadata={"choices": EQUIVALENCES})
+    # weight of a GCE term (q = 0.7) on each frame's weak label read from its report (weak_labels.py),
+    # through its own linear head, discarded after training; unknown labels add nothing. 0: off.
+    report_label_weight: float = 0.0
     heldout_fraction: float = 0.05  # exams kept out of training for the retrieval diagnostic
     num_workers: int = 2
     augment: AugmentConfig = field(default_factory=AugmentConfig)

@@ -56,8 +56,8 @@ def loss_diagnostics(losses: pd.DataFrame, chance: float, retrieval: dict[str, A
     warning = bool(np.isfinite(ratio) and ratio > WARN_RATIO)
     if warning:
         log.warning("pre-training learned little: last-epoch mean loss %.3f is %.0f%% of chance "
-                    "(ln %d = %.3f); train longer, raise the learning rate or check the pairs",
-                    last, 100 * ratio, round(math.exp(chance)), chance)
+                    "(%.3f); train longer, raise the learning rate or check the pairs",
+                    last, 100 * ratio, chance)
     return {"last_epoch_mean_loss": last, "chance": chance, "ratio": ratio, "warning": warning,
             "heldout_retrieval": retrieval}
 

@@ -11,6 +11,8 @@ loss per epoch is compared with chance, ln(batch) (`diagnostics.json`, `epoch_lo
 encoder still gains comes from training on ultrasound frames, not from the reports.
 `equivalent_texts` gives texts that say the same thing shared targets (training/equivalent_texts.py);
 whatever it is, the summary and diagnostics.json count how many in-batch negatives were equivalent texts.
+`report_label_weight` adds the reports' weak labels (`usconvirt.weak_labels`) as a GCE term on the image
+features: ConVIRT and the report-label control (`training/report_labels.py`) in one loss.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from usconvirt.data.augment import augment_batch, build_augment
 from usconvirt.data.dataset import Dataset
 from usconvirt.data.frames import load_frames
 from usconvirt.errors import InputError
+from usconvirt.losses.gce import gce_per_sample
 from usconvirt.losses.grouped_infonce import contrastive_chance, grouped_convirt_loss
 from usconvirt.losses.infonce import convirt_loss, equivalent_negatives
 from usconvirt.models.convirt import ConVIRT, create_convirt, load_tokenizer, save_convirt
@@ -41,21 +44,24 @@ from usconvirt.training.equivalent_texts import TextKeys
 from usconvirt.training.fast_step import compile_encoders, optimizer_options, pad_tokens
 from usconvirt.training.monitoring import FinalMetrics
 from usconvirt.training.trainer import build_trainer, fit
+from usconvirt.weak_labels import LABELS, UNKNOWN_CODE, exam_codes, frame_labels
 
 log = logging.getLogger(__name__)
 
 
 class PairDataset(torch.utils.data.Dataset):
-    """(uint8 frame (1, S, S), text, text key) per pair; the sentence is drawn anew at every visit; texts
-    of equal key are equivalent (`keys`; default: equal once normalised)."""
+    """(uint8 frame (1, S, S), text, weak label, text key) per pair; the sentence is drawn anew at every
+    visit. The weak label is a class index, UNKNOWN_CODE where unknown or not given; texts of equal key are
+    equivalent (`keys`; default: equal once normalised)."""
 
     def __init__(self, frames: np.ndarray, texts: list[list[str]], sample_sentence: bool = True,
-                 keys: TextKeys | None = None) -> None:
+                 labels: list[int] | None = None, keys: TextKeys | None = None) -> None:
         if len(frames) != len(texts):
             raise ValueError(f"{len(frames)} frames but {len(texts)} text lists")
         self.frames = torch.from_numpy(np.ascontiguousarray(frames))
         self.texts = texts
         self.sample_sentence = sample_sentence
+        self.labels = torch.as_tensor([UNKNOWN_CODE] * len(frames) if labels is None else labels)
         self.keys = keys or TextKeys()
 
     def __len__(self) -> int:
@@ -65,7 +71,7 @@ class PairDataset(torch.utils.data.Dataset):
         texts = list(self.texts[i])
         # torch's RNG: seeded per worker by Lightning's seed_everything(workers=True)
         chosen = [texts[int(torch.randint(len(texts), ()))]] if self.sample_sentence else texts
-        return self.frames[i].unsqueeze(0), " ".join(chosen), self.keys(chosen)
+        return self.frames[i].unsqueeze(0), " ".join(chosen), int(self.labels[i]), self.keys(chosen)
 
 
 class PairCollate:
@@ -77,14 +83,15 @@ class PairCollate:
         self.padding = padding
 
     def __call__(self, items: list[tuple]) -> dict[str, torch.Tensor]:
-        tokens = self.tokenizer([item[1] for item in items], padding=True, truncation=True,
-                                max_length=self.max_length, return_tensors="pt")
+        frames, texts, labels, *keys = zip(*items, strict=True)
+        tokens = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
+                                return_tensors="pt")
         if self.padding != "longest":
             tokens = pad_tokens(tokens, self.padding, self.max_length, self.tokenizer.pad_token_id)
-        batch = {"images": torch.stack([item[0] for item in items]), "input_ids": tokens["input_ids"],
-                 "attention_mask": tokens["attention_mask"]}
-        if len(items[0]) > 2:  # the texts' equivalence keys
-            batch["text_keys"] = torch.tensor([item[2] for item in items], dtype=torch.long)
+        batch = {"images": torch.stack(frames), "labels": torch.tensor(labels),
+                 "input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"]}
+        if keys:  # the texts' equivalence keys
+            batch["text_keys"] = torch.tensor(keys[0], dtype=torch.long)
         return batch
 
 
@@ -176,7 +183,18 @@ class ContrastiveModule(L.LightningModule):
 
 
 class ConVIRTModule(ContrastiveModule):
-    """The training step of the paper's section 4.2 (Dadoun et al., ISBI 2023): ConVIRT's loss."""
+    """The training step of the paper's section 4.2 (Dadoun et al., ISBI 2023): ConVIRT's loss, plus
+    the weak-label term when `report_label_weight` is above 0."""
+
+    def __init__(self, model: ConVIRT, config: PretrainConfig) -> None:
+        super().__init__(model, config)
+        self.negatives = [0, 0]  # in-batch negatives seen: equivalent texts, all
+        # discarded after training: only the image encoder carries over. Drawn aside from the seeded
+        # stream, so data order and first views stay those of ConVIRT alone.
+        self.report_head = None
+        if config.report_label_weight > 0:
+            with torch.random.fork_rng(devices=[]):
+                self.report_head = torch.nn.Linear(model.image_encoder.out_dim, len(LABELS))
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         """uint8 -> [0, 1] floats, and ConVIRT's augmentations batched on the training device."""
@@ -184,10 +202,6 @@ class ConVIRTModule(ContrastiveModule):
         if self.training:
             images = augment_batch(self.augment, images)
         return {**batch, "images": images}
-
-    def __init__(self, model: torch.nn.Module, config: PretrainConfig) -> None:
-        super().__init__(model, config)
-        self.negatives = [0, 0]  # in-batch negatives seen: equivalent texts, all
 
     def negative_summary(self) -> dict[str, float]:
         """How many in-batch negatives were equivalent texts (summary, diagnostics.json)."""
@@ -208,7 +222,8 @@ class ConVIRTModule(ContrastiveModule):
                                   self.config.contrastive_group)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        image_emb = self.gather(self.model.image_projection(self.model.image_encoder(batch["images"])))
+        features = self.model.image_encoder(batch["images"])
+        image_emb = self.gather(self.model.image_projection(features))
         text_emb = self.gather(self.model.text_features(batch["input_ids"], batch["attention_mask"]))
         # gathered like the embeddings, so rows and keys stay aligned across ranks
         keys = self.gather(batch["text_keys"], sync_grads=False) if "text_keys" in batch else None
@@ -220,7 +235,18 @@ class ConVIRTModule(ContrastiveModule):
             loss = convirt_loss(image_emb, text_emb, self.config.tau, self.config.lam, targets)
         if keys is not None:
             self.count_equivalent(keys)
+        # the loss curve and its chance line stay the image-text loss's; the label term is logged beside
         self.record_loss(loss, len(batch["images"]), self.chance(len(batch["images"])))
+        if self.report_head is None:
+            return loss
+        return loss + self.config.report_label_weight * self.report_label_loss(features, batch["labels"])
+
+    def report_label_loss(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Mean GCE over the frames whose weak label is known (0 for a batch without one)."""
+        known = (labels != UNKNOWN_CODE).float()
+        per_frame = gce_per_sample(self.report_head(features), labels.clamp(min=0))
+        loss = (per_frame * known).sum() / known.sum().clamp(min=1.0)
+        self.log("train/report_label_loss", loss, batch_size=len(labels))
         return loss
 
     def count_equivalent(self, keys: torch.Tensor) -> None:
@@ -245,16 +271,31 @@ def trainer_config(config: PretrainConfig) -> TrainerConfig:
                                seed=config.seed)
 
 
-def shuffled_texts(exam_ids: list[str], texts: list[list[str]], seed: int) -> list[list[str]]:
-    """The shuffled-text control: every exam's frames get the sentences of another exam (a derangement);
+def donor_exams(exam_ids: list[str], seed: int) -> dict[str, str]:
+    """The shuffled-text control's derangement: each exam -> the other exam whose report its frames get;
     the same seed gives every exam the same donor."""
-    by_exam = dict(zip(exam_ids, texts, strict=True))
-    exams = list(by_exam)
+    exams = list(dict.fromkeys(exam_ids))
     if len(exams) < 2:
         raise InputError("shuffling texts across exams needs at least two exams", field="shuffle_texts")
     order = [exams[i] for i in np.random.default_rng(seed).permutation(len(exams))]
-    donor = {exam: order[(i + 1) % len(order)] for i, exam in enumerate(order)}
+    return {exam: order[(i + 1) % len(order)] for i, exam in enumerate(order)}
+
+
+def shuffled_texts(exam_ids: list[str], texts: list[list[str]], seed: int) -> list[list[str]]:
+    """The shuffled-text control: every exam's frames get the sentences of another exam."""
+    by_exam = dict(zip(exam_ids, texts, strict=True))
+    donor = donor_exams(exam_ids, seed)
     return [list(by_exam[donor[exam]]) for exam in exam_ids]
+
+
+def pair_weak_labels(dataset: Dataset, pairs: pd.DataFrame, weak_labels: pd.DataFrame,
+                     config: PretrainConfig) -> list[int]:
+    """Each pair's weak-label class index; under `shuffle_texts` its donor exam's, as its sentences are."""
+    if config.shuffle_texts:
+        donor = donor_exams(pair_exam_ids(pairs), config.seed)
+        return exam_codes([donor[exam] for exam in pair_exam_ids(pairs)], weak_labels)
+    return frame_labels(dataset.images.set_index("image_id"), pairs["image_id"].astype(str).tolist(),
+                        weak_labels)
 
 
 def pair_exam_ids(pairs: pd.DataFrame) -> list[str]:
@@ -270,12 +311,15 @@ def pretrain(
     out_dir: str | Path,
     config: PretrainConfig | None = None,
     *,
+    weak_labels: pd.DataFrame | None = None,
     resume: bool = True,
     callbacks: list[L.Callback] | None = None,
     findings: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Pre-train on `pairs` (image_id, exam_id, texts), save the model under `out_dir`; returns a summary.
-    `findings` (normalised sentence -> finding, `sentence_findings`): for `equivalent_texts: findings`."""
+
+    `weak_labels` (a `usconvirt.weak_labels` table) is read when `report_label_weight` is above 0;
+    `findings` (normalised sentence -> finding, `sentence_findings`) for `equivalent_texts: findings`."""
     config = config or PretrainConfig()
     out_dir = Path(out_dir)
     if pairs.empty:
@@ -284,6 +328,12 @@ def pretrain(
     if config.equivalent_texts == "findings" and not findings:
         raise InputError("equivalent_texts 'findings' needs the sentence table's findings",
                          file="pretrain config", field="equivalent_texts")
+    if config.report_label_weight < 0:
+        raise InputError(f"expected a weight >= 0, got {config.report_label_weight}", file="pretrain config",
+                         field="report_label_weight")
+    if config.report_label_weight > 0 and weak_labels is None:
+        raise InputError("report_label_weight needs the weak labels (usconvirt weak-labels)",
+                         file="pretrain config", field="report_label_weight")
     if tokenizer_dir is None and config.text.name == "tiny":
         raise InputError("the 'tiny' text encoder needs a retrained tokenizer", field="tokenizer")
     L.seed_everything(config.seed, workers=True, verbose=False)
@@ -295,7 +345,10 @@ def pretrain(
         texts = shuffled_texts(exam_ids, texts, config.seed)
     frames, _ = load_frames(dataset, config.image_size, image_ids=train_pairs["image_id"].tolist(),
                             workers=max(1, config.num_workers))
-    data = PairDataset(frames, texts, config.sample_sentence, TextKeys(config.equivalent_texts, findings))
+    labels = (pair_weak_labels(dataset, train_pairs, weak_labels, config) if config.report_label_weight > 0
+              else None)
+    data = PairDataset(frames, texts, config.sample_sentence, labels,
+                       TextKeys(config.equivalent_texts, findings))
     module = ConVIRTModule(create_convirt(config.model_config(), tokenizer), config)
     if config.channels_last:
         use_channels_last(module.model.image_encoder)

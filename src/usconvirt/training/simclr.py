@@ -64,9 +64,10 @@ class SimCLRModule(ContrastiveModule):
         return loss
 
 
-def frame_loader(frames, config: PretrainConfig) -> torch.utils.data.DataLoader:
-    """uint8 frames (N, 1, S, S), shuffled, full batches only (as pair_loader)."""
-    data = torch.utils.data.TensorDataset(torch.from_numpy(frames).unsqueeze(1))
+def frame_loader(frames, config: PretrainConfig, *per_frame: torch.Tensor) -> torch.utils.data.DataLoader:
+    """uint8 frames (N, 1, S, S) and any `per_frame` tensors beside them (labels), shuffled, full batches
+    only (as pair_loader)."""
+    data = torch.utils.data.TensorDataset(torch.from_numpy(frames).unsqueeze(1), *per_frame)
     return torch.utils.data.DataLoader(data, batch_size=config.batch_size, shuffle=True,
                                        drop_last=len(data) > config.batch_size, num_workers=0)
 
