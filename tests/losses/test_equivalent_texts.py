@@ -69,3 +69,14 @@ def test_normalisation_and_findings_keys():
     assert findings(["Rein droit normal."]) == findings(["Rein droit de taille normale, sans dilatation."])
     assert findings(["Rein droit normal."]) != findings(["Hydronéphrose droite."])
     assert findings(["Une phrase inconnue."]) == findings(["une phrase, inconnue"])
+
+
+def test_identical_embeddings_of_identical_texts_leave_the_soft_loss_unchanged():
+    """What the soft-target form cannot do: two texts that embed identically score the same, so spreading
+    the target over them equals ConVIRT's one-hot loss; it acts through texts equal only once normalised
+    (or made different by dropout)."""
+    images, texts = _embeddings()
+    texts = texts.detach().clone()
+    texts[3] = texts[0]
+    keys = torch.tensor([0, 1, 2, 0, 4, 5])
+    assert torch.allclose(convirt_loss(images, texts, text_keys=keys), convirt_loss(images, texts))

@@ -172,7 +172,9 @@ def test_equivalent_texts_are_counted_and_shared_as_positives(pair_set: tuple, t
         assert summary["negatives"] == summary["steps"] * 8 * 7
         assert 0.05 < summary["equivalent_negative_share"] < 0.6  # 4 texts for 32 frames: about 1 in 4
     assert plain["equivalent_negatives"] == shared["equivalent_negatives"]  # same seed, same batches
-    assert np.isfinite(shared["final_loss"]) and shared["first_loss"] < plain["first_loss"]
+    # byte-identical texts embed identically, and then shared soft targets give ConVIRT's loss (see
+    # tests/losses/test_equivalent_texts.py): the curves may match here; they must stay finite
+    assert np.isfinite(pd.read_csv(tmp_path / "shared" / "loss.csv")["loss"]).all()
     diagnostics = json.loads((tmp_path / "shared" / "diagnostics.json").read_text())
     assert diagnostics["equivalent_negatives"] == shared["equivalent_negatives"]
     with pytest.raises(InputError, match="equivalent_texts"):
