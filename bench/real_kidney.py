@@ -24,12 +24,13 @@ pre-trained on.
 
 Everything runs through the package's own doors: `run_pipeline` with the stages of `usconvirt run` up to
 pre-training (split from this bench's split file, clustering, sentences, pairs, tokenizer, ConVIRT and the
-controls asked for), then the fine-tuning stage's `finetune` with `finetune_config` per init, fine-tuning
-seed and fraction. The config is configs/demo.yaml (`--config`) with `--set SECTION.KEY=VALUE` changes.
+controls asked for), then `finetune` with the validated config's fine-tuning settings per init, fine-tuning
+seed and fraction (`--set finetune.protocol=auc_then_threshold` for the validation-threshold protocol).
+The config is configs/demo.yaml (`--config`) with `--set SECTION.KEY=VALUE` changes.
 
 Printed: per cell (fraction, draw, seed, init) the test macro-F1 and ROC AUC with 95% series-bootstrap
 intervals; per fraction and init the mean ± sd over cells, beside a pixel-PCA logistic regression fitted
-on the same labelled frames; and the paired differences of each init against random and SimCLR (mean,
+on the same labelled frames; and the paired differences of each init against random, SimCLR and ConVIRT (mean,
 sd, cells won). The cells go to WORK/cells.csv; a killed study resumes from its finished runs.
 """
 
@@ -255,7 +256,7 @@ def run_draw(config: dict, work: Path, draw: int, frames: pd.DataFrame, images: 
     from usconvirt.data import load_dataset
     from usconvirt.io import read_table
     from usconvirt.pipeline import run_pipeline
-    from usconvirt.stages import STAGES, finetune_config, finetune_inits, run_decisions
+    from usconvirt.stages import STAGES, finetune_runs, machine_decisions
     from usconvirt.training.finetune import finetune
 
     run_dir = work / f"draw{draw}"
@@ -266,9 +267,9 @@ def run_draw(config: dict, work: Path, draw: int, frames: pd.DataFrame, images: 
               "split": {"file": str(split_file(frames, smallest, run_dir / "bench_split.csv"))},
               "pretrain": {**(config.get("pretrain") or {}), "seed": draw}}
     last = [s.name for s in STAGES].index("pretrain")
-    ctx = run_pipeline(config, STAGES[: last + 1], decide=run_decisions, quiet=True)
-    dataset, split = load_dataset(dataset_dir), read_table(run_dir / "split.csv")
-    inits = finetune_inits(ctx)
+    settings, layout = run_pipeline(config, STAGES[: last + 1], decide=machine_decisions, quiet=True)
+    dataset, split = load_dataset(dataset_dir), read_table(layout.split)
+    inits = finetune_runs(settings, layout)
     cells = []
     for fraction in args.fractions:
         split_f = finetune_split(split, labelled_series(frames, fraction, draw))
@@ -281,7 +282,7 @@ def run_draw(config: dict, work: Path, draw: int, frames: pd.DataFrame, images: 
             for name, init in inits.items():
                 target = run_dir / "finetune" / f"{fraction:g}" / f"seed{seed}" / name
                 if not (target / "predictions.csv").exists():
-                    finetune(dataset, split_f, target, replace(finetune_config(ctx, init), seed=seed),
+                    finetune(dataset, split_f, target, replace(settings.finetune, init=init, seed=seed),
                              resume=False)
                 p = read_table(target / "predictions.csv")
                 cells.append({**base, "seed": seed, "init": name, **test_metrics(
@@ -309,7 +310,7 @@ def summary(cells: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def paired(cells: pd.DataFrame, controls: tuple[str, ...] = ("random", "simclr")) -> list[str]:
+def paired(cells: pd.DataFrame, controls: tuple[str, ...] = ("random", "simclr", "convirt")) -> list[str]:
     """Each init minus each control, paired by (fraction, draw, seed): mean, sd and cells won."""
     lines = []
     runs = cells[cells["seed"] >= 0]
@@ -339,7 +340,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=3, help="label draws (and report wordings)")
     parser.add_argument("--seeds", type=int, default=3, help="fine-tuning seeds per draw")
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.1, 1.0])
-    parser.add_argument("--inits", default="random,simclr,shuffled,convirt")
+    parser.add_argument("--inits", default="random,simclr,shuffled,convirt,convirt-equiv")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--report-style", default="templated")
     parser.add_argument("--n-bootstrap", type=int, default=1000)

@@ -24,7 +24,9 @@ validation part alone is a handful of patients).
 `--set section.key=value` (repeatable, value read as YAML) changes one setting of the config, so a
 variant is one command. A killed study resumes: finished runs are kept.
 `--inits` may add `report_labels` (the image encoder trained on the reports' weak labels with GCE, same
-frames and steps) and `imagenet` (where its weights are cached).
+frames and steps), `convirt-equiv` (ConVIRT with equivalent texts as shared positives,
+`pretrain.equivalent_texts`, identical texts unless the config names another) and `imagenet` (where its
+weights are cached).
 `--pretrain-epochs` overrides the config's pre-training epochs (a smaller study on a busy machine).
 `--only-pretrain-seed P` runs one pre-training seed's cells, so that seeds can run in parallel processes
 (they wait for each other's `OUT/prep`); a last run without it gathers them and prints the table.
@@ -46,8 +48,9 @@ from usconvirt.run_layout import RunLayout
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-# The pre-trained initialisations: ConVIRT and its controls, each pre-trained by the pipeline's stage.
-PRETRAINED = ("convirt", "shuffled", "simclr", "report_labels")
+# The pre-trained initialisations: ConVIRT, its controls and its variant, each pre-trained by the
+# pipeline's stage.
+PRETRAINED = ("convirt", "shuffled", "simclr", "report_labels", "convirt-equiv")
 
 
 def prepare(config: dict, out: Path, wait_s: float = 0.0) -> RunLayout:

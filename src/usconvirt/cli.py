@@ -215,6 +215,7 @@ def synth(
     from usconvirt.stages import run_synth
     from usconvirt.synth import SynthConfig
 
+    # not section_config: a pipeline config always regenerates its corpus, this command only on --overwrite
     cfg = config_from_file(SynthConfig, config, "synth", {
         "exams": exams, "seed": seed, "image_size": image_size, "format": format, "workers": workers,
         "scanners": scanners, "overwrite": overwrite})
@@ -245,11 +246,11 @@ def sentences(
     config: Annotated[Path | None, _config_option(SentenceConfig, "sentences")] = None,
 ) -> None:
     """Select organ sentences from French reports (UMLS concept tagging)."""
-    from usconvirt.config import config_from_file
     from usconvirt.io import read_table, require_columns
+    from usconvirt.pipeline_config import section_config
     from usconvirt.stages import run_sentences
 
-    cfg = config_from_file(SentenceConfig, config, "sentences", {
+    cfg = section_config(config, "sentences", {
         "organ": organ, "backend": backend, "threshold": threshold,
         "umls_dir": None if umls_dir is None else str(umls_dir), "semantic_types": semantic_type})
     exams = read_table(input_table)
@@ -288,11 +289,10 @@ def cluster(
     """Cluster unlabeled frames into organs (k-means or deep clustering); keep kidney frames."""
     from dataclasses import replace
 
-    from usconvirt.clustering.config import ClusterConfig
-    from usconvirt.config import config_from_file
+    from usconvirt.pipeline_config import section_config
     from usconvirt.stages import run_cluster
 
-    cfg = config_from_file(ClusterConfig, config, "cluster", {
+    cfg = section_config(config, "cluster", {
         "clusters": clusters, "epochs": epochs, "image_size": image_size, "select": select, "method": method,
         "strict": strict or None})
     if clusters is not None and cfg.candidates:  # --clusters K: every candidate at K
@@ -361,10 +361,10 @@ def tokenizer(
     config: Annotated[Path | None, _config_option(TokenizerConfig, "tokenizer")] = None,
 ) -> None:
     """Retrain a WordPiece tokenizer on the reports."""
-    from usconvirt.config import config_from_file
+    from usconvirt.pipeline_config import section_config
     from usconvirt.stages import run_tokenizer
 
-    cfg = config_from_file(TokenizerConfig, config, "tokenizer", _given(TokenizerConfig, locals()))
+    cfg = section_config(config, "tokenizer", _given(TokenizerConfig, locals()))
     layout = _layout(out.parent, dataset=dataset, split=split, tokenizer=out)
     typer.echo(f"{out}: {run_tokenizer(_settings(tokenizer=cfg), layout, all_reports=split is None)}")
 
@@ -385,16 +385,20 @@ def pretrain(
     image_size: Annotated[int | None, _option(PretrainConfig, "image_size")] = None,
     weak_labels: Annotated[Path | None, typer.Option(
         help="Weak labels from `usconvirt weak-labels`, read when report_label_weight > 0.")] = None,
+    simclr: Annotated[bool, typer.Option(
+        "--simclr", help="Image-only SimCLR pre-training (the control) instead of ConVIRT; the frames of "
+                         "the pairs, no text.")] = False,
 ) -> None:
-    """ConVIRT pre-training of the image and text encoders (multi-GPU: torchrun or srun with strategy ddp)."""
-    from usconvirt.config import config_from_file
+    """ConVIRT pre-training of the image and text encoders (multi-GPU: torchrun or srun with strategy ddp);
+    SimCLR's image-only pre-training with --simclr."""
+    from usconvirt.pipeline_config import section_config
     from usconvirt.stages import run_pretrain
 
-    cfg = config_from_file(PretrainConfig, config, "pretrain", _given(PretrainConfig, locals()))
+    cfg = section_config(config, "pretrain", _given(PretrainConfig, locals()))
     layout = _layout(out.parent, dataset=dataset, pairs=pairs, tokenizer=tokenizer, pretrain=out,
                      weak_labels=weak_labels)
     summary = run_pretrain(_settings(pretrain=cfg, finetune_inits=("convirt",)), layout, resume=resume,
-                           tokenizer=tokenizer is not None)
+                           tokenizer=tokenizer is not None, only="simclr" if simclr else "convirt")
     typer.echo(f"{out}: {summary}")
 
 
@@ -414,10 +418,10 @@ def finetune(
     resume: Annotated[bool, _RESUME] = True,
 ) -> None:
     """Fine-tune a normal/abnormal kidney classifier with generalized cross-entropy."""
-    from usconvirt.config import config_from_file
+    from usconvirt.pipeline_config import section_config
     from usconvirt.stages import run_finetune
 
-    cfg = config_from_file(FinetuneConfig, config, "finetune", _given(FinetuneConfig, locals()))
+    cfg = section_config(config, "finetune", _given(FinetuneConfig, locals()))
     layout = _layout(out.parent, dataset=dataset, split=split, finetune=out.parent)
     summary = run_finetune(_settings(finetune=cfg), layout, runs={out.name: cfg.init}, resume=resume)
     typer.echo(f"{out}: {summary}")
@@ -437,10 +441,10 @@ def evaluate(
         help="Dataset directory whose images.side adds kidney-level figures to the exam-level ones.")] = None,
 ) -> None:
     """The paper's Table 1, NPV/PPV/sensitivity/specificity/ROC-AUC with patient-bootstrap 95% CIs."""
-    from usconvirt.config import config_from_file
+    from usconvirt.pipeline_config import section_config
     from usconvirt.stages import run_evaluate
 
-    cfg = config_from_file(EvaluationConfig, config, "evaluation", _given(EvaluationConfig, locals()))
+    cfg = section_config(config, "evaluation", _given(EvaluationConfig, locals()))
 
     runs = {}
     for item in run_:

@@ -23,7 +23,7 @@ from usconvirt.text.config import SentenceConfig, TokenizerConfig
 from usconvirt.training.config import FinetuneConfig, PretrainConfig
 
 # Initialisations the fine-tuning stage knows how to build (stages.finetune_inits).
-INITS = ("random", "convirt", "imagenet", "shuffled", "simclr", "report_labels")
+INITS = ("random", "convirt", "imagenet", "shuffled", "simclr", "report_labels", "convirt-equiv")
 
 
 @dataclass
@@ -94,6 +94,21 @@ def resolve_config(path: str | Path | None, overrides: dict[str, Any] | None = N
         else:
             config[key] = value
     return config
+
+
+def section_config(path: str | Path | None, section: str, overrides: dict[str, Any] | None = None) -> Any:
+    """A stage subcommand's settings, read as `usconvirt run` reads them: from a pipeline config (a file
+    holding any stage section) the whole config is validated, so derived settings (fine-tuning's arch and
+    image size from pre-training's) are the run's; a file of the section's keys alone, or no file, gives
+    the section's dataclass. Flags that are set (not None) override the file, and count as set there."""
+    from usconvirt.config import config_from_file
+
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    values = load_yaml(path) if path is not None else {}
+    if not any(key in _SECTIONS for key in values):
+        return config_from_file(type(getattr(PipelineConfig(), section)), path, section, given)
+    values[section] = {**(values.get(section) or {}), **given}
+    return getattr(validate_pipeline_config(values, source=str(path)), section)
 
 
 def packaged_config(name: str) -> Path:

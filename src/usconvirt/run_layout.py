@@ -22,9 +22,10 @@ PAIRS_ACCOUNTING = "pairs.json"
 WEAK_LABELS = "weak_labels.parquet"  # the reports read as labels; its counts beside it, .json
 TOKENIZER_DIR = "tokenizer"
 PRETRAIN_DIR = "pretrain"
-# Controls pre-trained beside ConVIRT when finetune_inits names them: init name -> run directory.
+# Pre-trainings run beside ConVIRT when finetune_inits names them: init name -> run directory. The
+# controls, and ConVIRT with equivalent texts as shared positives (docs/pretraining.md).
 CONTROL_DIRS = {"shuffled": "pretrain_shuffled", "simclr": "pretrain_simclr",
-                "report_labels": "pretrain_report_labels"}
+                "report_labels": "pretrain_report_labels", "convirt-equiv": "pretrain_equiv"}
 FINETUNE_DIR = "finetune"
 EVALUATION_DIR = "evaluation"
 REPORT = "report.html"

@@ -141,14 +141,18 @@ def pretrain_summary(name: str, summary: Mapping[str, Any]) -> str:
     if "ratio" in summary:  # written by the main process only
         line += (f", last-epoch loss {summary['last_epoch_mean_loss']:.3f} "
                  f"= {summary['ratio']:.2f} x chance")
+    if summary.get("negatives"):
+        line += (f", {100 * summary['equivalent_negative_share']:.1f}% of in-batch negatives were "
+                 "equivalent texts")
     return line
 
 
 def run_pretrain(config: PipelineConfig, layout: RunLayout, *, resume: bool = True,
-                 tokenizer: bool = True) -> str:
+                 tokenizer: bool = True, only: str | None = None) -> str:
     """ConVIRT, and each control that finetune_inits names, pre-trained on the pairs.
 
-    `tokenizer` False: the text encoder's own tokenizer rather than the retrained one.
+    `tokenizer` False: the text encoder's own tokenizer rather than the retrained one. `only` (convirt,
+    or a name of CONTROL_DIRS): that one pre-training alone, into `layout.pretrain` (a subcommand's --out).
     """
     from usconvirt.pairing import load_pairs
     from usconvirt.training.pretrain import pretrain
@@ -158,21 +162,32 @@ def run_pretrain(config: PipelineConfig, layout: RunLayout, *, resume: bool = Tr
 
     ds, pairs = _dataset(layout), load_pairs(layout.pairs)
     tokenizer_dir = layout.tokenizer if tokenizer else None
-    wanted = config.finetune_inits
+    wanted = ["convirt", *(name for name in CONTROL_DIRS if name in config.finetune_inits)]
+    if only is not None:
+        wanted = [only]
     labels = (load_weak_labels(layout.weak_labels)
               if "report_labels" in wanted or config.pretrain.report_label_weight > 0 else None)
+    equivalent = replace(config.pretrain, equivalent_texts=config.pretrain.equivalent_texts
+                         if config.pretrain.equivalent_texts != "none" else "identical")
+    findings = None
+    if equivalent.equivalent_texts == "findings" and set(wanted) & {"convirt", "shuffled", "convirt-equiv"}:
+        from usconvirt.training.equivalent_texts import sentence_findings
+
+        findings = sentence_findings(read_table(layout.sentences))
     runs = {"convirt": lambda out: pretrain(ds, pairs, tokenizer_dir, out, config.pretrain,
-                                            weak_labels=labels, resume=resume)}
-    if "shuffled" in wanted:
-        runs["shuffled"] = lambda out: pretrain(ds, pairs, tokenizer_dir, out,
-                                                replace(config.pretrain, shuffle_texts=True),
-                                                weak_labels=labels, resume=resume)
-    if "simclr" in wanted:
-        runs["simclr"] = lambda out: pretrain_simclr(ds, pairs, out, config.pretrain, resume=resume)
-    if "report_labels" in wanted:
-        runs["report_labels"] = lambda out: pretrain_report_labels(ds, pairs, labels, out, config.pretrain,
-                                                                   resume=resume)
-    return "; ".join(pretrain_summary(name, run(layout.pretraining(name))) for name, run in runs.items())
+                                            weak_labels=labels, resume=resume, findings=findings),
+            "shuffled": lambda out: pretrain(ds, pairs, tokenizer_dir, out,
+                                             replace(config.pretrain, shuffle_texts=True),
+                                             weak_labels=labels, resume=resume, findings=findings),
+            "simclr": lambda out: pretrain_simclr(ds, pairs, out, config.pretrain, resume=resume),
+            "report_labels": lambda out: pretrain_report_labels(ds, pairs, labels, out, config.pretrain,
+                                                                resume=resume),
+            # ConVIRT with equivalent texts as shared positives: the config's kind, else identical texts
+            "convirt-equiv": lambda out: pretrain(ds, pairs, tokenizer_dir, out, equivalent,
+                                                  weak_labels=labels, resume=resume, findings=findings)}
+    if only is not None:
+        return pretrain_summary(only, runs[only](layout.pretrain))
+    return "; ".join(pretrain_summary(name, runs[name](layout.pretraining(name))) for name in wanted)
 
 
 def _pretrain_outputs(config: PipelineConfig, layout: RunLayout) -> list[Path]:

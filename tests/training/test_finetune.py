@@ -145,6 +145,8 @@ def test_bad_init_and_config_are_input_errors(tmp_path):
         check_config(_config(loss="focal"))
     with pytest.raises(InputError, match="field 'train_fraction'"):
         check_config(_config(train_fraction=0.0))
+    with pytest.raises(InputError, match="field 'protocol'"):
+        check_config(_config(protocol="best_guess"))
 
 
 def test_imagenet_offline_is_a_clear_input_error(monkeypatch):
@@ -167,10 +169,58 @@ def test_empty_validation_part_is_an_input_error(tiny, tmp_path):
 def test_a_collapsed_classifier_is_flagged_in_one_line():
     from usconvirt.training.finetune import collapse_warnings, collapsed
 
-    assert collapsed(0.99, 0.45) and collapsed(0.3, 0.5) and not collapsed(0.3, 0.7)
+    # one class, or a ranking whose AUC interval reaches chance; a 49% predicted rate on a mostly abnormal
+    # part (macro-F1 under 0.5) with a ranking above chance is not collapsed
+    assert collapsed(0.99, 0.8) and collapsed(0.3, 0.5) and not collapsed(0.49, 0.62)
+    assert not collapsed(0.3, None)
     lines = collapse_warnings("convirt:RUN/pretrain", {"collapsed": True, "pred_abnormal_share": 1.0,
-                                                       "true_abnormal_share": 0.29, "macro_f1": 0.41})
+                                                       "true_abnormal_share": 0.29, "macro_f1": 0.41,
+                                                       "roc_auc": 0.52, "roc_auc_ci": [0.41, 0.63]})
     assert len(lines) == 1 and "collapsed" in lines[0] and "100%" in lines[0] and "\n" not in lines[0]
+    assert "0.410-0.630" in lines[0]
+
+
+def test_collapse_test_is_threshold_free():
+    from usconvirt.training.finetune import _summary
+
+    rng = np.random.default_rng(0)
+    labels = (rng.random(400) < 0.8).astype(int)  # a part 80% abnormal, as the real validation part
+    patients = np.repeat([f"p{i}" for i in range(40)], 10)
+
+    def table(scores, threshold):
+        return pd.DataFrame({"label": labels, "patient_id": patients, "prob_abnormal": scores,
+                             "pred": (scores >= threshold).astype(int)})
+
+    noise = rng.random(400)
+    image_blind = _summary(table(noise, 0.5))  # about half called abnormal: macro-F1 under 0.5
+    assert image_blind["collapsed"] and image_blind["roc_auc_ci"][0] <= 0.5
+    ranking = 0.35 * labels + 0.65 * noise  # ranks well, cut too high: macro-F1 under 0.5
+    informative = _summary(table(ranking, 0.8))
+    assert informative["macro_f1"] < 0.5 and not informative["collapsed"]
+    assert informative["roc_auc_ci"][0] > 0.5
+
+
+def test_auc_protocol_selects_by_auc_and_thresholds_on_validation(tiny, tmp_path):
+    from usconvirt.evaluation.exam_level import choose_threshold
+
+    root, split = tiny
+    metrics = finetune(load_dataset(root), split, tmp_path / "auc", _config(protocol="auc_then_threshold"))
+    assert metrics["protocol"] == "auc_then_threshold" and metrics["selected_by"] == "val_roc_auc"
+    val = pd.read_csv(tmp_path / "auc" / "val_predictions.csv")
+    test = pd.read_csv(tmp_path / "auc" / "predictions.csv")
+    assert metrics["threshold"] == pytest.approx(choose_threshold(val["label"], val["prob_abnormal"]))
+    for table in (val, test):
+        assert (table["pred"] == (table["prob_abnormal"] >= metrics["threshold"])).all()
+    logged = pd.read_csv(next((tmp_path / "auc").rglob("metrics.csv")))
+    best = logged.dropna(subset=["val_roc_auc"]).reset_index(drop=True)
+    assert metrics["best_epoch"] == int(best.loc[best["val_roc_auc"].idxmax(), "epoch"])
+
+
+def test_default_protocol_keeps_the_half_threshold(tiny, tmp_path):
+    root, split = tiny
+    metrics = finetune(load_dataset(root), split, tmp_path / "f1", _config(epochs=2))
+    assert metrics["threshold"] == 0.5 and metrics["selected_by"] == "val_macro_f1"
+    assert metrics["val"]["roc_auc"] is not None and len(metrics["val"]["roc_auc_ci"]) == 2
 
 
 def test_truncated_gce_prunes_only_after_the_warm_up():

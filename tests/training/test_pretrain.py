@@ -161,3 +161,57 @@ def test_an_experiment_that_was_not_adopted_is_refused_by_name() -> None:
     for key in PretrainConfig.retired:
         with pytest.raises(InputError, match=f"pretrain.{key}: '{key}' was an experiment"):
             from_dict(PretrainConfig, {key: True}, source="pretrain")
+
+
+def test_equivalent_texts_are_counted_and_shared_as_positives(pair_set: tuple, tmp_path: Path) -> None:
+    dataset, pairs, tokenizer_dir = pair_set  # four texts for 32 frames: most negatives are equivalent
+    plain = pretrain(dataset, pairs, tokenizer_dir, tmp_path / "plain", tiny_config(sample_sentence=False))
+    shared = pretrain(dataset, pairs, tokenizer_dir, tmp_path / "shared",
+                      tiny_config(sample_sentence=False, equivalent_texts="identical"))
+    for summary in (plain, shared):
+        assert summary["negatives"] == summary["steps"] * 8 * 7
+        assert 0.05 < summary["equivalent_negative_share"] < 0.6  # 4 texts for 32 frames: about 1 in 4
+    assert plain["equivalent_negatives"] == shared["equivalent_negatives"]  # same seed, same batches
+    # byte-identical texts embed identically, and then shared soft targets give ConVIRT's loss (see
+    # tests/losses/test_equivalent_texts.py): the curves may match here; they must stay finite
+    assert np.isfinite(pd.read_csv(tmp_path / "shared" / "loss.csv")["loss"]).all()
+    diagnostics = json.loads((tmp_path / "shared" / "diagnostics.json").read_text())
+    assert diagnostics["equivalent_negatives"] == shared["equivalent_negatives"]
+    with pytest.raises(InputError, match="equivalent_texts"):
+        pretrain(dataset, pairs, tokenizer_dir, tmp_path / "f", tiny_config(equivalent_texts="findings"))
+
+
+def test_cli_pretrain_simclr_writes_an_image_only_encoder(pair_set: tuple, tmp_path: Path) -> None:
+    dataset, pairs, _ = pair_set
+    pairs.to_parquet(tmp_path / "pairs.parquet")
+    save_yaml({"pretrain": to_dict(tiny_config())}, tmp_path / "config.yaml")
+    out = tmp_path / "pretrain_simclr"
+    result = CliRunner().invoke(app, ["pretrain", "--simclr", "--pairs", str(tmp_path / "pairs.parquet"),
+                                      "--dataset", str(dataset.root), "--out", str(out),
+                                      "--config", str(tmp_path / "config.yaml"),
+                                      "--max-steps", "2", "--batch-size", "4"])
+    assert result.exit_code == 0, result.output
+    assert "simclr 2 steps" in result.output and "convirt 2 steps" not in result.output
+    assert (out / "image_encoder" / "config.json").exists() and not (out / "text_encoder").exists()
+
+
+def test_convirt_equiv_init_pretrains_beside_convirt_with_shared_positives(pair_set: tuple, tmp_path: Path,
+                                                                           ) -> None:
+    from usconvirt.pipeline_config import PipelineConfig
+    from usconvirt.run_layout import RunLayout
+    from usconvirt.stages import finetune_runs, run_pretrain
+
+    dataset, pairs, tokenizer_dir = pair_set
+    pairs.to_parquet(tmp_path / "pairs.parquet")
+    layout = RunLayout(tmp_path / "run").with_paths(dataset=dataset.root, pairs=tmp_path / "pairs.parquet",
+                                                   tokenizer=tokenizer_dir)
+    config = PipelineConfig(pretrain=tiny_config(max_steps=2, sample_sentence=False),
+                            finetune_inits=("random", "convirt-equiv"))
+    line = run_pretrain(config, layout)
+    assert line.startswith("convirt 2 steps") and "; convirt-equiv 2 steps" in line
+    assert "% of in-batch negatives were equivalent texts" in line
+    equiv = layout.pretraining("convirt-equiv")
+    assert equiv.name == "pretrain_equiv" and (equiv / "image_encoder").is_dir()
+    assert "equivalent_texts: identical" in (equiv / "config.yaml").read_text()
+    assert "equivalent_texts: none" in (layout.pretrain / "config.yaml").read_text()
+    assert finetune_runs(config, layout)["convirt-equiv"] == str(equiv)

@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 MAX_MONTAGES = 12
 WARN = "\u26a0"  # the mark of a run that needs a look (collapsed, learned little)
 # Fine-tuning runs in the order a reader compares them: the baseline, the method, then the references.
-RUN_ORDER = ("random", "convirt", "imagenet", "shuffled", "simclr", "report_labels")
+RUN_ORDER = ("random", "convirt", "convirt-equiv", "imagenet", "shuffled", "simclr", "report_labels")
 METRIC_NAMES = {
     "sensitivity": "sensitivity (recall of abnormal)", "specificity": "specificity (recall of normal)",
     "ppv": "PPV (precision of abnormal)", "npv": "NPV (precision of normal)", "accuracy": "accuracy",

@@ -11,8 +11,12 @@ from usconvirt.models.config import ConVIRTConfig, ImageEncoderConfig, TextEncod
 
 LOSSES = ("gce", "tgce", "ce")
 CLASS_BALANCES = ("sampler", "weights", "none")
+# f1_at_half: the checkpoint of best validation macro-F1 at P(abnormal) >= 0.5; auc_then_threshold: the
+# checkpoint of best validation ROC AUC, then the threshold of best validation macro-F1 (training/finetune.py)
+PROTOCOLS = ("f1_at_half", "auc_then_threshold")
 LOGGERS = ("csv", "tensorboard", "mlflow")  # training/monitoring.py builds each
 TEXT_PADDINGS = ("longest", "buckets", "max_length")  # training/fast_step.py's pad_tokens
+EQUIVALENCES = ("none", "identical", "findings")  # training/equivalent_texts.py
 
 
 @dataclass
@@ -69,6 +73,9 @@ class PretrainConfig:
     image_size: int = field(default=224, metadata={"help": "Input image size in pixels."})
     sample_sentence: bool = True  # one sentence per step, uniformly; else all sentences joined
     shuffle_texts: bool = False  # control: each exam's sentences go to another exam's frames
+    # texts that say the same thing share their targets instead of being negatives (docs/pretraining.md):
+    # none (ConVIRT), identical (equal once normalised), findings (equal organ, side, abnormal per sentence)
+    equivalent_texts: str = field(default="none", metadata={"choices": EQUIVALENCES})
     # weight of a GCE term (q = 0.7) on each frame's weak label read from its report (weak_labels.py),
     # through its own linear head, discarded after training; unknown labels add nothing. 0: off.
     report_label_weight: float = 0.0
@@ -117,7 +124,11 @@ class FinetuneConfig:
     train_fraction: float = field(default=1.0, metadata={
         "help": "Share of the labeled training frames used (stratified by label, at least one frame per "
                 "class), e.g. 0.01, 0.1, 1."})
-    patience: int = 5  # epochs without a better validation macro-F1 before stopping
+    patience: int = 5  # epochs without a better validation score (the protocol's) before stopping
+    protocol: str = field(default="f1_at_half", metadata={
+        "choices": PROTOCOLS, "help": "f1_at_half: checkpoint by validation macro-F1 at threshold 0.5; "
+                                      "auc_then_threshold: checkpoint by validation ROC AUC, then the "
+                                      "threshold of best validation macro-F1."})
     # sampler: class-balanced draws; weights: inverse-frequency loss weights
     class_balance: str = field(default="sampler", metadata={"choices": CLASS_BALANCES})
     augment: AugmentConfig = field(default_factory=AugmentConfig)

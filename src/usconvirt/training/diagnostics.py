@@ -70,11 +70,13 @@ def loss_summary(losses: pd.DataFrame, chance: float) -> dict[str, float]:
 
 
 def record_diagnostics(out_dir: str | Path, losses: pd.DataFrame, chance: float,
-                       retrieval: dict[str, Any] | None = None) -> dict[str, float]:
-    """Write loss.csv, epoch_loss.csv and diagnostics.json; returns the last epoch's mean loss and ratio."""
+                       retrieval: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
+                       ) -> dict[str, float]:
+    """Write loss.csv, epoch_loss.csv and diagnostics.json (with `extra`); returns the last epoch's mean
+    loss and ratio."""
     out_dir = Path(out_dir)
     epochs = epoch_loss_table(losses, chance)
-    diagnostics = loss_diagnostics(losses, chance, retrieval, epochs)
+    diagnostics = {**loss_diagnostics(losses, chance, retrieval, epochs), **(extra or {})}
     write_table(losses, out_dir / "loss.csv")
     write_table(epochs, out_dir / "epoch_loss.csv")
     write_json(diagnostics, out_dir / "diagnostics.json")

@@ -1,13 +1,18 @@
 """Fine-tune the normal/abnormal kidney classifier (paper section 4.3) from one initialisation.
 
 All weights (encoder and linear head) are trained with generalized cross-entropy by default, under the
-pre-training augmentations; the model kept is the one with the best validation macro-F1, and training
-stops early when that has not improved for `patience` epochs. See docs/finetuning.md.
+pre-training augmentations. Which model is kept, and where its decision threshold sits, is the
+`protocol`: `f1_at_half` keeps the best validation macro-F1 at P(abnormal) >= 0.5; `auc_then_threshold`
+keeps the best validation ROC AUC, then takes the threshold of best validation macro-F1 with the rule
+export uses (evaluation/exam_level.py's `choose_threshold`) and applies it to the test frames. Training
+stops early when the protocol's score has not improved for `patience` epochs. See docs/finetuning.md.
 
-A chosen model that predicts one class for nearly all validation frames, or whose validation macro-F1
-is at chance (0.5, what any labelling independent of the image scores on average), is marked
-`collapsed` in metrics.json and the stage says so in one line: a collapsed classifier is no evidence
-for or against its initialisation.
+A chosen model is marked `collapsed` in metrics.json, and the stage says so in one line, when it predicts
+one class for nearly all frames of a part, or when its ROC AUC on that part is not above chance beyond
+its patient-bootstrap interval (the interval's low end at or below 0.5). The test is threshold-free on
+purpose: no macro-F1 level is "chance", since an image-independent labelling scores anywhere up to 0.5
+depending on its predicted rate and the part's prevalence. A collapsed classifier is no evidence for or
+against its initialisation.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from usconvirt.data.augment import augment_batch, build_augment
 from usconvirt.data.dataset import Dataset
 from usconvirt.data.frames import FrameDataset, load_frames
 from usconvirt.errors import InputError
+from usconvirt.evaluation.exam_level import choose_threshold
+from usconvirt.evaluation.metrics import confidence_interval, patient_resamples, roc_auc
 from usconvirt.io import atomic_dir, write_json, write_table
 from usconvirt.losses.gce import GeneralizedCrossEntropy
 from usconvirt.losses.truncated_gce import ScheduledTruncatedGCE
@@ -40,14 +47,17 @@ from usconvirt.models.classifier import KidneyClassifier, predict_abnormal, save
 from usconvirt.models.image_encoder import image_encoder_from
 from usconvirt.models.memory_format import standard_layout, use_channels_last
 from usconvirt.training.best_weights import BestWeights
-from usconvirt.training.config import CLASS_BALANCES, LOSSES, FinetuneConfig
+from usconvirt.training.config import CLASS_BALANCES, LOSSES, PROTOCOLS, FinetuneConfig
 from usconvirt.training.trainer import build_trainer, fit
 
 log = logging.getLogger(__name__)
 
 LABELED_PARTS = ("train", "val", "test")
-CHANCE_MACRO_F1 = 0.5  # expected macro-F1 of two-class predictions independent of the image
-COLLAPSE_SHARE = 0.98  # one predicted class for at least this share of validation frames
+CHANCE_AUC = 0.5  # ROC AUC of any score independent of the image, whatever the prevalence
+COLLAPSE_SHARE = 0.98  # one predicted class for at least this share of a part's frames
+COLLAPSE_BOOTSTRAP = 1000  # patient resamples for the AUC interval of the collapse test
+# the validation score each protocol keeps its checkpoint by (logged by FinetuneModule)
+SELECTION_METRIC = {"f1_at_half": "val_macro_f1", "auc_then_threshold": "val_roc_auc"}
 
 
 def check_config(config: FinetuneConfig) -> None:
@@ -56,6 +66,7 @@ def check_config(config: FinetuneConfig) -> None:
         (config.loss in LOSSES, "loss", f"expected one of {', '.join(LOSSES)}"),
         (config.class_balance in CLASS_BALANCES, "class_balance",
          f"expected one of {', '.join(CLASS_BALANCES)}"),
+        (config.protocol in PROTOCOLS, "protocol", f"expected one of {', '.join(PROTOCOLS)}"),
         (0.0 < config.q <= 1.0, "q", "expected 0 < q <= 1"),
         (0.0 < config.k < 1.0, "k", "expected 0 < k < 1"),
         (0.0 < config.train_fraction <= 1.0, "train_fraction", "expected 0 < fraction <= 1"),
@@ -196,50 +207,74 @@ def train_loader(frames: np.ndarray, targets: np.ndarray, config: FinetuneConfig
     return DataLoader(data, batch_size=config.batch_size, sampler=sampler, **feeding)
 
 
-def prediction_table(frames: pd.DataFrame, probs: np.ndarray) -> pd.DataFrame:
-    """The predictions.csv schema (docs/data-format.md); pred thresholds P(abnormal) at 0.5."""
+def prediction_table(frames: pd.DataFrame, probs: np.ndarray, threshold: float = 0.5) -> pd.DataFrame:
+    """The predictions.csv schema (docs/data-format.md); pred: P(abnormal) >= `threshold`."""
     return pd.DataFrame({
         "image_id": frames["image_id"].to_numpy(),
         "exam_id": frames["exam_id"].to_numpy(),
         "patient_id": frames["patient_id"].to_numpy(),
         "label": frames["target"].to_numpy(),
         "prob_abnormal": probs.astype(float),
-        "pred": (probs >= 0.5).astype(int),
+        "pred": (probs >= threshold).astype(int),
     })
 
 
-def _summary(predictions: pd.DataFrame) -> dict[str, Any]:
-    """Macro-F1, accuracy, the shares of frames predicted and truly abnormal, and whether it collapsed."""
+def _summary(predictions: pd.DataFrame, seed: int = 0) -> dict[str, Any]:
+    """Macro-F1, accuracy, ROC AUC with its patient-bootstrap interval, the shares of frames predicted and
+    truly abnormal, and whether the model collapsed on this part."""
     if predictions.empty:
-        return {"macro_f1": None, "accuracy": None, "pred_abnormal_share": None,
-                "true_abnormal_share": None, "collapsed": None}
+        return {"macro_f1": None, "accuracy": None, "roc_auc": None, "roc_auc_ci": None,
+                "pred_abnormal_share": None, "true_abnormal_share": None, "collapsed": None}
     y, pred = predictions["label"], predictions["pred"]
     macro_f1 = float(f1_score(y, pred, average="macro", labels=[0, 1], zero_division=0))
     pred_share = float(pred.mean())
-    return {"macro_f1": macro_f1, "accuracy": float(accuracy_score(y, pred)),
-            "pred_abnormal_share": pred_share, "true_abnormal_share": float(y.mean()),
-            "collapsed": collapsed(pred_share, macro_f1)}
+    auc, ci = auc_interval(predictions, seed)
+    return {"macro_f1": macro_f1, "accuracy": float(accuracy_score(y, pred)), "roc_auc": auc,
+            "roc_auc_ci": ci, "pred_abnormal_share": pred_share, "true_abnormal_share": float(y.mean()),
+            "collapsed": collapsed(pred_share, None if ci is None else ci[0])}
 
 
-def collapsed(pred_abnormal_share: float, macro_f1: float) -> bool:
-    """One class predicted for nearly all frames, or a macro-F1 no better than chance."""
+def auc_interval(predictions: pd.DataFrame, seed: int = 0) -> tuple[float | None, list[float] | None]:
+    """ROC AUC of prob_abnormal and its 95% patient-bootstrap interval; None for a part of one class."""
+    labels, scores = predictions["label"].to_numpy(), predictions["prob_abnormal"].to_numpy()
+    value = float(roc_auc(labels, scores)[0])
+    if np.isnan(value):
+        return None, None
+    weights = patient_resamples(predictions["patient_id"].to_numpy(), COLLAPSE_BOOTSTRAP, seed)
+    low, high = confidence_interval(roc_auc(labels, scores, weights))
+    return value, [low, high]
+
+
+def collapsed(pred_abnormal_share: float, auc_low: float | None) -> bool:
+    """One class predicted for nearly all frames, or a ranking not above chance: the low end of the ROC
+    AUC's bootstrap interval at or below 0.5 (None, a part with one class: the ranking is not judged)."""
     one_class = max(pred_abnormal_share, 1.0 - pred_abnormal_share) >= COLLAPSE_SHARE
-    return bool(one_class or macro_f1 <= CHANCE_MACRO_F1)
+    return bool(one_class or (auc_low is not None and auc_low <= CHANCE_AUC))
 
 
 def collapse_warnings(init: str, val: dict[str, Any]) -> list[str]:
     """The one-line warnings metrics.json carries (and the stage logs) for a collapsed chosen model."""
     if not val.get("collapsed"):
         return []
+    ranking = ("no ROC AUC (one class)" if val.get("roc_auc") is None else
+               f"ROC AUC {val['roc_auc']:.3f} (95% CI {val['roc_auc_ci'][0]:.3f}-{val['roc_auc_ci'][1]:.3f},"
+               f" chance {CHANCE_AUC})")
     return [f"fine-tuning from {init} collapsed: the chosen checkpoint predicts abnormal for "
             f"{100 * val['pred_abnormal_share']:.0f}% of validation frames (truly "
-            f"{100 * val['true_abnormal_share']:.0f}%), validation macro-F1 {val['macro_f1']:.3f} "
-            f"(chance {CHANCE_MACRO_F1})"]
+            f"{100 * val['true_abnormal_share']:.0f}%), validation {ranking}"]
+
+
+def decision_threshold(config: FinetuneConfig, val: pd.DataFrame) -> float:
+    """0.5 for f1_at_half; else the validation threshold of best macro-F1, by export's rule."""
+    if config.protocol == "f1_at_half":
+        return 0.5
+    return choose_threshold(val["label"].to_numpy(), val["prob_abnormal"].to_numpy(), "macro_f1")
 
 
 def finetune(dataset: Dataset, split: pd.DataFrame, out_dir: str | Path,
              config: FinetuneConfig | None = None, *, resume: bool = True) -> dict[str, Any]:
-    """Fine-tune, keep the best model on validation macro-F1, write test/val predictions and metrics."""
+    """Fine-tune, keep the best model by the protocol's validation score, write test/val predictions
+    (thresholded as the protocol says) and metrics."""
     config = config or FinetuneConfig()
     check_config(config)
     out_dir = Path(out_dir)
@@ -260,7 +295,7 @@ def finetune(dataset: Dataset, split: pd.DataFrame, out_dir: str | Path,
              len(targets["train"]), counts[0], counts[1], len(targets["val"]), len(targets["test"]))
 
     if len(np.unique(targets["val"])) < 2:
-        log.warning("the validation frames hold one class only: model selection by macro-F1 is uninformative;"
+        log.warning("the validation frames hold one class only: model selection is uninformative;"
                     " give the split more labeled validation exams")
     class_weight = None
     if config.class_balance == "weights":
@@ -271,10 +306,11 @@ def finetune(dataset: Dataset, split: pd.DataFrame, out_dir: str | Path,
     if config.channels_last:
         use_channels_last(model.encoder)
     module = FinetuneModule(model, config, class_weight, pixels["train"], targets["train"])
-    best = BestWeights("val_macro_f1") if config.best_in_memory else ModelCheckpoint(
-        dirpath=out_dir / "checkpoints", filename="best", monitor="val_macro_f1", mode="max", save_top_k=1,
+    monitor = SELECTION_METRIC[config.protocol]
+    best = BestWeights(monitor) if config.best_in_memory else ModelCheckpoint(
+        dirpath=out_dir / "checkpoints", filename="best", monitor=monitor, mode="max", save_top_k=1,
         save_last=False)
-    stop = EarlyStopping(monitor="val_macro_f1", mode="max", patience=config.patience)
+    stop = EarlyStopping(monitor=monitor, mode="max", patience=config.patience)
     trainer = build_trainer(dataclasses.replace(config.trainer, max_epochs=config.epochs), out_dir,
                             callbacks=[best, stop])
     val_loader = DataLoader(FrameDataset(pixels["val"], targets["val"]), batch_size=config.batch_size)
@@ -286,9 +322,10 @@ def finetune(dataset: Dataset, split: pd.DataFrame, out_dir: str | Path,
     else:
         best_epoch = _restore_best(module, best.best_model_path)
     model = standard_layout(module.model.cpu())
-    predictions = {p: prediction_table(parts[p], predict_abnormal(model, pixels[p], config.batch_size))
-                   for p in ("val", "test")}
-    val = _summary(predictions["val"])
+    probs = {p: predict_abnormal(model, pixels[p], config.batch_size) for p in ("val", "test")}
+    threshold = decision_threshold(config, prediction_table(parts["val"], probs["val"]))
+    predictions = {p: prediction_table(parts[p], probs[p], threshold) for p in ("val", "test")}
+    val = _summary(predictions["val"], config.seed)
     warnings = collapse_warnings(config.init, val)
     for line in warnings:
         log.warning(line)
@@ -296,10 +333,13 @@ def finetune(dataset: Dataset, split: pd.DataFrame, out_dir: str | Path,
         "init": config.init,
         "loss": config.loss,
         "class_balance": config.class_balance,
+        "protocol": config.protocol,
+        "selected_by": monitor,
+        "threshold": threshold,
         "best_epoch": best_epoch,
         "epochs_run": int(trainer.current_epoch),
         "val": val,
-        "test": _summary(predictions["test"]),
+        "test": _summary(predictions["test"], config.seed),
         "warnings": warnings,
         "frames": {p: int(len(targets[p])) for p in LABELED_PARTS},
         "train_class_counts": {"normal": int(counts[0]), "abnormal": int(counts[1])},

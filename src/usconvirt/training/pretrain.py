@@ -9,6 +9,8 @@ loss per epoch is compared with chance, ln(batch) (`diagnostics.json`, `epoch_lo
 `contrastive_group` (losses/grouped_infonce.py): a physical batch of G x 32 scored as G 32-way losses.
 `shuffle_texts` is the shuffled-text control: every exam gets another exam's sentences, so what the
 encoder still gains comes from training on ultrasound frames, not from the reports.
+`equivalent_texts` gives texts that say the same thing shared targets (training/equivalent_texts.py);
+whatever it is, the summary and diagnostics.json count how many in-batch negatives were equivalent texts.
 `report_label_weight` adds the reports' weak labels (`usconvirt.weak_labels`) as a GCE term on the image
 features: ConVIRT and the report-label control (`training/report_labels.py`) in one loss.
 """
@@ -33,11 +35,12 @@ from usconvirt.data.frames import load_frames
 from usconvirt.errors import InputError
 from usconvirt.losses.gce import gce_per_sample
 from usconvirt.losses.grouped_infonce import contrastive_chance, grouped_convirt_loss
-from usconvirt.losses.infonce import convirt_loss
+from usconvirt.losses.infonce import convirt_loss, equivalent_negatives
 from usconvirt.models.convirt import ConVIRT, create_convirt, load_tokenizer, save_convirt
 from usconvirt.models.memory_format import standard_layout, use_channels_last
 from usconvirt.training.config import PretrainConfig, TrainerConfig
 from usconvirt.training.diagnostics import loss_summary, record_diagnostics, split_heldout_exams
+from usconvirt.training.equivalent_texts import TextKeys
 from usconvirt.training.fast_step import compile_encoders, optimizer_options, pad_tokens
 from usconvirt.training.monitoring import FinalMetrics
 from usconvirt.training.trainer import build_trainer, fit
@@ -47,26 +50,28 @@ log = logging.getLogger(__name__)
 
 
 class PairDataset(torch.utils.data.Dataset):
-    """(uint8 frame (1, S, S), text, weak label) per pair; the sentence is drawn anew at every visit. The
-    weak label is a class index, UNKNOWN_CODE where unknown or not given."""
+    """(uint8 frame (1, S, S), text, weak label, text key) per pair; the sentence is drawn anew at every
+    visit. The weak label is a class index, UNKNOWN_CODE where unknown or not given; texts of equal key are
+    equivalent (`keys`; default: equal once normalised)."""
 
     def __init__(self, frames: np.ndarray, texts: list[list[str]], sample_sentence: bool = True,
-                 labels: list[int] | None = None) -> None:
+                 labels: list[int] | None = None, keys: TextKeys | None = None) -> None:
         if len(frames) != len(texts):
             raise ValueError(f"{len(frames)} frames but {len(texts)} text lists")
         self.frames = torch.from_numpy(np.ascontiguousarray(frames))
         self.texts = texts
         self.sample_sentence = sample_sentence
         self.labels = torch.as_tensor([UNKNOWN_CODE] * len(frames) if labels is None else labels)
+        self.keys = keys or TextKeys()
 
     def __len__(self) -> int:
         return len(self.frames)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, str, int]:
-        texts = self.texts[i]
+        texts = list(self.texts[i])
         # torch's RNG: seeded per worker by Lightning's seed_everything(workers=True)
-        text = texts[int(torch.randint(len(texts), ()))] if self.sample_sentence else " ".join(texts)
-        return self.frames[i].unsqueeze(0), text, int(self.labels[i])
+        chosen = [texts[int(torch.randint(len(texts), ()))]] if self.sample_sentence else texts
+        return self.frames[i].unsqueeze(0), " ".join(chosen), int(self.labels[i]), self.keys(chosen)
 
 
 class PairCollate:
@@ -77,14 +82,17 @@ class PairCollate:
         self.max_length = max_length
         self.padding = padding
 
-    def __call__(self, items: list[tuple[torch.Tensor, str, int]]) -> dict[str, torch.Tensor]:
-        frames, texts, labels = zip(*items, strict=True)
+    def __call__(self, items: list[tuple]) -> dict[str, torch.Tensor]:
+        frames, texts, labels, *keys = zip(*items, strict=True)
         tokens = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
                                 return_tensors="pt")
         if self.padding != "longest":
             tokens = pad_tokens(tokens, self.padding, self.max_length, self.tokenizer.pad_token_id)
-        return {"images": torch.stack(frames), "labels": torch.tensor(labels),
-                "input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"]}
+        batch = {"images": torch.stack(frames), "labels": torch.tensor(labels),
+                 "input_ids": tokens["input_ids"], "attention_mask": tokens["attention_mask"]}
+        if keys:  # the texts' equivalence keys
+            batch["text_keys"] = torch.tensor(keys[0], dtype=torch.long)
+        return batch
 
 
 def pair_loader(dataset: PairDataset, tokenizer, config: PretrainConfig, *, shuffle: bool = True,
@@ -180,6 +188,7 @@ class ConVIRTModule(ContrastiveModule):
 
     def __init__(self, model: ConVIRT, config: PretrainConfig) -> None:
         super().__init__(model, config)
+        self.negatives = [0, 0]  # in-batch negatives seen: equivalent texts, all
         # discarded after training: only the image encoder carries over. Drawn aside from the seeded
         # stream, so data order and first views stay those of ConVIRT alone.
         self.report_head = None
@@ -193,6 +202,12 @@ class ConVIRTModule(ContrastiveModule):
         if self.training:
             images = augment_batch(self.augment, images)
         return {**batch, "images": images}
+
+    def negative_summary(self) -> dict[str, float]:
+        """How many in-batch negatives were equivalent texts (summary, diagnostics.json)."""
+        equivalent, negatives = int(self.negatives[0]), self.negatives[1]
+        return {"equivalent_negatives": equivalent, "negatives": negatives,
+                "equivalent_negative_share": equivalent / negatives if negatives else 0.0}
 
     def gather(self, embeddings: torch.Tensor, *, sync_grads: bool = True) -> torch.Tensor:
         """Contrastive groups formed per rank need no other rank's rows."""
@@ -210,11 +225,16 @@ class ConVIRTModule(ContrastiveModule):
         features = self.model.image_encoder(batch["images"])
         image_emb = self.gather(self.model.image_projection(features))
         text_emb = self.gather(self.model.text_features(batch["input_ids"], batch["attention_mask"]))
+        # gathered like the embeddings, so rows and keys stay aligned across ranks
+        keys = self.gather(batch["text_keys"], sync_grads=False) if "text_keys" in batch else None
+        targets = keys if self.config.equivalent_texts != "none" else None
         if self.config.contrastive_group is not None:
             loss = grouped_convirt_loss(image_emb, text_emb, self.config.contrastive_group, self.config.tau,
-                                        self.config.lam)
+                                        self.config.lam, targets)
         else:
-            loss = convirt_loss(image_emb, text_emb, self.config.tau, self.config.lam)
+            loss = convirt_loss(image_emb, text_emb, self.config.tau, self.config.lam, targets)
+        if keys is not None:
+            self.count_equivalent(keys)
         # the loss curve and its chance line stay the image-text loss's; the label term is logged beside
         self.record_loss(loss, len(batch["images"]), self.chance(len(batch["images"])))
         if self.report_head is None:
@@ -228,6 +248,21 @@ class ConVIRTModule(ContrastiveModule):
         loss = (per_frame * known).sum() / known.sum().clamp(min=1.0)
         self.log("train/report_label_loss", loss, batch_size=len(labels))
         return loss
+
+    def count_equivalent(self, keys: torch.Tensor) -> None:
+        """Add this step's equivalent and all in-batch negatives, over the candidates each row is scored
+        against (its contrastive group, or the whole gathered batch)."""
+        group = self.config.contrastive_group
+        if group is not None and group < len(keys):
+            cut = len(keys) // group * group
+            counts = [equivalent_negatives(keys[:cut].view(-1, group))]
+            if len(keys) - cut > 1:
+                counts.append(equivalent_negatives(keys[cut:]))
+        else:
+            counts = [equivalent_negatives(keys)]
+        for equivalent, negatives in counts:
+            self.negatives[0] += equivalent
+            self.negatives[1] += negatives
 
 
 def trainer_config(config: PretrainConfig) -> TrainerConfig:
@@ -279,15 +314,20 @@ def pretrain(
     weak_labels: pd.DataFrame | None = None,
     resume: bool = True,
     callbacks: list[L.Callback] | None = None,
+    findings: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Pre-train on `pairs` (image_id, exam_id, texts), save the model under `out_dir`; returns a summary.
 
-    `weak_labels` (a `usconvirt.weak_labels` table) is read when `report_label_weight` is above 0."""
+    `weak_labels` (a `usconvirt.weak_labels` table) is read when `report_label_weight` is above 0;
+    `findings` (normalised sentence -> finding, `sentence_findings`) for `equivalent_texts: findings`."""
     config = config or PretrainConfig()
     out_dir = Path(out_dir)
     if pairs.empty:
         raise InputError("no image-text pairs to pre-train on", field="pairs")
     check_speed_settings(config)
+    if config.equivalent_texts == "findings" and not findings:
+        raise InputError("equivalent_texts 'findings' needs the sentence table's findings",
+                         file="pretrain config", field="equivalent_texts")
     if config.report_label_weight < 0:
         raise InputError(f"expected a weight >= 0, got {config.report_label_weight}", file="pretrain config",
                          field="report_label_weight")
@@ -307,7 +347,8 @@ def pretrain(
                             workers=max(1, config.num_workers))
     labels = (pair_weak_labels(dataset, train_pairs, weak_labels, config) if config.report_label_weight > 0
               else None)
-    data = PairDataset(frames, texts, config.sample_sentence, labels)
+    data = PairDataset(frames, texts, config.sample_sentence, labels,
+                       TextKeys(config.equivalent_texts, findings))
     module = ConVIRTModule(create_convirt(config.model_config(), tokenizer), config)
     if config.channels_last:
         use_channels_last(module.model.image_encoder)
@@ -321,13 +362,13 @@ def pretrain(
     losses = module.loss_table()
     chance = module.chance(min(len(data), config.batch_size))
     summary = {"pairs": len(data), "heldout_pairs": len(heldout), "steps": int(trainer.global_step),
-               **loss_summary(losses, chance), "out_dir": str(out_dir)}
+               **loss_summary(losses, chance), **module.negative_summary(), "out_dir": str(out_dir)}
     if trainer.is_global_zero:
         model = standard_layout(module.model.cpu().eval())
         save_convirt(model, out_dir, {"pretrain": to_dict(config)})
         retrieval = recall.result if recall.result is not None else heldout_retrieval(model, dataset, heldout,
                                                                                          config)
-        summary.update(record_diagnostics(out_dir, losses, chance, retrieval))
+        summary.update(record_diagnostics(out_dir, losses, chance, retrieval, module.negative_summary()))
     log.info("pre-training done: %s", summary)
     return summary
 
