@@ -1,4 +1,4 @@
-"""Datasets of small organ crops (the kind of issue 13's real frames) and the default stage run on them.
+"""Datasets of small organ crops (the kind of real abdominal frames) and the default stage run on them.
 
     python bench/cluster_crops.py make SYNTH_DATASET OUT [--seed 1] [--scanner]
     python bench/cluster_crops.py run DATASET [DATASET ...] [--set key=value ...] [--shared-preprocessing]

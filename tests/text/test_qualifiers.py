@@ -26,7 +26,7 @@ def test_abnormal_with_negation(nlp, sentence, expected):
     assert abnormal([t.norm_ for t in nlp(sentence)]) is expected
 
 
-# Issue 15, round 2: the conventions of qualifiers.py's docstring, one rule per line.
+# The conventions of qualifiers.py's docstring, one rule per line.
 @pytest.mark.parametrize(("sentence", "expected"), [
     ("Kyste simple de 12 mm, Bosniak I.", True),  # a simple cyst is a finding
     ("Dilatation des cavités en régression.", True),  # still there

@@ -117,7 +117,7 @@ FINDING_PREFIXES = (
     "diminu",
     "amorti",
     "ectasi",
-    # issue 15, round 2: findings of French renal reports the list lacked (stones, masses, post-operative
+    # findings of French renal reports the list lacked (stones, masses, post-operative
     # states, Doppler and size changes, infarcts, collections)
     "nephrolithias",
     "urolithias",
