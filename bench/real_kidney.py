@@ -254,10 +254,9 @@ def run_draw(config: dict, work: Path, draw: int, frames: pd.DataFrame, images: 
              args: argparse.Namespace) -> list[dict]:
     """Pre-train once for the draw (the pipeline's stages), then fine-tune every init, seed and fraction."""
     from usconvirt.data import load_dataset
-    from usconvirt.io import read_table
+    from usconvirt.io import read_table, write_table
     from usconvirt.pipeline import run_pipeline
-    from usconvirt.stages import STAGES, finetune_runs, machine_decisions
-    from usconvirt.training.finetune import finetune
+    from usconvirt.stages import STAGES, finetune_runs, machine_decisions, run_finetune
 
     run_dir = work / f"draw{draw}"
     exams = series_reports(frames, seed=draw, style=args.report_style)
@@ -273,18 +272,23 @@ def run_draw(config: dict, work: Path, draw: int, frames: pd.DataFrame, images: 
     cells = []
     for fraction in args.fractions:
         split_f = finetune_split(split, labelled_series(frames, fraction, draw))
+        split_path = run_dir / "finetune" / f"{fraction:g}" / "split.csv"
+        write_table(split_f, split_path)
         n_train = int(images["exam_id"].isin(split_f.loc[split_f["part"] == "train", "exam_id"]).sum())
         base = {"fraction": fraction, "draw": draw, "train_frames": n_train}
         cells.append({**base, "seed": -1, "init": "pixel PCA + LR",
                       **pixel_baseline(dataset, split_f, args.image_size, args.n_bootstrap)})
         print(_cell_line(cells[-1]), flush=True)
         for seed in range(args.seeds):
-            for name, init in inits.items():
-                target = run_dir / "finetune" / f"{fraction:g}" / f"seed{seed}" / name
-                if not (target / "predictions.csv").exists():
-                    finetune(dataset, split_f, target, replace(settings.finetune, init=init, seed=seed),
-                             resume=False)
-                p = read_table(target / "predictions.csv")
+            # the fine-tuning stage itself, on this fraction's split, one directory per seed
+            cell = layout.with_paths(split=split_path,
+                                     finetune=run_dir / "finetune" / f"{fraction:g}" / f"seed{seed}")
+            todo = {n: i for n, i in inits.items() if not (cell.finetuning(n) / "predictions.csv").exists()}
+            if todo:
+                run_finetune(replace(settings, finetune=replace(settings.finetune, seed=seed)), cell,
+                             runs=todo, resume=False)
+            for name in inits:
+                p = read_table(cell.finetuning(name) / "predictions.csv")
                 cells.append({**base, "seed": seed, "init": name, **test_metrics(
                     p["label"].astype(int).to_numpy(), p["pred"].astype(int).to_numpy(),
                     p["prob_abnormal"].astype(float).to_numpy(), p["patient_id"].to_numpy(),
