@@ -24,14 +24,16 @@ pre-trained on.
 
 Everything runs through the package's own doors: `run_pipeline` with the stages of `usconvirt run` up to
 pre-training (split from this bench's split file, clustering, sentences, pairs, tokenizer, ConVIRT and the
-controls asked for), then `finetune` with the validated config's fine-tuning settings per init, fine-tuning
-seed and fraction (`--set finetune.protocol=auc_then_threshold` for the validation-threshold protocol).
+controls asked for), then the fine-tuning stage per protocol, fraction, fine-tuning seed and init, with the
+validated config's fine-tuning settings (`--protocols f1_at_half auc_then_threshold` fine-tunes the same
+pre-trained encoders under both checkpoint protocols, so before and after are paired).
 The config is configs/demo.yaml (`--config`) with `--set SECTION.KEY=VALUE` changes.
 
-Printed: per cell (fraction, draw, seed, init) the test macro-F1 and ROC AUC with 95% series-bootstrap
-intervals; per fraction and init the mean ± sd over cells, beside a pixel-PCA logistic regression fitted
-on the same labelled frames; and the paired differences of each init against random, SimCLR and ConVIRT (mean,
-sd, cells won). The cells go to WORK/cells.csv; a killed study resumes from its finished runs.
+Printed: per cell (protocol, fraction, draw, seed, init) the test macro-F1 and ROC AUC with 95%
+series-bootstrap intervals; per protocol, fraction and init the mean ± sd over cells, beside a pixel-PCA
+logistic regression fitted on the same labelled frames; the paired differences of each init against random,
+SimCLR and ConVIRT (mean, sd, cells won); and with two protocols, each init's second protocol minus its
+first. The cells go to WORK/cells.csv; a killed study resumes from its finished runs.
 """
 
 from __future__ import annotations
@@ -270,26 +272,27 @@ def run_draw(config: dict, work: Path, draw: int, frames: pd.DataFrame, images: 
     dataset, split = load_dataset(dataset_dir), read_table(layout.split)
     inits = finetune_runs(settings, layout)
     cells = []
+    protocols = args.protocols or [settings.finetune.protocol]
     for fraction in args.fractions:
         split_f = finetune_split(split, labelled_series(frames, fraction, draw))
         split_path = run_dir / "finetune" / f"{fraction:g}" / "split.csv"
         write_table(split_f, split_path)
         n_train = int(images["exam_id"].isin(split_f.loc[split_f["part"] == "train", "exam_id"]).sum())
         base = {"fraction": fraction, "draw": draw, "train_frames": n_train}
-        cells.append({**base, "seed": -1, "init": "pixel PCA + LR",
+        cells.append({**base, "protocol": "-", "seed": -1, "init": "pixel PCA + LR",
                       **pixel_baseline(dataset, split_f, args.image_size, args.n_bootstrap)})
         print(_cell_line(cells[-1]), flush=True)
-        for seed in range(args.seeds):
-            # the fine-tuning stage itself, on this fraction's split, one directory per seed
-            cell = layout.with_paths(split=split_path,
-                                     finetune=run_dir / "finetune" / f"{fraction:g}" / f"seed{seed}")
+        for protocol, seed in ((p, s) for p in protocols for s in range(args.seeds)):
+            # the fine-tuning stage itself, on this fraction's split, one directory per protocol and seed
+            cell = layout.with_paths(
+                split=split_path, finetune=run_dir / "finetune" / protocol / f"{fraction:g}" / f"seed{seed}")
             todo = {n: i for n, i in inits.items() if not (cell.finetuning(n) / "predictions.csv").exists()}
             if todo:
-                run_finetune(replace(settings, finetune=replace(settings.finetune, seed=seed)), cell,
-                             runs=todo, resume=False)
+                tuned = replace(settings.finetune, seed=seed, protocol=protocol)
+                run_finetune(replace(settings, finetune=tuned), cell, runs=todo, resume=False)
             for name in inits:
                 p = read_table(cell.finetuning(name) / "predictions.csv")
-                cells.append({**base, "seed": seed, "init": name, **test_metrics(
+                cells.append({**base, "protocol": protocol, "seed": seed, "init": name, **test_metrics(
                     p["label"].astype(int).to_numpy(), p["pred"].astype(int).to_numpy(),
                     p["prob_abnormal"].astype(float).to_numpy(), p["patient_id"].to_numpy(),
                     args.n_bootstrap)})
@@ -298,35 +301,49 @@ def run_draw(config: dict, work: Path, draw: int, frames: pd.DataFrame, images: 
 
 
 def _cell_line(cell: dict) -> str:
-    return (f"{cell['fraction']:g} draw {cell['draw']} seed {cell['seed']} {cell['init']}: macro-F1 "
+    return (f"{cell['protocol']} {cell['fraction']:g} draw {cell['draw']} seed {cell['seed']} "
+            f"{cell['init']}: macro-F1 "
             f"{cell['f1']:.3f} ({cell['f1_low']:.3f}-{cell['f1_high']:.3f}), AUC {cell['auc']:.3f} "
             f"({cell['auc_low']:.3f}-{cell['auc_high']:.3f})")
 
 
-def summary(cells: pd.DataFrame) -> pd.DataFrame:
-    """Per fraction and init: cells, mean ± sd of test macro-F1 and AUC."""
-    def mean_sd(values: pd.Series) -> str:
-        return f"{values.mean():.3f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.3f}"
+def _mean_sd(values: pd.Series) -> str:
+    return f"{values.mean():.3f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.3f}"
 
-    rows = [{"fraction": fraction, "init": init, "cells": len(group), "macro-F1": mean_sd(group["f1"]),
-             "AUC": mean_sd(group["auc"])}
-            for (fraction, init), group in cells.groupby(["fraction", "init"], sort=False)]
+
+def summary(cells: pd.DataFrame) -> pd.DataFrame:
+    """Per protocol, fraction and init: cells, mean ± sd of test macro-F1 and AUC."""
+    rows = [{"protocol": protocol, "fraction": fraction, "init": init, "cells": len(group),
+             "macro-F1": _mean_sd(group["f1"]), "AUC": _mean_sd(group["auc"])}
+            for (protocol, fraction, init), group in cells.groupby(["protocol", "fraction", "init"],
+                                                                   sort=False)]
     return pd.DataFrame(rows)
 
 
+def _differences(label: str, diff: pd.Series) -> str:
+    sd = f"{diff.std():.3f}" if len(diff) > 1 else "n/a"
+    return f"{label} {diff.mean():+.3f} (sd {sd}; won {int((diff > 0).sum())} of {len(diff)} cells)"
+
+
 def paired(cells: pd.DataFrame, controls: tuple[str, ...] = ("random", "simclr", "convirt")) -> list[str]:
-    """Each init minus each control, paired by (fraction, draw, seed): mean, sd and cells won."""
+    """Each init minus each control, paired by (protocol, fraction, draw, seed): mean, sd and cells
+    won; with two protocols, also each init's second protocol minus its first."""
     lines = []
     runs = cells[cells["seed"] >= 0]
+    protocols = list(dict.fromkeys(runs["protocol"]))
     for metric in ("f1", "auc"):
-        wide = runs.pivot_table(index=["fraction", "draw", "seed"], columns="init", values=metric)
-        for fraction, table in wide.groupby(level="fraction"):
+        wide = runs.pivot_table(index=["protocol", "fraction", "draw", "seed"], columns="init", values=metric)
+        for (protocol, fraction), table in wide.groupby(level=["protocol", "fraction"], sort=False):
             for control in (c for c in controls if c in table.columns):
                 for init in (i for i in table.columns if i not in controls[: controls.index(control) + 1]):
-                    diff = (table[init] - table[control]).dropna()
-                    sd = f"{diff.std():.3f}" if len(diff) > 1 else "n/a"
-                    lines.append(f"{fraction:g} {metric}: {init} minus {control} {diff.mean():+.3f} "
-                                 f"(sd {sd}; won {int((diff > 0).sum())} of {len(diff)} cells)")
+                    lines.append(_differences(f"{protocol} {fraction:g} {metric}: {init} minus {control}",
+                                              (table[init] - table[control]).dropna()))
+        if len(protocols) == 2:
+            by_protocol = runs.pivot_table(index=["fraction", "draw", "seed", "init"], columns="protocol",
+                                           values=metric)
+            for (fraction, init), table in by_protocol.groupby(level=["fraction", "init"]):
+                label = f"{fraction:g} {metric}: {init}, {protocols[1]} minus {protocols[0]}"
+                lines.append(_differences(label, (table[protocols[1]] - table[protocols[0]]).dropna()))
     return lines
 
 
@@ -348,6 +365,9 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--report-style", default="templated")
     parser.add_argument("--n-bootstrap", type=int, default=1000)
+    parser.add_argument("--protocols", nargs="+", default=None,
+                        help="fine-tuning checkpoint protocols, each on the same pre-trained encoders "
+                             "(default: the config's finetune.protocol)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     args = parser.parse_args()
 
