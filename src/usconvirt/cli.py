@@ -442,6 +442,7 @@ def evaluate(
 ) -> None:
     """The paper's Table 1, NPV/PPV/sensitivity/specificity/ROC-AUC with patient-bootstrap 95% CIs."""
     from usconvirt.pipeline_config import section_config
+    from usconvirt.run_layout import TABLE1_MD
     from usconvirt.stages import run_evaluate
 
     cfg = section_config(config, "evaluation", _given(EvaluationConfig, locals()))
@@ -454,7 +455,7 @@ def evaluate(
         runs[name] = Path(path)
     run_evaluate(_settings(evaluation=cfg), _layout(out.parent, dataset=dataset, evaluation=out), runs=runs,
                  sides=dataset is not None)
-    typer.echo((out / "table1.md").read_text(encoding="utf-8").rstrip())
+    typer.echo((out / TABLE1_MD).read_text(encoding="utf-8").rstrip())
     typer.echo(f"{out}: table1.md/.csv/.json, metrics.json/.csv")
 
 
@@ -532,9 +533,10 @@ def _verbose() -> bool:
 
 
 def _finish(settings, layout) -> None:
+    from usconvirt.run_layout import METRICS_JSON
     from usconvirt.stages import headline
 
-    if (layout.evaluation / "metrics.json").exists():
+    if (layout.evaluation / METRICS_JSON).exists():
         typer.echo(headline(layout))
     if layout.report.exists():
         typer.echo(f"report: {layout.report}")

@@ -34,6 +34,25 @@ LOCK = ".lock"
 RESOLVED_CONFIG = "config.resolved.yaml"
 CHECKPOINTS = "checkpoints"
 
+# Files inside a stage's own directory that another module reads back (a later stage, the report, the
+# bundle export): the writer and its readers take the name from here.
+METRICS_JSON = "metrics.json"  # cluster/, finetune/NAME/ and evaluation/ each write one
+CLUSTER_MAPPING = "mapping.yaml"  # cluster/: cluster -> organ
+MONTAGES_DIR = "montages"  # cluster/: one PNG a cluster
+PREDICTIONS = "predictions.csv"  # finetune/NAME/: test frames
+VAL_PREDICTIONS = "val_predictions.csv"  # finetune/NAME/: validation frames
+LOSS = "loss.csv"  # a pre-training directory: one row a logged step
+EPOCH_LOSS = "epoch_loss.csv"
+DIAGNOSTICS = "diagnostics.json"
+TABLE1_MD = "table1.md"  # evaluation/: Table 1 as the paper lays it out
+TABLE1_CSV = "table1.csv"  # evaluation/: Table 1 with `metric/run` columns
+METRICS_TABLE = "metrics.csv"  # evaluation/: metrics.json as a long table
+REPRESENTATION = "representation.csv"
+TSNE_PLOT = "tsne.png"
+RETRIEVAL = "retrieval.json"
+LABEL_EFFICIENCY_TABLE = "label_efficiency.csv"
+LABEL_EFFICIENCY_PLOT = "label_efficiency.png"
+
 
 @dataclass(frozen=True)
 class RunLayout:
@@ -96,6 +115,11 @@ class RunLayout:
 
     def finetuning(self, name: str) -> Path:
         return self.finetune / name
+
+    @classmethod
+    def of(cls, run: str | Path | RunLayout) -> RunLayout:
+        """`run` itself when it is a layout, else the standard layout of the run directory `run`."""
+        return run if isinstance(run, RunLayout) else cls(Path(run))
 
     @property
     def manifest(self) -> Path:

@@ -21,7 +21,17 @@ import pandas as pd
 from usconvirt.io import read_table, write_json, write_table
 from usconvirt.pipeline import Stage, fingerprint, run_decisions, run_pipeline
 from usconvirt.pipeline_config import PipelineConfig
-from usconvirt.run_layout import CHECKPOINTS, CONTROL_DIRS, RunLayout
+from usconvirt.run_layout import (
+    CHECKPOINTS,
+    CONTROL_DIRS,
+    LABEL_EFFICIENCY_TABLE,
+    LOSS,
+    METRICS_JSON,
+    PREDICTIONS,
+    TABLE1_MD,
+    TSNE_PLOT,
+    RunLayout,
+)
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +203,7 @@ def run_pretrain(config: PipelineConfig, layout: RunLayout, *, resume: bool = Tr
 def _pretrain_outputs(config: PipelineConfig, layout: RunLayout) -> list[Path]:
     """ConVIRT's files and each control's encoder that finetune_inits asks for (a new one reruns it)."""
     controls = [name for name in config.finetune_inits if name in CONTROL_DIRS]
-    return [layout.pretrain / "image_encoder", layout.pretrain / "loss.csv",
+    return [layout.pretrain / "image_encoder", layout.pretrain / LOSS,
             *(layout.pretraining(name) / "image_encoder" for name in controls)]
 
 
@@ -252,7 +262,7 @@ def run_finetune(config: PipelineConfig, layout: RunLayout, *, runs: Mapping[str
 
 
 def _finetune_outputs(config: PipelineConfig, layout: RunLayout) -> list[Path]:
-    return [layout.finetuning(name) / "predictions.csv" for name in finetune_runs(config, layout)]
+    return [layout.finetuning(name) / PREDICTIONS for name in finetune_runs(config, layout)]
 
 
 # --- evaluate ---------------------------------------------------------------------------------------
@@ -272,7 +282,7 @@ def run_evaluate(config: PipelineConfig, layout: RunLayout, *, runs: Mapping[str
 
 def headline(layout: RunLayout) -> str:
     """One line: test macro-F1 per initialisation with its bootstrap CI, from evaluation/metrics.json."""
-    runs = json.loads((layout.evaluation / "metrics.json").read_text())["runs"]
+    runs = json.loads((layout.evaluation / METRICS_JSON).read_text())["runs"]
     return "test macro-F1: " + ", ".join(
         f"{name} {m['macro_f1']['value']:.3f} ({m['macro_f1']['ci_low']:.3f}-{m['macro_f1']['ci_high']:.3f})"
         for name, m in runs.items())
@@ -285,7 +295,7 @@ def run_represent(config: PipelineConfig, layout: RunLayout, *, imagenet: bool |
 
     if imagenet is None:
         imagenet = "imagenet" in finetune_runs(config, layout)
-    measure_run(layout.out, dataset=layout.dataset, imagenet=imagenet, seed=config.evaluation.seed)
+    measure_run(layout, dataset=layout.dataset, imagenet=imagenet, seed=config.evaluation.seed)
     return "t-SNE, linear probe, kNN, retrieval and zero-shot written"
 
 
@@ -316,7 +326,7 @@ def _encoder_fingerprint(init: str) -> str | None:
 def run_report(config: PipelineConfig, layout: RunLayout) -> str:
     from usconvirt.evaluation.report import write_report
 
-    return str(write_report(layout.out, layout.report, dataset=layout.dataset))
+    return str(write_report(layout, dataset=layout.dataset))
 
 
 def _files(*names: str):
@@ -352,13 +362,13 @@ PRETRAIN = Stage("pretrain", run_pretrain, inputs=_files("pairs", "weak_labels",
 FINETUNE = Stage("finetune", run_finetune, inputs=_files("split", "pretrain/image_encoder"),
                  outputs=_finetune_outputs, sections=("finetune", "finetune_inits", "pretrain"),
                  state=_checkpoints(f"finetune/*/{CHECKPOINTS}"))
-EVALUATE = Stage("evaluate", run_evaluate, inputs=_finetune_outputs, outputs=_files("evaluation/table1.md"),
-                 sections=("evaluation",))
+EVALUATE = Stage("evaluate", run_evaluate, inputs=_finetune_outputs,
+                 outputs=_files(f"evaluation/{TABLE1_MD}"), sections=("evaluation",))
 REPRESENT = Stage("represent", run_represent, inputs=_files("split", "pretrain/image_encoder"),
-                  outputs=_files("evaluation/tsne.png"), sections=("evaluation", "pretrain"))
+                  outputs=_files(f"evaluation/{TSNE_PLOT}"), sections=("evaluation", "pretrain"))
 LABEL_EFFICIENCY = Stage("label_efficiency", run_label_efficiency,
                          inputs=_files("split", "pretrain/image_encoder"),
-                         outputs=_files("evaluation/label_efficiency.csv"),
+                         outputs=_files(f"evaluation/{LABEL_EFFICIENCY_TABLE}"),
                          sections=("label_efficiency", "finetune", "evaluation"),
                          enabled=lambda config, layout: config.label_efficiency.enabled)
 REPORT = Stage("report", run_report, inputs=_files("evaluation", "split"), outputs=_files("report"))

@@ -11,6 +11,7 @@ import pytest
 from usconvirt.data import load_dataset
 from usconvirt.evaluation.report import maps_section
 from usconvirt.evaluation.report_maps import InitMaps, gallery_rows, init_maps, kidney_regions, pointing_game
+from usconvirt.run_layout import RunLayout
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def test_the_report_section_shows_the_pointing_game_and_captioned_frames(exporte
     kept = exported["kept"]
     run = tmp_path / "run"
     shutil.copytree(kept / "finetune", run / "finetune" / "random")
-    blocks = maps_section(run, load_dataset(kept / "dataset"))
+    blocks = maps_section(RunLayout(run), load_dataset(kept / "dataset"))
     kinds = [b["kind"] for b in blocks]
     assert "figure" in kinds and kinds.count("gallery") == 1
     pointing = next(b for b in blocks if b["kind"] == "table")

@@ -15,6 +15,9 @@ from typer.testing import CliRunner
 from usconvirt.cli import app
 from usconvirt.errors import InputError
 from usconvirt.evaluation.report import json_tables, metrics_with_ci, report_data, write_report
+from usconvirt.pipeline_config import PipelineConfig
+from usconvirt.run_layout import RunLayout
+from usconvirt.stages import run_report
 
 SECRET = "Madame Dupont, kyste secret"  # report / sentence text that must never reach the HTML
 
@@ -107,6 +110,24 @@ def test_report_of_a_populated_run_shows_every_section_without_report_text(tmp_p
     assert SECRET not in page and "Dupont" not in page
     assert "test0-normal" not in page  # no image ids either
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_the_report_stage_reads_the_files_where_its_layout_puts_them(tmp_path):
+    run = populated_run(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (run / "split.csv").rename(elsewhere / "parts.csv")
+    (run / "cluster").rename(elsewhere / "clusters")
+    layout = RunLayout(run, split=elsewhere / "parts.csv", cluster=elsewhere / "clusters",
+                       report=elsewhere / "report.html")
+
+    run_report(PipelineConfig(), layout)
+    page = re.sub(r' class="text"', "", (elsewhere / "report.html").read_text(encoding="utf-8"))
+    assert not (run / "report.html").exists()
+    assert "<td>pretrain</td>" in page and "RUN/split.csv" not in page
+    assert re.search(r"<td>frames clustered</td>\s*<td>40</td>", page) and "0.667" in page
+    default = write_report(run).read_text(encoding="utf-8")  # the standard paths no longer hold them
+    assert "Not run: split (RUN/split.csv)" in default and "Not run: clustering" in default
 
 
 def test_report_of_an_empty_run_says_what_was_not_run(tmp_path):
@@ -258,6 +279,6 @@ def test_measure_run_compares_every_pretraining_run(tmp_path):
     (tmp_path / "pretrain" / "image_encoder").mkdir(parents=True)
     (tmp_path / "pretrain_shuffled" / "image_encoder").mkdir(parents=True)
     (tmp_path / "pretrain_simclr").mkdir()  # no encoder yet: not compared
-    assert run_encoders(tmp_path, imagenet=True) == {
+    assert run_encoders(RunLayout(tmp_path), imagenet=True) == {
         "random": "random", "ImageNet": "imagenet", "ConVIRT": f"convirt:{tmp_path / 'pretrain'}",
         "shuffled": f"convirt:{tmp_path / 'pretrain_shuffled'}"}

@@ -33,7 +33,7 @@ from usconvirt.evaluation.metrics import confidence_interval
 from usconvirt.io import atomic_dir, read_table
 from usconvirt.models.classifier import load_classifier
 from usconvirt.models.convirt import ConVIRT, load_convirt, save_convirt
-from usconvirt.run_layout import RunLayout
+from usconvirt.run_layout import METRICS_JSON, PREDICTIONS, VAL_PREDICTIONS, RunLayout
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class ExportConfig:
 def choose_init(run: Path, init: str | None) -> str:
     """The fine-tuning run to export: the one named, else the best validation macro-F1 (ties: by name)."""
     finetune = RunLayout(run).finetune
-    runs = sorted(p.parent.name for p in finetune.glob("*/metrics.json"))
+    runs = sorted(p.parent.name for p in finetune.glob(f"*/{METRICS_JSON}"))
     if not runs:
         raise InputError("no fine-tuned classifier (RUN/finetune/*/metrics.json)", file=finetune)
     if init is not None:
@@ -68,7 +68,7 @@ def choose_init(run: Path, init: str | None) -> str:
         return init
 
     def val_f1(name: str) -> float:
-        metrics = json.loads((finetune / name / "metrics.json").read_text(encoding="utf-8"))
+        metrics = json.loads((finetune / name / METRICS_JSON).read_text(encoding="utf-8"))
         return metrics.get("val", {}).get("macro_f1") or 0.0
 
     return max(runs, key=lambda name: (val_f1(name), name))
@@ -112,7 +112,7 @@ def export_bundle(run_dir: str | Path, out: str | Path, config: ExportConfig | N
     name = choose_init(run, config.init)
     run_files = RunLayout(run)
     finetuned = run_files.finetuning(name)
-    ft_metrics = json.loads((finetuned / "metrics.json").read_text(encoding="utf-8"))
+    ft_metrics = json.loads((finetuned / METRICS_JSON).read_text(encoding="utf-8"))
     ft_config = load_yaml(finetuned / "config.yaml")
     classifier = load_classifier(finetuned / "model").eval()
     image_size = int(ft_config["image_size"])
@@ -123,8 +123,8 @@ def export_bundle(run_dir: str | Path, out: str | Path, config: ExportConfig | N
                     "organs in its input", run)
     sides = dataset_sides(dataset_dir) if dataset_dir is not None else {}
     text_model = text_model_from_run(run) if config.with_text else None
-    test = with_sides(read_predictions(finetuned / "predictions.csv"), sides)
-    val = with_sides(read_predictions(finetuned / "val_predictions.csv"), sides)
+    test = with_sides(read_predictions(finetuned / PREDICTIONS), sides)
+    val = with_sides(read_predictions(finetuned / VAL_PREDICTIONS), sides)
     exam = exam_level_report(test, val, criterion=config.criterion,
                              target_sensitivity=config.target_sensitivity, n_bootstrap=config.n_bootstrap,
                              seed=config.seed)

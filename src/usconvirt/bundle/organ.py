@@ -27,7 +27,7 @@ from usconvirt.clustering.organ_model import save_organ_model as save_kmeans_mod
 from usconvirt.errors import InputError
 from usconvirt.models.image_encoder import ImageEncoder, load_image_encoder, save_image_encoder
 from usconvirt.models.inference import frames_on_device, low_precision
-from usconvirt.run_layout import ASSIGNMENTS
+from usconvirt.run_layout import ASSIGNMENTS, CLUSTER_MAPPING
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +98,12 @@ def organ_model_from_run(cluster_dir: str | Path, dataset_dir: Path | None) -> O
     from usconvirt.config import from_dict, load_yaml
 
     cluster_dir = Path(cluster_dir)
-    for name in ("config.yaml", "mapping.yaml"):
+    for name in ("config.yaml", CLUSTER_MAPPING):
         if not (cluster_dir / name).is_file():
             raise InputError("clustering output is missing (run the cluster stage)", file=cluster_dir / name)
     saved = load_yaml(cluster_dir / "config.yaml")
     config = from_dict(ClusterConfig, saved, source=str(cluster_dir))
-    mapping = load_mapping(cluster_dir / "mapping.yaml", config.clusters)
+    mapping = load_mapping(cluster_dir / CLUSTER_MAPPING, config.clusters)
     select = config.select or "kidney"
     if saved.get("method", "deep") == "kmeans":  # configs saved before k-means existed were deep
         return _saved_pixel_kmeans(cluster_dir, mapping, select, dataset_dir)

@@ -52,6 +52,7 @@ from usconvirt.data.dataset import Dataset, load_dataset
 from usconvirt.data.frames import FrameDataset
 from usconvirt.errors import InputError
 from usconvirt.io import atomic_path, write_table
+from usconvirt.run_layout import ASSIGNMENTS, CLUSTER_MAPPING, METRICS_JSON, MONTAGES_DIR, SELECTED
 from usconvirt.training.trainer import build_trainer, fit
 
 log = logging.getLogger(__name__)
@@ -129,16 +130,16 @@ def run_clustering(
 
     naming = name_clusters(clusters_all, organs, labels, exams, config, mapping_file, chosen.centroids)
     mapping = naming["mapping"]
-    save_mapping(mapping, out_dir / "mapping.yaml")
-    write_montages(frames, clusters, confidence, config.clusters, out_dir / "montages",
+    save_mapping(mapping, out_dir / CLUSTER_MAPPING)
+    write_montages(frames, clusters, confidence, config.clusters, out_dir / MONTAGES_DIR,
                    per_cluster=config.montage_frames, seed=config.seed, mapping=mapping)
 
     assignments = pd.DataFrame({"image_id": ids, "cluster": clusters, "confidence": confidence.round(4),
                                 "organ": [mapping[int(c)] for c in clusters]})
-    write_table(assignments, out_dir / "assignments.csv")
+    write_table(assignments, out_dir / ASSIGNMENTS)
     selected = assignments[assignments["organ"] == config.select] if config.select else assignments.iloc[:0]
     if config.select:
-        write_table(selected, out_dir / "selected.csv")
+        write_table(selected, out_dir / SELECTED)
 
     scored = naming["scored"]
     metrics = {
@@ -169,16 +170,16 @@ def run_clustering(
                                config.min_select_share, config.max_cluster_share)
     problems += floor_problems(metrics["baselines"], selection["chosen"], selection["baseline"])
     metrics["warnings"] = problems
-    with atomic_path(out_dir / "metrics.json") as tmp:
+    with atomic_path(out_dir / METRICS_JSON) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2))
     log.info("clustering (%s): %d frames, %d selected, %s steps (%s), weighted F1 %s, kidney F1 %s [%s]",
              config.method, n, len(selected), training["global_step"], training["stopped_because"],
              metrics.get("weighted_f1"), metrics.get("kidney_f1"), naming["headline"])
     if naming["source"] == "none" and config.select:
         raise InputError(f"no organ or normal/abnormal labels to name the clusters: look at "
-                         f"{out_dir / 'montages'}/cluster_XX.png, write organs into "
-                         f"{out_dir / 'mapping.yaml'} "
-                         f"(e.g. '3: kidney') and rerun with --mapping {out_dir / 'mapping.yaml'}",
+                         f"{out_dir / MONTAGES_DIR}/cluster_XX.png, write organs into "
+                         f"{out_dir / CLUSTER_MAPPING} "
+                         f"(e.g. '3: kidney') and rerun with --mapping {out_dir / CLUSTER_MAPPING}",
                          field="mapping")
     for problem in problems:
         if config.strict:

@@ -14,6 +14,7 @@ from usconvirt.evaluation.exam_level import run_exam_level, val_predictions_path
 from usconvirt.evaluation.metrics import METRICS, bootstrap_metrics, confidence_interval, detection_metrics
 from usconvirt.evaluation.table1 import table1, to_flat_frame, to_json_dict, to_markdown
 from usconvirt.io import atomic_path, read_table, write_json, write_table
+from usconvirt.run_layout import METRICS_JSON, METRICS_TABLE, PREDICTIONS, TABLE1_CSV, TABLE1_MD
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
     """A run's test predictions (a predictions.csv, or a fine-tuning directory holding one), checked."""
     path = Path(path)
     if path.is_dir():
-        path = path / "predictions.csv"
+        path = path / PREDICTIONS
     df = read_table(path)
     missing = [c for c in PREDICTION_COLUMNS if c not in df.columns]
     if missing:
@@ -71,9 +72,9 @@ def evaluate_runs(runs: dict[str, str | Path], out_dir: str | Path, *, n_bootstr
 
     table = table1(predictions)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_dir / "table1.md") as tmp:
+    with atomic_path(out_dir / TABLE1_MD) as tmp:
         tmp.write_text(to_markdown(table), encoding="utf-8")
-    write_table(to_flat_frame(table), out_dir / "table1.csv")
+    write_table(to_flat_frame(table), out_dir / TABLE1_CSV)
     write_json(to_json_dict(table), out_dir / "table1.json")
 
     names = list(predictions)
@@ -98,8 +99,8 @@ def evaluate_runs(runs: dict[str, str | Path], out_dir: str | Path, *, n_bootstr
             results["differences"][f"{name} - {reference}"] = {
                 m: _estimate(results["runs"][name][m]["value"] - results["runs"][reference][m]["value"],
                              samples_by_run[name][m] - samples_by_run[reference][m]) for m in METRICS}
-    write_json(results, out_dir / "metrics.json")
-    write_table(_metrics_frame(results), out_dir / "metrics.csv")
+    write_json(results, out_dir / METRICS_JSON)
+    write_table(_metrics_frame(results), out_dir / METRICS_TABLE)
     log.info("evaluated %d run(s) into %s", len(names), out_dir)
     return {"table1": to_json_dict(table), **results}
 

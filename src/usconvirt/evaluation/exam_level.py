@@ -26,6 +26,7 @@ from usconvirt.evaluation.metrics import (
     per_class_report,
     roc_auc,
 )
+from usconvirt.run_layout import VAL_PREDICTIONS
 
 AGGREGATIONS = ("max", "mean", "noisy_or")  # on a validation tie the earlier, simpler one is kept
 CRITERIA = ("macro_f1", "youden", "sensitivity")
@@ -185,7 +186,7 @@ def _finite(x: float | None) -> float | None:
 def val_predictions_path(run: str | Path) -> Path:
     """The validation predictions beside a run's test predictions (fine-tuning writes both)."""
     run = Path(run)
-    return (run if run.is_dir() else run.parent) / "val_predictions.csv"
+    return (run if run.is_dir() else run.parent) / VAL_PREDICTIONS
 
 
 def with_sides(predictions: pd.DataFrame, sides: dict[str, str] | None) -> pd.DataFrame:

@@ -32,6 +32,7 @@ from usconvirt.evaluation.evaluate import read_predictions, run_metrics
 from usconvirt.evaluation.metrics import binary_macro_f1, confidence_interval
 from usconvirt.evaluation.representation import save_figure
 from usconvirt.io import write_json, write_table
+from usconvirt.run_layout import LABEL_EFFICIENCY_PLOT, LABEL_EFFICIENCY_TABLE, METRICS_JSON, PREDICTIONS
 from usconvirt.training.finetune import finetune
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ MADE_FROM = "made_from.json"
 
 def _finished(run: Path, key: dict) -> bool:
     """Fine-tuning writes metrics.json last; made_from.json after it says which inputs it came from."""
-    if not (run / "metrics.json").exists() or not (run / MADE_FROM).exists():
+    if not (run / METRICS_JSON).exists() or not (run / MADE_FROM).exists():
         return False
     return json.loads((run / MADE_FROM).read_text()) == json.loads(json.dumps(key))
 
@@ -86,13 +87,13 @@ def label_efficiency(
                 shutil.rmtree(run, ignore_errors=True)
                 finetune(dataset, split_df, run, run_config, resume=False)
                 write_json(key, run / MADE_FROM)
-            metrics = json.loads((run / "metrics.json").read_text())
-            predictions[(name, fraction)] = read_predictions(run / "predictions.csv")
+            metrics = json.loads((run / METRICS_JSON).read_text())
+            predictions[(name, fraction)] = read_predictions(run / PREDICTIONS)
             rows.append({"init": name, "fraction": fraction, "n_train": metrics["frames"]["train"],
                          **run_scores(predictions[(name, fraction)])})
     table = with_intervals(pd.DataFrame(rows), predictions, config.n_bootstrap, config.seed)
-    write_table(table, out_dir / "label_efficiency.csv")
-    plot_label_efficiency(table, out_dir / "label_efficiency.png")
+    write_table(table, out_dir / LABEL_EFFICIENCY_TABLE)
+    plot_label_efficiency(table, out_dir / LABEL_EFFICIENCY_PLOT)
     return table
 
 

@@ -51,6 +51,24 @@ from usconvirt.evaluation.report_maps import (
 )
 from usconvirt.evaluation.run_inputs import load_run_dataset, pretraining_runs, read_json
 from usconvirt.io import atomic_path, read_table
+from usconvirt.run_layout import (
+    CLUSTER_MAPPING,
+    DIAGNOSTICS,
+    EPOCH_LOSS,
+    LABEL_EFFICIENCY_PLOT,
+    LABEL_EFFICIENCY_TABLE,
+    LOSS,
+    METRICS_JSON,
+    METRICS_TABLE,
+    MONTAGES_DIR,
+    PREDICTIONS,
+    REPRESENTATION,
+    RETRIEVAL,
+    TABLE1_CSV,
+    TABLE1_MD,
+    TSNE_PLOT,
+    RunLayout,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +83,13 @@ METRIC_NAMES = {
 }
 
 
-def write_report(run_dir: str | Path, out: str | Path | None = None, *,
+def write_report(run: str | Path | RunLayout, out: str | Path | None = None, *,
                  dataset: str | Path | None = None) -> Path:
-    """Write RUN/report.html (or `out`) atomically from whatever the run directory holds; return its path."""
-    run = Path(run_dir)
-    out = Path(out) if out is not None else run / "report.html"
-    page = render_report(report_data(run, dataset=dataset))
+    """Write the report (the layout's, RUN/report.html, or `out`) atomically from whatever the run holds;
+    return its path. `run`: the run directory, or its layout when the stages' files lie elsewhere."""
+    layout = RunLayout.of(run)
+    out = Path(out) if out is not None else layout.report
+    page = render_report(report_data(layout, dataset=dataset))
     with atomic_path(out) as tmp:
         tmp.write_text(page, encoding="utf-8")
     log.info("report written to %s", out)
@@ -85,24 +104,25 @@ def render_report(data: dict[str, Any]) -> str:
     return env.get_template("report.html.j2").render(**data)
 
 
-def report_data(run_dir: str | Path, *, dataset: str | Path | None = None) -> dict[str, Any]:
+def report_data(run: str | Path | RunLayout, *, dataset: str | Path | None = None) -> dict[str, Any]:
     """The report as plain data: title, provenance and the sections, each a title and a list of blocks."""
-    run = Path(run_dir)
-    if not run.is_dir():
-        raise InputError("run directory does not exist", file=run)
+    layout = RunLayout.of(run)
+    if not layout.out.is_dir():
+        raise InputError("run directory does not exist", file=layout.out)
     sections: list[tuple[str, Callable[[], list[Block]]]] = [
-        ("Key results", lambda: summary_section(run)),
-        ("Data and pipeline counts", lambda: counts_section(run, load_run_dataset(run, dataset))),
-        ("Organ clustering", lambda: clustering_section(run)),
-        ("Image-text pairs", lambda: pairing_section(run)),
-        ("Pre-training", lambda: pretraining_section(run)),
-        ("Fine-tuning: Table 1", lambda: table1_section(run)),
-        ("Where the classifiers look (Grad-CAM)", lambda: maps_section(run, load_run_dataset(run, dataset))),
-        ("Representation quality (t-SNE, linear probe, kNN)", lambda: representation_section(run)),
-        ("Retrieval and zero-shot", lambda: retrieval_section(run)),
-        ("Label efficiency", lambda: label_efficiency_section(run)),
+        ("Key results", lambda: summary_section(layout)),
+        ("Data and pipeline counts", lambda: counts_section(layout, load_run_dataset(layout, dataset))),
+        ("Organ clustering", lambda: clustering_section(layout)),
+        ("Image-text pairs", lambda: pairing_section(layout)),
+        ("Pre-training", lambda: pretraining_section(layout)),
+        ("Fine-tuning: Table 1", lambda: table1_section(layout)),
+        ("Where the classifiers look (Grad-CAM)",
+         lambda: maps_section(layout, load_run_dataset(layout, dataset))),
+        ("Representation quality (t-SNE, linear probe, kNN)", lambda: representation_section(layout)),
+        ("Retrieval and zero-shot", lambda: retrieval_section(layout)),
+        ("Label efficiency", lambda: label_efficiency_section(layout)),
     ]
-    return {"name": run.resolve().name, "run_dir": str(run),
+    return {"name": layout.out.resolve().name, "run_dir": str(layout.out),
             "generated": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
             "sections": [{"title": title, "blocks": _safe(build, title)} for title, build in sections]}
 
@@ -117,39 +137,39 @@ def _safe(build: Callable[[], list[Block]], title: str) -> list[Block]:
 
 
 # --- sections -----------------------------------------------------------------------------------------
-def summary_section(run: Path) -> list[Block]:
+def summary_section(layout: RunLayout) -> list[Block]:
     """A few sentences of headline numbers, each pointing at the section that details it."""
-    evaluation = run / "evaluation"
+    evaluation = layout.evaluation
     items = []
-    if (evaluation / "metrics.csv").exists():
-        ci = metrics_with_ci(read_table(evaluation / "metrics.csv")).set_index("metric")
+    if (evaluation / METRICS_TABLE).exists():
+        ci = metrics_with_ci(read_table(evaluation / METRICS_TABLE)).set_index("metric")
         if "macro_f1" in ci.index:
             items.append("Test macro-F1 after fine-tuning (95% CI): " + "; ".join(
                 f"{run_name} {value}" for run_name, value in ci.loc["macro_f1"].items()))
-    if (evaluation / "representation.csv").exists():
-        rep = read_table(evaluation / "representation.csv")
+    if (evaluation / REPRESENTATION).exists():
+        rep = read_table(evaluation / REPRESENTATION)
         items.append("Linear probe accuracy on frozen features: " + "; ".join(
             f"{r['init']} {float(r['probe_accuracy']):.3f}" for _, r in rep.iterrows()))
-    zero_shot = read_json(evaluation / "retrieval.json").get("zero_shot", {})
+    zero_shot = read_json(evaluation / RETRIEVAL).get("zero_shot", {})
     if zero_shot:
         items.append(f"Zero-shot normal/abnormal ROC-AUC from French prompts: {zero_shot['roc_auc']:.3f}")
     alerts = [f"fine-tuning run {name} predicts one class ({', '.join(parts)}): see Fine-tuning runs"
-              for name, parts in collapsed_runs(run).items()]
+              for name, parts in collapsed_runs(layout).items()]
     alerts += [f"pre-training {name} learned little (last-epoch loss {d['ratio']:.0%} of chance)"
-               for name, d in pretraining_diagnostics(run).items() if d.get("warning")]
+               for name, d in pretraining_diagnostics(layout).items() if d.get("warning")]
     if not items and not alerts:
         return [missing("no evaluation yet (RUN/evaluation/)")]
     return warnings_block(alerts) + ([{"kind": "list", "items": items}] if items else [])
 
 
-def counts_section(run: Path, dataset: Dataset | None) -> list[Block]:
+def counts_section(layout: RunLayout, dataset: Dataset | None) -> list[Block]:
     """The counts of paper section 3: exams, patients, frames per part, then what each stage kept."""
     if dataset is None:
         return [missing("no dataset found (RUN/dataset or the config's `dataset`)")]
     images, exams = dataset.images, dataset.exams
     blocks = [text(f"{len(exams)} exams from {exams['patient_id'].nunique()} patients, {len(images)} frames "
                    f"({len(images) / max(len(exams), 1):.1f} per exam).")]
-    split_file = run / "split.csv"
+    split_file = layout.split
     split = read_table(split_file) if split_file.exists() else None
     if split is not None:
         counts = split_counts(dataset, split)
@@ -162,34 +182,34 @@ def counts_section(run: Path, dataset: Dataset | None) -> list[Block]:
     else:
         blocks.append(missing("split (RUN/split.csv)"))
     pool = None if split is None else exams_in(split, "pretrain")
-    pipeline = pipeline_counts(run, pool)
+    pipeline = pipeline_counts(layout, pool)
     if pipeline:
         blocks.append(text("Pre-training set (paper sections 3.2 to 3.4)", "heading"))
         blocks.append(table(pd.DataFrame(list(pipeline.items()), columns=["step", "count"])))
     return blocks
 
 
-def pipeline_counts(run: Path, pretrain_exams: set[str] | None = None) -> dict[str, int]:
+def pipeline_counts(layout: RunLayout, pretrain_exams: set[str] | None = None) -> dict[str, int]:
     """Frames clustered and kept, exams mentioning the kidney, pairs: the paper's Fig. 2 funnel.
 
     Sentences count within the pre-training exams when the split is known (paper: 5,891 of 6,960).
     """
     counts: dict[str, int] = {} if pretrain_exams is None else {"pre-training exams": len(pretrain_exams)}
-    cluster = read_json(run / "cluster" / "metrics.json")
+    cluster = read_json(layout.cluster / METRICS_JSON)
     if "frames" in cluster:
         counts["frames clustered"] = int(cluster["frames"])
-    if (run / "cluster" / "selected.csv").exists():
-        selected = read_table(run / "cluster" / "selected.csv")
+    if layout.selected.exists():
+        selected = read_table(layout.selected)
         counts["frames assigned to kidney clusters"] = len(selected)
-    if (run / "sentences.parquet").exists():
-        sentences = pd.read_parquet(run / "sentences.parquet", columns=["exam_id", "organ"])
+    if layout.sentences.exists():
+        sentences = pd.read_parquet(layout.sentences, columns=["exam_id", "organ"])
         kidney = sentences[sentences["organ"] == "kidney"]
         if pretrain_exams is not None:
             kidney = kidney[kidney["exam_id"].isin(pretrain_exams)]
         counts["kidney sentences"] = len(kidney)
         counts["exams whose report mentions the kidney"] = kidney["exam_id"].nunique()
-    if (run / "pairs.parquet").exists():
-        pairs = pd.read_parquet(run / "pairs.parquet", columns=["image_id", "exam_id"])
+    if layout.pairs.exists():
+        pairs = pd.read_parquet(layout.pairs, columns=["image_id", "exam_id"])
         counts["image-text pairs"] = len(pairs)
         counts["exams with pairs"] = pairs["exam_id"].nunique()
         if "frames assigned to kidney clusters" in counts:
@@ -197,14 +217,14 @@ def pipeline_counts(run: Path, pretrain_exams: set[str] | None = None) -> dict[s
     return counts
 
 
-def clustering_section(run: Path) -> list[Block]:
+def clustering_section(layout: RunLayout) -> list[Block]:
     """What the clustering found, per organ, and what its clusters look like."""
-    metrics = read_json(run / "cluster" / "metrics.json")
+    metrics = read_json(layout.cluster / METRICS_JSON)
     if not metrics:
         return [missing("clustering (RUN/cluster/metrics.json)")]
     blocks = warnings_block([str(w) for w in metrics.get("warnings") or []])
     blocks.append(text(clustering_summary(metrics)))
-    mapping = cluster_mapping(run, metrics)
+    mapping = cluster_mapping(layout, metrics)
     organs = organ_table(metrics, mapping)
     if not organs.empty:
         blocks.append(table(organs))
@@ -218,7 +238,7 @@ def clustering_section(run: Path) -> list[Block]:
         blocks.append(text("Baselines computed in the same run", "heading"))
         rows["used by this run"] = ["yes" if m == metrics.get("method") else "" for m in rows.index]
         blocks.append(table(rows.rename_axis("method").reset_index()))
-    montages = sorted((run / "cluster" / "montages").glob("*.png"))
+    montages = sorted((layout.cluster / MONTAGES_DIR).glob("*.png"))
     if montages:
         kidney_first = sorted(montages, key=lambda p: (_montage_organ(p, mapping) != "kidney", p.name))
         shown = kidney_first[:MAX_MONTAGES]
@@ -277,11 +297,11 @@ def _montage_caption(path: Path, mapping: dict[int | str, str], sizes: Any) -> s
     return f"cluster {cluster}: {_montage_organ(path, mapping)}{frames}"
 
 
-def cluster_mapping(run: Path, metrics: dict[str, Any]) -> dict[int | str, str]:
+def cluster_mapping(layout: RunLayout, metrics: dict[str, Any]) -> dict[int | str, str]:
     """Cluster -> organ: metrics.json's `mapping`, else cluster/mapping.yaml; clusters in numeric order."""
     mapping = metrics.get("mapping")
-    if not isinstance(mapping, dict) and (run / "cluster" / "mapping.yaml").exists():
-        mapping = load_yaml(run / "cluster" / "mapping.yaml")
+    if not isinstance(mapping, dict) and (layout.cluster / CLUSTER_MAPPING).exists():
+        mapping = load_yaml(layout.cluster / CLUSTER_MAPPING)
     if not isinstance(mapping, dict):
         return {}
     keyed = {int(k) if str(k).lstrip("-").isdigit() else str(k): "" if v is None else str(v)
@@ -302,28 +322,27 @@ def mapping_by_organ(mapping: dict[int | str, str], sizes: Any) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def pairing_section(run: Path) -> list[Block]:
-    accounting = read_json(run / "pairs.json")
+def pairing_section(layout: RunLayout) -> list[Block]:
+    accounting = read_json(layout.pairs_accounting)
     if accounting:
         return json_tables(accounting)
-    if (run / "pairs.parquet").exists():
+    if layout.pairs.exists():
         return [text("Counts in the pipeline table above (no RUN/pairs.json accounting found).")]
     return [missing("pairing (RUN/pairs.parquet)")]
 
 
-def pretraining_diagnostics(run: Path) -> dict[str, dict[str, Any]]:
+def pretraining_diagnostics(layout: RunLayout) -> dict[str, dict[str, Any]]:
     """Name -> diagnostics.json of every pre-training run that wrote one."""
-    return {name: d for name, directory in pretraining_runs(run).items()
-            if (d := read_json(directory / "diagnostics.json"))}
+    return {name: d for name, directory in pretraining_runs(layout).items()
+            if (d := read_json(directory / DIAGNOSTICS))}
 
 
-def pretraining_section(run: Path) -> list[Block]:
-    runs = pretraining_runs(run)
-    curves = {name: _numeric(read_table(d / "loss.csv")) for name, d in runs.items()
-              if (d / "loss.csv").exists()}
-    epochs = {name: _numeric(read_table(d / "epoch_loss.csv")) for name, d in runs.items()
-              if (d / "epoch_loss.csv").exists()}
-    diagnostics = pretraining_diagnostics(run)
+def pretraining_section(layout: RunLayout) -> list[Block]:
+    runs = pretraining_runs(layout)
+    curves = {name: _numeric(read_table(d / LOSS)) for name, d in runs.items() if (d / LOSS).exists()}
+    epochs = {name: _numeric(read_table(d / EPOCH_LOSS)) for name, d in runs.items()
+              if (d / EPOCH_LOSS).exists()}
+    diagnostics = pretraining_diagnostics(layout)
     if not curves and not epochs and not diagnostics:
         return [missing("pre-training (RUN/pretrain/loss.csv)")]
     blocks: list[Block] = []
@@ -360,22 +379,22 @@ def diagnostics_row(name: str, d: dict[str, Any], epochs: pd.DataFrame | None) -
             "held-out pairs": retrieval.get("n")}
 
 
-def table1_section(run: Path) -> list[Block]:
-    evaluation = run / "evaluation"
+def table1_section(layout: RunLayout) -> list[Block]:
+    evaluation = layout.evaluation
     blocks = []
-    if (evaluation / "table1.csv").exists():
-        blocks.append(table1_block(read_table(evaluation / "table1.csv")))
+    if (evaluation / TABLE1_CSV).exists():
+        blocks.append(table1_block(read_table(evaluation / TABLE1_CSV)))
         blocks.append(text("Test frames, per class and averaged, laid out as the paper's Table 1 (one column "
                            "per initialisation).", "note"))
-    elif (evaluation / "table1.md").exists():
-        blocks.append({"kind": "pre", "text": (evaluation / "table1.md").read_text(encoding="utf-8")})
+    elif (evaluation / TABLE1_MD).exists():
+        blocks.append({"kind": "pre", "text": (evaluation / TABLE1_MD).read_text(encoding="utf-8")})
     else:
         blocks.append(missing("evaluation (RUN/evaluation/table1.csv)"))
-    if (evaluation / "metrics.csv").exists():
+    if (evaluation / METRICS_TABLE).exists():
         blocks.append(text("Detection metrics, 95% confidence intervals from a patient bootstrap", "heading"))
-        ci = metrics_with_ci(read_table(evaluation / "metrics.csv"))
+        ci = metrics_with_ci(read_table(evaluation / METRICS_TABLE))
         blocks.append(table(ci.assign(metric=ci["metric"].map(lambda m: METRIC_NAMES.get(m, m)))))
-    runs = finetune_runs(run)
+    runs = finetune_runs(layout)
     if runs:
         blocks.append(text("Fine-tuning runs", "heading"))
         blocks.append(table(pd.DataFrame([r["row"] for r in runs]), marks=[r["collapsed"] for r in runs]))
@@ -422,13 +441,13 @@ def metrics_with_ci(long: pd.DataFrame) -> pd.DataFrame:
     return wide.fillna("n/a").rename_axis(None, axis=1).reset_index()
 
 
-def finetune_runs(run: Path) -> list[dict[str, Any]]:
+def finetune_runs(layout: RunLayout) -> list[dict[str, Any]]:
     """Per RUN/finetune/NAME: its table row, whether it collapsed, and its warnings; controls included.
 
     The row: initialisation, loss, selected epoch, train frames, validation and test macro-F1, and where
     metrics.json has them, the predicted and true abnormal shares of validation and test.
     """
-    files = sorted((run / "finetune").glob("*/metrics.json"), key=lambda f: _run_rank(f.parent.name))
+    files = sorted(layout.finetune.glob(f"*/{METRICS_JSON}"), key=lambda f: _run_rank(f.parent.name))
     runs = []
     for metrics_file in files:
         m = read_json(metrics_file)
@@ -450,10 +469,10 @@ def finetune_runs(run: Path) -> list[dict[str, Any]]:
     return runs
 
 
-def collapsed_runs(run: Path) -> dict[str, list[str]]:
+def collapsed_runs(layout: RunLayout) -> dict[str, list[str]]:
     """Fine-tuning run name -> the parts (val, test) on which it predicts one class."""
     out = {}
-    for metrics_file in sorted((run / "finetune").glob("*/metrics.json")):
+    for metrics_file in sorted(layout.finetune.glob(f"*/{METRICS_JSON}")):
         m = read_json(metrics_file)
         parts = [part for part in ("val", "test") if m.get(part, {}).get("collapsed")]
         if parts:
@@ -465,21 +484,21 @@ def _run_rank(name: str) -> tuple[int, str]:
     return (RUN_ORDER.index(name) if name in RUN_ORDER else len(RUN_ORDER), name)
 
 
-def maps_section(run: Path, dataset: Dataset | None) -> list[Block]:
+def maps_section(layout: RunLayout, dataset: Dataset | None) -> list[Block]:
     """Per init: the pointing game (synthetic corpora) and its most wrong test frames with their maps."""
-    directories = finetune_dirs(run)
+    directories = finetune_dirs(layout)
     if not directories:
         return [missing("fine-tuned classifiers (RUN/finetune/*/model)")]
     if dataset is None:
         return [missing("the run's dataset (the frames the maps are drawn on)")]
-    resolved = run / "config.resolved.yaml"
+    resolved = layout.resolved_config
     settings = load_yaml(resolved).get("evaluation", {}) if resolved.is_file() else {}
     n_bootstrap = int(settings.get("n_bootstrap", 1000))
     galleries: list[Block] = []
     results: dict[str, dict[str, Any]] = {}
     regions: dict[int, dict[str, Any]] = {}  # per model input size
     for name in sorted(directories, key=_run_rank):
-        predictions = read_predictions(directories[name] / "predictions.csv")
+        predictions = read_predictions(directories[name] / PREDICTIONS)
         shown = gallery_rows(predictions)
         abnormal = predictions.loc[predictions["label"].astype(int) == 1, "image_id"].tolist()
         maps = init_maps(directories[name], dataset, list(dict.fromkeys([*shown["image_id"], *abnormal])))
@@ -526,23 +545,23 @@ def _map_figure(maps: InitMaps, row: dict[str, Any]) -> dict[str, Any]:
         "caption": f"{row['kind']}, P(abnormal) {float(row['prob_abnormal']):.2f}"}
 
 
-def representation_section(run: Path) -> list[Block]:
-    evaluation = run / "evaluation"
-    if not (evaluation / "representation.csv").exists():
+def representation_section(layout: RunLayout) -> list[Block]:
+    evaluation = layout.evaluation
+    if not (evaluation / REPRESENTATION).exists():
         return [missing("representation quality (RUN/evaluation/representation.csv)")]
-    blocks = [table(read_table(evaluation / "representation.csv")),
+    blocks = [table(read_table(evaluation / REPRESENTATION)),
               text("Frozen encoder features of the kidney frames. Linear probe: logistic regression trained "
                    "on the train part, scored on test. kNN: cosine-distance vote. Silhouette: normal vs "
                    "abnormal on test (-1 to 1, higher means better separated).", "note")]
-    if (evaluation / "tsne.png").exists():
-        blocks.append(figure(evaluation / "tsne.png"))
+    if (evaluation / TSNE_PLOT).exists():
+        blocks.append(figure(evaluation / TSNE_PLOT))
         blocks.append(text("t-SNE of the encoded test frames (scikit-learn defaults, as in the paper's "
                            "Fig. 4): purple normal kidneys, yellow abnormal kidneys.", "note"))
     return blocks
 
 
-def retrieval_section(run: Path) -> list[Block]:
-    result = read_json(run / "evaluation" / "retrieval.json")
+def retrieval_section(layout: RunLayout) -> list[Block]:
+    result = read_json(layout.evaluation / RETRIEVAL)
     if not result:
         return [missing("retrieval and zero-shot (RUN/evaluation/retrieval.json)")]
     blocks = []
@@ -562,13 +581,13 @@ def retrieval_section(run: Path) -> list[Block]:
     return blocks
 
 
-def label_efficiency_section(run: Path) -> list[Block]:
-    evaluation = run / "evaluation"
-    if not (evaluation / "label_efficiency.csv").exists():
+def label_efficiency_section(layout: RunLayout) -> list[Block]:
+    evaluation = layout.evaluation
+    if not (evaluation / LABEL_EFFICIENCY_TABLE).exists():
         return [missing("label efficiency (RUN/evaluation/label_efficiency.csv)")]
-    blocks = [table(label_efficiency_display(read_table(evaluation / "label_efficiency.csv")))]
-    if (evaluation / "label_efficiency.png").exists():
-        blocks.append(figure(evaluation / "label_efficiency.png"))
+    blocks = [table(label_efficiency_display(read_table(evaluation / LABEL_EFFICIENCY_TABLE)))]
+    if (evaluation / LABEL_EFFICIENCY_PLOT).exists():
+        blocks.append(figure(evaluation / LABEL_EFFICIENCY_PLOT))
     return blocks
 
 

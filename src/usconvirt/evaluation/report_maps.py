@@ -32,7 +32,7 @@ from usconvirt.data.preprocess import preprocess_ultrasound, resize_crop, resize
 from usconvirt.evaluation.evaluate import read_predictions
 from usconvirt.evaluation.metrics import confidence_interval, patient_resamples
 from usconvirt.models.classifier import load_classifier
-from usconvirt.run_layout import RunLayout
+from usconvirt.run_layout import PREDICTIONS, RunLayout
 
 POINTING_TOLERANCE = 1 / 16  # of the frame's side
 SHOWN = 3  # frames of each kind in the gallery
@@ -48,14 +48,14 @@ class InitMaps:
     maps: np.ndarray  # (N, S, S) float32
 
 
-def finetune_dirs(run: Path) -> dict[str, Path]:
-    return {p.parent.name: p.parent for p in sorted(RunLayout(run).finetune.glob("*/predictions.csv"))
+def finetune_dirs(layout: RunLayout) -> dict[str, Path]:
+    return {p.parent.name: p.parent for p in sorted(layout.finetune.glob(f"*/{PREDICTIONS}"))
             if (p.parent / "model").is_dir()}
 
 
 def init_maps(directory: Path, dataset: Dataset, image_ids: list[str] | None = None) -> InitMaps:
     """Grad-CAM of the test frames of RUN/finetune/NAME (those named, else all of them)."""
-    predictions = read_predictions(directory / "predictions.csv")
+    predictions = read_predictions(directory / PREDICTIONS)
     if image_ids is not None:
         predictions = predictions[predictions["image_id"].isin(set(image_ids))]
     predictions = predictions.reset_index(drop=True)

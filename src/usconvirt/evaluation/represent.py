@@ -20,7 +20,7 @@ from usconvirt.io import read_table
 from usconvirt.run_layout import SPLIT, RunLayout
 
 
-def run_encoders(run: Path, *, imagenet: bool) -> dict[str, str]:
+def run_encoders(layout: RunLayout, *, imagenet: bool) -> dict[str, str]:
     """Name -> init of the encoders to compare: random, ImageNet if asked, each pre-training run's encoder.
 
     The controls (RUN/pretrain_shuffled, RUN/pretrain_simclr, RUN/pretrain_report_labels) are measured
@@ -29,13 +29,13 @@ def run_encoders(run: Path, *, imagenet: bool) -> dict[str, str]:
     encoders = {"random": "random"}
     if imagenet:
         encoders["ImageNet"] = "imagenet"
-    for name, directory in pretraining_runs(run).items():
+    for name, directory in pretraining_runs(layout).items():
         if (directory / "image_encoder").is_dir():
             encoders[name] = f"convirt:{directory}"
     return encoders
 
 
-def measure_run(run_dir: str | Path, *, dataset: str | Path | None = None, imagenet: bool = False,
+def measure_run(run: str | Path | RunLayout, *, dataset: str | Path | None = None, imagenet: bool = False,
                 seed: int = 0) -> dict[str, Any]:
     """Representation quality of every encoder of the run, then retrieval and zero-shot with ConVIRT's.
 
@@ -45,11 +45,10 @@ def measure_run(run_dir: str | Path, *, dataset: str | Path | None = None, image
     from usconvirt.evaluation.representation import RepresentationConfig, representation_quality
     from usconvirt.evaluation.retrieval import heldout_pairs, retrieval_and_zero_shot
 
-    run = Path(run_dir)
-    layout = RunLayout(run)
-    data = load_run_dataset(run, dataset)
+    layout = RunLayout.of(run)
+    data = load_run_dataset(layout, dataset)
     if data is None or not layout.split.exists():
-        raise InputError(f"measuring representations needs the run's dataset and {SPLIT}", file=run)
+        raise InputError(f"measuring representations needs the run's dataset and {SPLIT}", file=layout.out)
     split = read_table(layout.split)
     pretrain = layout.pretrain
     saved = pretrain / "config.yaml"
@@ -57,7 +56,7 @@ def measure_run(run_dir: str | Path, *, dataset: str | Path | None = None, image
     config = RepresentationConfig(image_size=int(model.get("image_size", 224)),
                                   arch=model.get("image", {}).get("arch", "resnet50"), seed=seed)
     out = layout.evaluation
-    encoders = run_encoders(run, imagenet=imagenet)
+    encoders = run_encoders(layout, imagenet=imagenet)
     results: dict[str, Any] = {"representation": representation_quality(data, split, encoders, out, config)}
     if (pretrain / "projections.pt").exists() and layout.sentences.exists():
         pairs = heldout_pairs(data, pd.read_parquet(layout.sentences), split, part="test")

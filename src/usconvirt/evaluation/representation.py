@@ -34,6 +34,7 @@ from usconvirt.errors import InputError
 from usconvirt.io import atomic_path, write_json, write_table
 from usconvirt.models.image_encoder import ImageEncoder, image_encoder_from
 from usconvirt.models.inference import frame_batches, map_frames, module_device
+from usconvirt.run_layout import REPRESENTATION, TSNE_PLOT
 from usconvirt.training.finetune import labeled_frames
 
 log = logging.getLogger(__name__)
@@ -208,8 +209,8 @@ def representation_quality(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame([{"init": name, **scores} for name, scores in results.items()])
-    write_table(table, out_dir / "representation.csv")
+    write_table(table, out_dir / REPRESENTATION)
     write_json(results, out_dir / "representation.json")
-    plot_tsne(embeddings, out_dir / "tsne.png",
+    plot_tsne(embeddings, out_dir / TSNE_PLOT,
               {name: f"silhouette {scores['silhouette']:.2f}" for name, scores in results.items()})
     return results

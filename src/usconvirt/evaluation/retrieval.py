@@ -25,6 +25,7 @@ from usconvirt.evaluation.metrics import binary_macro_f1
 from usconvirt.evaluation.representation import inference_device
 from usconvirt.io import write_json
 from usconvirt.models.inference import map_frames, module_device
+from usconvirt.run_layout import RETRIEVAL
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +175,6 @@ def retrieval_and_zero_shot(
         result["zero_shot"] = zero_shot_metrics(targets, prob)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(result, out_dir / "retrieval.json")
-    log.info("retrieval and zero-shot written to %s", out_dir / "retrieval.json")
+    write_json(result, out_dir / RETRIEVAL)
+    log.info("retrieval and zero-shot written to %s", out_dir / RETRIEVAL)
     return result

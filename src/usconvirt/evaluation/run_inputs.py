@@ -23,9 +23,8 @@ def read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {"value": data}
 
 
-def load_run_dataset(run: Path, dataset: str | Path | None) -> Dataset | None:
+def load_run_dataset(layout: RunLayout, dataset: str | Path | None) -> Dataset | None:
     """The dataset given, else the run config's `dataset`, else RUN/dataset; None when there is none."""
-    layout = RunLayout(run)
     if dataset is None and layout.resolved_config.exists():
         dataset = load_yaml(layout.resolved_config).get("dataset")
     root = Path(dataset) if dataset else layout.dataset_dir
@@ -34,9 +33,8 @@ def load_run_dataset(run: Path, dataset: str | Path | None) -> Dataset | None:
     return load_dataset(root, check_files=False)
 
 
-def pretraining_runs(run: Path) -> dict[str, Path]:
+def pretraining_runs(layout: RunLayout) -> dict[str, Path]:
     """Name -> directory of every pre-training run the run holds: ConVIRT's and each control's."""
-    layout = RunLayout(run)
     names = {"ConVIRT": "convirt", **{name: name for name in CONTROL_DIRS}}
     return {label: layout.pretraining(init) for label, init in names.items()
             if layout.pretraining(init).is_dir()}

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from usconvirt.io import write_json, write_table
+from usconvirt.run_layout import DIAGNOSTICS, EPOCH_LOSS, LOSS
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def record_diagnostics(out_dir: str | Path, losses: pd.DataFrame, chance: float,
     out_dir = Path(out_dir)
     epochs = epoch_loss_table(losses, chance)
     diagnostics = {**loss_diagnostics(losses, chance, retrieval, epochs), **(extra or {})}
-    write_table(losses, out_dir / "loss.csv")
-    write_table(epochs, out_dir / "epoch_loss.csv")
-    write_json(diagnostics, out_dir / "diagnostics.json")
+    write_table(losses, out_dir / LOSS)
+    write_table(epochs, out_dir / EPOCH_LOSS)
+    write_json(diagnostics, out_dir / DIAGNOSTICS)
     return {"last_epoch_mean_loss": diagnostics["last_epoch_mean_loss"], "ratio": diagnostics["ratio"]}

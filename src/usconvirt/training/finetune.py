@@ -46,6 +46,7 @@ from usconvirt.losses.truncated_gce import ScheduledTruncatedGCE
 from usconvirt.models.classifier import KidneyClassifier, predict_abnormal, save_classifier
 from usconvirt.models.image_encoder import image_encoder_from
 from usconvirt.models.memory_format import standard_layout, use_channels_last
+from usconvirt.run_layout import METRICS_JSON, PREDICTIONS, VAL_PREDICTIONS
 from usconvirt.training.best_weights import BestWeights
 from usconvirt.training.config import CLASS_BALANCES, LOSSES, PROTOCOLS, FinetuneConfig
 from usconvirt.training.trainer import build_trainer, fit
@@ -357,11 +358,11 @@ def finetune(dataset: Dataset, split: pd.DataFrame, out_dir: str | Path,
 
 def _write_outputs(out_dir: Path, predictions: dict[str, pd.DataFrame], model: KidneyClassifier,
                    metrics: dict[str, Any], config: FinetuneConfig) -> None:
-    write_table(predictions["test"], out_dir / "predictions.csv")
-    write_table(predictions["val"], out_dir / "val_predictions.csv")
+    write_table(predictions["test"], out_dir / PREDICTIONS)
+    write_table(predictions["val"], out_dir / VAL_PREDICTIONS)
     with atomic_dir(out_dir / "model", overwrite=True) as tmp:
         save_classifier(model, tmp)
-    write_json(metrics, out_dir / "metrics.json")
+    write_json(metrics, out_dir / METRICS_JSON)
     save_yaml(to_dict(config), out_dir / "config.yaml")
 
 
