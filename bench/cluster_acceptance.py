@@ -10,13 +10,18 @@ frame preprocessing, training, assignment and all outputs.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
 import yaml
 
-from usconvirt.clustering import ClusterConfig, run_clustering
+import usconvirt.clustering.run  # noqa: F401  # the stage imports it lazily: loaded here, out of the wall time
+from usconvirt.clustering import ClusterConfig
 from usconvirt.config import from_dict
+from usconvirt.pipeline_config import PipelineConfig
+from usconvirt.run_layout import METRICS_JSON, RunLayout
+from usconvirt.stages import run_cluster
 from usconvirt.synth import SynthConfig, generate_corpus
 
 
@@ -33,6 +38,13 @@ def overrides(pairs: list[str]) -> dict:
     return out
 
 
+def cluster_all_frames(layout: RunLayout, config: ClusterConfig) -> dict:
+    """The cluster stage on every frame of the layout's dataset, as `usconvirt cluster DATASET --out
+    CLUSTER` runs it (no split: these datasets are scored whole); the metrics.json it wrote."""
+    run_cluster(PipelineConfig(cluster=config), layout, part=None)
+    return json.loads((layout.cluster / METRICS_JSON).read_text(encoding="utf-8"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
@@ -41,12 +53,13 @@ def main() -> None:
     parser.add_argument("--synth-workers", type=int, default=2)
     parser.add_argument("--set", nargs="*", default=[], dest="sets")
     args = parser.parse_args()
-    dataset = args.run_dir / "dataset"
-    if not dataset.exists():
-        generate_corpus(dataset, SynthConfig(exams=args.exams, seed=args.seed, workers=args.synth_workers))
+    layout = RunLayout(args.run_dir)
+    if not layout.dataset_dir.exists():
+        generate_corpus(layout.dataset_dir, SynthConfig(exams=args.exams, seed=args.seed,
+                                                        workers=args.synth_workers))
     config = from_dict(ClusterConfig, overrides(args.sets))
     start = time.perf_counter()
-    metrics = run_clustering(dataset, args.run_dir / "cluster", config)
+    metrics = cluster_all_frames(layout, config)
     wall = time.perf_counter() - start
     print(f"{'method':>17}{'frames':>7}{'steps':>7}{'K':>4}{'size':>6}{'wall s':>8}{'weighted F1':>12}"
           f"{'kidney F1':>10}{'selected':>9}  scored on")

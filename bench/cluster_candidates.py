@@ -28,8 +28,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from usconvirt.clustering import ClusterConfig, run_clustering
+from usconvirt.clustering import ClusterConfig
 from usconvirt.config import from_dict
+from usconvirt.run_layout import RunLayout
 
 AHN = "ahn_kidney/frames"
 STONE = "kidney_stone"
@@ -101,14 +102,14 @@ def real_crops(root: Path, out: Path, seed: int) -> None:
 
 
 def table(paths: list[Path], sets: list[str]) -> None:
-    from cluster_acceptance import overrides
+    from cluster_acceptance import cluster_all_frames, overrides
 
     config = from_dict(ClusterConfig, {"image_size": 64, **overrides(sets)})
     rows, chosen, walls = collections.defaultdict(list), collections.Counter(), []
     for path in paths:
         with tempfile.TemporaryDirectory(prefix="cluster_candidates_") as tmp:
             start = time.perf_counter()
-            m = run_clustering(path, Path(tmp) / "cluster", config)
+            m = cluster_all_frames(RunLayout(Path(tmp), dataset=path), config)
             walls.append(time.perf_counter() - start)
         chosen[m["candidate"]] += 1
         for name, row in m["baselines"].items():

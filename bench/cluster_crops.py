@@ -32,7 +32,7 @@ import pandas as pd
 from PIL import Image
 from scipy import ndimage
 
-from usconvirt.clustering import ClusterConfig, run_clustering
+from usconvirt.clustering import ClusterConfig
 from usconvirt.config import from_dict
 from usconvirt.data.images import read_frame
 from usconvirt.data.preprocess import (
@@ -43,6 +43,7 @@ from usconvirt.data.preprocess import (
     resize_pad,
     to_grayscale,
 )
+from usconvirt.run_layout import RunLayout
 
 
 def crop_box(size: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
@@ -90,7 +91,7 @@ def make(source: Path, out: Path, seed: int, scanner: bool) -> None:
 
 
 def run(paths: list[Path], sets: list[str], shared: bool = False) -> None:
-    from cluster_acceptance import overrides
+    from cluster_acceptance import cluster_all_frames, overrides
 
     if shared:  # the preprocessing before the crop fix: every frame sector-cropped and padded
         from usconvirt.clustering import run as stage
@@ -107,7 +108,7 @@ def run(paths: list[Path], sets: list[str], shared: bool = False) -> None:
     for path in paths:
         with tempfile.TemporaryDirectory(prefix="cluster_crops_") as tmp:
             start = time.perf_counter()
-            m = run_clustering(path, Path(tmp) / "cluster", config)
+            m = cluster_all_frames(RunLayout(Path(tmp), dataset=path), config)
             wall = time.perf_counter() - start
         mapped = m.get("mapped_scores", {})
         raw = m.get("baselines", {}).get(m.get("selection", {}).get("baseline"), {})
