@@ -162,7 +162,16 @@ def split_file(frames: pd.DataFrame, labelled: list[str], path: Path) -> Path:
     parts = frames.groupby("series")["part"].first()
     parts = parts.where(parts != "pool", "pretrain")
     parts[parts.index.isin(labelled)] = "train"
-    parts.rename_axis("patient_id").rename("part").reset_index().to_csv(path, index=False)
+    return write_csv_once(parts.rename_axis("patient_id").rename("part").reset_index(), path)
+
+
+def write_csv_once(table: pd.DataFrame, path: Path) -> Path:
+    """`table` as CSV at `path`, left untouched when it already holds the same text: the pipeline fingerprints
+    its inputs by size and time, so rewriting an identical file would redo every finished stage on resume."""
+    text = table.to_csv(index=False)
+    if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
     return path
 
 
@@ -189,8 +198,8 @@ def draw_dataset(work: Path, draw: int, images: pd.DataFrame, exams: pd.DataFram
     for path in images["path"]:
         if not (root / path).exists():
             os.link(work / path, root / path)
-    images.to_csv(root / "images.csv", index=False)
-    exams.to_csv(root / "exams.csv", index=False)
+    write_csv_once(images, root / "images.csv")
+    write_csv_once(exams, root / "exams.csv")
     return root
 
 
@@ -256,7 +265,7 @@ def run_draw(config: dict, work: Path, draw: int, frames: pd.DataFrame, images: 
              args: argparse.Namespace) -> list[dict]:
     """Pre-train once for the draw (the pipeline's stages), then fine-tune every init, seed and fraction."""
     from usconvirt.data import load_dataset
-    from usconvirt.io import read_table, write_table
+    from usconvirt.io import read_table
     from usconvirt.pipeline import run_pipeline
     from usconvirt.stages import STAGES, finetune_runs, machine_decisions, run_finetune
 
@@ -276,7 +285,7 @@ def run_draw(config: dict, work: Path, draw: int, frames: pd.DataFrame, images: 
     for fraction in args.fractions:
         split_f = finetune_split(split, labelled_series(frames, fraction, draw))
         split_path = run_dir / "finetune" / f"{fraction:g}" / "split.csv"
-        write_table(split_f, split_path)
+        write_csv_once(split_f, split_path)
         n_train = int(images["exam_id"].isin(split_f.loc[split_f["part"] == "train", "exam_id"]).sum())
         base = {"fraction": fraction, "draw": draw, "train_frames": n_train}
         cells.append({**base, "protocol": "-", "seed": -1, "init": "pixel PCA + LR",
