@@ -196,10 +196,11 @@ TUNE_BOUNDS = {"gain_db": (-40, -10), "dynamic_range_db": (45, 110), "psf_scale"
                "lateral_scale": (0.3, 1.0), "gamma": (0.8, 2.6), "texture_shape": (0.5, 10),
                "smoothing_px": (0, 1.2), "contrast": (1.0, 4.0), "haze": (0, 0.01), "heterogeneity": (0, 0.8),
                "heterogeneity_px": (1, 8), "display_blur_px": (0, 1.2), "edge_enhance": (0, 1.5),
-               "reject": (0, 0.2)}
+               "reject": (0, 0.2), "bright_contrast": (1.0, 4.0), "shoulder": (0, 0.6), "divergence_px": (0, 1.5),
+               "tgc_np_per_cm": (0.18, 0.36)}
 
 
-def tune(real: np.ndarray, seconds: float, seed: int) -> None:
+def tune(real: np.ndarray, seconds: float, seed: int, frames: int = 40) -> None:
     """Random search of render.SCANNER_FAMILIES (see the module's docstring); `real`: features of the real
     frames (frame_features then frame_histograms)."""
     import json
@@ -212,7 +213,7 @@ def tune(real: np.ndarray, seconds: float, seed: int) -> None:
 
     def boosted_auc(families: list[dict]) -> float:
         render.SCANNER_FAMILIES = tuple(families)
-        synth = np.array([np.r_[frame_features(f), frame_histograms(f)] for f in synthetic_frames(40, 0)])
+        synth = np.array([np.r_[frame_features(f), frame_histograms(f)] for f in synthetic_frames(frames, 0)])
         x, y = np.r_[real, synth], np.r_[np.zeros(len(real)), np.ones(len(synth))]
         return float(np.mean([roc_auc_score(y, cross_val_predict(
             HistGradientBoostingClassifier(max_iter=60, max_leaf_nodes=8, random_state=r), x, y,
@@ -271,6 +272,7 @@ def main() -> None:
     parser.add_argument("--montage", type=Path, help="also write a synthetic | real montage PNG here")
     parser.add_argument("--tune", type=float, metavar="SECONDS", help="search the scanner families instead")
     parser.add_argument("--tune-seed", type=int, default=1)
+    parser.add_argument("--tune-frames", type=int, default=40, help="synthetic kidney frames of seed 0 per trial")
     parser.add_argument("--scanners", choices=("single", "families"), default="families",
                         help="synth.scanners of the frames compared (single: the corpus default)")
     args = parser.parse_args()
@@ -279,7 +281,7 @@ def main() -> None:
     real_gray = real_frames(args.real)
     if args.tune:
         tune(np.array([np.r_[frame_features(f), frame_histograms(f)] for v in real_gray.values() for f in v]),
-             args.tune, args.tune_seed)
+             args.tune, args.tune_seed, args.tune_frames)
         return
     real = {k: np.array([frame_features(f) for f in v]) for k, v in real_gray.items()}
     real_hist = {k: np.array([frame_histograms(f) for f in v]) for k, v in real_gray.items()}
