@@ -200,9 +200,18 @@ TUNE_BOUNDS = {"gain_db": (-40, -10), "dynamic_range_db": (45, 110), "psf_scale"
                "tgc_np_per_cm": (0.18, 0.36)}
 
 
-def tune(real: np.ndarray, seconds: float, seed: int, frames: int = 40) -> None:
+def statistics_gap(real: np.ndarray, synth: np.ndarray) -> float:
+    """Mean over the columns (statistics and histogram bins) of the single-feature AUC, real vs synthetic,
+    folded above 0.5: how far the per-statistic distributions lie apart, with no classifier fitted."""
+    y = np.r_[np.zeros(len(real)), np.ones(len(synth))]
+    aucs = [roc_auc_score(y, np.r_[real[:, j], synth[:, j]]) for j in range(real.shape[1])]
+    return float(np.mean([max(a, 1 - a) for a in aucs]))
+
+
+def tune(real: dict[str, np.ndarray], seconds: float, seed: int, frames: int = 40, family: int | None = None) -> None:
     """Random search of render.SCANNER_FAMILIES (see the module's docstring); `real`: features of the real
-    frames (frame_features then frame_histograms)."""
+    frames (frame_features then frame_histograms) per REAL_FOLDERS. With `family`, that family alone (every
+    exam drawn from it) against its own real scanner family (REAL_FOLDERS in order), by statistics_gap."""
     import json
     import time
 
@@ -211,33 +220,42 @@ def tune(real: np.ndarray, seconds: float, seed: int, frames: int = 40) -> None:
 
     from usconvirt.synth import render
 
+    def features(families: list[dict]) -> np.ndarray:
+        render.SCANNER_FAMILIES = tuple(families) if family is None else (families[family],) * 2
+        return np.array([np.r_[frame_features(f), frame_histograms(f)] for f in synthetic_frames(frames, 0)])
+
     def boosted_auc(families: list[dict]) -> float:
-        render.SCANNER_FAMILIES = tuple(families)
-        synth = np.array([np.r_[frame_features(f), frame_histograms(f)] for f in synthetic_frames(frames, 0)])
-        x, y = np.r_[real, synth], np.r_[np.zeros(len(real)), np.ones(len(synth))]
+        x = np.concatenate(list(real.values()))
+        synth = features(families)
+        x, y = np.r_[x, synth], np.r_[np.zeros(len(x)), np.ones(len(synth))]
         return float(np.mean([roc_auc_score(y, cross_val_predict(
             HistGradientBoostingClassifier(max_iter=60, max_leaf_nodes=8, random_state=r), x, y,
             cv=StratifiedKFold(5, shuffle=True, random_state=r), method="predict_proba")[:, 1])
             for r in range(2)]))
 
+    def family_gap(families: list[dict]) -> float:
+        return statistics_gap(list(real.values())[family], features(families))
+
+    score = boosted_auc if family is None else family_gap
     rng = np.random.default_rng(seed)
     best = [dict(f) for f in render.SCANNER_FAMILIES]
-    best_auc = boosted_auc(best)
-    print(f"start: gradient-boosting AUC {best_auc:.4f}", flush=True)
+    best_score = score(best)
+    print(f"start: {score.__name__} {best_score:.4f}", flush=True)
     deadline = time.time() + seconds
     while time.time() < deadline:
         trial = [dict(f) for f in best]
         for _ in range(3):  # move the centre of a setting's range, keep its width
-            family, key = trial[int(rng.integers(len(trial)))], str(rng.choice(list(TUNE_BOUNDS)))
-            (lo, hi), (low, high) = family[key], TUNE_BOUNDS[key]
+            moved = trial[int(rng.integers(len(trial)))] if family is None else trial[family]
+            key = str(rng.choice(list(TUNE_BOUNDS)))
+            (lo, hi), (low, high) = moved[key], TUNE_BOUNDS[key]
             half = (hi - lo) / 2
             step = rng.normal(0, 0.15 * (high - low))
             centre = float(np.clip((lo + hi) / 2 + step, low + half, high - half))
-            family[key] = (round(centre - half, 4), round(centre + half, 4))
-        auc = boosted_auc(trial)
-        if auc < best_auc:
-            best, best_auc = trial, auc
-            print(f"{auc:.4f} {json.dumps(best)}", flush=True)
+            moved[key] = (round(centre - half, 4), round(centre + half, 4))
+        trial_score = score(trial)
+        if trial_score < best_score:
+            best, best_score = trial, trial_score
+            print(f"{trial_score:.4f} {json.dumps(best)}", flush=True)
     render.SCANNER_FAMILIES = tuple(best)
 
 
@@ -272,6 +290,8 @@ def main() -> None:
     parser.add_argument("--montage", type=Path, help="also write a synthetic | real montage PNG here")
     parser.add_argument("--tune", type=float, metavar="SECONDS", help="search the scanner families instead")
     parser.add_argument("--tune-seed", type=int, default=1)
+    parser.add_argument("--tune-family", type=int, help="search this scanner family alone, against its own real "
+                        "frames (0: AHN, 1: Kidney Stone), by the per-statistic distributions")
     parser.add_argument("--tune-frames", type=int, default=40, help="synthetic kidney frames of seed 0 per trial")
     parser.add_argument("--scanners", choices=("single", "families"), default="families",
                         help="synth.scanners of the frames compared (single: the corpus default)")
@@ -280,8 +300,8 @@ def main() -> None:
         parser.error(f"{args.real}: no such folder (pass --real ../shared/data/real)")
     real_gray = real_frames(args.real)
     if args.tune:
-        tune(np.array([np.r_[frame_features(f), frame_histograms(f)] for v in real_gray.values() for f in v]),
-             args.tune, args.tune_seed, args.tune_frames)
+        tune({k: np.array([np.r_[frame_features(f), frame_histograms(f)] for f in v]) for k, v in real_gray.items()},
+             args.tune, args.tune_seed, args.tune_frames, args.tune_family)
         return
     real = {k: np.array([frame_features(f) for f in v]) for k, v in real_gray.items()}
     real_hist = {k: np.array([frame_histograms(f) for f in v]) for k, v in real_gray.items()}
