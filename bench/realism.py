@@ -196,8 +196,8 @@ TUNE_BOUNDS = {"gain_db": (-40, -10), "dynamic_range_db": (45, 110), "psf_scale"
                "lateral_scale": (0.3, 1.0), "gamma": (0.8, 2.6), "texture_shape": (0.5, 10),
                "smoothing_px": (0, 1.2), "contrast": (1.0, 4.0), "haze": (0, 0.01), "heterogeneity": (0, 0.8),
                "heterogeneity_px": (1, 8), "display_blur_px": (0, 1.2), "edge_enhance": (0, 1.5),
-               "reject": (0, 0.2), "bright_contrast": (1.0, 4.0), "shoulder": (0, 0.6), "divergence_px": (0, 1.5),
-               "tgc_np_per_cm": (0.18, 0.36)}
+               "reject": (0, 0.2), "bright_contrast": (1.0, 4.0), "shoulder": (0, 0.6),
+               "divergence_px": (0, 1.5), "tgc_np_per_cm": (0.18, 0.36)}
 
 
 def statistics_gap(real: np.ndarray, synth: np.ndarray) -> float:
@@ -208,15 +208,36 @@ def statistics_gap(real: np.ndarray, synth: np.ndarray) -> float:
     return float(np.mean([max(a, 1 - a) for a in aucs]))
 
 
-def tune(real: dict[str, np.ndarray], seconds: float, seed: int, frames: int = 40, family: int | None = None) -> None:
+def boosted_auc(real: np.ndarray, synth: np.ndarray) -> float:
+    """Cross-validated AUC (5-fold, 2 shuffles) of the third family, the one --tune searches against:
+    histogram gradient boosting on statistics and histograms together."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.model_selection import cross_val_predict
+
+    x, y = np.r_[real, synth], np.r_[np.zeros(len(real)), np.ones(len(synth))]
+    return float(np.mean([roc_auc_score(y, cross_val_predict(
+        HistGradientBoostingClassifier(max_iter=60, max_leaf_nodes=8, random_state=r), x, y,
+        cv=StratifiedKFold(5, shuffle=True, random_state=r), method="predict_proba")[:, 1])
+        for r in range(2)]))
+
+
+def windows(real: np.ndarray, frames: list[np.ndarray], size: int) -> None:
+    """The third family's AUC on disjoint windows of `size` synthetic frames (how much it moves with the
+    sample alone), and the statistics gap over all of them."""
+    synth = np.array([np.r_[frame_features(f), frame_histograms(f)] for f in frames])
+    aucs = [boosted_auc(real, synth[i:i + size]) for i in range(0, len(synth) - size + 1, size)]
+    print(f"gradient boosting, windows of {size} frames: {' '.join(f'{a:.3f}' for a in aucs)}; "
+          f"mean {np.mean(aucs):.3f}; statistics gap over {len(synth)} frames "
+          f"{statistics_gap(real, synth):.3f}")
+
+
+def tune(real: dict[str, np.ndarray], seconds: float, seed: int, frames: int = 40,
+         family: int | None = None) -> None:
     """Random search of render.SCANNER_FAMILIES (see the module's docstring); `real`: features of the real
     frames (frame_features then frame_histograms) per REAL_FOLDERS. With `family`, that family alone (every
     exam drawn from it) against its own real scanner family (REAL_FOLDERS in order), by statistics_gap."""
     import json
     import time
-
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.model_selection import cross_val_predict
 
     from usconvirt.synth import render
 
@@ -224,19 +245,13 @@ def tune(real: dict[str, np.ndarray], seconds: float, seed: int, frames: int = 4
         render.SCANNER_FAMILIES = tuple(families) if family is None else (families[family],) * 2
         return np.array([np.r_[frame_features(f), frame_histograms(f)] for f in synthetic_frames(frames, 0)])
 
-    def boosted_auc(families: list[dict]) -> float:
-        x = np.concatenate(list(real.values()))
-        synth = features(families)
-        x, y = np.r_[x, synth], np.r_[np.zeros(len(x)), np.ones(len(synth))]
-        return float(np.mean([roc_auc_score(y, cross_val_predict(
-            HistGradientBoostingClassifier(max_iter=60, max_leaf_nodes=8, random_state=r), x, y,
-            cv=StratifiedKFold(5, shuffle=True, random_state=r), method="predict_proba")[:, 1])
-            for r in range(2)]))
+    def gradient_boosting(families: list[dict]) -> float:
+        return boosted_auc(np.concatenate(list(real.values())), features(families))
 
     def family_gap(families: list[dict]) -> float:
         return statistics_gap(list(real.values())[family], features(families))
 
-    score = boosted_auc if family is None else family_gap
+    score = gradient_boosting if family is None else family_gap
     rng = np.random.default_rng(seed)
     best = [dict(f) for f in render.SCANNER_FAMILIES]
     best_score = score(best)
@@ -290,18 +305,35 @@ def main() -> None:
     parser.add_argument("--montage", type=Path, help="also write a synthetic | real montage PNG here")
     parser.add_argument("--tune", type=float, metavar="SECONDS", help="search the scanner families instead")
     parser.add_argument("--tune-seed", type=int, default=1)
-    parser.add_argument("--tune-family", type=int, help="search this scanner family alone, against its own real "
-                        "frames (0: AHN, 1: Kidney Stone), by the per-statistic distributions")
-    parser.add_argument("--tune-frames", type=int, default=40, help="synthetic kidney frames of seed 0 per trial")
+    parser.add_argument("--tune-family", type=int, help="search this scanner family alone, against its own "
+                        "real frames (0: AHN, 1: Kidney Stone), by the per-statistic distributions")
+    parser.add_argument("--tune-frames", type=int, default=40,
+                        help="synthetic kidney frames of seed 0 per trial")
+    parser.add_argument("--families", type=Path, help="a JSON list of scanner families (as --tune prints) "
+                        "to use instead of render.SCANNER_FAMILIES")
+    parser.add_argument("--windows", type=int, metavar="N", help="instead of the report: the third family on "
+                        "N disjoint windows of --synthetic frames of --seed")
     parser.add_argument("--scanners", choices=("single", "families"), default="families",
                         help="synth.scanners of the frames compared (single: the corpus default)")
     args = parser.parse_args()
     if not args.real.is_dir():
         parser.error(f"{args.real}: no such folder (pass --real ../shared/data/real)")
     real_gray = real_frames(args.real)
-    if args.tune:
-        tune({k: np.array([np.r_[frame_features(f), frame_histograms(f)] for f in v]) for k, v in real_gray.items()},
-             args.tune, args.tune_seed, args.tune_frames, args.tune_family)
+    if args.families:
+        import json
+
+        from usconvirt.synth import render
+
+        render.SCANNER_FAMILIES = tuple({k: tuple(v) for k, v in f.items()}
+                                        for f in json.loads(args.families.read_text()))
+    if args.windows or args.tune:
+        real_both = {k: np.array([np.r_[frame_features(f), frame_histograms(f)] for f in v])
+                     for k, v in real_gray.items()}
+        if args.tune:
+            tune(real_both, args.tune, args.tune_seed, args.tune_frames, args.tune_family)
+        else:
+            frames = synthetic_frames(args.windows * args.synthetic, args.seed, args.scanners)
+            windows(np.concatenate(list(real_both.values())), frames, args.synthetic)
         return
     real = {k: np.array([frame_features(f) for f in v]) for k, v in real_gray.items()}
     real_hist = {k: np.array([frame_histograms(f) for f in v]) for k, v in real_gray.items()}

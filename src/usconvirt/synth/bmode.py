@@ -184,7 +184,8 @@ def simulate(scene: Scene, rng: np.random.Generator, acq: Acquisition) -> np.nda
         if acq.bright_contrast is None:
             amplitude = BACKGROUND_ECHO * relative ** acq.contrast
         else:
-            amplitude = BACKGROUND_ECHO * relative ** np.where(relative > 1, acq.bright_contrast, acq.contrast)
+            exponent = np.where(relative > 1, acq.bright_contrast, acq.contrast)
+            amplitude = BACKGROUND_ECHO * relative ** exponent
     if acq.heterogeneity > 0:  # real tissue is blotchy between the speckle grain and the organ outline
         field = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), acq.heterogeneity_px)
         field /= field.std() + 1e-6
