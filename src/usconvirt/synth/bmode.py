@@ -147,9 +147,6 @@ class Acquisition:
     edge_enhance: float = 0.0  # unsharp-mask gain of the display processing: crisper boundaries
     reject: float = 0.0  # the scanner's reject level: this share of the grey scale's low end shows black
     compounding: float = 0.0  # weight of a second, independent speckle look averaged in (compounding)
-    bright_contrast: float | None = None  # the contrast exponent above the background's echo (None: contrast)
-    shoulder: float = 0.0  # share of the grey scale's top where the grey map rolls off (0: a hard clip)
-    divergence_px: float = 1.2  # lateral widening of the beam at full depth (Gaussian sigma, beam samples)
 
 
 def speckle_envelope(amplitude: np.ndarray, sector: Sector, rng: np.random.Generator,
@@ -164,10 +161,9 @@ def speckle_envelope(amplitude: np.ndarray, sector: Sector, rng: np.random.Gener
     im = ndimage.gaussian_filter(im, sigma, truncate=2.5)
     deep = sector.rows(sector.depth_cm * 0.3, sector.depth_cm * 2)  # beams widen past the focus
     w = np.clip(sector.d[deep] / sector.depth_cm * 1.4 - 0.4, 0, 1)
-    for part in (re, im) if acq.divergence_px > 0 else ():
+    for part in (re, im):
         part[deep] = (
-            part[deep] * (1 - w)
-            + ndimage.gaussian_filter1d(part[deep], acq.divergence_px, axis=1, truncate=2.5) * w
+            part[deep] * (1 - w) + ndimage.gaussian_filter1d(part[deep], 1.2, axis=1, truncate=2.5) * w
         )
     return np.hypot(re, im) * math.sqrt(2 * math.pi * sigma[0] * sigma[1])
 
@@ -180,12 +176,7 @@ def simulate(scene: Scene, rng: np.random.Generator, acq: Acquisition) -> np.nda
     # lateral width grows with depth (beam divergence beyond the focus)
     amplitude = scene.echo
     if acq.contrast != 1.0:  # textures may dip below 0; the sign of an amplitude is irrelevant to speckle
-        relative = np.abs(amplitude) / BACKGROUND_ECHO
-        if acq.bright_contrast is None:
-            amplitude = BACKGROUND_ECHO * relative ** acq.contrast
-        else:
-            exponent = np.where(relative > 1, acq.bright_contrast, acq.contrast)
-            amplitude = BACKGROUND_ECHO * relative ** exponent
+        amplitude = BACKGROUND_ECHO * (np.abs(amplitude) / BACKGROUND_ECHO) ** acq.contrast
     if acq.heterogeneity > 0:  # real tissue is blotchy between the speckle grain and the organ outline
         field = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), acq.heterogeneity_px)
         field /= field.std() + 1e-6
@@ -206,11 +197,7 @@ def simulate(scene: Scene, rng: np.random.Generator, acq: Acquisition) -> np.nda
                              rng.standard_normal(shape, dtype=np.float32)) * (acq.haze * BACKGROUND_ECHO)
     log_env = np.log(received + 1e-6) + acq.tgc_np_per_cm * sector.d
     db = log_env * (20 / math.log(10)) + acq.gain_db
-    level = np.maximum((db + acq.dynamic_range_db) / acq.dynamic_range_db, 0)
-    if acq.shoulder > 0:  # a grey map that rolls off towards white instead of clipping echoes above the range
-        knee = 1 - acq.shoulder
-        level = np.where(level > knee, knee + acq.shoulder * np.tanh((level - knee) / acq.shoulder), level)
-    level = np.minimum(level, 1)
+    level = np.clip((db + acq.dynamic_range_db) / acq.dynamic_range_db, 0, 1)
     if acq.reject > 0:
         level = np.clip((level - acq.reject) / (1 - acq.reject), 0, 1)
     beam = level ** acq.gamma

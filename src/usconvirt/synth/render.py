@@ -54,7 +54,7 @@ SINGLE_SCANNER = (
 # (docs/synthetic-corpus.md); each exam draws a family.
 SCANNER_FAMILIES = (
     {  # bright and contrasted, as the AHN frames
-        "gain_db": (-20.6, -13.6),
+        "gain_db": (-22.6, -15.6),
         "dynamic_range_db": (73.3, 88.3),  # wide: real speckle has a low contrast inside bright tissue
         "psf_scale": (0.56, 0.76),  # speckle size relative to the probe's nominal PSF
         "lateral_scale": (0.47, 0.62),
@@ -69,13 +69,9 @@ SCANNER_FAMILIES = (
         "edge_enhance": (0.01, 0.61),  # the display's unsharp mask
         "reject": (0.004, 0.064),  # low grey levels shown black
         "compounding": (0.1, 0.3),  # weight of a second speckle look averaged in (compounding, persistence)
-        "bright_contrast": (2.0, 2.6),  # tissue contrast above the background's echo
-        "shoulder": (0.2, 0.4),  # the grey map's roll-off towards white
-        "divergence_px": (0.4, 0.8),  # lateral beam widening at depth
-        "tgc_np_per_cm": (0.28, 0.30),
     },
     {  # finer speckle, less contrast, blotchier, as the Samsung (Kidney Stone) frames
-        "gain_db": (-26.0, -19.0),
+        "gain_db": (-28.0, -21.0),
         "dynamic_range_db": (81.0, 96.0),
         "psf_scale": (0.4, 0.6),
         "lateral_scale": (0.52, 0.67),
@@ -90,16 +86,11 @@ SCANNER_FAMILIES = (
         "edge_enhance": (0.1, 0.7),
         "reject": (0.0, 0.06),
         "compounding": (0.3, 0.5),
-        "bright_contrast": (2.0, 2.6),
-        "shoulder": (0.2, 0.4),
-        "divergence_px": (0.4, 0.8),
-        "tgc_np_per_cm": (0.24, 0.28),
     },
 )
 # the families' settings that the single scanner leaves off
 OFF_SETTINGS = {"heterogeneity": 0.0, "heterogeneity_px": 3.0, "display_blur_px": 0.0, "edge_enhance": 0.0,
-                "reject": 0.0, "compounding": 0.0, "divergence_px": 1.2, "tgc_np_per_cm": 0.29,
-                "shoulder": 0.0, "bright_contrast": None}
+                "reject": 0.0, "compounding": 0.0}
 FRAME_JITTER = {"gain_db": 2.5, "dynamic_range_db": 3.0}  # the sonographer's per-frame changes (+/-)
 
 
@@ -137,10 +128,6 @@ def acquisition(exam_id: str, size: int, rng: np.random.Generator, scanners: str
         edge_enhance=v["edge_enhance"],
         reject=v["reject"],
         compounding=v["compounding"],
-        divergence_px=v["divergence_px"],
-        tgc_np_per_cm=v["tgc_np_per_cm"],
-        shoulder=v["shoulder"],
-        bright_contrast=v["bright_contrast"],
     )
 
 
