@@ -356,8 +356,8 @@ def main() -> None:
         return
     real = {k: np.array([frame_features(f) for f in v]) for k, v in real_gray.items()}
     real_hist = {k: np.array([frame_histograms(f) for f in v]) for k, v in real_gray.items()}
-    render = speckle_frames if args.speckle_only else synthetic_frames
-    frames = render(args.synthetic, args.seed, args.scanners)
+    make_frames = speckle_frames if args.speckle_only else synthetic_frames
+    frames = make_frames(args.synthetic, args.seed, args.scanners)
     synth = np.array([frame_features(f) for f in frames])
     synth_hist = np.array([frame_histograms(f) for f in frames])
     if args.montage:
