@@ -3,7 +3,9 @@ cross-validated AUC of two classifier families that try to tell them apart.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/realism.py [--real ../shared/data/real] [--synthetic 60]
         [--seed 1] [--montage docs/synthetic-vs-real-kidneys.png]
-    OMP_NUM_THREADS=1 .venv/bin/python bench/realism.py --tune SECONDS [--tune-seed 1]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/realism.py --tune SECONDS [--tune-seed 1] [--tune-frames 40]
+        [--tune-family 0|1]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/realism.py --windows 4 --seed 0 [--families FILE.json]
 
 Both kinds of frame go through the same code: grayscale, resized to 256 px, the imaged region found
 from the pixels (the sector, eroded so that its edge and burned-in text stay out), then per-frame
@@ -18,6 +20,11 @@ real scanners, so judge the statistics too, not only the AUC.
 better) on corpus seed 0 (40 kidney frames) that minimises the cross-validated AUC of a third family,
 histogram gradient boosting on the statistics and histograms together, so that neither reported family
 is the one tuned against; it prints each better set of families. Check the result with --seed 1.
+--tune-family K searches family K alone (every exam drawn from it) against its own real scanner family,
+by the per-statistic distributions (statistics_gap). --windows N prints the third family on N disjoint
+windows of --synthetic frames: how much it moves with the sample alone, the noise any search fits.
+--speckle-only renders the families' speckle over a homogeneous scene: what the scanner settings alone
+give, without the anatomy.
 """
 
 from __future__ import annotations
@@ -161,6 +168,17 @@ def acf_at(patch: np.ndarray, lags: tuple[int, ...]) -> list[float]:
     return [float(acf[lag, 0]) for lag in lags] + [float(acf[0, lag]) for lag in lags]
 
 
+def speckle_frames(count: int, seed: int, scanners: str = "families") -> list[np.ndarray]:
+    """`count` frames of a homogeneous scene (12 cm deep) through the simulated scanners, no overlay."""
+    from usconvirt.synth.bmode import Scene, make_sector, simulate
+    from usconvirt.synth.render import acquisition
+
+    rng = np.random.default_rng(seed)
+    sector = make_sector(SIZE, depth_cm=12.0)
+    return [(simulate(Scene.empty(sector), rng, acquisition(f"homogeneous-{i}", SIZE, rng, scanners)) * 255)
+            .astype(np.uint8) for i in range(count)]
+
+
 def real_frames(root: Path) -> dict[str, list[np.ndarray]]:
     return {name: [np.asarray(Image.open(p).convert("L")) for p in sorted((root / folder).glob("*.png"))]
             for name, folder in REAL_FOLDERS.items()}
@@ -199,44 +217,77 @@ TUNE_BOUNDS = {"gain_db": (-40, -10), "dynamic_range_db": (45, 110), "psf_scale"
                "reject": (0, 0.2)}
 
 
-def tune(real: np.ndarray, seconds: float, seed: int) -> None:
-    """Random search of render.SCANNER_FAMILIES (see the module's docstring); `real`: features of the real
-    frames (frame_features then frame_histograms)."""
-    import json
-    import time
+def statistics_gap(real: np.ndarray, synth: np.ndarray) -> float:
+    """Mean over the columns (statistics and histogram bins) of the single-feature AUC, real vs synthetic,
+    folded above 0.5: how far the per-statistic distributions lie apart, with no classifier fitted."""
+    y = np.r_[np.zeros(len(real)), np.ones(len(synth))]
+    aucs = [roc_auc_score(y, np.r_[real[:, j], synth[:, j]]) for j in range(real.shape[1])]
+    return float(np.mean([max(a, 1 - a) for a in aucs]))
 
+
+def boosted_auc(real: np.ndarray, synth: np.ndarray) -> float:
+    """Cross-validated AUC (5-fold, 2 shuffles) of the third family, the one --tune searches against:
+    histogram gradient boosting on statistics and histograms together."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.model_selection import cross_val_predict
 
+    x, y = np.r_[real, synth], np.r_[np.zeros(len(real)), np.ones(len(synth))]
+    return float(np.mean([roc_auc_score(y, cross_val_predict(
+        HistGradientBoostingClassifier(max_iter=60, max_leaf_nodes=8, random_state=r), x, y,
+        cv=StratifiedKFold(5, shuffle=True, random_state=r), method="predict_proba")[:, 1])
+        for r in range(2)]))
+
+
+def windows(real: np.ndarray, frames: list[np.ndarray], size: int) -> None:
+    """The third family's AUC on disjoint windows of `size` synthetic frames (how much it moves with the
+    sample alone), and the statistics gap over all of them."""
+    synth = np.array([np.r_[frame_features(f), frame_histograms(f)] for f in frames])
+    aucs = [boosted_auc(real, synth[i:i + size]) for i in range(0, len(synth) - size + 1, size)]
+    print(f"gradient boosting, windows of {size} frames: {' '.join(f'{a:.3f}' for a in aucs)}; "
+          f"mean {np.mean(aucs):.3f}; statistics gap over {len(synth)} frames "
+          f"{statistics_gap(real, synth):.3f}")
+
+
+def tune(real: dict[str, np.ndarray], seconds: float, seed: int, frames: int = 40,
+         family: int | None = None) -> None:
+    """Random search of render.SCANNER_FAMILIES (see the module's docstring); `real`: features of the real
+    frames (frame_features then frame_histograms) per REAL_FOLDERS. With `family`, that family alone (every
+    exam drawn from it) against its own real scanner family (REAL_FOLDERS in order), by statistics_gap."""
+    import json
+    import time
+
     from usconvirt.synth import render
 
-    def boosted_auc(families: list[dict]) -> float:
-        render.SCANNER_FAMILIES = tuple(families)
-        synth = np.array([np.r_[frame_features(f), frame_histograms(f)] for f in synthetic_frames(40, 0)])
-        x, y = np.r_[real, synth], np.r_[np.zeros(len(real)), np.ones(len(synth))]
-        return float(np.mean([roc_auc_score(y, cross_val_predict(
-            HistGradientBoostingClassifier(max_iter=60, max_leaf_nodes=8, random_state=r), x, y,
-            cv=StratifiedKFold(5, shuffle=True, random_state=r), method="predict_proba")[:, 1])
-            for r in range(2)]))
+    def features(families: list[dict]) -> np.ndarray:
+        render.SCANNER_FAMILIES = tuple(families) if family is None else (families[family],) * 2
+        return np.array([np.r_[frame_features(f), frame_histograms(f)] for f in synthetic_frames(frames, 0)])
 
+    def gradient_boosting(families: list[dict]) -> float:
+        return boosted_auc(np.concatenate(list(real.values())), features(families))
+
+    def family_gap(families: list[dict]) -> float:
+        return statistics_gap(list(real.values())[family], features(families))
+
+    score = gradient_boosting if family is None else family_gap
     rng = np.random.default_rng(seed)
     best = [dict(f) for f in render.SCANNER_FAMILIES]
-    best_auc = boosted_auc(best)
-    print(f"start: gradient-boosting AUC {best_auc:.4f}", flush=True)
+    best_score = score(best)
+    print(f"start: {score.__name__} {best_score:.4f}", flush=True)
     deadline = time.time() + seconds
     while time.time() < deadline:
         trial = [dict(f) for f in best]
         for _ in range(3):  # move the centre of a setting's range, keep its width
-            family, key = trial[int(rng.integers(len(trial)))], str(rng.choice(list(TUNE_BOUNDS)))
-            (lo, hi), (low, high) = family[key], TUNE_BOUNDS[key]
+            moved = trial[int(rng.integers(len(trial)))] if family is None else trial[family]
+            key = str(rng.choice(list(TUNE_BOUNDS)))
+            (lo, hi), (low, high) = moved[key], TUNE_BOUNDS[key]
             half = (hi - lo) / 2
             step = rng.normal(0, 0.15 * (high - low))
             centre = float(np.clip((lo + hi) / 2 + step, low + half, high - half))
-            family[key] = (round(centre - half, 4), round(centre + half, 4))
-        auc = boosted_auc(trial)
-        if auc < best_auc:
-            best, best_auc = trial, auc
-            print(f"{auc:.4f} {json.dumps(best)}", flush=True)
+            moved[key] = (round(centre - half, 4), round(centre + half, 4))
+        trial_score = score(trial)
+        if trial_score < best_score:
+            best, best_score = trial, trial_score
+            print(f"{trial_score:.4f} {json.dumps(best)}", flush=True)
     render.SCANNER_FAMILIES = tuple(best)
 
 
@@ -271,19 +322,42 @@ def main() -> None:
     parser.add_argument("--montage", type=Path, help="also write a synthetic | real montage PNG here")
     parser.add_argument("--tune", type=float, metavar="SECONDS", help="search the scanner families instead")
     parser.add_argument("--tune-seed", type=int, default=1)
+    parser.add_argument("--tune-family", type=int, help="search this scanner family alone, against its own "
+                        "real frames (0: AHN, 1: Kidney Stone), by the per-statistic distributions")
+    parser.add_argument("--tune-frames", type=int, default=40,
+                        help="synthetic kidney frames of seed 0 per trial")
+    parser.add_argument("--families", type=Path, help="a JSON list of scanner families (as --tune prints) "
+                        "to use instead of render.SCANNER_FAMILIES")
+    parser.add_argument("--windows", type=int, metavar="N", help="instead of the report: the third family on "
+                        "N disjoint windows of --synthetic frames of --seed")
+    parser.add_argument("--speckle-only", action="store_true",
+                        help="compare frames of a homogeneous scene instead of the corpus' kidney frames")
     parser.add_argument("--scanners", choices=("single", "families"), default="families",
                         help="synth.scanners of the frames compared (single: the corpus default)")
     args = parser.parse_args()
     if not args.real.is_dir():
         parser.error(f"{args.real}: no such folder (pass --real ../shared/data/real)")
     real_gray = real_frames(args.real)
-    if args.tune:
-        tune(np.array([np.r_[frame_features(f), frame_histograms(f)] for v in real_gray.values() for f in v]),
-             args.tune, args.tune_seed)
+    if args.families:
+        import json
+
+        from usconvirt.synth import render
+
+        render.SCANNER_FAMILIES = tuple({k: tuple(v) for k, v in f.items()}
+                                        for f in json.loads(args.families.read_text()))
+    if args.windows or args.tune:
+        real_both = {k: np.array([np.r_[frame_features(f), frame_histograms(f)] for f in v])
+                     for k, v in real_gray.items()}
+        if args.tune:
+            tune(real_both, args.tune, args.tune_seed, args.tune_frames, args.tune_family)
+        else:
+            frames = synthetic_frames(args.windows * args.synthetic, args.seed, args.scanners)
+            windows(np.concatenate(list(real_both.values())), frames, args.synthetic)
         return
     real = {k: np.array([frame_features(f) for f in v]) for k, v in real_gray.items()}
     real_hist = {k: np.array([frame_histograms(f) for f in v]) for k, v in real_gray.items()}
-    frames = synthetic_frames(args.synthetic, args.seed, args.scanners)
+    make_frames = speckle_frames if args.speckle_only else synthetic_frames
+    frames = make_frames(args.synthetic, args.seed, args.scanners)
     synth = np.array([frame_features(f) for f in frames])
     synth_hist = np.array([frame_histograms(f) for f in frames])
     if args.montage:
