@@ -120,9 +120,18 @@ def irregular_wall(rng: np.random.Generator, scene: Scene, fat: float, muscle: f
         frayed(rng, scene, dist, rng.uniform(0.02, 0.07), rng.uniform(0.35, 0.7))
     in_muscle = (d >= fat) & (d < muscle)
     scene.paint(in_muscle, textured(rng, scene, 0.22, 0.6, 14))
-    phase = (d - fat) * rng.uniform(9, 16) + s.x * rng.uniform(-0.6, 0.6) + 1.5 * smooth_noise(rng, s.shape, 10)
+    phase = (d - fat) * rng.uniform(9, 16) + s.x * rng.uniform(-0.6, 0.6)
+    phase = phase + 1.5 * smooth_noise(rng, s.shape, 10)
     frayed(rng, scene, np.where(in_muscle, np.abs(np.sin(phase)), FAR), rng.uniform(0.1, 0.2), 0.5)
     frayed(rng, scene, np.abs(d - muscle - 0.09), 0.09, 1.0)
+
+
+def below_wall(scene: Scene, top: float) -> np.ndarray:
+    """Samples under an abdominal wall ending `top` cm deep. The wall follows the probe's curve, and in an
+    irregular scene so do the organs under it; earlier corpora start them at the straight line z = top,
+    which leaves a wedge of deep tissue and a long horizontal edge across the frame."""
+    s = scene.sector
+    return np.broadcast_to(s.d, s.shape) > top if scene.irregular else s.z > top
 
 
 def vessels(rng: np.random.Generator, scene: Scene, region: np.ndarray, count: int, wall: float) -> None:
@@ -164,7 +173,7 @@ def liver(
     echo = LIVER_ECHO * (2.0 if steatosis else 1.0)
     atten = TISSUE_ATTEN * (1.45 if steatosis else 1.0)
     bottom = rng.uniform(10.5, 14.5) + 0.04 * (s.x - rng.uniform(-4, 4)) ** 2 if diaphragm else 99.0
-    region = (s.z > top) & (s.z < bottom)
+    region = below_wall(scene, top) & (s.z < bottom)
     if within is not None:
         region &= within
     scene.paint(region, textured(rng, scene, echo, 0.25), atten)
@@ -225,7 +234,7 @@ def liver_view(rng: np.random.Generator, scene: Scene, exam: ExamState, plan: Fr
 
 
 def bowel_view(rng: np.random.Generator, scene: Scene, exam: ExamState, plan: FramePlan, top: float) -> None:
-    bowel(rng, scene, scene.sector.z > top)
+    bowel(rng, scene, below_wall(scene, top))
 
 
 def gallbladder(rng: np.random.Generator, scene: Scene, exam: ExamState, plan: FramePlan, top: float) -> None:
@@ -269,7 +278,7 @@ def pancreas(rng: np.random.Generator, scene: Scene, exam: ExamState, plan: Fram
 def spleen(rng: np.random.Generator, scene: Scene, exam: ExamState, plan: FramePlan, top: float) -> None:
     """A homogeneous crescent under the diaphragm, longer with splenomegaly; bowel around it."""
     s = scene.sector
-    bowel(rng, scene, s.z > top)
+    bowel(rng, scene, below_wall(scene, top))
     length = exam.spleen_cm / 2
     cx, cz = rng.uniform(-1.5, 1.5), top + rng.uniform(3.5, 5.0) + length * 0.15
     angle = rng.uniform(-0.6, -0.2)
