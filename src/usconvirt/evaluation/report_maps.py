@@ -105,8 +105,7 @@ def kidney_regions(dataset: Dataset, image_ids: list[str], size: int) -> dict[st
                 continue
             rng = np.random.default_rng([config.seed, RENDER_STREAM, exam.index, number])
             anatomy_rng, scanner_rng, _ = rng.spawn(3)
-            scene, axis = frame_anatomy(anatomy_rng, scanner_rng, exam.state, plan, config.image_size,
-                                        config.scanners)
+            scene, axis = frame_anatomy(anatomy_rng, scanner_rng, exam.state, plan, config.image_size)
             if axis is None:  # an empty renal fossa
                 continue
             semi_major, semi_minor = section_axes(exam.state.kidneys[plan.side], plan)

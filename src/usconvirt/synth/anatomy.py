@@ -57,32 +57,15 @@ def textured(
     return base * (1 + amount * smooth_noise(rng, scene.sector.shape, cells))
 
 
-def frayed(rng: np.random.Generator, scene: Scene, dist: np.ndarray, width: float, echo: float) -> None:
-    """Paint a thin bright interface (fascia, septum, capsule) `width` cm either side of `dist` 0, its width
-    and brightness varying along it and broken in places, as real interfaces are, not a uniform line:
-    long even lines widen the speckle's lateral correlation beyond a real frame's."""
-    shape = scene.sector.shape
-    wide = dist < width * (1 + 0.8 * smooth_noise(rng, shape, 28))
-    unbroken = smooth_noise(rng, shape, 20) > -0.25
-    scene.paint(wide & unbroken, echo * np.clip(1 + 0.7 * smooth_noise(rng, shape, 36), 0.2, None))
-
-
 def background_tissue(rng: np.random.Generator, scene: Scene) -> None:
-    """Heterogeneous deep tissue (fat, muscle, bowel wall) crossed by bright fascial planes (shorter, of
-    any slope and frayed in an irregular scene)."""
+    """Heterogeneous deep tissue (fat, muscle, bowel wall) crossed by bright fascial planes."""
     s = scene.sector
     scene.echo[:] = textured(rng, scene, 0.22, 1.1, 6) * (1 + 0.4 * smooth_noise(rng, s.shape, 18))
     for _ in range(int(rng.integers(3, 8))):
         x0, z0 = rng.uniform(-8, 8), rng.uniform(2, s.depth_cm)
-        if scene.irregular:
-            angle, length = rng.uniform(-1.3, 1.3), rng.uniform(1, 5)
-        else:
-            angle, length = rng.uniform(-0.6, 0.6), rng.uniform(2, 9)
+        angle, length = rng.uniform(-0.6, 0.6), rng.uniform(2, 9)
         dist = segment_distance(s, (x0, z0), (x0 + length * math.cos(angle), z0 + length * math.sin(angle)))
-        if scene.irregular:
-            frayed(rng, scene, dist, rng.uniform(0.03, 0.1), rng.uniform(0.5, 1.2))
-        else:
-            scene.paint(dist < rng.uniform(0.06, 0.2), rng.uniform(0.5, 1.2))
+        scene.paint(dist < rng.uniform(0.06, 0.2), rng.uniform(0.5, 1.2))
 
 
 def abdominal_wall(rng: np.random.Generator, scene: Scene) -> float:
@@ -92,9 +75,6 @@ def abdominal_wall(rng: np.random.Generator, scene: Scene) -> float:
     muscle = fat + rng.uniform(0.6, 1.3)
     scene.paint(d < 0.25, 0.9)
     scene.paint((d >= 0.25) & (d < fat), textured(rng, scene, 0.14, 0.8, 14))
-    if scene.irregular:
-        irregular_wall(rng, scene, fat, muscle)
-        return muscle + 0.18
     septa = (d >= 0.25) & (d < fat) & (np.abs(np.sin(d * rng.uniform(5, 9) + scene.sector.x * 0.3)) < 0.12)
     scene.paint(septa, 0.55)
     scene.paint((d >= fat) & (d < muscle), textured(rng, scene, 0.22, 0.6, 14))
@@ -102,36 +82,6 @@ def abdominal_wall(rng: np.random.Generator, scene: Scene) -> float:
     scene.paint(stripes, 0.5)
     scene.paint((d >= muscle) & (d < muscle + 0.18), 1.0)
     return muscle + 0.18
-
-
-def irregular_wall(rng: np.random.Generator, scene: Scene, fat: float, muscle: float) -> None:
-    """The wall below the skin as real frames show it: fat septa as short segments of any thickness and
-    slope, muscle striations wavy and broken, a peritoneum of varying width."""
-    s = scene.sector
-    d = np.broadcast_to(s.d, s.shape)
-    in_fat = (d >= 0.25) & (d < fat)
-    xs, zs = s.x[in_fat], s.z[in_fat]
-    for _ in range(int(rng.integers(4, 12))):
-        i = int(rng.integers(xs.size))
-        x0, z0 = float(xs[i]), float(zs[i])
-        angle, length = rng.uniform(-0.8, 0.8), rng.uniform(0.4, 2.5)
-        end = (x0 + length * math.cos(angle), z0 + length * math.sin(angle))
-        dist = np.where(in_fat, segment_distance(s, (x0, z0), end, reach=0.3), FAR)
-        frayed(rng, scene, dist, rng.uniform(0.02, 0.07), rng.uniform(0.35, 0.7))
-    in_muscle = (d >= fat) & (d < muscle)
-    scene.paint(in_muscle, textured(rng, scene, 0.22, 0.6, 14))
-    phase = (d - fat) * rng.uniform(9, 16) + s.x * rng.uniform(-0.6, 0.6)
-    phase = phase + 1.5 * smooth_noise(rng, s.shape, 10)
-    frayed(rng, scene, np.where(in_muscle, np.abs(np.sin(phase)), FAR), rng.uniform(0.1, 0.2), 0.5)
-    frayed(rng, scene, np.abs(d - muscle - 0.09), 0.09, 1.0)
-
-
-def below_wall(scene: Scene, top: float) -> np.ndarray:
-    """Samples under an abdominal wall ending `top` cm deep. The wall follows the probe's curve, and in an
-    irregular scene so do the organs under it; earlier corpora start them at the straight line z = top,
-    which leaves a wedge of deep tissue and a long horizontal edge across the frame."""
-    s = scene.sector
-    return np.broadcast_to(s.d, s.shape) > top if scene.irregular else s.z > top
 
 
 def vessels(rng: np.random.Generator, scene: Scene, region: np.ndarray, count: int, wall: float) -> None:
@@ -173,7 +123,7 @@ def liver(
     echo = LIVER_ECHO * (2.0 if steatosis else 1.0)
     atten = TISSUE_ATTEN * (1.45 if steatosis else 1.0)
     bottom = rng.uniform(10.5, 14.5) + 0.04 * (s.x - rng.uniform(-4, 4)) ** 2 if diaphragm else 99.0
-    region = below_wall(scene, top) & (s.z < bottom)
+    region = (s.z > top) & (s.z < bottom)
     if within is not None:
         region &= within
     scene.paint(region, textured(rng, scene, echo, 0.25), atten)
@@ -205,10 +155,7 @@ def kidney_parenchyma(
         scene.paint(pyramids, textured(rng, scene, 0.07, 0.4, 16))
     irregular = sinus + 0.12 * np.cos(6 * phi + rng.uniform(0, 6)) + 0.2 * smooth_noise(rng, rho.shape, 14)
     scene.paint(irregular < 1.0, textured(rng, scene, 0.95, 0.8, 24))
-    if scene.irregular:
-        frayed(rng, scene, np.abs(rho - 1.0), 0.04, 0.9)
-    else:
-        scene.paint(np.abs(rho - 1.0) < 0.04, 0.9)
+    scene.paint(np.abs(rho - 1.0) < 0.04, 0.9)
 
 
 def bowel(rng: np.random.Generator, scene: Scene, region: np.ndarray) -> None:
@@ -234,7 +181,7 @@ def liver_view(rng: np.random.Generator, scene: Scene, exam: ExamState, plan: Fr
 
 
 def bowel_view(rng: np.random.Generator, scene: Scene, exam: ExamState, plan: FramePlan, top: float) -> None:
-    bowel(rng, scene, below_wall(scene, top))
+    bowel(rng, scene, scene.sector.z > top)
 
 
 def gallbladder(rng: np.random.Generator, scene: Scene, exam: ExamState, plan: FramePlan, top: float) -> None:
@@ -278,7 +225,7 @@ def pancreas(rng: np.random.Generator, scene: Scene, exam: ExamState, plan: Fram
 def spleen(rng: np.random.Generator, scene: Scene, exam: ExamState, plan: FramePlan, top: float) -> None:
     """A homogeneous crescent under the diaphragm, longer with splenomegaly; bowel around it."""
     s = scene.sector
-    bowel(rng, scene, below_wall(scene, top))
+    bowel(rng, scene, s.z > top)
     length = exam.spleen_cm / 2
     cx, cz = rng.uniform(-1.5, 1.5), top + rng.uniform(3.5, 5.0) + length * 0.15
     angle = rng.uniform(-0.6, -0.2)

@@ -110,12 +110,11 @@ class Scene:
     sector: Sector
     echo: np.ndarray
     atten: np.ndarray
-    irregular: bool = False  # anatomy's thin interfaces frayed, as `scanners: families` draws them
 
     @classmethod
-    def empty(cls, sector: Sector, echo: float = 0.3, atten: float = 0.35, irregular: bool = False) -> Scene:
+    def empty(cls, sector: Sector, echo: float = 0.3, atten: float = 0.35) -> Scene:
         shape = sector.shape
-        return cls(sector, np.full(shape, echo, np.float32), np.full(shape, atten, np.float32), irregular)
+        return cls(sector, np.full(shape, echo, np.float32), np.full(shape, atten, np.float32))
 
     def paint(self, mask: np.ndarray, echo: float | np.ndarray, atten: float | None = None) -> None:
         """Set echo (and optionally attenuation) where `mask` is true."""

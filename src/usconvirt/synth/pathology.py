@@ -72,7 +72,7 @@ def kidney_view(
         edge = cz + rng.uniform(-1.0, 0.5) + np.tan(angle) * (s.x - cx) + 0.03 * (s.x - cx) ** 2
         anatomy.liver(rng, scene, top, exam, diaphragm=False, within=s.z < edge)
     else:
-        anatomy.bowel(rng, scene, anatomy.below_wall(scene, top))
+        anatomy.bowel(rng, scene, s.z > top)
     if kidney.finding == "absent":  # empty renal fossa: fat and bowel where the kidney was
         fossa = anatomy.ellipse(s, cx, cz, 5.0, 2.5, angle) < 1.0
         scene.paint(fossa, anatomy.textured(rng, scene, 0.5, 0.7, 18), anatomy.TISSUE_ATTEN)

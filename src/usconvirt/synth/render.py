@@ -132,15 +132,13 @@ def acquisition(exam_id: str, size: int, rng: np.random.Generator, scanners: str
 
 
 def frame_anatomy(anatomy_rng: np.random.Generator, scanner_rng: np.random.Generator, exam: ExamState,
-                  plan: FramePlan, size: int, scanners: str = "single") -> tuple[Scene, Axis | None]:
+                  plan: FramePlan, size: int) -> tuple[Scene, Axis | None]:
     """The frame's scene before any speckle, and a kidney view's major axis (cm): what the evaluation
-    replays, without simulating the echoes, to know where the kidney lies. `families` draws the thin
-    interfaces (fascia, septa, striations, capsule) frayed; `single` keeps the anatomy of every earlier
-    corpus."""
+    replays, without simulating the echoes, to know where the kidney lies."""
     sector = make_sector(
         size, depth_cm=float(scanner_rng.choice(KIDNEY_DEPTHS_CM if plan.organ == "kidney" else DEPTHS_CM))
     )
-    scene = Scene.empty(sector, echo=0.3, atten=anatomy.TISSUE_ATTEN, irregular=scanners == "families")
+    scene = Scene.empty(sector, echo=0.3, atten=anatomy.TISSUE_ATTEN)
     anatomy.background_tissue(anatomy_rng, scene)
     top = anatomy.abdominal_wall(anatomy_rng, scene)
     view = kidney_view if plan.view == "renal_fossa" else VIEWS[plan.organ]
@@ -157,7 +155,7 @@ def render_frame(
     only: the same seed renders the same speckle and settings with and without it.
     """
     anatomy_rng, scanner_rng, speckle_rng = rng.spawn(3)
-    scene, axis = frame_anatomy(anatomy_rng, scanner_rng, exam, plan, size, scanners)
+    scene, axis = frame_anatomy(anatomy_rng, scanner_rng, exam, plan, size)
     sector = scene.sector
     acq = acquisition(exam.exam_id, size, scanner_rng, scanners)
     image = (simulate(scene, speckle_rng, acq) * 255).astype(np.uint8)
