@@ -177,8 +177,12 @@ def run_pretrain(config: PipelineConfig, layout: RunLayout, *, resume: bool = Tr
         wanted = [only]
     labels = (load_weak_labels(layout.weak_labels)
               if "report_labels" in wanted or config.pretrain.report_label_weight > 0 else None)
-    equivalent = replace(config.pretrain, equivalent_texts=config.pretrain.equivalent_texts
-                         if config.pretrain.equivalent_texts != "none" else "identical")
+    kind = config.pretrain.equivalent_texts
+    if kind == "none":
+        # Soft targets spread over byte-identical texts give exactly ConVIRT's loss (their embeddings are
+        # equal), so the variant groups texts by what their sentences find, which needs the sentence table.
+        kind = "findings" if layout.sentences.exists() else "identical"
+    equivalent = replace(config.pretrain, equivalent_texts=kind)
     findings = None
     if equivalent.equivalent_texts == "findings" and set(wanted) & {"convirt", "shuffled", "convirt-equiv"}:
         from usconvirt.training.equivalent_texts import sentence_findings
@@ -192,7 +196,7 @@ def run_pretrain(config: PipelineConfig, layout: RunLayout, *, resume: bool = Tr
             "simclr": lambda out: pretrain_simclr(ds, pairs, out, config.pretrain, resume=resume),
             "report_labels": lambda out: pretrain_report_labels(ds, pairs, labels, out, config.pretrain,
                                                                 resume=resume),
-            # ConVIRT with equivalent texts as shared positives: the config's kind, else identical texts
+            # ConVIRT with equivalent texts as shared positives: the config's kind, else equal findings
             "convirt-equiv": lambda out: pretrain(ds, pairs, tokenizer_dir, out, equivalent,
                                                   weak_labels=labels, resume=resume, findings=findings)}
     if only is not None:

@@ -203,8 +203,12 @@ def test_convirt_equiv_init_pretrains_beside_convirt_with_shared_positives(pair_
 
     dataset, pairs, tokenizer_dir = pair_set
     pairs.to_parquet(tmp_path / "pairs.parquet")
+    # the sentence stage's table: every text a finding of one side
+    texts, sentences = sorted({s for texts in pairs["texts"] for s in texts}), tmp_path / "sentences.parquet"
+    pd.DataFrame({"exam_id": "e0", "text": texts, "organ": "kidney", "laterality": "right",
+                  "abnormal": [i % 2 == 0 for i in range(len(texts))]}).to_parquet(sentences)
     layout = RunLayout(tmp_path / "run").with_paths(dataset=dataset.root, pairs=tmp_path / "pairs.parquet",
-                                                   tokenizer=tokenizer_dir)
+                                                   tokenizer=tokenizer_dir, sentences=sentences)
     config = PipelineConfig(pretrain=tiny_config(max_steps=2, sample_sentence=False),
                             finetune_inits=("random", "convirt-equiv"))
     line = run_pretrain(config, layout)
@@ -212,6 +216,7 @@ def test_convirt_equiv_init_pretrains_beside_convirt_with_shared_positives(pair_
     assert "% of in-batch negatives were equivalent texts" in line
     equiv = layout.pretraining("convirt-equiv")
     assert equiv.name == "pretrain_equiv" and (equiv / "image_encoder").is_dir()
-    assert "equivalent_texts: identical" in (equiv / "config.yaml").read_text()
+    # byte-identical texts as positives are ConVIRT's own loss: the variant groups by findings instead
+    assert "equivalent_texts: findings" in (equiv / "config.yaml").read_text()
     assert "equivalent_texts: none" in (layout.pretrain / "config.yaml").read_text()
     assert finetune_runs(config, layout)["convirt-equiv"] == str(equiv)
