@@ -75,9 +75,9 @@ def prepare(config: dict, out: Path, wait_s: float = 0.0) -> RunLayout:
 
 def seed_layout(prep: RunLayout, out: Path, seed: int) -> RunLayout:
     """Pre-training seed `seed`'s runs (OUT/pretrainP/pretrain, pretrain_shuffled, ..., finetune/), made
-    from the prep's dataset, split, pairs, weak labels and tokenizer."""
+    from the prep's dataset, split, sentences, pairs, weak labels and tokenizer."""
     return RunLayout(out / f"pretrain{seed}", dataset=prep.dataset_dir, split=prep.split, pairs=prep.pairs,
-                     weak_labels=prep.weak_labels, tokenizer=prep.tokenizer)
+                     sentences=prep.sentences, weak_labels=prep.weak_labels, tokenizer=prep.tokenizer)
 
 
 def pretrain_all(prep: RunLayout, settings: PipelineConfig, seeds: list[int], inits: list[str], out: Path,
