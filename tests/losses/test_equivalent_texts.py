@@ -69,6 +69,12 @@ def test_normalisation_and_findings_keys():
     assert findings(["Rein droit normal."]) == findings(["Rein droit de taille normale, sans dilatation."])
     assert findings(["Rein droit normal."]) != findings(["Hydronéphrose droite."])
     assert findings(["Une phrase inconnue."]) == findings(["une phrase, inconnue"])
+    # a sentence whose status the sentence stage could not read (a missing nullable boolean)
+    unread = sentences.astype({"abnormal": "boolean"})
+    unread.loc[2, "abnormal"] = pd.NA
+    keys = TextKeys("findings", sentence_findings(unread))
+    unknown = keys(["Hydronéphrose droite."])
+    assert unknown not in (keys(["Rein droit normal."]), findings(["Hydronéphrose droite."]))
 
 
 def test_identical_embeddings_of_identical_texts_leave_the_soft_loss_unchanged():

@@ -43,7 +43,9 @@ def sentence_findings(sentences: pd.DataFrame) -> dict[str, str]:
     """Normalised sentence -> 'organ|laterality|abnormal', from the sentence stage's table."""
     findings = {}
     for row in sentences[["text", "organ", "laterality", "abnormal"]].itertuples(index=False):
-        findings[normalised(row.text)] = f"{row.organ}|{row.laterality}|{bool(row.abnormal)}"
+        # the sentence stage leaves the status missing where it reads none (nullable booleans)
+        status = "unknown" if pd.isna(row.abnormal) else bool(row.abnormal)
+        findings[normalised(row.text)] = f"{row.organ}|{row.laterality}|{status}"
     return findings
 
 
