@@ -360,6 +360,7 @@ def main() -> None:
     import yaml
 
     from seed_study import with_setting
+    from usconvirt.training.config import PROTOCOLS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True,
@@ -374,7 +375,7 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--report-style", default="templated")
     parser.add_argument("--n-bootstrap", type=int, default=1000)
-    parser.add_argument("--protocols", nargs="+", default=None,
+    parser.add_argument("--protocols", nargs="+", default=None, choices=PROTOCOLS,
                         help="fine-tuning checkpoint protocols, each on the same pre-trained encoders "
                              "(default: the config's finetune.protocol)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")

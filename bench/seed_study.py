@@ -75,9 +75,10 @@ def prepare(config: dict, out: Path, wait_s: float = 0.0) -> RunLayout:
 
 def seed_layout(prep: RunLayout, out: Path, seed: int) -> RunLayout:
     """Pre-training seed `seed`'s runs (OUT/pretrainP/pretrain, pretrain_shuffled, ..., finetune/), made
-    from the prep's dataset, split, sentences, pairs, weak labels and tokenizer."""
-    return RunLayout(out / f"pretrain{seed}", dataset=prep.dataset_dir, split=prep.split, pairs=prep.pairs,
-                     sentences=prep.sentences, weak_labels=prep.weak_labels, tokenizer=prep.tokenizer)
+    from every input of the prep (dataset, split, sentences, pairs, weak labels, tokenizer ...)."""
+    # the stage outputs are left None, so RunLayout puts them under the seed's own directory
+    return replace(prep, out=out / f"pretrain{seed}", dataset=prep.dataset_dir, pretrain=None,
+                   finetune=None, evaluation=None, report=None)
 
 
 def pretrain_all(prep: RunLayout, settings: PipelineConfig, seeds: list[int], inits: list[str], out: Path,

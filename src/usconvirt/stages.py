@@ -182,6 +182,9 @@ def run_pretrain(config: PipelineConfig, layout: RunLayout, *, resume: bool = Tr
         # Soft targets spread over byte-identical texts give exactly ConVIRT's loss (their embeddings are
         # equal), so the variant groups texts by what their sentences find, which needs the sentence table.
         kind = "findings" if layout.sentences.exists() else "identical"
+        if kind == "identical" and "convirt-equiv" in wanted:
+            log.warning("convirt-equiv: no sentence table at %s, so texts are grouped by identical wording, "
+                        "which trains as plain ConVIRT", layout.sentences)
     equivalent = replace(config.pretrain, equivalent_texts=kind)
     findings = None
     if equivalent.equivalent_texts == "findings" and set(wanted) & {"convirt", "shuffled", "convirt-equiv"}:

@@ -11,6 +11,7 @@ exist. Privacy: counts, metrics and figures only; no report text, sentence or im
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 from collections.abc import Callable
@@ -109,15 +110,15 @@ def report_data(run: str | Path | RunLayout, *, dataset: str | Path | None = Non
     layout = RunLayout.of(run)
     if not layout.out.is_dir():
         raise InputError("run directory does not exist", file=layout.out)
+    data = functools.cache(lambda: load_run_dataset(layout, dataset))  # read once, by the first section
     sections: list[tuple[str, Callable[[], list[Block]]]] = [
         ("Key results", lambda: summary_section(layout)),
-        ("Data and pipeline counts", lambda: counts_section(layout, load_run_dataset(layout, dataset))),
+        ("Data and pipeline counts", lambda: counts_section(layout, data())),
         ("Organ clustering", lambda: clustering_section(layout)),
         ("Image-text pairs", lambda: pairing_section(layout)),
         ("Pre-training", lambda: pretraining_section(layout)),
         ("Fine-tuning: Table 1", lambda: table1_section(layout)),
-        ("Where the classifiers look (Grad-CAM)",
-         lambda: maps_section(layout, load_run_dataset(layout, dataset))),
+        ("Where the classifiers look (Grad-CAM)", lambda: maps_section(layout, data())),
         ("Representation quality (t-SNE, linear probe, kNN)", lambda: representation_section(layout)),
         ("Retrieval and zero-shot", lambda: retrieval_section(layout)),
         ("Label efficiency", lambda: label_efficiency_section(layout)),
