@@ -184,48 +184,17 @@ def real_frames(root: Path) -> dict[str, list[np.ndarray]]:
             for name, folder in REAL_FOLDERS.items()}
 
 
-def synthetic_frames(count: int, seed: int, scanners: str = "families",
-                     families: list[int] | None = None) -> list[np.ndarray]:
+def synthetic_frames(count: int, seed: int, scanners: str = "families") -> list[np.ndarray]:
     """The first `count` kidney frames of a planned corpus, rendered at 256 px exactly as the corpus
-    renders them (one simulated scanner per exam, overlay included); each frame's scanner family is
-    appended to `families` when given."""
+    renders them (one simulated scanner per exam, overlay included)."""
     from usconvirt.synth.config import SynthConfig
     from usconvirt.synth.corpus import RENDER_STREAM, plan_cohort
-    from usconvirt.synth.render import render_frame, scanner_family
+    from usconvirt.synth.render import render_frame
 
     exams = plan_cohort(SynthConfig(exams=max(4, count // 2), seed=seed))
     plans = [(e, i, f) for e in exams for i, f in enumerate(e.frames) if f.organ == "kidney"][:count]
-    if families is not None:
-        families.extend(scanner_family(e.state.exam_id, scanners)[0] for e, _, _ in plans)
     return [render_frame(np.random.default_rng([seed, RENDER_STREAM, e.index, i]), e.state, f, SIZE,
                          scanners=scanners) for e, i, f in plans]
-
-
-def fit_grey_maps(real_gray: dict[str, list[np.ndarray]], seed: int, count: int = 240,
-                  knots: int = 33) -> list[dict]:
-    """render.FAMILY_OUTPUT with each family's grey map fitted to its own real frames (REAL_FOLDERS in
-    order): the monotone curve that carries the pooled grey levels inside the sector of `count` kidney
-    frames of corpus `seed`, rendered without a grey map, onto those of the real frames (quantile
-    matching at `knots` input levels)."""
-    from usconvirt.synth import render
-
-    output = [dict(o, grey_map=()) for o in render.FAMILY_OUTPUT]
-    render.FAMILY_OUTPUT = tuple(output)
-    families: list[int] = []
-    frames = synthetic_frames(count, seed, "families", families)
-
-    def pooled(images: list[np.ndarray]) -> np.ndarray:
-        resized = [np.asarray(Image.fromarray(g).resize((SIZE, SIZE), Image.BILINEAR)) for g in images]
-        return np.concatenate([r[imaged_region(r)] for r in resized]).astype(np.float32)
-
-    levels = np.linspace(0, 255, knots)
-    for k, real in enumerate(real_gray.values()):
-        synth = np.sort(pooled([f for f, fam in zip(frames, families, strict=True) if fam == k]))
-        shares = np.searchsorted(synth, levels, side="right") / len(synth)
-        curve = np.quantile(pooled(real), np.clip(shares, 0, 1)) / 255
-        curve[0] = 0.0
-        output[k]["grey_map"] = tuple(round(float(c), 4) for c in np.maximum.accumulate(curve))
-    return output
 
 
 def cv_auc(a: np.ndarray, b: np.ndarray, seed: int = 0, repeats: int = 5,
@@ -359,10 +328,6 @@ def main() -> None:
                         help="synthetic kidney frames of seed 0 per trial")
     parser.add_argument("--families", type=Path, help="a JSON list of scanner families (as --tune prints) "
                         "to use instead of render.SCANNER_FAMILIES")
-    parser.add_argument("--output", type=Path, help="a JSON list of per-family grey maps and JPEG qualities "
-                        "(as --fit-grey-map prints) to use instead of render.FAMILY_OUTPUT")
-    parser.add_argument("--fit-grey-map", type=int, metavar="SEED", help="fit each family's grey map on "
-                        "4 x --synthetic kidney frames of corpus SEED and print render.FAMILY_OUTPUT")
     parser.add_argument("--windows", type=int, metavar="N", help="instead of the report: the third family on "
                         "N disjoint windows of --synthetic frames of --seed")
     parser.add_argument("--speckle-only", action="store_true",
@@ -380,17 +345,6 @@ def main() -> None:
 
         render.SCANNER_FAMILIES = tuple({k: tuple(v) for k, v in f.items()}
                                         for f in json.loads(args.families.read_text()))
-    if args.output:
-        import json
-
-        from usconvirt.synth import render
-
-        render.FAMILY_OUTPUT = tuple(json.loads(args.output.read_text()))
-    if args.fit_grey_map is not None:
-        import json
-
-        print(json.dumps(fit_grey_maps(real_gray, args.fit_grey_map, 4 * args.synthetic)))
-        return
     if args.windows or args.tune:
         real_both = {k: np.array([np.r_[frame_features(f), frame_histograms(f)] for f in v])
                      for k, v in real_gray.items()}

@@ -147,10 +147,6 @@ class Acquisition:
     edge_enhance: float = 0.0  # unsharp-mask gain of the display processing: crisper boundaries
     reject: float = 0.0  # the scanner's reject level: this share of the grey scale's low end shows black
     compounding: float = 0.0  # weight of a second, independent speckle look averaged in (compounding)
-    grey_map: tuple[float, ...] = ()  # the display's post-processing curve: output levels at evenly spaced
-    # input levels of [0, 1]; empty = the identity
-    export_jpeg_quality: int = 0  # the export's lossy JPEG (render.export_frame); 0 = lossless
-    px_scale: float = 1.0  # display pixels per pixel of the 256 px frame the fixed widths below refer to
 
 
 def speckle_envelope(amplitude: np.ndarray, sector: Sector, rng: np.random.Generator,
@@ -167,7 +163,7 @@ def speckle_envelope(amplitude: np.ndarray, sector: Sector, rng: np.random.Gener
     w = np.clip(sector.d[deep] / sector.depth_cm * 1.4 - 0.4, 0, 1)
     for part in (re, im):
         part[deep] = (
-            part[deep] * (1 - w) + ndimage.gaussian_filter1d(part[deep], 1.2 * acq.px_scale, axis=1, truncate=2.5) * w
+            part[deep] * (1 - w) + ndimage.gaussian_filter1d(part[deep], 1.2, axis=1, truncate=2.5) * w
         )
     return np.hypot(re, im) * math.sqrt(2 * math.pi * sigma[0] * sigma[1])
 
@@ -214,10 +210,8 @@ def simulate(scene: Scene, rng: np.random.Generator, acq: Acquisition) -> np.nda
         inside[sector.pixels] = True
         inside = inside.reshape(image.shape)
         smooth = ndimage.gaussian_filter(image, max(acq.display_blur_px, 1e-3), truncate=2.5)
-        coarse = ndimage.gaussian_filter(image, 2.0 * acq.px_scale + acq.display_blur_px, truncate=2.5)
+        coarse = ndimage.gaussian_filter(image, 2.0 + acq.display_blur_px, truncate=2.5)
         image = np.where(inside, np.clip(smooth + acq.edge_enhance * (smooth - coarse), 0, 1), 0)
-    if acq.grey_map:  # maps start at 0, so the black outside the sector stays black
-        image = np.interp(image, np.linspace(0, 1, len(acq.grey_map)), acq.grey_map)
     return image.astype(np.float32)
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import zlib
 
 import numpy as np
-from PIL import Image
 
 from usconvirt.synth import anatomy
 from usconvirt.synth.bmode import Acquisition, Scene, make_sector, simulate
@@ -90,15 +88,6 @@ SCANNER_FAMILIES = (
         "compounding": (0.3, 0.5),
     },
 )
-# Per family, what follows the scanner's settings: the display's grey map (bmode.Acquisition.grey_map;
-# empty = identity) and the export's JPEG quality (0 = lossless). The Kidney Stone frames were saved as
-# JPEG at quality 75 at 512 px: the DCT coefficients of their aligned 8 x 8 blocks sit on the multiples of
-# the standard quality-75 luminance table in all 16 frames, and the AHN frames show no such grid.
-FAMILY_OUTPUT = (
-    {"grey_map": (), "jpeg_quality": 0},
-    {"grey_map": (), "jpeg_quality": 75},
-)
-EXPORT_PX = 512  # the size the export compresses at, that of the real frames measured
 # the families' settings that the single scanner leaves off
 OFF_SETTINGS = {"heterogeneity": 0.0, "heterogeneity_px": 3.0, "display_blur_px": 0.0, "edge_enhance": 0.0,
                 "reject": 0.0, "compounding": 0.0}
@@ -112,21 +101,13 @@ def scanner_families(scanners: str) -> tuple[dict[str, tuple[float, float]], ...
     return SINGLE_SCANNER if scanners == "single" else SCANNER_FAMILIES
 
 
-def scanner_family(exam_id: str, scanners: str = "single") -> tuple[int, np.random.Generator]:
-    """The exam's scanner family (an index into scanner_families), and the generator that then draws
-    its settings."""
-    scanner = np.random.default_rng(zlib.crc32(exam_id.encode()) + 1)
-    families = scanner_families(scanners)
-    # one family draws nothing, so the single scanner's frames stay those of every earlier corpus
-    return (0 if len(families) == 1 else int(scanner.integers(len(families)))), scanner
-
-
 def acquisition(exam_id: str, size: int, rng: np.random.Generator, scanners: str = "single") -> Acquisition:
     """Settings of one frame: a simulated scanner fixed per exam (speckle size, speckle reduction,
     dynamic range, grey map, tissue contrast), then the sonographer's gain and dynamic range per frame."""
-    index, scanner = scanner_family(exam_id, scanners)
-    family = scanner_families(scanners)[index]
-    output = FAMILY_OUTPUT[index] if scanners == "families" else {}
+    scanner = np.random.default_rng(zlib.crc32(exam_id.encode()) + 1)
+    families = scanner_families(scanners)
+    # one family draws nothing, so the single scanner's frames stay those of every earlier corpus
+    family = families[0] if len(families) == 1 else families[int(scanner.integers(len(families)))]
     v = {key: scanner.uniform(lo, hi) for key, (lo, hi) in family.items()}
     v = OFF_SETTINGS | v
     for key, half in FRAME_JITTER.items():
@@ -147,26 +128,7 @@ def acquisition(exam_id: str, size: int, rng: np.random.Generator, scanners: str
         edge_enhance=v["edge_enhance"],
         reject=v["reject"],
         compounding=v["compounding"],
-        grey_map=tuple(output.get("grey_map", ())),
-        export_jpeg_quality=int(output.get("jpeg_quality", 0)),
     )
-
-
-def export_frame(image: np.ndarray, quality: int) -> np.ndarray:
-    """The frame as a lossy export stores it: JPEG at `quality`, compressed at EXPORT_PX and resampled
-    back, so its 8 x 8 blocks have the size they have in real exports; quality 0 returns it unchanged."""
-    if not quality:
-        return image
-    size = image.shape[0]
-    picture = Image.fromarray(image)
-    if size != EXPORT_PX:
-        picture = picture.resize((EXPORT_PX, EXPORT_PX), Image.BILINEAR)
-    buffer = io.BytesIO()
-    picture.save(buffer, "JPEG", quality=quality)
-    picture = Image.open(io.BytesIO(buffer.getvalue()))
-    if size != EXPORT_PX:
-        picture = picture.resize((size, size), Image.BILINEAR)
-    return np.asarray(picture.convert("L"))
 
 
 def frame_anatomy(anatomy_rng: np.random.Generator, scanner_rng: np.random.Generator, exam: ExamState,
@@ -198,7 +160,7 @@ def render_frame(
     acq = acquisition(exam.exam_id, size, scanner_rng, scanners)
     image = (simulate(scene, speckle_rng, acq) * 255).astype(np.uint8)
     if not overlay:
-        return export_frame(image, acq.export_jpeg_quality)
+        return image
     caliper, text = None, ""
     if plan.calipers and axis is not None:
         (x0, z0), (x1, z1) = axis
@@ -216,4 +178,4 @@ def render_frame(
         caliper=caliper,
         caliper_text=text,
     )
-    return export_frame(burn_overlay(image, sector, info), acq.export_jpeg_quality)
+    return burn_overlay(image, sector, info)
