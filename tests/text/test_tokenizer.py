@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 REPORTS = [
@@ -15,8 +12,7 @@ REPORTS = [
     "Reins hyperéchogènes, dédifférenciation cortico-médullaire : néphropathie chronique.",
     "Vessie en réplétion, paroi fine. Prostate homogène (32 ml).",
 ]
-
-# Trains in a fresh interpreter: the trainer's hash maps are seeded once per process.
+# in a new process each time: the trainer's hash maps are seeded once per process
 TRAIN = """
 import sys
 from usconvirt.text.tokenizer import train_tokenizer
@@ -24,14 +20,9 @@ train_tokenizer(sys.argv[2:], sys.argv[1], vocab_size=90, min_frequency=1)
 """
 
 
-def _train_in_a_new_process(out: Path, hash_seed: str) -> bytes:
-    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-    subprocess.run([sys.executable, "-c", TRAIN, str(out), *REPORTS], env=env, check=True)
-    return (out / "tokenizer.json").read_bytes()
-
-
-def test_two_processes_train_the_same_tokenizer(tmp_path: Path) -> None:
-    first = _train_in_a_new_process(tmp_path / "a", "1")
-    second = _train_in_a_new_process(tmp_path / "b", "2")
+def test_two_processes_train_the_same_tokenizer(tmp_path: Path, new_process) -> None:
+    new_process(TRAIN, tmp_path / "a", *REPORTS, hash_seed="1")
+    new_process(TRAIN, tmp_path / "b", *REPORTS, hash_seed="2")
+    first, second = ((tmp_path / run / "tokenizer.json").read_bytes() for run in "ab")
     assert first == second
     assert b'"##' in first  # continuing pieces were learned, so their order was at stake
