@@ -88,3 +88,24 @@ def _seed():
         torch.set_num_threads(2)
     except ImportError:
         pass
+
+
+@pytest.fixture
+def new_process():
+    """Run `python -c CODE ARGS` in a fresh interpreter with PYTHONHASHSEED=`hash_seed`, importing the same
+    usconvirt as this one: what two invocations of one command share is only their inputs."""
+    import subprocess
+    import sys
+
+    import usconvirt
+
+    source = str(Path(usconvirt.__file__).resolve().parents[1])
+
+    def run(code: str, *args, hash_seed: str) -> None:
+        path = os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": path}
+        done = subprocess.run([sys.executable, "-c", code, *map(str, args)], env=env, capture_output=True,
+                              text=True)
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    return run

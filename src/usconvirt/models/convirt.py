@@ -90,9 +90,11 @@ def save_convirt(model: ConVIRT, directory: str | Path, extra_config: dict | Non
                        ("tokenizer", model.tokenizer.save_pretrained)):
         with atomic_dir(directory / name, overwrite=True) as tmp:
             save(tmp)
-    with atomic_path(directory / "projections.pt") as tmp:
+    # through a file object: torch.save names the archive's inner folder after a path (here the random temp
+    # name), which would make two identical runs write different bytes
+    with atomic_path(directory / "projections.pt") as tmp, tmp.open("wb") as file:
         torch.save({"image": model.image_projection.state_dict(), "text": model.text_projection.state_dict()},
-                   tmp)
+                   file)
     save_yaml({"model": to_dict(model.config), **(extra_config or {})}, directory / "config.yaml")
     return directory
 

@@ -3,6 +3,13 @@ saved as a Hugging Face tokenizer directory.
 
 Special tokens follow CamemBERT (<s>, </s>, <pad>, <unk>, <mask>) and a sequence is `<s> ... </s>`,
 so the retrained tokenizer drops into the CamemBERT text encoder after its embeddings are resized.
+
+Training is deterministic across processes: `tokenizers`' WordPiece trainer numbers each `##c` piece in the
+order of a hash map seeded per process and breaks ties between equally frequent merges by those numbers,
+so the same reports gave a different vocabulary at every run (upstream: "WordPieceTrainer.train_from_iterator
+is not deterministic"). We hand it
+every `##c` piece, sorted, as a reserved token, so their ids and every later tie are fixed, then rebuild the
+model from the trained vocabulary with only the real special tokens.
 """
 
 from __future__ import annotations
@@ -34,6 +41,30 @@ def _normalizer(lowercase: bool, strip_accents: bool) -> normalizers.Normalizer:
     return normalizers.Sequence(steps)
 
 
+def _wordpiece(lowercase: bool, strip_accents: bool, vocab: dict[str, int] | None = None) -> Tokenizer:
+    """The WordPiece pipeline (normaliser, BERT pre-tokeniser, decoder), untrained or over `vocab`."""
+    tok = Tokenizer(
+        models.WordPiece(
+            vocab, unk_token="<unk>", continuing_subword_prefix=SUBWORD_PREFIX, max_input_chars_per_word=100
+        )
+    )
+    tok.normalizer = _normalizer(lowercase, strip_accents)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece(prefix=SUBWORD_PREFIX)
+    if vocab is not None:
+        tok.add_special_tokens(list(SPECIAL_TOKENS))
+    return tok
+
+
+def _continuing_pieces(tok: Tokenizer, texts: list[str]) -> list[str]:
+    """Every `##c` piece the trainer will create (each character past a word's first), sorted."""
+    chars = set()
+    for text in texts:
+        for word, _ in tok.pre_tokenizer.pre_tokenize_str(tok.normalizer.normalize_str(text)):
+            chars.update(word[1:])
+    return [SUBWORD_PREFIX + c for c in sorted(chars)]
+
+
 def train_tokenizer(
     texts: Iterable[str],
     out_dir: str | Path,
@@ -54,22 +85,17 @@ def train_tokenizer(
         raise InputError("no report text to train the tokenizer on", file=out_dir)
     if vocab_size <= len(SPECIAL_TOKENS):
         raise InputError(f"vocab size {vocab_size} is too small", field="vocab_size")
-    tok = Tokenizer(
-        models.WordPiece(
-            unk_token="<unk>", continuing_subword_prefix=SUBWORD_PREFIX, max_input_chars_per_word=100
-        )
-    )
-    tok.normalizer = _normalizer(lowercase, strip_accents)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece(prefix=SUBWORD_PREFIX)
+    tok = _wordpiece(lowercase, strip_accents)
+    pieces = _continuing_pieces(tok, texts)
     trainer = trainers.WordPieceTrainer(
         vocab_size=vocab_size,
         min_frequency=min_frequency,
-        special_tokens=list(SPECIAL_TOKENS),
+        special_tokens=[*SPECIAL_TOKENS, *pieces],
         continuing_subword_prefix=SUBWORD_PREFIX,
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    tok = _wordpiece(lowercase, strip_accents, tok.get_vocab(with_added_tokens=False))
     bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", bos), ("</s>", eos)]
