@@ -109,3 +109,34 @@ def test_a_work_directory_inside_a_repository_is_refused(real_kidney, tmp_path):
     with pytest.raises(ValueError, match="inside the repository"):
         real_kidney.outside_repositories(tmp_path / "repo" / "runs" / "work")
     assert real_kidney.outside_repositories(tmp_path / "elsewhere") == tmp_path / "elsewhere"
+
+
+def test_a_finished_fine_tuning_is_reused_only_with_the_same_settings(real_kidney, tmp_path):
+    from dataclasses import replace
+
+    from usconvirt.config import save_yaml, to_dict
+    from usconvirt.training.config import FinetuneConfig
+
+    run = tmp_path / "convirt"
+    tuned = FinetuneConfig(init="convirt:/elsewhere/pretrain", class_balance="sampler")
+    run.mkdir()
+    (run / "predictions.csv").write_text("image_id\n")
+    assert not real_kidney.finished(run, tuned)  # config.yaml comes last: a run killed before it is redone
+    save_yaml(to_dict(tuned), run / "config.yaml")
+    assert real_kidney.finished(run, replace(tuned, init="convirt:/copy/pretrain"))
+    with pytest.raises(ValueError, match="class_balance 'sampler', asked 'weights'"):
+        real_kidney.finished(run, replace(tuned, class_balance="weights"))
+
+
+def test_variants_are_paired_cell_by_cell(real_kidney):
+    import pandas as pd
+
+    rows = [{"protocol": "f1_at_half", "class_balance": balance, "fraction": 0.1, "draw": draw, "seed": 0,
+             "init": init, "f1": 0.5 + shift + 0.1 * (init == "convirt") + 0.01 * draw, "auc": 0.7}
+            for balance, shift in (("none", 0.0), ("weights", 0.02), ("sampler", -0.04))
+            for draw in range(2) for init in ("random", "convirt")]
+    lines = real_kidney.paired(pd.DataFrame(rows))
+    won = "(sd 0.000; won {} of 2 cells)"
+    assert f"0.1 f1: convirt, f1_at_half sampler minus f1_at_half weights -0.060 {won.format(0)}" in lines
+    assert f"0.1 f1: random, f1_at_half weights minus f1_at_half none +0.020 {won.format(2)}" in lines
+    assert f"f1_at_half none 0.1 f1: convirt minus random +0.100 {won.format(2)}" in lines
