@@ -27,7 +27,9 @@ pre-training (split from this bench's split file, clustering, sentences, pairs, 
 controls asked for), then the fine-tuning stage per protocol, fraction, fine-tuning seed and init, with the
 validated config's fine-tuning settings (`--protocols f1_at_half auc_then_threshold` fine-tunes the same
 pre-trained encoders under both checkpoint protocols, so before and after are paired; `--class-balances
-none weights sampler` likewise fine-tunes them under each class-balance setting).
+none weights sampler` likewise fine-tunes them under each class-balance setting). `--pretrained-from
+STUDY_WORK` takes a finished study's pre-trainings, read only, and fine-tunes into `--work`: refused
+unless every stage there is up to date with this config and its reports and split are this bench's.
 The config is configs/demo.yaml (`--config`) with `--set SECTION.KEY=VALUE` changes.
 
 Printed: per cell (protocol, class balance, fraction, draw, seed, init) the test macro-F1 and ROC AUC with
@@ -164,22 +166,26 @@ def labelled_series(frames: pd.DataFrame, fraction: float, draw: int) -> list[st
     return list(order[: int(np.searchsorted(covered, fraction * covered[-1] - 1e-9)) + 1])
 
 
-def split_file(frames: pd.DataFrame, labelled: list[str], path: Path) -> Path:
+def split_table(frames: pd.DataFrame, labelled: list[str]) -> pd.DataFrame:
     """The bench's split as a team's split file (patient_id, part): labelled pool series train, the rest
     of the pool pretrain, folds 7 and 8 val and test."""
     parts = frames.groupby("series")["part"].first()
     parts = parts.where(parts != "pool", "pretrain")
     parts[parts.index.isin(labelled)] = "train"
-    return write_csv_once(parts.rename_axis("patient_id").rename("part").reset_index(), path)
+    return parts.rename_axis("patient_id").rename("part").reset_index()
+
+
+def holds(path: Path, table: pd.DataFrame) -> bool:
+    """Whether the CSV file `path` holds exactly `table`'s text."""
+    return path.exists() and path.read_text() == table.to_csv(index=False)
 
 
 def write_csv_once(table: pd.DataFrame, path: Path) -> Path:
     """`table` as CSV at `path`, left untouched when it already holds the same text: the pipeline fingerprints
     its inputs by size and time, so rewriting an identical file would redo every finished stage on resume."""
-    text = table.to_csv(index=False)
-    if not path.exists() or path.read_text() != text:
+    if not holds(path, table):
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        path.write_text(table.to_csv(index=False))
     return path
 
 
@@ -288,24 +294,52 @@ def finished(run: Path, tuned: FinetuneConfig) -> bool:
     return True
 
 
+def pretrained(config: dict, stages: list, tables: dict[Path, pd.DataFrame]):
+    """The validated config and layout of a study's finished draw, read only: every stage up to pre-training
+    up to date with `config`, and the dataset and split files holding `tables` (what this bench would
+    write), else refused; so another study fine-tunes on the very same encoders."""
+    from usconvirt.pipeline import load_manifest, stage_key, up_to_date
+    from usconvirt.pipeline_config import validate_pipeline_config
+    from usconvirt.run_layout import RunLayout
+
+    settings = validate_pipeline_config(config, source="real_kidney")
+    layout = RunLayout(Path(settings.out), dataset=Path(settings.dataset))
+    done = load_manifest(layout).get("stages", {})
+    stale = [s.name for s in stages if s.enabled(settings, layout) and not up_to_date(
+        settings, layout, s, stage_key(settings, layout, s), done.get(s.name, {}))]
+    stale += [str(path) for path, table in tables.items() if not holds(path, table)]
+    if stale:
+        raise ValueError(f"--pretrained-from {layout.out}: not what this study would pre-train "
+                         f"({', '.join(stale)} differ or are missing); run the study there first")
+    return settings, layout
+
+
 def run_draw(config: dict, work: Path, draw: int, frames: pd.DataFrame, images: pd.DataFrame,
              args: argparse.Namespace) -> list[dict]:
-    """Pre-train once for the draw (the pipeline's stages), then fine-tune every init, seed and fraction."""
+    """Pre-train once for the draw (the pipeline's stages; or take a finished study's, `--pretrained-from`),
+    then fine-tune every init, seed and fraction."""
     from usconvirt.data import load_dataset
     from usconvirt.io import read_table
     from usconvirt.pipeline import run_pipeline
     from usconvirt.stages import STAGES, finetune_runs, machine_decisions, run_finetune
 
     run_dir = work / f"draw{draw}"
+    source = (args.pretrained_from or work) / f"draw{draw}"
     exams = series_reports(frames, seed=draw, style=args.report_style)
-    dataset_dir = draw_dataset(work, draw, images, exams)
-    smallest = labelled_series(frames, min(args.fractions), draw)
-    config = {**config, "dataset": str(dataset_dir), "out": str(run_dir),
-              "split": {"file": str(split_file(frames, smallest, run_dir / "bench_split.csv"))},
+    smallest = split_table(frames, labelled_series(frames, min(args.fractions), draw))
+    config = {**config, "dataset": str(source / "dataset"), "out": str(source),
+              "split": {"file": str(source / "bench_split.csv")},
               "pretrain": {**(config.get("pretrain") or {}), "seed": draw}}
-    last = [s.name for s in STAGES].index("pretrain")
-    settings, layout = run_pipeline(config, STAGES[: last + 1], decide=machine_decisions, quiet=True)
-    dataset, split = load_dataset(dataset_dir), read_table(layout.split)
+    stages = STAGES[: [s.name for s in STAGES].index("pretrain") + 1]
+    if args.pretrained_from:
+        settings, layout = pretrained(config, stages, {source / "dataset" / "images.csv": images,
+                                                       source / "dataset" / "exams.csv": exams,
+                                                       source / "bench_split.csv": smallest})
+    else:
+        draw_dataset(work, draw, images, exams)
+        write_csv_once(smallest, source / "bench_split.csv")
+        settings, layout = run_pipeline(config, stages, decide=machine_decisions, quiet=True)
+    dataset, split = load_dataset(Path(settings.dataset)), read_table(layout.split)
     inits = finetune_runs(settings, layout)
     cells = []
     variants = [(p, b) for p in args.protocols or [settings.finetune.protocol]
@@ -415,6 +449,9 @@ def main() -> None:
     parser.add_argument("--class-balances", nargs="+", default=None, choices=CLASS_BALANCES,
                         help="fine-tuning class-balance settings, each on the same pre-trained encoders "
                              "(default: the config's finetune.class_balance)")
+    parser.add_argument("--pretrained-from", type=Path, default=None, metavar="STUDY_WORK",
+                        help="fine-tune the encoders of a finished study's --work (read only, refused "
+                             "unless up to date with this config) instead of pre-training in --work")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     args = parser.parse_args()
 
