@@ -57,6 +57,9 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    from usconvirt.pipeline import Stage
+    from usconvirt.pipeline_config import PipelineConfig
+    from usconvirt.run_layout import RunLayout
     from usconvirt.training.config import FinetuneConfig
 
 FOLD_PARTS = {1: "pool", 2: "pool", 3: "pool", 4: "pool", 5: "pool", 6: "pool", 7: "val", 8: "test"}
@@ -294,7 +297,8 @@ def finished(run: Path, tuned: FinetuneConfig) -> bool:
     return True
 
 
-def pretrained(config: dict, stages: list, tables: dict[Path, pd.DataFrame]):
+def pretrained(config: dict, stages: list[Stage], tables: dict[Path, pd.DataFrame],
+               ) -> tuple[PipelineConfig, RunLayout]:
     """The validated config and layout of a study's finished draw, read only: every stage up to pre-training
     up to date with `config`, and the dataset and split files holding `tables` (what this bench would
     write), else refused; so another study fine-tunes on the very same encoders."""
