@@ -26,28 +26,41 @@ Everything runs through the package's own doors: `run_pipeline` with the stages 
 pre-training (split from this bench's split file, clustering, sentences, pairs, tokenizer, ConVIRT and the
 controls asked for), then the fine-tuning stage per protocol, fraction, fine-tuning seed and init, with the
 validated config's fine-tuning settings (`--protocols f1_at_half auc_then_threshold` fine-tunes the same
-pre-trained encoders under both checkpoint protocols, so before and after are paired).
+pre-trained encoders under both checkpoint protocols, so before and after are paired; `--class-balances
+none weights sampler` likewise fine-tunes them under each class-balance setting). `--pretrained-from
+STUDY_WORK` takes a finished study's pre-trainings, read only, and fine-tunes into `--work`: refused
+unless every stage there is up to date with this config and its reports and split are this bench's.
 The config is configs/demo.yaml (`--config`) with `--set SECTION.KEY=VALUE` changes.
 
-Printed: per cell (protocol, fraction, draw, seed, init) the test macro-F1 and ROC AUC with 95%
-series-bootstrap intervals; per protocol, fraction and init the mean ± sd over cells, beside a pixel-PCA
-logistic regression fitted on the same labelled frames; the paired differences of each init against random,
-SimCLR and ConVIRT (mean, sd, cells won); and with two protocols, each init's second protocol minus its
-first. The cells go to WORK/cells.csv; a killed study resumes from its finished runs.
+Printed: per cell (protocol, class balance, fraction, draw, seed, init) the test macro-F1 and ROC AUC with
+95% series-bootstrap intervals; per protocol, class balance, fraction and init the mean ± sd over cells and
+the validation macro-F1 (the selection score, what a setting may be chosen on), beside a pixel-PCA logistic
+regression fitted on the same labelled frames; the paired differences of each init against random, SimCLR
+and ConVIRT (mean, sd, cells won); and with several fine-tuning variants (protocol, class balance), each
+init's later variant minus each earlier one. The cells go to WORK/cells.csv; a killed study resumes from its
+finished runs, and refuses a finished run whose fine-tuning settings differ from those asked.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import subprocess
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from usconvirt.pipeline import Stage
+    from usconvirt.pipeline_config import PipelineConfig
+    from usconvirt.run_layout import RunLayout
+    from usconvirt.training.config import FinetuneConfig
 
 FOLD_PARTS = {1: "pool", 2: "pool", 3: "pool", 4: "pool", 5: "pool", 6: "pool", 7: "val", 8: "test"}
 HELD_OUT_FOLDS = (9, 10)
@@ -156,22 +169,26 @@ def labelled_series(frames: pd.DataFrame, fraction: float, draw: int) -> list[st
     return list(order[: int(np.searchsorted(covered, fraction * covered[-1] - 1e-9)) + 1])
 
 
-def split_file(frames: pd.DataFrame, labelled: list[str], path: Path) -> Path:
+def split_table(frames: pd.DataFrame, labelled: list[str]) -> pd.DataFrame:
     """The bench's split as a team's split file (patient_id, part): labelled pool series train, the rest
     of the pool pretrain, folds 7 and 8 val and test."""
     parts = frames.groupby("series")["part"].first()
     parts = parts.where(parts != "pool", "pretrain")
     parts[parts.index.isin(labelled)] = "train"
-    return write_csv_once(parts.rename_axis("patient_id").rename("part").reset_index(), path)
+    return parts.rename_axis("patient_id").rename("part").reset_index()
+
+
+def holds(path: Path, table: pd.DataFrame) -> bool:
+    """Whether the CSV file `path` holds exactly `table`'s text."""
+    return path.exists() and path.read_text() == table.to_csv(index=False)
 
 
 def write_csv_once(table: pd.DataFrame, path: Path) -> Path:
     """`table` as CSV at `path`, left untouched when it already holds the same text: the pipeline fingerprints
     its inputs by size and time, so rewriting an identical file would redo every finished stage on resume."""
-    text = table.to_csv(index=False)
-    if not path.exists() or path.read_text() != text:
+    if not holds(path, table):
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        path.write_text(table.to_csv(index=False))
     return path
 
 
@@ -261,47 +278,98 @@ def finetune_split(split: pd.DataFrame, labelled: list[str]) -> pd.DataFrame:
     return out
 
 
+def finished(run: Path, tuned: FinetuneConfig) -> bool:
+    """Whether the fine-tuning in `run` is done with the settings `tuned` (its init aside: the directory
+    names it); a run done with other settings is refused, never silently taken for this one."""
+    import yaml
+
+    from usconvirt.config import to_dict
+
+    saved = run / "config.yaml"  # written after predictions.csv: without it the run did not finish
+    if not (run / "predictions.csv").exists() or not saved.exists():
+        return False
+    done, asked = yaml.safe_load(saved.read_text()), to_dict(tuned)
+    changed = sorted(k for k in asked.keys() | done.keys() if k != "init" and done.get(k) != asked.get(k))
+    if changed:
+        raise ValueError(f"{saved}: a finished fine-tuning with other settings ({', '.join(changed)}; e.g. "
+                         f"{changed[0]} {done.get(changed[0])!r}, asked {asked.get(changed[0])!r}); "
+                         "give another --work")
+    return True
+
+
+def pretrained(config: dict, stages: list[Stage], tables: dict[Path, pd.DataFrame],
+               ) -> tuple[PipelineConfig, RunLayout]:
+    """The validated config and layout of a study's finished draw, read only: every stage up to pre-training
+    up to date with `config`, and the dataset and split files holding `tables` (what this bench would
+    write), else refused; so another study fine-tunes on the very same encoders."""
+    from usconvirt.pipeline import load_manifest, stage_key, up_to_date
+    from usconvirt.pipeline_config import validate_pipeline_config
+    from usconvirt.run_layout import RunLayout
+
+    settings = validate_pipeline_config(config, source="real_kidney")
+    layout = RunLayout(Path(settings.out), dataset=Path(settings.dataset))
+    done = load_manifest(layout).get("stages", {})
+    stale = [s.name for s in stages if s.enabled(settings, layout) and not up_to_date(
+        settings, layout, s, stage_key(settings, layout, s), done.get(s.name, {}))]
+    stale += [str(path) for path, table in tables.items() if not holds(path, table)]
+    if stale:
+        raise ValueError(f"--pretrained-from {layout.out}: not what this study would pre-train "
+                         f"({', '.join(stale)} differ or are missing); run the study there first")
+    return settings, layout
+
+
 def run_draw(config: dict, work: Path, draw: int, frames: pd.DataFrame, images: pd.DataFrame,
              args: argparse.Namespace) -> list[dict]:
-    """Pre-train once for the draw (the pipeline's stages), then fine-tune every init, seed and fraction."""
+    """Pre-train once for the draw (the pipeline's stages; or take a finished study's, `--pretrained-from`),
+    then fine-tune every init, seed and fraction."""
     from usconvirt.data import load_dataset
     from usconvirt.io import read_table
     from usconvirt.pipeline import run_pipeline
     from usconvirt.stages import STAGES, finetune_runs, machine_decisions, run_finetune
 
     run_dir = work / f"draw{draw}"
+    source = (args.pretrained_from or work) / f"draw{draw}"
     exams = series_reports(frames, seed=draw, style=args.report_style)
-    dataset_dir = draw_dataset(work, draw, images, exams)
-    smallest = labelled_series(frames, min(args.fractions), draw)
-    config = {**config, "dataset": str(dataset_dir), "out": str(run_dir),
-              "split": {"file": str(split_file(frames, smallest, run_dir / "bench_split.csv"))},
+    smallest = split_table(frames, labelled_series(frames, min(args.fractions), draw))
+    config = {**config, "dataset": str(source / "dataset"), "out": str(source),
+              "split": {"file": str(source / "bench_split.csv")},
               "pretrain": {**(config.get("pretrain") or {}), "seed": draw}}
-    last = [s.name for s in STAGES].index("pretrain")
-    settings, layout = run_pipeline(config, STAGES[: last + 1], decide=machine_decisions, quiet=True)
-    dataset, split = load_dataset(dataset_dir), read_table(layout.split)
+    stages = STAGES[: [s.name for s in STAGES].index("pretrain") + 1]
+    if args.pretrained_from:
+        settings, layout = pretrained(config, stages, {source / "dataset" / "images.csv": images,
+                                                       source / "dataset" / "exams.csv": exams,
+                                                       source / "bench_split.csv": smallest})
+    else:
+        draw_dataset(work, draw, images, exams)
+        write_csv_once(smallest, source / "bench_split.csv")
+        settings, layout = run_pipeline(config, stages, decide=machine_decisions, quiet=True)
+    dataset, split = load_dataset(Path(settings.dataset)), read_table(layout.split)
     inits = finetune_runs(settings, layout)
     cells = []
-    protocols = args.protocols or [settings.finetune.protocol]
+    variants = [(p, b) for p in args.protocols or [settings.finetune.protocol]
+                for b in args.class_balances or [settings.finetune.class_balance]]
     for fraction in args.fractions:
         split_f = finetune_split(split, labelled_series(frames, fraction, draw))
         split_path = run_dir / "finetune" / f"{fraction:g}" / "split.csv"
         write_csv_once(split_f, split_path)
         n_train = int(images["exam_id"].isin(split_f.loc[split_f["part"] == "train", "exam_id"]).sum())
         base = {"fraction": fraction, "draw": draw, "train_frames": n_train}
-        cells.append({**base, "protocol": "-", "seed": -1, "init": "pixel PCA + LR",
+        cells.append({**base, "protocol": "-", "class_balance": "-", "seed": -1, "init": "pixel PCA + LR",
                       **pixel_baseline(dataset, split_f, args.image_size, args.n_bootstrap)})
         print(_cell_line(cells[-1]), flush=True)
-        for protocol, seed in ((p, s) for p in protocols for s in range(args.seeds)):
-            # the fine-tuning stage itself, on this fraction's split, one directory per protocol and seed
-            cell = layout.with_paths(
-                split=split_path, finetune=run_dir / "finetune" / protocol / f"{fraction:g}" / f"seed{seed}")
-            todo = {n: i for n, i in inits.items() if not (cell.finetuning(n) / "predictions.csv").exists()}
+        for (protocol, balance), seed in ((v, s) for v in variants for s in range(args.seeds)):
+            # the fine-tuning stage itself, on this fraction's split, one directory per variant and seed
+            cell = layout.with_paths(split=split_path, finetune=run_dir / "finetune" / protocol / balance
+                                     / f"{fraction:g}" / f"seed{seed}")
+            tuned = replace(settings.finetune, seed=seed, protocol=protocol, class_balance=balance)
+            todo = {n: i for n, i in inits.items() if not finished(cell.finetuning(n), tuned)}
             if todo:
-                tuned = replace(settings.finetune, seed=seed, protocol=protocol)
                 run_finetune(replace(settings, finetune=tuned), cell, runs=todo, resume=False)
             for name in inits:
                 p = read_table(cell.finetuning(name) / "predictions.csv")
-                cells.append({**base, "protocol": protocol, "seed": seed, "init": name, **test_metrics(
+                val = json.loads((cell.finetuning(name) / "metrics.json").read_text())["val"]
+                cells.append({**base, "protocol": protocol, "class_balance": balance, "seed": seed,
+                              "init": name, "val_f1": val["macro_f1"], **test_metrics(
                     p["label"].astype(int).to_numpy(), p["pred"].astype(int).to_numpy(),
                     p["prob_abnormal"].astype(float).to_numpy(), p["patient_id"].to_numpy(),
                     args.n_bootstrap)})
@@ -310,8 +378,8 @@ def run_draw(config: dict, work: Path, draw: int, frames: pd.DataFrame, images: 
 
 
 def _cell_line(cell: dict) -> str:
-    return (f"{cell['protocol']} {cell['fraction']:g} draw {cell['draw']} seed {cell['seed']} "
-            f"{cell['init']}: macro-F1 "
+    return (f"{cell['protocol']} {cell['class_balance']} {cell['fraction']:g} draw {cell['draw']} "
+            f"seed {cell['seed']} {cell['init']}: macro-F1 "
             f"{cell['f1']:.3f} ({cell['f1_low']:.3f}-{cell['f1_high']:.3f}), AUC {cell['auc']:.3f} "
             f"({cell['auc_low']:.3f}-{cell['auc_high']:.3f})")
 
@@ -321,11 +389,13 @@ def _mean_sd(values: pd.Series) -> str:
 
 
 def summary(cells: pd.DataFrame) -> pd.DataFrame:
-    """Per protocol, fraction and init: cells, mean ± sd of test macro-F1 and AUC."""
-    rows = [{"protocol": protocol, "fraction": fraction, "init": init, "cells": len(group),
-             "macro-F1": _mean_sd(group["f1"]), "AUC": _mean_sd(group["auc"])}
-            for (protocol, fraction, init), group in cells.groupby(["protocol", "fraction", "init"],
-                                                                   sort=False)]
+    """Per protocol, class balance, fraction and init: cells, mean ± sd of test macro-F1 and AUC and of the
+    validation macro-F1."""
+    keys = ["protocol", "class_balance", "fraction", "init"]
+    rows = [{**dict(zip(keys, key, strict=True)), "cells": len(group), "macro-F1": _mean_sd(group["f1"]),
+             "AUC": _mean_sd(group["auc"]),
+             "val macro-F1": _mean_sd(group["val_f1"]) if group["val_f1"].notna().all() else "-"}
+            for key, group in cells.groupby(keys, sort=False)]
     return pd.DataFrame(rows)
 
 
@@ -335,24 +405,26 @@ def _differences(label: str, diff: pd.Series) -> str:
 
 
 def paired(cells: pd.DataFrame, controls: tuple[str, ...] = ("random", "simclr", "convirt")) -> list[str]:
-    """Each init minus each control, paired by (protocol, fraction, draw, seed): mean, sd and cells
-    won; with two protocols, also each init's second protocol minus its first."""
+    """Each init minus each control, paired by (variant, fraction, draw, seed), a variant being a protocol
+    and class balance: mean, sd and cells won; with several variants, also each init's later variant
+    minus each earlier one."""
     lines = []
-    runs = cells[cells["seed"] >= 0]
-    protocols = list(dict.fromkeys(runs["protocol"]))
+    runs = cells[cells["seed"] >= 0].assign(variant=lambda t: t["protocol"] + " " + t["class_balance"])
+    variants = list(dict.fromkeys(runs["variant"]))
     for metric in ("f1", "auc"):
-        wide = runs.pivot_table(index=["protocol", "fraction", "draw", "seed"], columns="init", values=metric)
-        for (protocol, fraction), table in wide.groupby(level=["protocol", "fraction"], sort=False):
+        wide = runs.pivot_table(index=["variant", "fraction", "draw", "seed"], columns="init", values=metric)
+        for (variant, fraction), table in wide.groupby(level=["variant", "fraction"], sort=False):
             for control in (c for c in controls if c in table.columns):
                 for init in (i for i in table.columns if i not in controls[: controls.index(control) + 1]):
-                    lines.append(_differences(f"{protocol} {fraction:g} {metric}: {init} minus {control}",
+                    lines.append(_differences(f"{variant} {fraction:g} {metric}: {init} minus {control}",
                                               (table[init] - table[control]).dropna()))
-        if len(protocols) == 2:
-            by_protocol = runs.pivot_table(index=["fraction", "draw", "seed", "init"], columns="protocol",
-                                           values=metric)
-            for (fraction, init), table in by_protocol.groupby(level=["fraction", "init"]):
-                label = f"{fraction:g} {metric}: {init}, {protocols[1]} minus {protocols[0]}"
-                lines.append(_differences(label, (table[protocols[1]] - table[protocols[0]]).dropna()))
+        by_variant = runs.pivot_table(index=["fraction", "draw", "seed", "init"], columns="variant",
+                                      values=metric)
+        for (fraction, init), table in by_variant.groupby(level=["fraction", "init"]):
+            for i, first in enumerate(variants):
+                for later in variants[i + 1:]:
+                    label = f"{fraction:g} {metric}: {init}, {later} minus {first}"
+                    lines.append(_differences(label, (table[later] - table[first]).dropna()))
     return lines
 
 
@@ -360,7 +432,7 @@ def main() -> None:
     import yaml
 
     from seed_study import with_setting
-    from usconvirt.training.config import PROTOCOLS
+    from usconvirt.training.config import CLASS_BALANCES, PROTOCOLS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True,
@@ -378,6 +450,12 @@ def main() -> None:
     parser.add_argument("--protocols", nargs="+", default=None, choices=PROTOCOLS,
                         help="fine-tuning checkpoint protocols, each on the same pre-trained encoders "
                              "(default: the config's finetune.protocol)")
+    parser.add_argument("--class-balances", nargs="+", default=None, choices=CLASS_BALANCES,
+                        help="fine-tuning class-balance settings, each on the same pre-trained encoders "
+                             "(default: the config's finetune.class_balance)")
+    parser.add_argument("--pretrained-from", type=Path, default=None, metavar="STUDY_WORK",
+                        help="fine-tune the encoders of a finished study's --work (read only, refused "
+                             "unless up to date with this config) instead of pre-training in --work")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     args = parser.parse_args()
 

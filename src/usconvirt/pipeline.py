@@ -68,6 +68,14 @@ def stage_key(config: Any, layout: RunLayout, stage: Stage) -> dict[str, Any]:
     }
 
 
+def up_to_date(config: Any, layout: RunLayout, stage: Stage, key: dict[str, Any],
+               done: dict[str, Any]) -> bool:
+    """Whether `stage`, recorded as `done` in the manifest, needs no rerun: its outputs exist and it was
+    made from the config and inputs of `key` (its `stage_key` now)."""
+    outputs_exist = all(p.exists() for p in stage.outputs(config, layout))
+    return outputs_exist and done.get("config") == key["config"] and done.get("inputs") == key["inputs"]
+
+
 def _plain(value: Any) -> Any:
     return to_dict(value) if is_dataclass(value) else value
 
@@ -117,10 +125,7 @@ def run_stages(config: Any, layout: RunLayout, stages: list[Stage], *, from_stag
             echo(f"{prefix} disabled")
             continue
         key = stage_key(config, layout, stage)
-        done = manifest["stages"].get(stage.name, {})
-        outputs_exist = all(p.exists() for p in stage.outputs(config, layout))
-        if not redo and outputs_exist and done.get("config") == key["config"] and done.get("inputs") == key[
-                "inputs"]:
+        if not redo and up_to_date(config, layout, stage, key, manifest["stages"].get(stage.name, {})):
             status[stage.name] = "skipped"
             echo(f"{prefix} up to date, skipped")
             continue

@@ -85,7 +85,7 @@ def test_dataset_reports_and_split_file_load_through_the_package(real_kidney, fo
     labelled = real_kidney.labelled_series(frames, 0.1, draw=0)
     assert set(labelled) <= set(frames.loc[frames["part"] == "pool", "series"])
     assert set(labelled) <= set(real_kidney.labelled_series(frames, 0.5, draw=0))  # nested fractions
-    path = real_kidney.split_file(frames, labelled, tmp_path / "split.csv")
+    path = real_kidney.write_csv_once(real_kidney.split_table(frames, labelled), tmp_path / "split.csv")
     split = split_dataset(ds, SplitConfig(file=str(path)))
     part = split.set_index("exam_id")["part"]
     assert set(part[list(labelled)]) == {"train"}
@@ -109,3 +109,66 @@ def test_a_work_directory_inside_a_repository_is_refused(real_kidney, tmp_path):
     with pytest.raises(ValueError, match="inside the repository"):
         real_kidney.outside_repositories(tmp_path / "repo" / "runs" / "work")
     assert real_kidney.outside_repositories(tmp_path / "elsewhere") == tmp_path / "elsewhere"
+
+
+def test_a_finished_fine_tuning_is_reused_only_with_the_same_settings(real_kidney, tmp_path):
+    from dataclasses import replace
+
+    from usconvirt.config import save_yaml, to_dict
+    from usconvirt.training.config import FinetuneConfig
+
+    run = tmp_path / "convirt"
+    tuned = FinetuneConfig(init="convirt:/elsewhere/pretrain", class_balance="sampler")
+    run.mkdir()
+    (run / "predictions.csv").write_text("image_id\n")
+    assert not real_kidney.finished(run, tuned)  # config.yaml comes last: a run killed before it is redone
+    save_yaml(to_dict(tuned), run / "config.yaml")
+    assert real_kidney.finished(run, replace(tuned, init="convirt:/copy/pretrain"))
+    with pytest.raises(ValueError, match="class_balance 'sampler', asked 'weights'"):
+        real_kidney.finished(run, replace(tuned, class_balance="weights"))
+
+
+def test_variants_are_paired_cell_by_cell(real_kidney):
+    import pandas as pd
+
+    rows = [{"protocol": "f1_at_half", "class_balance": balance, "fraction": 0.1, "draw": draw, "seed": 0,
+             "init": init, "f1": 0.5 + shift + 0.1 * (init == "convirt") + 0.01 * draw, "auc": 0.7}
+            for balance, shift in (("none", 0.0), ("weights", 0.02), ("sampler", -0.04))
+            for draw in range(2) for init in ("random", "convirt")]
+    lines = real_kidney.paired(pd.DataFrame(rows))
+    won = "(sd 0.000; won {} of 2 cells)"
+    assert f"0.1 f1: convirt, f1_at_half sampler minus f1_at_half weights -0.060 {won.format(0)}" in lines
+    assert f"0.1 f1: random, f1_at_half weights minus f1_at_half none +0.020 {won.format(2)}" in lines
+    assert f"f1_at_half none 0.1 f1: convirt minus random +0.100 {won.format(2)}" in lines
+
+
+def test_pretrained_from_takes_a_finished_draw_only_when_up_to_date(real_kidney, tmp_path):
+    import pandas as pd
+    import yaml
+
+    from usconvirt.pipeline import Stage, save_manifest, stage_key
+    from usconvirt.pipeline_config import validate_pipeline_config
+    from usconvirt.run_layout import RunLayout
+
+    source = tmp_path / "study" / "draw0"
+    config = {**yaml.safe_load((BENCH.parents[1] / "configs" / "demo.yaml").read_text()),
+              "dataset": str(source / "dataset"), "out": str(source)}
+    encoder = Stage("pretrain", lambda c, layout: "", inputs=lambda c, layout: [source / "split.csv"],
+                    outputs=lambda c, layout: [source / "encoder.pt"], sections=("pretrain",))
+    table = pd.DataFrame({"patient_id": ["a"], "part": ["train"]})
+    tables = {source / "bench_split.csv": table}
+    real_kidney.write_csv_once(table, source / "bench_split.csv")
+    (source / "split.csv").write_text("x")
+    (source / "encoder.pt").write_text("weights")
+    with pytest.raises(ValueError, match="pretrain differ"):  # no manifest: never finished there
+        real_kidney.pretrained(config, [encoder], tables)
+    layout = RunLayout(source)
+    key = stage_key(validate_pipeline_config(config), layout, encoder)
+    save_manifest(layout, {"stages": {"pretrain": key}})
+    settings, layout = real_kidney.pretrained(config, [encoder], tables)
+    assert layout.out == source and layout.pretrain == source / "pretrain"
+    reseeded = {**config, "pretrain": {**config["pretrain"], "seed": 5}}
+    with pytest.raises(ValueError, match="pretrain differ"):  # encoders of another config
+        real_kidney.pretrained(reseeded, [encoder], tables)
+    with pytest.raises(ValueError, match="bench_split.csv differ"):  # another split than this study's
+        real_kidney.pretrained(config, [encoder], {source / "bench_split.csv": table.assign(part="val")})
