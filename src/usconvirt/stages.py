@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from usconvirt.errors import InputError
 from usconvirt.io import read_table, write_json, write_table
 from usconvirt.pipeline import Stage, fingerprint, run_decisions, run_pipeline
 from usconvirt.pipeline_config import PipelineConfig
@@ -63,8 +64,15 @@ def run_split(config: PipelineConfig, layout: RunLayout) -> str:
 
     ds = _dataset(layout)
     split = split_dataset(ds, config.split)
+    counts = split_counts(ds, split)
+    labelled = counts.set_index("part")[["normal", "abnormal"]].sum(axis=1)
+    empty = [part for part in ("train", "val") if not labelled[part]]
+    if empty and config.finetune_inits:  # else fine-tuning would stop on it only after pre-training
+        raise InputError(f"split part '{empty[0]}' holds no frame labelled normal or abnormal, which "
+                         "fine-tuning needs: label more patients, or change the split's shares or seed",
+                         file=ds.root, field=f"split.{empty[0]}")
     write_table(split, layout.split)
-    return split_summary(split_counts(ds, split))
+    return split_summary(counts)
 
 
 # --- cluster ----------------------------------------------------------------------------------------
