@@ -336,8 +336,8 @@ def weak_labels(
              "unknown); default: the exams of SENTENCES.")] = None,
     organ: Annotated[str, typer.Option(help="Organ whose sentences are read.")] = "kidney",
 ) -> None:
-    """Read each exam's report as abnormal / normal / unknown, per exam and per side (OUT, its counts in
-    OUT with .json)."""
+    """Read each exam's report as abnormal / normal / unknown, per exam and per side; the counts go
+    beside OUT, in OUT's name with .json."""
     from usconvirt.pairing import PairConfig
     from usconvirt.stages import run_weak_labels
 
