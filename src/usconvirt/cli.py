@@ -178,7 +178,8 @@ def split(
     from usconvirt.stages import run_split
 
     config = config_from_file(SplitConfig, None, "split", _given(SplitConfig, locals()))
-    run_split(_settings(split=config), _layout(out.parent, dataset=dataset, split=out))
+    # alone, the split is looked at before anything trains: a part without labels stays a warning
+    run_split(_settings(split=config, finetune_inits=()), _layout(out.parent, dataset=dataset, split=out))
     counts = split_counts(load_dataset(dataset), read_table(out))
     view = Table(title=f"{out}")
     for column in counts.columns:
