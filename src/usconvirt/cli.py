@@ -392,6 +392,8 @@ def pretrain(
 ) -> None:
     """ConVIRT pre-training of the image and text encoders (multi-GPU: torchrun or srun with strategy ddp);
     SimCLR's image-only pre-training with --simclr."""
+    from lightning.pytorch.utilities import rank_zero_only
+
     from usconvirt.pipeline_config import section_config
     from usconvirt.stages import run_pretrain
 
@@ -400,7 +402,8 @@ def pretrain(
                      weak_labels=weak_labels)
     summary = run_pretrain(_settings(pretrain=cfg, finetune_inits=("convirt",)), layout, resume=resume,
                            tokenizer=tokenizer is not None, only="simclr" if simclr else "convirt")
-    typer.echo(f"{out}: {summary}")
+    if rank_zero_only.rank == 0:  # under torchrun or srun every rank gets here; one line, rank 0's, is enough
+        typer.echo(f"{out}: {summary}")
 
 
 # --- finetune ---------------------------------------------------------------------------------
