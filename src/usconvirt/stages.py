@@ -69,7 +69,8 @@ def run_split(config: PipelineConfig, layout: RunLayout) -> str:
     empty = [part for part in ("train", "val") if not labelled[part]]
     if empty and config.finetune_inits:  # else fine-tuning would stop on it only after pre-training
         raise InputError(f"split part '{empty[0]}' holds no frame labelled normal or abnormal, which "
-                         "fine-tuning needs: label more patients, or change the split's shares or seed",
+                         "fine-tuning needs: label more patients, or change the split's shares or seed "
+                         "(usconvirt demo: more --exams)",
                          file=ds.root, field=f"split.{empty[0]}")
     write_table(split, layout.split)
     return split_summary(counts)
