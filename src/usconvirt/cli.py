@@ -519,7 +519,9 @@ def run(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/demo"),
-    exams: Annotated[int | None, typer.Option(help="Synthetic exams (default: configs/demo.yaml).")] = None,
+    exams: Annotated[int | None, typer.Option(
+        help="Synthetic exams (default: configs/demo.yaml); 40 or more, else its split leaves the "
+             "validation part without labelled frames.")] = None,
     from_stage: Annotated[str | None, typer.Option(
         "--from", help="Redo this stage and every later one.")] = None,
 ) -> None:
