@@ -422,10 +422,13 @@ def finetune(
     resume: Annotated[bool, _RESUME] = True,
 ) -> None:
     """Fine-tune a normal/abnormal kidney classifier with generalized cross-entropy."""
+    from usconvirt.models.image_encoder import init_directory
     from usconvirt.pipeline_config import section_config
     from usconvirt.stages import run_finetune
 
     cfg = section_config(config, "finetune", _given(FinetuneConfig, locals()))
+    if cfg.init not in ("random", "imagenet"):
+        init_directory(cfg.init)  # a misspelt init stops here, not after the frames are loaded
     layout = _layout(out.parent, dataset=dataset, split=split, finetune=out.parent)
     summary = run_finetune(_settings(finetune=cfg), layout, runs={out.name: cfg.init}, resume=resume)
     typer.echo(f"{out}: {summary}")
