@@ -125,7 +125,7 @@ def ingest(
                           id_map=id_map, allow_missing_report=allow_missing_report, shard=shard,
                           workers=workers, resume=resume, strict=strict, overwrite=overwrite)
     s = ingest_dicom(dicom_dir, reports, out, key, config)
-    typer.echo(f"{out}: {s.files} files, {s.read} read, {s.skipped} skipped (unreadable); "
+    typer.echo(f"{out}: {s.files} files, {s.read} read, {s.skipped} skipped (no image or unreadable); "
                f"{s.frames} frames in {s.exams} exams; "
                f"{s.exams_without_report} exams without report "
                f"{'kept' if allow_missing_report else 'skipped'}, "
