@@ -439,7 +439,7 @@ def print_table(rows: list[dict]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="directory for results.jsonl")
     parser.add_argument("--smoke", action="store_true", help="tiny models on the CPU, under a minute")
     parser.add_argument("--workers", type=int, default=None, help="loader/predict processes (default: "

@@ -125,7 +125,7 @@ def ingest(
                           id_map=id_map, allow_missing_report=allow_missing_report, shard=shard,
                           workers=workers, resume=resume, strict=strict, overwrite=overwrite)
     s = ingest_dicom(dicom_dir, reports, out, key, config)
-    typer.echo(f"{out}: {s.files} files, {s.read} read, {s.skipped} skipped (unreadable); "
+    typer.echo(f"{out}: {s.files} files, {s.read} read, {s.skipped} skipped (no image or unreadable); "
                f"{s.frames} frames in {s.exams} exams; "
                f"{s.exams_without_report} exams without report "
                f"{'kept' if allow_missing_report else 'skipped'}, "
@@ -178,7 +178,8 @@ def split(
     from usconvirt.stages import run_split
 
     config = config_from_file(SplitConfig, None, "split", _given(SplitConfig, locals()))
-    run_split(_settings(split=config), _layout(out.parent, dataset=dataset, split=out))
+    # alone, the split is looked at before anything trains: a part without labels stays a warning
+    run_split(_settings(split=config, finetune_inits=()), _layout(out.parent, dataset=dataset, split=out))
     counts = split_counts(load_dataset(dataset), read_table(out))
     view = Table(title=f"{out}")
     for column in counts.columns:
@@ -336,8 +337,8 @@ def weak_labels(
              "unknown); default: the exams of SENTENCES.")] = None,
     organ: Annotated[str, typer.Option(help="Organ whose sentences are read.")] = "kidney",
 ) -> None:
-    """Read each exam's report as abnormal / normal / unknown, per exam and per side (OUT, its counts in
-    OUT with .json)."""
+    """Read each exam's report as abnormal / normal / unknown, per exam and per side; the counts go
+    beside OUT, in OUT's name with .json."""
     from usconvirt.pairing import PairConfig
     from usconvirt.stages import run_weak_labels
 
@@ -391,6 +392,8 @@ def pretrain(
 ) -> None:
     """ConVIRT pre-training of the image and text encoders (multi-GPU: torchrun or srun with strategy ddp);
     SimCLR's image-only pre-training with --simclr."""
+    from lightning.pytorch.utilities import rank_zero_only
+
     from usconvirt.pipeline_config import section_config
     from usconvirt.stages import run_pretrain
 
@@ -399,7 +402,8 @@ def pretrain(
                      weak_labels=weak_labels)
     summary = run_pretrain(_settings(pretrain=cfg, finetune_inits=("convirt",)), layout, resume=resume,
                            tokenizer=tokenizer is not None, only="simclr" if simclr else "convirt")
-    typer.echo(f"{out}: {summary}")
+    if rank_zero_only.rank == 0:  # under torchrun or srun every rank gets here; one line, rank 0's, is enough
+        typer.echo(f"{out}: {summary}")
 
 
 # --- finetune ---------------------------------------------------------------------------------
@@ -418,10 +422,13 @@ def finetune(
     resume: Annotated[bool, _RESUME] = True,
 ) -> None:
     """Fine-tune a normal/abnormal kidney classifier with generalized cross-entropy."""
+    from usconvirt.models.image_encoder import init_directory
     from usconvirt.pipeline_config import section_config
     from usconvirt.stages import run_finetune
 
     cfg = section_config(config, "finetune", _given(FinetuneConfig, locals()))
+    if cfg.init not in ("random", "imagenet"):
+        init_directory(cfg.init)  # a misspelt init stops here, not after the frames are loaded
     layout = _layout(out.parent, dataset=dataset, split=split, finetune=out.parent)
     summary = run_finetune(_settings(finetune=cfg), layout, runs={out.name: cfg.init}, resume=resume)
     typer.echo(f"{out}: {summary}")
@@ -515,7 +522,9 @@ def run(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/demo"),
-    exams: Annotated[int | None, typer.Option(help="Synthetic exams (default: configs/demo.yaml).")] = None,
+    exams: Annotated[int | None, typer.Option(
+        help="Synthetic exams (default: configs/demo.yaml); 40 or more, else its split leaves the "
+             "validation part without labelled frames.")] = None,
     from_stage: Annotated[str | None, typer.Option(
         "--from", help="Redo this stage and every later one.")] = None,
 ) -> None:

@@ -30,8 +30,12 @@ class InputError(Exception):
         super().__init__(f"{': '.join([', '.join(where), message]) if where else message}")
 
 
-class Interrupted(Exception):
-    """SIGTERM or SIGINT reached a run: it ends with exit code 128 + signal, never as a success."""
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT reached a run: it ends with exit code 128 + signal, never as a success.
+
+    A BaseException, as KeyboardInterrupt is: the signal handler raises it wherever the run is, and the
+    `except Exception` that turns a corrupt DICOM into a skipped file must not turn a kill into one too.
+    """
 
     def __init__(self, signum: int, stage: str | None = None, checkpoint: Path | None = None) -> None:
         self.signum, self.stage, self.checkpoint = signum, stage, checkpoint

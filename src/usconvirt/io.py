@@ -38,7 +38,10 @@ def read_table(path: str | Path, *, dtype: dict | None = None) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            return pd.read_csv(path, dtype=dtype or str, keep_default_na=False, encoding="utf-8")
+            table = pd.read_csv(path, dtype=dtype or str, keep_default_na=False, encoding="utf-8")
+            if len(table.columns) == 1 and _foreign_separator(path):
+                raise pd.errors.ParserError("one column")
+            return table
         if suffix == ".jsonl":
             return pd.read_json(path, lines=True, dtype=dtype or str, encoding="utf-8")
         if suffix == ".parquet":
@@ -47,8 +50,21 @@ def read_table(path: str | Path, *, dtype: dict | None = None) -> pd.DataFrame:
         row, field = _locate_bad_utf8(path)
         raise InputError("not valid UTF-8", file=path, row=row, field=field) from err
     except (ValueError, pd.errors.ParserError) as err:
+        separator = _foreign_separator(path) if suffix == ".csv" else None
+        if separator:  # a spreadsheet's `;` export: the parser's own message points at some later line
+            raise InputError(f"the header line is {separator!r}-separated; "
+                             "expected a comma-separated UTF-8 CSV", file=path) from err
         raise InputError(f"cannot parse table: {str(err).splitlines()[0]}", file=path) from err
     raise InputError(f"unknown table format '{suffix}', expected .csv, .jsonl or .parquet", file=path)
+
+
+def _foreign_separator(path: Path) -> str | None:
+    """`;` or tab when the CSV's header line splits into more fields on it than on commas."""
+    with path.open(encoding="utf-8", errors="replace") as f:
+        header = f.readline()
+    fields = {sep: len(next(csv.reader([header], delimiter=sep), [])) for sep in (",", ";", "\t")}
+    best = max((";", "\t"), key=fields.get)
+    return best if fields[best] > fields[","] else None
 
 
 def _locate_bad_utf8(path: Path) -> tuple[int | None, str | None]:

@@ -9,6 +9,7 @@ column, which is a label (the synthetic corpus fills it from its ground truth).
 
 from __future__ import annotations
 
+import ast
 import logging
 
 import pandas as pd
@@ -104,8 +105,21 @@ def load_pairs(path) -> pd.DataFrame:
     pairs = read_table(path)
     _require(pairs, ("image_id", "texts"), str(path))
     pairs = pairs.copy()
-    pairs["texts"] = [[str(t) for t in texts] for texts in pairs["texts"]]
+    pairs["texts"] = [_sentence_list(texts, path, row) for row, texts in enumerate(pairs["texts"], start=1)]
     for row, texts in enumerate(pairs["texts"], start=1):
         if not texts:
             raise InputError("a pair needs at least one sentence", file=path, row=row, field="texts")
     return pairs
+
+
+def _sentence_list(texts, path, row: int) -> list[str]:
+    """A row's sentences; CSV and JSONL give the list back as its text, which must not be read as one
+    sentence per character."""
+    if isinstance(texts, str):
+        try:
+            texts = ast.literal_eval(texts)
+        except (ValueError, SyntaxError):
+            texts = None
+        if not isinstance(texts, list):
+            raise InputError("expected a list of sentences", file=path, row=row, field="texts")
+    return [str(t) for t in texts]

@@ -9,6 +9,7 @@ answers at once.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,11 @@ def validate_pipeline_config(config: dict[str, Any], *, source: str = "config") 
     if unknown:
         raise InputError(f"unknown initialisation(s) {unknown}; expected some of {list(INITS)}",
                          file=f"{source}.finetune_inits")
+    for section in ("cluster", "pretrain", "finetune"):
+        # else the stage would find the package missing only when it starts, after the stages before it
+        if getattr(typed, section).trainer.logger == "mlflow" and importlib.util.find_spec("mlflow") is None:
+            raise InputError("needs the mlflow package (pip install 'usconvirt[mlflow]')",
+                             file=f"{source}.{section}.trainer.logger")
     return typed
 
 

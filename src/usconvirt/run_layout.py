@@ -87,7 +87,10 @@ class RunLayout:
             object.__setattr__(self, "selected", self.cluster / SELECTED)
 
     def with_paths(self, **paths: Path | None) -> RunLayout:
-        return replace(self, **{k: v for k, v in paths.items() if v is not None})
+        given = {k: v for k, v in paths.items() if v is not None}
+        if "cluster" in given and "selected" not in given:  # else it stays under the old cluster folder
+            given["selected"] = Path(given["cluster"]) / SELECTED
+        return replace(self, **given)
 
     @property
     def dataset_dir(self) -> Path:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from usconvirt.errors import InputError
 from usconvirt.io import read_table, write_json, write_table
 from usconvirt.pipeline import Stage, fingerprint, run_decisions, run_pipeline
 from usconvirt.pipeline_config import PipelineConfig
@@ -63,8 +64,16 @@ def run_split(config: PipelineConfig, layout: RunLayout) -> str:
 
     ds = _dataset(layout)
     split = split_dataset(ds, config.split)
+    counts = split_counts(ds, split)
+    labelled = counts.set_index("part")[["normal", "abnormal"]].sum(axis=1)
+    empty = [part for part in ("train", "val") if not labelled[part]]
+    if empty and config.finetune_inits:  # else fine-tuning would stop on it only after pre-training
+        raise InputError(f"split part '{empty[0]}' holds no frame labelled normal or abnormal, which "
+                         "fine-tuning needs: label more patients, or change the split's shares or seed "
+                         "(usconvirt demo: more --exams)",
+                         file=ds.root, field=f"split.{empty[0]}")
     write_table(split, layout.split)
-    return split_summary(split_counts(ds, split))
+    return split_summary(counts)
 
 
 # --- cluster ----------------------------------------------------------------------------------------
@@ -105,9 +114,10 @@ def run_sentences(config: PipelineConfig, layout: RunLayout, *, exams: pd.DataFr
 def run_pair(config: PipelineConfig, layout: RunLayout, *, part: str | None = "pretrain") -> str:
     """Pair the selected frames with their exam's sentences, those of the split's `part` (None: all)."""
     from usconvirt.pairing import build_pairs
+    from usconvirt.text.sentence_table import read_sentences
 
     frames = read_table(layout.selected)
-    sentences = read_table(layout.sentences)
+    sentences = read_sentences(layout.sentences)
     if part is not None:
         sentences = sentences[sentences["exam_id"].isin(_exams_in(layout, part))]
     pairs, accounting = build_pairs(_dataset(layout), frames, sentences, config.pairing,
@@ -122,10 +132,11 @@ def run_pair(config: PipelineConfig, layout: RunLayout, *, part: str | None = "p
 # --- weak labels ------------------------------------------------------------------------------------
 def run_weak_labels(config: PipelineConfig, layout: RunLayout, *, part: str | None = "pretrain") -> str:
     """The reports read as labels: every exam of the split's `part` (None: those of the sentence table)."""
+    from usconvirt.text.sentence_table import read_sentences
     from usconvirt.weak_labels import weak_labels
 
     exam_ids = None if part is None else sorted(_exams_in(layout, part))
-    table, counts = weak_labels(read_table(layout.sentences), exam_ids, organ=config.pairing.organ,
+    table, counts = weak_labels(read_sentences(layout.sentences), exam_ids, organ=config.pairing.organ,
                                 source=str(layout.sentences))
     write_table(table, layout.weak_labels)
     write_json(counts, layout.weak_labels_accounting)
@@ -188,9 +199,10 @@ def run_pretrain(config: PipelineConfig, layout: RunLayout, *, resume: bool = Tr
     equivalent = replace(config.pretrain, equivalent_texts=kind)
     findings = None
     if equivalent.equivalent_texts == "findings" and set(wanted) & {"convirt", "shuffled", "convirt-equiv"}:
+        from usconvirt.text.sentence_table import read_sentences
         from usconvirt.training.equivalent_texts import sentence_findings
 
-        findings = sentence_findings(read_table(layout.sentences))
+        findings = sentence_findings(read_sentences(layout.sentences))
     runs = {"convirt": lambda out: pretrain(ds, pairs, tokenizer_dir, out, config.pretrain,
                                             weak_labels=labels, resume=resume, findings=findings),
             "shuffled": lambda out: pretrain(ds, pairs, tokenizer_dir, out,

@@ -32,3 +32,12 @@ def test_cluster_command_rejects_unknown_organ(shapes_dataset, tmp_path):
                                       "--select", "heart"])
     assert isinstance(result.exception, InputError)  # main() prints it as one line and exits 2
     assert "select: expected one of" in str(result.exception) and "'heart'" in str(result.exception)
+
+
+def test_cluster_command_out_of_any_name_reads_back_its_own_selection(shapes_dataset, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the stage once read ./cluster/selected.csv, beside OUT, for its summary
+    out = tmp_path / "organ_clusters"
+    result = CliRunner().invoke(app, ["cluster", str(shapes_dataset), "--out", str(out), "--clusters", "3"])
+    assert result.exit_code == 0, result.output
+    kept = len(pd.read_csv(out / "selected.csv"))
+    assert f"{kept} kept as kidney" in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 
@@ -77,6 +78,19 @@ def test_validate_rejects_non_utf8_report(tmp_path, cli, write_dataset, rows):
     code, out = cli("validate", root)
     assert code == 2
     assert "exams.csv" in out and "row 2" in out and "field 'report'" in out and "UTF-8" in out
+
+
+@pytest.mark.parametrize("table", ["exams.csv", "images.csv"])
+def test_validate_names_a_semicolon_spreadsheet_export(tmp_path, cli, write_dataset, rows, table):
+    # exams.csv breaks the parser at a report's comma, images.csv (no comma) parses as one column
+    root = write_dataset(tmp_path / "ds", *rows)
+    frame = pd.read_csv(root / table, dtype=str, keep_default_na=False)
+    if table == "exams.csv":
+        frame["report"] += " Pas de dilatation, pas de kyste."
+    frame.to_csv(root / table, sep=";", index=False)
+    code, out = cli("validate", root)
+    assert code == 2 and out.strip() == f"error: {root / table}: the header line is ';'-separated; " \
+        "expected a comma-separated UTF-8 CSV"
 
 
 def test_validate_accepts_a_valid_dataset(tmp_path, cli, write_dataset, rows):

@@ -92,3 +92,35 @@ def test_truncated_pixel_data_names_the_file(tmp_path):
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(InputError, match="cut.dcm"):
         read_dicom_frames(cut)
+
+
+def _structured_report(path):
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.88.11"  # Basic Text SR
+    meta.MediaStorageSOPInstanceUID, meta.TransferSyntaxUID = generate_uid(), ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta, ds.SOPClassUID, ds.StudyInstanceUID = meta, meta.MediaStorageSOPClassUID, generate_uid()
+    ds.save_as(path, enforce_file_format=True)
+
+
+@pytest.mark.parametrize(("name", "by_design"), [
+    ("DICOMDIR", True), ("report_sr", True), ("notes.txt", True),  # no image here, and none meant
+    ("DICOMDIR_stub", False), ("corrupt.dcm", False),  # meant to be DICOM, and broken
+])
+def test_a_file_without_an_image_by_design_is_told_from_a_broken_one(tmp_path, name, by_design):
+    from pydicom.data import get_testdata_file
+
+    from usconvirt.data.dicom import NotAnImage, read_dicom_header
+
+    path = tmp_path / name
+    writers = {"DICOMDIR": lambda p: p.write_bytes(open(get_testdata_file("DICOMDIR"), "rb").read()),
+               "report_sr": _structured_report, "notes.txt": lambda p: p.write_text("export log"),
+               "DICOMDIR_stub": lambda p: p.write_bytes(b"\0" * 128 + b"DICM"),
+               "corrupt.dcm": lambda p: p.write_bytes(b"this is not a DICOM file")}
+    writers[name](path)
+    with pytest.raises(InputError) as error:
+        read_dicom_header(path)
+    assert isinstance(error.value, NotAnImage) == by_design, str(error.value)

@@ -120,6 +120,24 @@ def test_strict_makes_corrupt_file_fatal(export, cli, tmp_path):
     assert not out.exists() and not list(tmp_path.glob(".strict*"))  # nothing half-written
 
 
+def test_strict_skips_what_holds_no_image_by_design(cli, tmp_path):
+    # A CD/DVD export always carries a DICOMDIR, often a viewer's text files: no reason to stop --strict
+    from pydicom.data import get_testdata_file
+
+    dicom = tmp_path / "cd"
+    (dicom / "US").mkdir(parents=True)
+    shutil.copy(examples.rgb_color.filename, dicom / "US" / "IM0001")
+    shutil.copy(get_testdata_file("DICOMDIR"), dicom / "DICOMDIR")
+    (dicom / "AUTORUN.INF").write_text("[autorun]")
+    pd.DataFrame({"StudyInstanceUID": [str(examples.rgb_color.StudyInstanceUID)],
+                  "report": ["Reins normaux."]}).to_csv(tmp_path / "reports.csv", index=False)
+    out = tmp_path / "dataset"
+    code, message = cli("ingest", dicom, "--reports", tmp_path / "reports.csv", "--out", out, "--key", KEY,
+                        "--strict")
+    assert code == 0, message
+    assert "2 skipped" in message and len(load_dataset(out).images) == 1
+
+
 def test_link_by_accession_number(export, cli, tmp_path):
     reports = tmp_path / "reports.csv"
     pd.DataFrame({"acc": [PHI_ACCESSION], "report": ["Rein droit : kyste simple."]}).to_csv(

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 
 import pandas as pd
 import pytest
 
+from usconvirt.data import dicom as dicom_module
 from usconvirt.data import ingest as ingest_module
 from usconvirt.data.ingest import IngestConfig, ingest_dicom
 from usconvirt.data.merge import merge_shards
-from usconvirt.errors import InputError
+from usconvirt.errors import InputError, Interrupted
 from usconvirt.io import read_table
 
 KEY = "team-secret-key-42"
@@ -105,6 +107,30 @@ def test_interrupted_ingest_resumes_without_redoing_exams(us_export, reference, 
     assert not list(tmp_path.glob(".dataset.partial"))
 
 
+@pytest.mark.parametrize("where", ["header", "pixels", "clean"])
+def test_a_kill_while_a_file_is_read_stops_the_ingest_not_skips_the_file(us_export, tmp_path, monkeypatch,
+                                                                         where):
+    # The CLI's SIGTERM handler raises Interrupted in whatever runs, here pydicom or the frame cleaning,
+    # inside the `except Exception` that skips a corrupt file.
+    real_dcmread = dicom_module.pydicom.dcmread
+
+    def dcmread(path, **kwargs):
+        if kwargs.get("stop_before_pixels", False) == (where == "header"):
+            raise Interrupted(signal.SIGTERM)
+        return real_dcmread(path, **kwargs)
+
+    def clean_frame(frame):
+        raise Interrupted(signal.SIGTERM)
+
+    if where == "clean":
+        monkeypatch.setattr(ingest_module, "clean_frame", clean_frame)
+    else:
+        monkeypatch.setattr(dicom_module.pydicom, "dcmread", dcmread)
+    with pytest.raises(Interrupted):
+        run(us_export, tmp_path / "d")
+    assert not (tmp_path / "d").exists()  # no dataset missing the file the kill hit
+
+
 def test_two_shards_and_merge_give_the_same_dataset(us_export, reference, tmp_path, cli):
     shards = [tmp_path / f"shard{i}" for i in range(2)]
     sizes = [run(us_export, shard, shard=f"{i}/2", labels=us_export["labels"]).exams
@@ -173,7 +199,6 @@ def test_progress_reaches_a_log_file(us_export, tmp_path, monkeypatch, caplog):
 
 
 def test_sigkill_mid_export_then_rerun(us_export, reference, tmp_path, monkeypatch):
-    import signal
     import subprocess
     import sys
     import time

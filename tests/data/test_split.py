@@ -220,6 +220,14 @@ def test_split_file_by_patient(tmp_path):
                                                                       "p2": "pretrain"}
 
 
+def test_split_file_saved_by_a_french_spreadsheet(tmp_path):
+    ds = _dataset({"p0": ["a", "n"], "p1": ["n"], "p2": ["a"]})
+    path = tmp_path / "répartition.csv"
+    path.write_bytes("patient_id;part\r\np0;train\r\np1;val\r\np2;test\r\n".encode("cp1252"))
+    split = split_dataset(ds, SplitConfig(file=str(path)))
+    assert split.groupby("patient_id")["part"].first().to_dict() == {"p0": "train", "p1": "val", "p2": "test"}
+
+
 @pytest.mark.parametrize(("rows", "expected"), [
     ([("p0-e0", "train"), ("p1-e0", "holdout")], ["row 2", "field 'part'", "unknown part 'holdout'"]),
     ([("p0-e0", "train"), ("p0-e1", "test"), ("p1-e0", "val")],

@@ -106,3 +106,22 @@ def test_cli_writes_pairs_and_prints_the_accounting(tmp_path: Path) -> None:
     assert "3 frames kept, 1 frames without text, 2 exams" in result.output
     pairs = load_pairs(out)
     assert pairs.loc[pairs["image_id"] == "a2", "texts"].item() == ["Rein droit normal."]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_pairs_written_as_text_read_back_as_lists_of_sentences(tmp_path: Path, suffix: str) -> None:
+    from usconvirt.io import write_table
+
+    pairs, _ = build_pairs(dataset(), FRAMES, SENTENCES)
+    write_table(pairs, tmp_path / f"pairs{suffix}")
+    write_table(pairs, tmp_path / "pairs.parquet")
+    # CSV and JSONL hold the list as its text: it was read as one "sentence" per character
+    assert load_pairs(tmp_path / f"pairs{suffix}")["texts"].tolist() == \
+        load_pairs(tmp_path / "pairs.parquet")["texts"].tolist()
+
+
+def test_pairs_texts_that_are_not_a_list_name_the_row(tmp_path: Path) -> None:
+    texts = ["['Rein droit normal.']", "Rein gauche normal."]
+    pd.DataFrame({"image_id": ["a1", "a2"], "texts": texts}).to_csv(tmp_path / "pairs.csv", index=False)
+    with pytest.raises(InputError, match="row 2, field 'texts': expected a list of sentences"):
+        load_pairs(tmp_path / "pairs.csv")

@@ -108,3 +108,19 @@ def test_the_report_label_initialisation_and_weight_are_accepted():
     typed = validate_pipeline_config(config)
     assert typed.finetune_inits == ("random", "convirt", "report_labels")
     assert typed.pretrain.report_label_weight == 0.5
+
+
+@pytest.mark.parametrize("installed", [False, True])
+def test_an_mlflow_logger_without_mlflow_is_refused_before_any_stage(monkeypatch, installed):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: object() if name == "mlflow" and installed else
+                        None if name == "mlflow" else real_find_spec(name, *a))
+    config = {"finetune": {"trainer": {"logger": "mlflow"}}}
+    if installed:
+        assert validate_pipeline_config(config).finetune.trainer.logger == "mlflow"
+        return
+    with pytest.raises(InputError, match=r"my.yaml.finetune.trainer.logger: needs the mlflow package"):
+        validate_pipeline_config(config, source="my.yaml")

@@ -257,3 +257,15 @@ def test_best_weights_in_memory_select_as_best_ckpt_does_with_uint8_loader_worke
     assert (tmp_path / "disk" / "checkpoints" / "best.ckpt").exists()
     assert not (tmp_path / "memory" / "checkpoints" / "best.ckpt").exists()
     assert (tmp_path / "memory" / "checkpoints" / "last.ckpt").exists()  # at the end only
+
+
+def test_cli_finetune_refuses_a_misspelt_init_before_reading_anything(tmp_path, monkeypatch, cli):
+    from usconvirt import stages
+
+    def loads_the_frames(*args, **kwargs):
+        raise AssertionError("the stage ran")
+
+    monkeypatch.setattr(stages, "run_finetune", loads_the_frames)
+    code, out = cli("finetune", "--dataset", tmp_path, "--split", tmp_path / "split.csv",
+                    "--init", f"convirt:{tmp_path / 'pretrian'}", "--out", tmp_path / "ft")
+    assert code == 2 and "pretrian, field 'init'" in out, out

@@ -220,3 +220,16 @@ def test_convirt_equiv_init_pretrains_beside_convirt_with_shared_positives(pair_
     assert "equivalent_texts: findings" in (equiv / "config.yaml").read_text()
     assert "equivalent_texts: none" in (layout.pretrain / "config.yaml").read_text()
     assert finetune_runs(config, layout)["convirt-equiv"] == str(equiv)
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_cli_pretrain_prints_its_summary_on_rank_zero_only(tmp_path: Path, monkeypatch, cli, rank) -> None:
+    from lightning.pytorch.utilities import rank_zero_only
+
+    from usconvirt import stages
+
+    monkeypatch.setattr(stages, "run_pretrain", lambda *args, **kwargs: "convirt 3 steps on 49 pairs")
+    monkeypatch.setattr(rank_zero_only, "rank", rank)  # as torchrun's second process has it
+    code, out = cli("pretrain", "--pairs", tmp_path / "p.parquet", "--dataset", tmp_path,
+                    "--out", tmp_path / "pt")
+    assert code == 0 and ("convirt 3 steps" in out) == (rank == 0), out

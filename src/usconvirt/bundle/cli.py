@@ -26,7 +26,8 @@ def export(
         help="How the exam threshold is chosen on validation: macro_f1 or youden.")] = "macro_f1",
     target_sensitivity: Annotated[float | None, typer.Option(
         help="Choose instead the highest threshold reaching this validation sensitivity, e.g. 0.9.")] = None,
-    onnx: Annotated[bool, typer.Option(help="Also write classifier.onnx and organ_model.onnx.")] = True,
+    onnx: Annotated[bool, typer.Option(
+        help="Also write classifier.onnx (and organ_model.onnx for a deep organ model).")] = True,
     bootstrap: Annotated[int, typer.Option(help="Patient bootstrap resamples for the model card.")] = 1000,
     with_text: Annotated[bool, typer.Option(
         help="Also ship the ConVIRT text encoder, tokenizer and projections (predict --prompt).")] = False,
@@ -61,9 +62,10 @@ def predict(
         help="model: the bundle's organ model finds kidney frames; dataset: the images table's organ.")]
     = "model",
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    batch_size: Annotated[int | None, typer.Option(help="Frames per model call [256 GPU, 64 CPU].")] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        help="Frames per model call (default: 256 on a GPU, 64 on the CPU).")] = None,
     workers: Annotated[int | None, typer.Option(
-        help="Processes decoding and preprocessing frames [the CPUs, at most 8].")] = None,
+        help="Processes decoding and preprocessing frames (default: one per CPU, at most 8).")] = None,
     strict: Annotated[bool, typer.Option(help="Stop at the first unreadable file, do not skip it.")] = False,
     maps: Annotated[bool, typer.Option(
         help="Grad-CAM heat maps of every kidney frame: OUT/maps/gradcam/ID.png and ID.npy.")] = True,

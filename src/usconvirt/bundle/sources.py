@@ -19,13 +19,12 @@ import numpy as np
 import pydicom
 
 from usconvirt.bundle.preprocessing import prepare
-from usconvirt.data.dicom import read_dicom
+from usconvirt.data.dicom import has_dicom_magic, is_dicom_candidate, names_its_class, read_dicom
 from usconvirt.data.images import read_frame
 from usconvirt.errors import InputError
 from usconvirt.io import find_table, read_table
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-DICOM_SUFFIXES = (".dcm", ".dicom", "")
 NO_PIXELS = "holds no pixel data"  # read_dicom's message for a DICOM without an image
 
 
@@ -60,28 +59,10 @@ class Decoded:
         return len(self.sides)
 
 
-def is_dicom_candidate(path: Path) -> bool:
-    return path.suffix.lower() in DICOM_SUFFIXES or has_dicom_magic(path)
-
-
-def has_dicom_magic(path: Path) -> bool:
-    """"DICM" after the 128-byte preamble (PS3.10 7.1)."""
+def file_names_its_class(path: Path) -> bool:
+    """`names_its_class` of a file's header; False when pydicom cannot parse it."""
     try:
-        with open(path, "rb") as fh:
-            fh.seek(128)
-            return fh.read(4) == b"DICM"
-    except OSError:
-        return False
-
-
-def names_its_class(path: Path) -> bool:
-    """Whether a DICOM file's header says what it is: a transfer syntax and a SOP class (or a DICOMDIR's
-    media class). Every real object has them; a corrupt dataset parsed as unknown elements has neither."""
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
-        meta = ds.get("file_meta")
-        return bool(getattr(meta, "TransferSyntaxUID", "")) and bool(
-            ds.get("SOPClassUID") or getattr(meta, "MediaStorageSOPClassUID", ""))
+        return names_its_class(pydicom.dcmread(path, stop_before_pixels=True))
     except Exception:  # pydicom raises many types for a corrupt file; all mean "cannot be parsed"
         return False
 
@@ -147,7 +128,7 @@ def decode(job: Job, sizes: tuple[int, ...]) -> Decoded:
         return _stack(Decoded(job, sides=[job.side]), frames, sizes, dicom=False)
     except InputError as err:
         if job.kind == "dicom" and NO_PIXELS in str(err):
-            if has_dicom_magic(job.path) and not names_its_class(job.path):
+            if has_dicom_magic(job.path) and not file_names_its_class(job.path):
                 return Decoded(job, error=f"{job.rel}: DICOM magic, but the dataset cannot be parsed")
             return Decoded(job, no_image=True)
         return Decoded(job, error=str(err).replace(str(job.path), job.rel))

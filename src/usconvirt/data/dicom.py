@@ -47,6 +47,35 @@ HEADER_TAGS = ("StudyInstanceUID", "AccessionNumber", "PatientID", "SOPInstanceU
                "NumberOfFrames", "Rows", "SOPClassUID", "ImageLaterality", "Laterality")
 LATERALITY_CODES = {"L": "left", "R": "right", "B": "both"}  # DICOM's code strings; U (unpaired) is unknown
 MEDIA_DIRECTORY_STORAGE = "1.2.840.10008.1.3.10"  # DICOMDIR: an index of the export, no pixels
+DICOM_SUFFIXES = (".dcm", ".dicom", "")
+
+
+class NotAnImage(InputError):
+    """A file that holds no image by design (a DICOMDIR, a structured report, a file that is not DICOM):
+    skipped and counted, even where an unreadable image is fatal (`--strict`)."""
+
+
+def has_dicom_magic(path: Path) -> bool:
+    """"DICM" after the 128-byte preamble (PS3.10 7.1)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(128)
+            return fh.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def names_its_class(ds: pydicom.Dataset) -> bool:
+    """Whether a dataset says what it is: a transfer syntax and a SOP class (or a DICOMDIR's media class).
+    Every real object has them; random bytes after the DICM magic, read as unknown elements, have neither."""
+    meta = ds.get("file_meta")
+    return bool(getattr(meta, "TransferSyntaxUID", "")) and bool(
+        ds.get("SOPClassUID") or getattr(meta, "MediaStorageSOPClassUID", ""))
+
+
+def is_dicom_candidate(path: Path) -> bool:
+    """A DICOM suffix (or none, as scanners write them) or the DICM magic: a file meant to be DICOM."""
+    return path.suffix.lower() in DICOM_SUFFIXES or has_dicom_magic(path)
 
 
 def recorded_laterality(ds: pydicom.Dataset) -> str:
@@ -64,12 +93,15 @@ def read_dicom_header(path: str | Path) -> DicomHeader:
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(HEADER_TAGS))
     except Exception as err:  # pydicom raises many types for a corrupt file; all mean "unreadable"
-        raise InputError(f"not a readable DICOM file ({type(err).__name__})", file=path) from err
+        error = InputError if is_dicom_candidate(path) else NotAnImage
+        raise error(f"not a readable DICOM file ({type(err).__name__})", file=path) from err
     media_class = str(getattr(ds.get("file_meta", None), "MediaStorageSOPClassUID", "") or "")
     if media_class == MEDIA_DIRECTORY_STORAGE:
-        raise InputError("DICOMDIR (an index of the export, no image)", file=path)
+        raise NotAnImage("DICOMDIR (an index of the export, no image)", file=path)
     if "Rows" not in ds:
-        raise InputError("DICOM file holds no image", file=path)
+        if not names_its_class(ds):
+            raise InputError("DICOM magic, but the dataset cannot be parsed", file=path)
+        raise NotAnImage("DICOM file holds no image", file=path)
     try:
         n_frames = int(ds.get("NumberOfFrames", 1) or 1)
     except (TypeError, ValueError):

@@ -8,6 +8,7 @@ the file. The raw ids stay in memory: only the pseudonymous image ids reach the 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from usconvirt.errors import InputError
 VALUE_COLUMNS = {"organ": ORGANS, "label": LABELS, "side": SIDES}
 SOP_KEY, ACCESSION_KEY, INSTANCE_KEY = "SOPInstanceUID", "AccessionNumber", "InstanceNumber"
 FRAME_KEY = "frame"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -68,6 +71,11 @@ def read_frame_labels(path: str | Path, *, encoding: str | None = None) -> Frame
     values = [c for c in VALUE_COLUMNS if c in table.columns]
     if not values:
         raise InputError(f"no annotation column: expected some of {', '.join(VALUE_COLUMNS)}", file=path)
+    ignored = [c for c in table.columns if c not in {*VALUE_COLUMNS, SOP_KEY, ACCESSION_KEY, INSTANCE_KEY,
+                                                     FRAME_KEY}]
+    if ignored:  # a misspelt or translated column ('etiquette', 'cote') would otherwise vanish unseen
+        log.warning("%s: column(s) %s ignored; the annotation columns are %s", path.name, ", ".join(ignored),
+                    ", ".join(VALUE_COLUMNS))
     labels = FrameLabels()
     for row, record in enumerate(table.to_dict("records"), start=1):
         key = _row_key(record, by_sop, path, row)

@@ -33,7 +33,7 @@ import pandas as pd
 from PIL import Image
 
 from usconvirt.data.deid import check_key, pseudonymise
-from usconvirt.data.dicom import DicomHeader, read_dicom, read_dicom_header
+from usconvirt.data.dicom import DicomHeader, NotAnImage, read_dicom, read_dicom_header
 from usconvirt.data.frame_labels import FrameLabels, read_frame_labels
 from usconvirt.data.preprocess import clean_frame
 from usconvirt.data.progress import ProgressReporter
@@ -166,7 +166,7 @@ def scan_export(dicom_dir: str | Path, key: str | bytes, *, strict: bool = False
             progress.advance(len(chunk))
             for path, header in zip(chunk, headers, strict=True):
                 if isinstance(header, InputError):
-                    if strict:
+                    if strict and not isinstance(header, NotAnImage):  # a DICOMDIR is no unreadable image
                         raise header
                     skipped += 1
                     log.warning("skipped: %s", header)

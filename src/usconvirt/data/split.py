@@ -24,8 +24,9 @@ import pandas as pd
 
 from usconvirt.data.config import SplitConfig
 from usconvirt.data.dataset import LABELS, Dataset
+from usconvirt.data.user_tables import read_user_table
 from usconvirt.errors import InputError
-from usconvirt.io import find_table, read_table
+from usconvirt.io import find_table
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def split_dataset(dataset: Dataset, config: SplitConfig | None = None) -> pd.Dat
 
 def _parts_from_file(dataset: Dataset, path: Path) -> pd.Series:
     """Each exam's part from a team's split file, aligned with dataset.exams; refuses what it cannot trust."""
-    table = read_table(path).astype(str)
+    table = read_user_table(path).astype(str)  # often saved from a spreadsheet: `;`, cp1252
     key = next((k for k in ("exam_id", "patient_id") if k in table.columns), None)
     if key is None or "part" not in table.columns:
         raise InputError("expected columns exam_id or patient_id, and part; found "

@@ -95,10 +95,16 @@ def image_encoder_from(name_or_path: str, arch: str = "resnet50") -> ImageEncode
         return create_image_encoder(ImageEncoderConfig(arch=arch))
     if name_or_path == "imagenet":
         return create_image_encoder(ImageEncoderConfig(arch="resnet50", weights="imagenet"))
+    return load_image_encoder(init_directory(name_or_path))
+
+
+def init_directory(name_or_path: str) -> Path:
+    """The directory an initialisation other than random and imagenet names: convirt:RUN/pretrain, or an
+    image encoder directory."""
     path = Path(name_or_path.removeprefix("convirt:"))
     if (path / "image_encoder").is_dir():
         path = path / "image_encoder"
     if not path.is_dir():
         raise InputError("expected random, imagenet, convirt:RUN/pretrain or an image encoder directory",
                          file=path, field="init")
-    return load_image_encoder(path)
+    return path
