@@ -9,7 +9,11 @@ EXIT_BAD_INPUT = 2
 
 
 class InputError(Exception):
-    """Bad user input; the message names the file, row and field and says what was expected."""
+    """Bad user input; the message names the file, row and field and says what was expected.
+
+    `message` keeps the reason alone: a skipped file is logged by a pseudonym and that reason, since an
+    export's folder and file names are often patient names (data/deid.py, `log_skipped_file`).
+    """
 
     def __init__(
         self,
@@ -19,7 +23,7 @@ class InputError(Exception):
         row: int | None = None,
         field: str | None = None,
     ) -> None:
-        self.file, self.row, self.field = file, row, field
+        self.message, self.file, self.row, self.field = message, file, row, field
         where = []
         if file is not None:
             where.append(str(file))

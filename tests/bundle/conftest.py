@@ -79,10 +79,12 @@ def exported(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def dicom_export(tmp_path_factory) -> Path:
-    """A fresh synthetic DICOM export (another seed, fake PHI in the headers) with one corrupt file."""
+    """A fresh synthetic DICOM export (another seed, fake PHI in the headers) with two corrupt files, one
+    in a folder named like a patient."""
     root = tmp_path_factory.mktemp("dicom") / "export"
     generate_corpus(root, SynthConfig(exams=6, seed=99, image_size=64, format="dicom"))
-    (root / "frames" / "broken.dcm").write_bytes(b"DICM but not really a DICOM file")
+    (root / "frames" / "DUPONT_JEAN").mkdir()  # folders named after the patient, as some PACS write them
+    (root / "frames" / "DUPONT_JEAN" / "broken.dcm").write_bytes(b"DICM but not really a DICOM file")
     noise = np.random.default_rng(0).integers(0, 256, 400, dtype=np.uint8).tobytes()
     (root / "frames" / "magic_noise").write_bytes(bytes(128) + b"DICM" + noise)  # parses as unknown tags
     return root

@@ -9,6 +9,7 @@ import pandas as pd
 import pydicom
 import pytest
 
+from usconvirt.data.deid import file_handle
 from usconvirt.evaluation.metrics import detection_metrics
 
 KEY = "bundle-test-key-42"  # the conftest's deid_key
@@ -43,8 +44,11 @@ def test_predict_writes_one_row_per_study_and_names_the_corrupt_files(predicted,
     kidney = frames[frames["organ"] == "kidney"].groupby("exam_id").size()
     assert exams.set_index("exam_id")["kidney_frames"].to_dict() == kidney.reindex(exams["exam_id"],
                                                                                    fill_value=0).to_dict()
-    for name in ("broken.dcm", "magic_noise"):  # no pixels because no parseable dataset: not "ignored"
-        assert sum(name in line for line in log.splitlines()) == 1, name
+    for rel in ("frames/DUPONT_JEAN/broken.dcm", "frames/magic_noise"):  # no pixels, no parseable dataset:
+        handle = file_handle(rel, KEY)  # "unreadable", not "ignored"; named by handle, never by path
+        assert sum(handle in line for line in log.splitlines()) == 1, rel
+        assert rel.rsplit("/", 1)[-1] not in log
+    assert "DUPONT" not in log
     assert "2 unreadable skipped" in log and "5 ignored" in log  # the export's tables are not DICOM
 
 
@@ -64,6 +68,9 @@ def test_no_phi_in_outputs_or_log_and_the_id_map_routes_back(predicted, dicom_ex
     assert set(studies["pseudonym"]) == set(exams["exam_id"])
     assert set(studies["source_value"]) == set(pd.read_csv(dicom_export / "reports_by_study.csv",
                                                            dtype=str)["StudyInstanceUID"])
+    files = table[table["kind"] == "file"]  # the skipped files' handles lead back to their paths
+    assert dict(zip(files["source_value"], files["pseudonym"], strict=True)) == {
+        rel: file_handle(rel, KEY) for rel in ("frames/DUPONT_JEAN/broken.dcm", "frames/magic_noise")}
 
 
 def test_strict_stops_at_the_corrupt_file_and_writes_nothing(exported, dicom_export, cli, tmp_path):

@@ -10,6 +10,7 @@ from pydicom import examples
 from pydicom.uid import generate_uid
 
 from usconvirt.data import load_dataset
+from usconvirt.data.deid import file_handle
 
 KEY = "test-key-0123456789"
 PHI = {
@@ -83,7 +84,9 @@ def test_summary_counts_corrupt_file_and_missing_reports(ingested):
     assert "7 files, 6 read, 1 skipped" in log
     assert "35 frames in 4 exams" not in log and "34 frames in 4 exams" in log
     assert "1 exams without report skipped, 1 reports without exam" in log
-    assert sum("corrupt.dcm" in line for line in log.splitlines()) == 1  # one line naming it
+    # one line naming it by its handle only: export file names can be patient names
+    assert sum(file_handle("corrupt.dcm", KEY) in line for line in log.splitlines()) == 1
+    assert "corrupt.dcm" not in log
 
 
 def test_no_phi_in_outputs_or_log(ingested, export):
@@ -175,3 +178,35 @@ def test_short_key_and_existing_output_are_rejected(export, cli, tmp_path):
     )
     assert code == 2 and "--overwrite" in message
     assert [p.name for p in (tmp_path / "full").iterdir()] == ["keep.txt"]
+
+
+def test_a_skipped_file_is_logged_by_its_handle_and_found_through_the_id_map(tmp_path, caplog):
+    # PACS exports often name folders after the patient: the name may reach DEBUG only, and the id map
+    import logging
+
+    from usconvirt.data.ingest import IngestConfig, ingest_dicom
+
+    dicom = tmp_path / "export"
+    (dicom / "DUPONT_JEAN").mkdir(parents=True)
+    shutil.copy(examples.rgb_color.filename, dicom / "DUPONT_JEAN" / "IM0001")
+    (dicom / "DUPONT_JEAN" / "corrupt.dcm").write_bytes(b"not a DICOM file")  # unreadable header
+    whole = (dicom / "DUPONT_JEAN" / "IM0001").read_bytes()
+    (dicom / "DUPONT_JEAN" / "cut.dcm").write_bytes(whole[: len(whole) - 5000])  # header fine, pixels cut
+    pd.DataFrame({"StudyInstanceUID": [str(examples.rgb_color.StudyInstanceUID)],
+                  "report": ["Reins normaux."]}).to_csv(tmp_path / "reports.csv", index=False)
+    id_map = tmp_path / "private" / "ids.csv"
+    with caplog.at_level(logging.DEBUG, logger="usconvirt"):
+        summary = ingest_dicom(dicom, tmp_path / "reports.csv", tmp_path / "dataset", KEY,
+                               IngestConfig(workers=1, id_map=id_map))
+    assert (summary.skipped, summary.header_skipped) == (2, 1)
+    handles = {rel: file_handle(rel, KEY) for rel in ("DUPONT_JEAN/corrupt.dcm", "DUPONT_JEAN/cut.dcm")}
+    shown = [r.getMessage() for r in caplog.records if r.levelno > logging.DEBUG]
+    assert not [m for m in shown if "DUPONT" in m or "corrupt.dcm" in m or "cut.dcm" in m]
+    for handle in handles.values():
+        assert sum(handle in m for m in shown) == 1
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert any(handles["DUPONT_JEAN/corrupt.dcm"] in m and str(dicom / "DUPONT_JEAN" / "corrupt.dcm") in m
+               for m in debug)
+    rows = pd.read_csv(id_map, dtype=str)
+    files = rows[rows["kind"] == "file"]
+    assert dict(zip(files["source_value"], files["pseudonym"], strict=True)) == handles

@@ -27,7 +27,7 @@ from usconvirt.bundle.evidence import EvidenceWriter
 from usconvirt.bundle.load import Bundle
 from usconvirt.bundle.review import write_review
 from usconvirt.bundle.sources import Decoded, Job, decode, discover
-from usconvirt.data.deid import check_key, pseudonymise
+from usconvirt.data.deid import check_key, file_handle, log_skipped_file, pseudonymise
 from usconvirt.errors import InputError
 from usconvirt.evaluation.exam_level import ExamRule, decide, unit_scores
 from usconvirt.io import atomic_dir, atomic_path, write_table
@@ -59,7 +59,7 @@ class PredictConfig:
 class PredictSummary:
     files: int = 0
     ignored: int = 0
-    skipped: list[str] = field(default_factory=list)  # relative paths: named in the log, not in OUT
+    skipped: list[str] = field(default_factory=list)  # relative paths: at DEBUG and in the id map only
     frames: int = 0
     exams: int = 0
     kidney_frames: int = 0
@@ -158,12 +158,12 @@ def _score_stream(bundle: Bundle, jobs: list[Job], key: bytes | None, config: Pr
                 summary.ignored += 1
                 continue
             if item.error is None and item.job.kind == "dicom" and not item.study_uid:
-                item.error = f"{item.job.rel}: no StudyInstanceUID: cannot group the frame into an exam"
+                item.error = "no StudyInstanceUID: cannot group the frame into an exam"
             if item.error is not None:
                 if config.strict:
-                    raise InputError(item.error)
+                    raise InputError(item.error, file=item.job.rel)
                 summary.skipped.append(item.job.rel)
-                log.warning("skipped unreadable file: %s", item.error)
+                _log_skipped(item, key, ids)
                 continue
             meta = _frame_ids(item, key, ids)
             if config.organ_from == "model":
@@ -236,6 +236,16 @@ def _key_for(jobs: list[Job], key: str | None) -> bytes | None:
         raise InputError("DICOM and image files need the pseudonymisation key: --key or USCONVIRT_DEID_KEY",
                          field="key")
     return check_key(key)
+
+
+def _log_skipped(item: Decoded, key: bytes | None, ids: set[tuple[str, str, str, str]]) -> None:
+    """Log a skipped file by its handle (a dataset's frame by its image id, a pseudonym already) and add
+    the handle's path to the id map."""
+    job = item.job
+    handle = job.image_id if job.kind == "dataset" else file_handle(job.rel, key)
+    if job.kind != "dataset":
+        ids.add((handle, "file", "path", job.rel))
+    log_skipped_file(log, handle, item.error or "", job.rel, job.path)
 
 
 def _frame_ids(item: Decoded, key: bytes | None, ids: set[tuple[str, str, str, str]]) -> list[dict[str, Any]]:

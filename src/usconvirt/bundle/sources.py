@@ -51,7 +51,7 @@ class Decoded:
     study_uid: str = ""
     accession_number: str = ""
     sop_instance_uid: str = ""
-    error: str | None = None
+    error: str | None = None  # why the file cannot be read, without its path (`rel` names it)
     no_image: bool = False
 
     @property
@@ -120,7 +120,7 @@ def dataset_jobs(root: Path) -> list[Job]:
 
 
 def decode(job: Job, sizes: tuple[int, ...]) -> Decoded:
-    """Read and preprocess one job; an unreadable file becomes `error` (its one-line message)."""
+    """Read and preprocess one job; an unreadable file becomes `error` (the reason, without the path)."""
     try:
         if job.kind == "dicom":
             return _decode_dicom(job, sizes)
@@ -129,11 +129,11 @@ def decode(job: Job, sizes: tuple[int, ...]) -> Decoded:
     except InputError as err:
         if job.kind == "dicom" and NO_PIXELS in str(err):
             if has_dicom_magic(job.path) and not file_names_its_class(job.path):
-                return Decoded(job, error=f"{job.rel}: DICOM magic, but the dataset cannot be parsed")
+                return Decoded(job, error="DICOM magic, but the dataset cannot be parsed")
             return Decoded(job, no_image=True)
-        return Decoded(job, error=str(err).replace(str(job.path), job.rel))
+        return Decoded(job, error=err.message)
     except Exception as err:  # a frame the preprocessing cannot take is as unusable as a corrupt file
-        return Decoded(job, error=f"{job.rel}: cannot preprocess ({type(err).__name__}: {err})")
+        return Decoded(job, error=f"cannot preprocess ({type(err).__name__}: {err})")
 
 
 def _decode_dicom(job: Job, sizes: tuple[int, ...]) -> Decoded:

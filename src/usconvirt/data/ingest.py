@@ -32,12 +32,12 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from usconvirt.data.deid import check_key, pseudonymise
+from usconvirt.data.deid import check_key, file_handle, log_skipped_file, pseudonymise
 from usconvirt.data.dicom import DicomHeader, NotAnImage, read_dicom, read_dicom_header
 from usconvirt.data.frame_labels import FrameLabels, read_frame_labels
 from usconvirt.data.preprocess import clean_frame
 from usconvirt.data.progress import ProgressReporter
-from usconvirt.data.shard import parse_shard
+from usconvirt.data.shard import Shard, parse_shard
 from usconvirt.data.user_tables import read_user_table
 from usconvirt.data.workers import process_map
 from usconvirt.errors import InputError
@@ -51,7 +51,7 @@ EXAM_COLUMNS = ["exam_id", "patient_id", "report"]
 IMAGE_COLUMNS = ["image_id", "exam_id", "path", "organ", "label", "side", "laterality",
                  "crop_top", "crop_left", "crop_bottom", "crop_right"]
 SUMMARY_FILE = "ingest.json"  # counts only, no ids: merge adds the shards' counts up
-JOURNAL_VERSION = 1  # a partial ingest written by another version is started afresh
+JOURNAL_VERSION = 2  # a partial ingest written by another version is started afresh
 HEADER_CHUNK = 256  # files per header-reading task
 PNG_COMPRESSION = 1  # zlib level 1: 3x faster to write than Pillow's 6, files ~10% larger
 
@@ -99,6 +99,7 @@ class SourceFile:
     rel_path: str = field(repr=False)  # folder names can hold patient names: never written
     header: DicomHeader = field(repr=False)
     image_source: str = ""
+    handle: str = ""  # `file_handle` of rel_path: the name a skipped file is logged under
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ class ExportScan:
     studies: list[Study]
     files: int
     skipped: int
+    skipped_paths: tuple[str, ...] = field(default=(), repr=False)  # relative: for the id map only
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ class CleanFrame:
 class StudyResult:
     exam_id: str
     images: list[dict]
-    skipped: int
+    skipped: list[int]  # indices in `Study.files` of the files that could not be decoded
 
 
 # --- pass 1: headers -------------------------------------------------------------------------
@@ -158,23 +160,24 @@ def scan_export(dicom_dir: str | Path, key: str | bytes, *, strict: bool = False
     key_bytes = key if isinstance(key, bytes) else check_key(key)
     paths = sorted(p for p in root.rglob("*") if p.is_file())
     by_study: dict[str, list[SourceFile]] = {}
-    skipped = 0
+    skipped: list[str] = []
     chunks = [paths[i:i + HEADER_CHUNK] for i in range(0, len(paths), HEADER_CHUNK)]
     with ProgressReporter("reading headers", len(paths), "files") as progress, \
             process_map(workers if len(chunks) > 1 else 1, ordered=True) as pool_map:
         for chunk, headers in zip(chunks, pool_map(_read_headers, chunks), strict=True):
             progress.advance(len(chunk))
             for path, header in zip(chunk, headers, strict=True):
+                rel = path.relative_to(root).as_posix()
                 if isinstance(header, InputError):
                     if strict and not isinstance(header, NotAnImage):  # a DICOMDIR is no unreadable image
                         raise header
-                    skipped += 1
-                    log.warning("skipped: %s", header)
+                    skipped.append(rel)
+                    log_skipped_file(log, file_handle(rel, key_bytes), header.message, path, rel)
                     continue
-                rel = path.relative_to(root).as_posix()
                 # The SOP Instance UID names the file uniquely; the relative path stands in when missing.
                 source = pseudonymise(header.sop_instance_uid or f"path:{rel}", key_bytes, "img-")
-                by_study.setdefault(header.study_uid, []).append(SourceFile(path, rel, header, source))
+                by_study.setdefault(header.study_uid, []).append(
+                    SourceFile(path, rel, header, source, file_handle(rel, key_bytes)))
     studies = []
     for study_uid, files in by_study.items():
         patient_raw = next((f.header.patient_id for f in files if f.header.patient_id), "")
@@ -183,7 +186,8 @@ def scan_export(dicom_dir: str | Path, key: str | bytes, *, strict: bool = False
                                                      "patient-"),
                              files=tuple(files), study_uid=study_uid))
     studies.sort(key=lambda s: s.exam_id)
-    return ExportScan(root=root, studies=studies, files=len(paths), skipped=skipped)
+    return ExportScan(root=root, studies=studies, files=len(paths), skipped=len(skipped),
+                      skipped_paths=tuple(skipped))
 
 
 def _read_headers(paths: list[Path]) -> list[DicomHeader | InputError]:
@@ -215,19 +219,19 @@ def clean_file_frames(source: SourceFile, file_index: int = 0) -> list[CleanFram
     return frames
 
 
-def study_frames(study: Study, *, strict: bool = False, errors: list[InputError] | None = None,
+def study_frames(study: Study, *, strict: bool = False, skipped: list[int] | None = None,
                  ) -> Iterator[CleanFrame]:
     """Cleaned frames of a study, one file decoded at a time; unreadable files are skipped and logged
-    (appended to `errors` if given), or raise with `strict`."""
+    (their indices in `study.files` appended to `skipped` if given), or raise with `strict`."""
     for file_index, source in enumerate(study.files):
         try:
             frames = clean_file_frames(source, file_index)
         except InputError as err:
             if strict:
                 raise
-            log.warning("skipped: %s", err)
-            if errors is not None:
-                errors.append(err)
+            log_skipped_file(log, source.handle, err.message, source.path, source.rel_path)
+            if skipped is not None:
+                skipped.append(file_index)
             continue
         yield from frames
 
@@ -237,16 +241,16 @@ def ingest_study(study: Study, root: str | Path, *, strict: bool = False) -> Stu
     root = Path(root)
     folder = root / "frames" / study.exam_id
     folder.mkdir(parents=True, exist_ok=True)
-    errors: list[InputError] = []
+    skipped: list[int] = []
     rows = []
-    for frame in study_frames(study, strict=strict, errors=errors):
+    for frame in study_frames(study, strict=strict, skipped=skipped):
         rel = f"frames/{study.exam_id}/{frame.image_id}.png"
         Image.fromarray(frame.pixels).save(root / rel, compress_level=PNG_COMPRESSION)
         top, left, bottom, right = frame.crop_box
         rows.append({"image_id": frame.image_id, "path": rel, "file": frame.file_index,
                      "frame": frame.frame_number, "crop_top": top, "crop_left": left, "crop_bottom": bottom,
                      "crop_right": right})
-    return StudyResult(study.exam_id, rows, len(errors))
+    return StudyResult(study.exam_id, rows, skipped)
 
 
 def _ingest_job(job: tuple[Study, Path, bool]) -> StudyResult:
@@ -311,7 +315,7 @@ def ingest_dicom(dicom_dir: str | Path, reports: str | Path | None, out: str | P
         write_table(pd.DataFrame(image_rows, columns=IMAGE_COLUMNS), dataset / "images.csv")
         write_summary(dataset, summary, key_bytes)
         if id_map is not None:
-            write_id_map(mine, id_map)
+            write_id_map(mine, id_map, key_bytes, _skipped_paths(scan, mine, done, shard, key_bytes))
         _commit(dataset, out, config.overwrite)
     shutil.rmtree(staging, ignore_errors=True)
     log.info("ingest: %s", summary)
@@ -397,7 +401,7 @@ def _commit_results(results: Iterator[StudyResult], journal, progress: ProgressR
         journal.flush()
         os.fsync(journal.fileno())
         done[result.exam_id] = record
-        progress.advance(len(result.images) + result.skipped)
+        progress.advance(len(result.images) + len(result.skipped))
 
 
 def _tables(studies: list[Study], done: dict[str, dict], labels: FrameLabels,
@@ -406,7 +410,7 @@ def _tables(studies: list[Study], done: dict[str, dict], labels: FrameLabels,
     exam_rows, image_rows, labelled, skipped = [], [], 0, 0
     for study in studies:
         record = done[study.exam_id]
-        skipped += record["skipped"]
+        skipped += len(record["skipped"])
         exam_rows.append({"exam_id": study.exam_id, "patient_id": study.patient_id, "report": study.report})
         for image in record["images"]:
             values = labels.lookup(_label_keys(labels, study.files[image["file"]]), image["frame"])
@@ -426,9 +430,18 @@ def write_summary(dataset: Path, summary: IngestSummary, key: bytes) -> None:
         tmp.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
 
 
-def write_id_map(studies: list[Study], path: Path) -> None:
-    """pseudonym, kind, source_field, source_value: for the team to go back to the PACS; mode 0600."""
-    rows = []
+def _skipped_paths(scan: ExportScan, studies: list[Study], done: dict[str, dict], shard: Shard | None,
+                   key: bytes) -> list[str]:
+    """The relative paths of the files this run skipped; a shard lists only the unreadable headers whose
+    handle falls in it, so the shards' id maps stay disjoint."""
+    unread = [p for p in scan.skipped_paths if shard is None or shard.holds(file_handle(p, key))]
+    return unread + [s.files[i].rel_path for s in studies for i in done[s.exam_id]["skipped"]]
+
+
+def write_id_map(studies: list[Study], path: Path, key: bytes, skipped: list[str]) -> None:
+    """pseudonym, kind, source_field, source_value: for the team to go back to the PACS, and to find the
+    `skipped` files the log names by handle only; mode 0600."""
+    rows = [(file_handle(rel, key), "file", "path", rel) for rel in skipped]
     for study in studies:
         rows.append((study.exam_id, "exam", "StudyInstanceUID", study.study_uid))
         if study.accession_number:
