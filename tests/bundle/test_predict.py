@@ -129,3 +129,19 @@ def test_strict_stops_at_a_dicom_magic_file_whose_dataset_cannot_be_parsed(expor
                         "--strict", "--workers", "1", "--no-maps")
     assert code == 2 and "magic_noise" in message and "cannot be parsed" in message
     assert not (tmp_path / "out").exists()
+
+
+def test_a_skipped_file_path_reaches_the_debug_lines_only(exported, dicom_export, run_main, tmp_path):
+    export = tmp_path / "export"
+    (export / "DUPONT_JEAN").mkdir(parents=True)
+    good = next(p for p in sorted((dicom_export / "frames").rglob("*.dcm")) if p.name != "broken.dcm")
+    (export / "DUPONT_JEAN" / "IM0001").write_bytes(good.read_bytes())
+    (export / "DUPONT_JEAN" / "corrupt.dcm").write_bytes(b"DICM but not really a DICOM file")
+    code, log = run_main("--verbose", "predict", exported["bundle"], export, "--out", tmp_path / "out",
+                         "--key", KEY, "--workers", "1", "--no-maps")
+    assert code == 0, log
+    handle = file_handle("DUPONT_JEAN/corrupt.dcm", KEY)
+    named = [line for line in log.splitlines() if "DUPONT" in line or "corrupt.dcm" in line]
+    assert named and all(" DEBUG " in line for line in named), named
+    assert any(handle in line and "DUPONT_JEAN/corrupt.dcm" in line for line in named)
+    assert any(" WARNING " in line and handle in line for line in log.splitlines())

@@ -181,24 +181,32 @@ def test_short_key_and_existing_output_are_rejected(export, cli, tmp_path):
 
 
 def test_a_skipped_file_is_logged_by_its_handle_and_found_through_the_id_map(tmp_path, caplog):
-    # PACS exports often name folders after the patient: the name may reach DEBUG only, and the id map
+    # PACS exports often name folders after the patient: the name may reach DEBUG only, and the id map.
+    # A malformed UID holding the name too: pydicom would log it, value included, at WARNING.
     import logging
+    import warnings
 
+    from usconvirt.data.dicom import values_unvalidated
     from usconvirt.data.ingest import IngestConfig, ingest_dicom
 
     dicom = tmp_path / "export"
     (dicom / "DUPONT_JEAN").mkdir(parents=True)
-    shutil.copy(examples.rgb_color.filename, dicom / "DUPONT_JEAN" / "IM0001")
+    ds, study_uid = examples.rgb_color, "1.2.250.1.DUPONT"
+    with values_unvalidated():  # this test's own writing must not log the UID either
+        ds.StudyInstanceUID = study_uid
+        ds.save_as(dicom / "DUPONT_JEAN" / "IM0001")
     (dicom / "DUPONT_JEAN" / "corrupt.dcm").write_bytes(b"not a DICOM file")  # unreadable header
     whole = (dicom / "DUPONT_JEAN" / "IM0001").read_bytes()
     (dicom / "DUPONT_JEAN" / "cut.dcm").write_bytes(whole[: len(whole) - 5000])  # header fine, pixels cut
-    pd.DataFrame({"StudyInstanceUID": [str(examples.rgb_color.StudyInstanceUID)],
-                  "report": ["Reins normaux."]}).to_csv(tmp_path / "reports.csv", index=False)
+    pd.DataFrame({"StudyInstanceUID": [study_uid], "report": ["Reins normaux."]}).to_csv(
+        tmp_path / "reports.csv", index=False)
     id_map = tmp_path / "private" / "ids.csv"
-    with caplog.at_level(logging.DEBUG, logger="usconvirt"):
+    with caplog.at_level(logging.DEBUG, logger="usconvirt"), warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
         summary = ingest_dicom(dicom, tmp_path / "reports.csv", tmp_path / "dataset", KEY,
                                IngestConfig(workers=1, id_map=id_map))
-    assert (summary.skipped, summary.header_skipped) == (2, 1)
+    assert (summary.skipped, summary.header_skipped, summary.exams) == (2, 1, 1)
+    assert not [w for w in warned if "DUPONT" in str(w.message)]
     handles = {rel: file_handle(rel, KEY) for rel in ("DUPONT_JEAN/corrupt.dcm", "DUPONT_JEAN/cut.dcm")}
     shown = [r.getMessage() for r in caplog.records if r.levelno > logging.DEBUG]
     assert not [m for m in shown if "DUPONT" in m or "corrupt.dcm" in m or "cut.dcm" in m]

@@ -133,9 +133,11 @@ def test_a_kill_while_a_file_is_read_stops_the_ingest_not_skips_the_file(us_expo
 
 def test_two_shards_and_merge_give_the_same_dataset(us_export, reference, tmp_path, cli):
     shards = [tmp_path / f"shard{i}" for i in range(2)]
-    sizes = [run(us_export, shard, shard=f"{i}/2", labels=us_export["labels"]).exams
-             for i, shard in enumerate(shards)]
+    sizes = [run(us_export, shard, shard=f"{i}/2", labels=us_export["labels"],
+                 id_map=tmp_path / f"ids{i}.csv").exams for i, shard in enumerate(shards)]
     assert sum(sizes) == 4 and min(sizes) > 0  # the 4 exams split across both shards
+    ids = pd.concat([pd.read_csv(tmp_path / f"ids{i}.csv", dtype=str) for i in range(2)])
+    assert sorted(ids.loc[ids["kind"] == "file", "source_value"]) == ["DICOMDIR", "Thumbs.db"]  # once each
     summary = merge_shards(shards, tmp_path / "merged")
     assert snapshot(tmp_path / "merged") == snapshot(reference[0])
     assert summary == reference[1]

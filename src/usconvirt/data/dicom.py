@@ -8,6 +8,8 @@ JPEG baseline and JPEG 2000 pixel data as far as the installed pydicom handlers 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,9 +89,30 @@ def recorded_laterality(ds: pydicom.Dataset) -> str:
     return ""
 
 
+@contextlib.contextmanager
+def values_unvalidated() -> Iterator[None]:
+    """pydicom's reading without its value checks, while our code reads a file.
+
+    pydicom logs and warns about a malformed value *with the value* ("Invalid value for VR UI:
+    '1.2.DUPONT'"), at WARNING: raw UIDs and ids would reach the logs a batch scheduler keeps. The
+    values are read the same; only the messages go.
+    """
+    settings = pydicom.config.settings
+    before = settings.reading_validation_mode
+    settings.reading_validation_mode = pydicom.config.IGNORE
+    try:
+        yield
+    finally:
+        settings.reading_validation_mode = before
+
+
 def read_dicom_header(path: str | Path) -> DicomHeader:
     """Linking fields of one file, pixels not read; a non-image file (DICOMDIR, report) raises InputError."""
-    path = Path(path)
+    with values_unvalidated():
+        return _read_header(Path(path))
+
+
+def _read_header(path: Path) -> DicomHeader:
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(HEADER_TAGS))
     except Exception as err:  # pydicom raises many types for a corrupt file; all mean "unreadable"
@@ -124,7 +147,11 @@ def read_dicom_frames(path: str | Path) -> list[np.ndarray]:
 
 def read_dicom(path: str | Path) -> DicomImage:
     """Frames and linking fields of one DICOM file; a corrupt or pixel-less file raises InputError."""
-    path = Path(path)
+    with values_unvalidated():
+        return _read_image(Path(path))
+
+
+def _read_image(path: Path) -> DicomImage:
     try:
         ds = pydicom.dcmread(path)
     except Exception as err:  # pydicom raises many types for a corrupt file; all mean "unreadable"
