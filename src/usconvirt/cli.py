@@ -9,6 +9,7 @@ import dataclasses
 import logging
 import signal
 import sys
+import typing
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -52,8 +53,23 @@ def _config_option(cls: type, section: str) -> Any:
 
 
 def _given(cls: type, options: dict[str, Any]) -> dict[str, Any]:
-    """The fields of `cls` among the command's options, as given (the config file fills the others)."""
-    return {f.name: options[f.name] for f in dataclasses.fields(cls) if f.name in options}
+    """The fields of `cls` among the command's options that are set (the config file fills the others),
+    each checked against its field here, so a bad value is named by its flag as typed (`--organ`), not by
+    the config key it sets, nor blamed on the config file it is merged into."""
+    from usconvirt.config import checked_value
+
+    hints = typing.get_type_hints(cls)
+    return {f.name: checked_value(hints[f.name], options[f.name], _flag(f.name), f.metadata.get("choices"))
+            for f in dataclasses.fields(cls) if options.get(f.name) is not None}
+
+
+# Flags not spelt --field-name after the config field they set; bad values are named by _flag.
+_FLAG_NAMES = {"n_bootstrap": "--bootstrap", "semantic_types": "--semantic-type"}
+
+
+def _flag(name: str) -> str:
+    """The flag that sets config field `name`, as a user types it."""
+    return _FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
 
 
 _RESUME = typer.Option(help="Continue from OUT/checkpoints/last.ckpt if present.")
@@ -217,9 +233,9 @@ def synth(
     from usconvirt.synth import SynthConfig
 
     # not section_config: a pipeline config always regenerates its corpus, this command only on --overwrite
-    cfg = config_from_file(SynthConfig, config, "synth", {
+    cfg = config_from_file(SynthConfig, config, "synth", _given(SynthConfig, {
         "exams": exams, "seed": seed, "image_size": image_size, "format": format, "workers": workers,
-        "scanners": scanners, "overwrite": overwrite})
+        "scanners": scanners, "overwrite": overwrite}))
     if kidney_abnormal is not None:
         cfg.prevalences.kidney_abnormal = kidney_abnormal
     summary = run_synth(_settings(synth=cfg), _layout(out, dataset=out), progress=sys.stderr.isatty())
@@ -242,8 +258,8 @@ def sentences(
         help="A full UMLS release (MRCONSO.RRF, MRSTY.RRF) instead of the shipped French subset.")] = None,
     threshold: Annotated[float | None, typer.Option(
         help="QuickUMLS/simstring similarity threshold (default: 0.7).")] = None,
-    semantic_type: Annotated[list[str] | None, typer.Option(
-        help="Accepted UMLS semantic type (repeatable); default T023.")] = None,
+    semantic_types: Annotated[list[str] | None, typer.Option(
+        _flag("semantic_types"), help="Accepted UMLS semantic type (repeatable); default T023.")] = None,
     config: Annotated[Path | None, _config_option(SentenceConfig, "sentences")] = None,
 ) -> None:
     """Select organ sentences from French reports (UMLS concept tagging)."""
@@ -251,9 +267,9 @@ def sentences(
     from usconvirt.pipeline_config import section_config
     from usconvirt.stages import run_sentences
 
-    cfg = section_config(config, "sentences", {
+    cfg = section_config(config, "sentences", _given(SentenceConfig, {
         "organ": organ, "backend": backend, "threshold": threshold,
-        "umls_dir": None if umls_dir is None else str(umls_dir), "semantic_types": semantic_type})
+        "umls_dir": None if umls_dir is None else str(umls_dir), "semantic_types": semantic_types}))
     exams = read_table(input_table)
     require_columns(exams, ("exam_id", "report"), input_table)
     layout = _layout(out.parent, sentences=out)
@@ -290,12 +306,13 @@ def cluster(
     """Cluster unlabeled frames into organs (k-means or deep clustering); keep kidney frames."""
     from dataclasses import replace
 
+    from usconvirt.clustering.config import ClusterConfig
     from usconvirt.pipeline_config import section_config
     from usconvirt.stages import run_cluster
 
-    cfg = section_config(config, "cluster", {
+    cfg = section_config(config, "cluster", _given(ClusterConfig, {
         "clusters": clusters, "epochs": epochs, "image_size": image_size, "select": select, "method": method,
-        "strict": strict or None})
+        "strict": strict or None}))
     if clusters is not None and cfg.candidates:  # --clusters K: every candidate at K
         cfg = replace(cfg, candidates=tuple(f"{c.partition(':')[0]}:{clusters}" for c in cfg.candidates))
     if arch is not None:
@@ -441,7 +458,7 @@ def evaluate(
         "--run", help="NAME=PATH: a fine-tuning directory or predictions.csv; repeat for side-by-side "
         "columns.")],
     out: Annotated[Path, typer.Option(help="Output directory, e.g. RUN/evaluation.")],
-    n_bootstrap: Annotated[int | None, _option(EvaluationConfig, "n_bootstrap", "--bootstrap")] = None,
+    n_bootstrap: Annotated[int | None, _option(EvaluationConfig, "n_bootstrap", _flag("n_bootstrap"))] = None,
     seed: Annotated[int | None, _option(EvaluationConfig, "seed")] = None,
     config: Annotated[Path | None, _config_option(EvaluationConfig, "evaluation")] = None,
     dataset: Annotated[Path | None, typer.Option(
@@ -501,16 +518,17 @@ def run(
                        "pair, weak_labels, tokenizer, pretrain, finetune, evaluate, represent, "
                        "label_efficiency, report).")] = None,
     check: Annotated[bool, typer.Option(
-        "--check", help="Only validate the config (every section and key): exit 0 when valid, 2 when not.")]
+        "--check", help="Only validate the config (every section and key, and that its input paths exist): "
+                          "exit 0 when valid, 2 when not.")]
     = False,
 ) -> None:
     """Run the whole pipeline from a YAML config; stages with unchanged inputs and config are skipped."""
     from usconvirt.pipeline_config import resolve_config
 
     if check:
-        from usconvirt.pipeline_config import validate_pipeline_config
+        from usconvirt.pipeline_config import validate_run_config
 
-        validate_pipeline_config(resolve_config(config), source=str(config))
+        validate_run_config(resolve_config(config), source=str(config))
         typer.echo(f"{config}: valid")
         return
     from usconvirt import stages

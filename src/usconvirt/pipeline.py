@@ -213,13 +213,14 @@ def run_pipeline(config: dict[str, Any], stages: list[Stage], *, out: str | Path
                  ) -> tuple[Any, RunLayout]:
     """Validate `config` whole, then run `stages` in the run directory; saves the resolved config there.
 
-    Nothing is written before the config (every section and key) and `--from` are known to be valid.
+    Nothing is written before the config (every section and key, and its input paths) and `--from` are
+    known to be valid.
     `decide` makes the run's environment-dependent choices once (e.g. whether ImageNet weights are
     cached); they are recorded in the manifest, where stages read them (`run_decisions`).
     """
-    from usconvirt.pipeline_config import validate_pipeline_config
+    from usconvirt.pipeline_config import validate_run_config
 
-    settings = validate_pipeline_config({**config, "out": str(out or config.get("out") or "runs/run")},
+    settings = validate_run_config({**config, "out": str(out or config.get("out") or "runs/run")},
                                         source=source)
     check_from_stage(stages, from_stage)
     if quiet:

@@ -2,14 +2,16 @@
 
 Each section is the config dataclass of the stage that reads it, so every default lives in one place
 (the stage's dataclass) and a misspelt key, a wrong type or a value outside its allowed set is refused
-with one line naming the section and key, before anything is written. Every section's dataclass lives
-in a module free of torch, Lightning, EDS-NLP and transformers, so `usconvirt run CONFIG --check`
+with one line naming the section and key, before anything is written; so is a missing input path (the
+dataset, a split file, a cluster mapping, a UMLS release) when a run starts. Every section's dataclass
+lives in a module free of torch, Lightning, EDS-NLP and transformers, so `usconvirt run CONFIG --check`
 answers at once.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,15 @@ from usconvirt.training.config import FinetuneConfig, PretrainConfig
 
 # Initialisations the fine-tuning stage knows how to build (stages.finetune_inits).
 INITS = ("random", "convirt", "imagenet", "shuffled", "simclr", "report_labels", "convirt-equiv")
+
+# The paths a run reads and no stage of it writes, by dotted key: each is read before anything of the run
+# could create it (a cluster mapping before the clustering writes its own mapping.yaml), so each must
+# exist when the run starts. Outputs (`out`, caches, `mlflow_uri`) are created, and not listed.
+INPUT_PATHS = {"dataset": "directory", "split.file": "file", "cluster_mapping": "file",
+               "sentences.umls_dir": "directory"}
+# Keys that take a Hugging Face hub id or a local directory: "org/name" may be either, so only a value
+# written as a path (absolute, ./ or ../) is looked for.
+HUB_OR_PATH = ("cluster.encoder.weights", "pretrain.image.weights", "pretrain.text.name")
 
 
 @dataclass
@@ -71,6 +82,30 @@ def validate_pipeline_config(config: dict[str, Any], *, source: str = "config") 
             raise InputError("needs the mlflow package (pip install 'usconvirt[mlflow]')",
                              file=f"{source}.{section}.trainer.logger")
     return typed
+
+
+def validate_run_config(config: dict[str, Any], *, source: str = "config") -> PipelineConfig:
+    """What `usconvirt run` accepts, `--check` included: the typed config, whose input paths all exist."""
+    typed = validate_pipeline_config(config, source=source)
+    check_input_paths(typed, source=source)
+    return typed
+
+
+def check_input_paths(config: PipelineConfig, *, source: str = "config") -> None:
+    """An InputError for the first missing input path, naming `source`, the section and key, and the
+    absolute path looked for: a relative path is read from the working directory, as the stages read it."""
+    wanted = {**INPUT_PATHS, **{key: "directory" for key in HUB_OR_PATH}}
+    for key, kind in wanted.items():
+        value = config
+        for name in key.split("."):
+            value = getattr(value, name)
+        if value is None or (key in HUB_OR_PATH and not str(value).startswith(("/", "./", "../"))):
+            continue
+        path, looked_for = Path(value), os.path.abspath(value)
+        if not (path.is_dir() if kind == "directory" else path.is_file()):
+            raise InputError(f"no such {kind} '{value}'" + (f" (looked for {looked_for})"
+                                                            if looked_for != str(value) else ""),
+                             file=f"{source}.{key}")
 
 
 def resolve_derived(config: PipelineConfig, values: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ import pytest
 from usconvirt import stages
 from usconvirt.config import load_yaml
 from usconvirt.errors import InputError
-from usconvirt.pipeline_config import packaged_config, validate_pipeline_config
+from usconvirt.pipeline_config import packaged_config, validate_pipeline_config, validate_run_config
 
 CONFIGS = {name: load_yaml(packaged_config(name)) for name in ("demo", "paper")}
 PLACES = [(name, section) for name, config in CONFIGS.items()
@@ -124,3 +124,47 @@ def test_an_mlflow_logger_without_mlflow_is_refused_before_any_stage(monkeypatch
         return
     with pytest.raises(InputError, match=r"my.yaml.finetune.trainer.logger: needs the mlflow package"):
         validate_pipeline_config(config, source="my.yaml")
+
+
+INPUTS = [("dataset", "own_data", "directory"), ("split.file", "team_split.csv", "file"),
+          ("cluster_mapping", "mapping.yaml", "file"), ("sentences.umls_dir", "umls", "directory"),
+          ("pretrain.image.weights", "./encoder", "directory")]
+
+
+@pytest.mark.parametrize(("key", "value", "kind"), INPUTS, ids=[i[0] for i in INPUTS])
+def test_a_missing_input_path_stops_the_run_before_anything_is_written(key, value, kind, tmp_path,
+                                                                       monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(stages, "STAGES", [])
+    config = value
+    for name in reversed(key.split(".")):
+        config = {name: config}
+    path = tmp_path / value.removeprefix("./")
+    with pytest.raises(InputError) as err:
+        stages.run(config, out=tmp_path / "run", source="my.yaml")
+    assert str(err.value) == f"my.yaml.{key}: no such {kind} '{value}' (looked for {path})"
+    assert not (tmp_path / "run").exists()
+    path.mkdir() if kind == "directory" else path.write_text("x")
+    validate_run_config(config, source="my.yaml")  # relative to the working directory, as the stages read it
+
+
+def test_a_hub_id_is_not_looked_for_on_disk_but_a_path_is(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    hub = {"pretrain": {"image": {"weights": "microsoft/resnet-50"}, "text": {"name": "camembert-base"}}}
+    assert validate_run_config(hub).pretrain.image.weights == "microsoft/resnet-50"
+    with pytest.raises(InputError, match=r"config\.pretrain\.text\.name: no such directory '/nowhere/bert'$"):
+        validate_run_config({"pretrain": {"text": {"name": "/nowhere/bert"}}})
+
+
+def test_run_check_refuses_a_missing_split_file_and_accepts_it_once_written(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("split: {file: team_split.csv}\n")
+    command = [sys.executable, "-m", "usconvirt", "run", str(config), "--check"]
+    missing = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    lines = missing.stderr.strip().splitlines()
+    assert missing.returncode == 2 and len(lines) == 1, missing.stderr
+    looked_for = tmp_path / "team_split.csv"
+    assert f"c.yaml.split.file: no such file 'team_split.csv' (looked for {looked_for})" in lines[0]
+    assert list(tmp_path.iterdir()) == [config]
+    (tmp_path / "team_split.csv").write_text("exam_id,part\n")
+    assert subprocess.run(command, capture_output=True, cwd=tmp_path).returncode == 0

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from usconvirt import stages
 from usconvirt.cli import app
 from usconvirt.config import load_yaml, save_yaml
+from usconvirt.errors import InputError
 from usconvirt.pipeline_config import validate_pipeline_config
 
 DEMO = Path(__file__).parents[2] / "configs" / "demo.yaml"
@@ -62,3 +63,43 @@ def test_finetune_takes_pretraining_arch_and_size_and_flags_still_win(tmp_path: 
     argv[-1] = str(tmp_path / "flat.yaml")
     assert CliRunner().invoke(app, argv).exit_code == 0
     assert seen[2].finetune.epochs == 3 and seen[2].finetune.arch == "resnet50"
+
+
+@pytest.mark.parametrize(("argv", "flag"), [
+    (["sentences", "exams.csv", "--out", "s.csv", "--organ", "liverr"], "--organ"),
+    (["sentences", "exams.csv", "--out", "s.csv", "--backend", "spacy", "--config", str(DEMO)], "--backend"),
+    (["cluster", ".", "--out", "cluster", "--select", "kidnye"], "--select"),
+    (["synth", "corpus", "--scanners", "many"], "--scanners"),
+    (["finetune", "--dataset", ".", "--split", "s.csv", "--out", "f/r", "--loss", "l2",
+      "--config", str(DEMO)], "--loss"),
+])
+def test_a_bad_flag_value_is_named_by_the_flag_not_the_config_key_or_file(argv, flag, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, argv)
+    assert isinstance(result.exception, InputError), result.output
+    assert str(result.exception).startswith(f"{flag}: expected one of"), result.exception
+    assert list(tmp_path.iterdir()) == []
+
+
+
+def test_every_flag_that_sets_a_config_field_is_spelt_as_its_errors_name_it():
+    import dataclasses
+
+    import typer
+
+    from usconvirt.cli import _flag
+    from usconvirt.clustering.config import ClusterConfig
+    from usconvirt.data.config import SplitConfig
+    from usconvirt.evaluation.config import EvaluationConfig
+    from usconvirt.synth.config import SynthConfig
+    from usconvirt.text.config import SentenceConfig, TokenizerConfig
+    from usconvirt.training.config import FinetuneConfig, PretrainConfig
+
+    fields = {f.name for cls in (SplitConfig, SynthConfig, SentenceConfig, ClusterConfig, TokenizerConfig,
+                                 PretrainConfig, FinetuneConfig, EvaluationConfig)
+              for f in dataclasses.fields(cls)}
+    group = typer.main.get_command(app)
+    checked = {(name, p.name): p.opts for name, command in group.commands.items() for p in command.params
+               if p.name in fields and p.param_type_name == "option"}
+    assert ("evaluate", "n_bootstrap") in checked and ("sentences", "semantic_types") in checked
+    assert {key: _flag(key[1]) for key in checked} == {key: opts[0] for key, opts in checked.items()}
