@@ -20,7 +20,7 @@ from usconvirt.clustering.config import ClusterConfig
 from usconvirt.config import from_dict, load_yaml
 from usconvirt.data.config import PairConfig, SplitConfig
 from usconvirt.errors import InputError
-from usconvirt.evaluation.config import EvaluationConfig, LabelEfficiencyConfig
+from usconvirt.evaluation.config import FRACTIONS, EvaluationConfig, LabelEfficiencyConfig
 from usconvirt.synth.config import SynthConfig
 from usconvirt.text.config import SentenceConfig, TokenizerConfig
 from usconvirt.training.config import FinetuneConfig, PretrainConfig
@@ -43,7 +43,7 @@ class LabelEfficiencySection:
     """The pipeline's label-efficiency stage: off by default; its fine-tuning settings are `finetune`'s."""
 
     enabled: bool = False
-    fractions: tuple[float, ...] = LabelEfficiencyConfig.fractions
+    fractions: tuple[float, ...] = field(default=LabelEfficiencyConfig.fractions, metadata=FRACTIONS)
 
 
 @dataclass
