@@ -230,14 +230,14 @@ def synth(
     """Generate a synthetic abdominal ultrasound corpus with French reports (docs/synthetic-corpus.md)."""
     from usconvirt.config import config_from_file
     from usconvirt.stages import run_synth
-    from usconvirt.synth import SynthConfig
+    from usconvirt.synth import Prevalences, SynthConfig
 
+    prevalences = _given(Prevalences, {"kidney_abnormal": kidney_abnormal})
     # not section_config: a pipeline config always regenerates its corpus, this command only on --overwrite
     cfg = config_from_file(SynthConfig, config, "synth", _given(SynthConfig, {
         "exams": exams, "seed": seed, "image_size": image_size, "format": format, "workers": workers,
         "scanners": scanners, "overwrite": overwrite}))
-    if kidney_abnormal is not None:
-        cfg.prevalences.kidney_abnormal = kidney_abnormal
+    cfg.prevalences = dataclasses.replace(cfg.prevalences, **prevalences)
     summary = run_synth(_settings(synth=cfg), _layout(out, dataset=out), progress=sys.stderr.isatty())
     typer.echo(f"wrote {out}: {summary}")
 
