@@ -59,7 +59,7 @@ def _given(cls: type, options: dict[str, Any]) -> dict[str, Any]:
     from usconvirt.config import checked_value
 
     hints = typing.get_type_hints(cls)
-    return {f.name: checked_value(hints[f.name], options[f.name], _flag(f.name), f.metadata.get("choices"))
+    return {f.name: checked_value(hints[f.name], options[f.name], _flag(f.name), f.metadata)
             for f in dataclasses.fields(cls) if options.get(f.name) is not None}
 
 
@@ -230,14 +230,14 @@ def synth(
     """Generate a synthetic abdominal ultrasound corpus with French reports (docs/synthetic-corpus.md)."""
     from usconvirt.config import config_from_file
     from usconvirt.stages import run_synth
-    from usconvirt.synth import SynthConfig
+    from usconvirt.synth import Prevalences, SynthConfig
 
+    prevalences = _given(Prevalences, {"kidney_abnormal": kidney_abnormal})
     # not section_config: a pipeline config always regenerates its corpus, this command only on --overwrite
     cfg = config_from_file(SynthConfig, config, "synth", _given(SynthConfig, {
         "exams": exams, "seed": seed, "image_size": image_size, "format": format, "workers": workers,
         "scanners": scanners, "overwrite": overwrite}))
-    if kidney_abnormal is not None:
-        cfg.prevalences.kidney_abnormal = kidney_abnormal
+    cfg.prevalences = dataclasses.replace(cfg.prevalences, **prevalences)
     summary = run_synth(_settings(synth=cfg), _layout(out, dataset=out), progress=sys.stderr.isatty())
     typer.echo(f"wrote {out}: {summary}")
 
@@ -307,9 +307,11 @@ def cluster(
     from dataclasses import replace
 
     from usconvirt.clustering.config import ClusterConfig
+    from usconvirt.models.config import ImageEncoderConfig
     from usconvirt.pipeline_config import section_config
     from usconvirt.stages import run_cluster
 
+    arch = _given(ImageEncoderConfig, {"arch": arch}).get("arch")
     cfg = section_config(config, "cluster", _given(ClusterConfig, {
         "clusters": clusters, "epochs": epochs, "image_size": image_size, "select": select, "method": method,
         "strict": strict or None}))
@@ -336,10 +338,13 @@ def pair(
              "sentences about its side (or both/unspecified); images.side is never read.")] = False,
 ) -> None:
     """Pair each selected frame with its own exam's organ sentences."""
+    from usconvirt.config import config_from_file
     from usconvirt.pairing import PairConfig
     from usconvirt.stages import run_pair
 
-    settings = _settings(pairing=PairConfig(organ=organ, match_laterality=match_laterality))
+    config = config_from_file(PairConfig, None, "pairing", _given(PairConfig, {
+        "organ": organ, "match_laterality": match_laterality}))
+    settings = _settings(pairing=config)
     layout = _layout(out.parent, dataset=dataset, selected=frames, sentences=sentences, pairs=out)
     typer.echo(f"{out}: {run_pair(settings, layout, part=None)}")
 
@@ -356,11 +361,13 @@ def weak_labels(
 ) -> None:
     """Read each exam's report as abnormal / normal / unknown, per exam and per side; the counts go
     beside OUT, in OUT's name with .json."""
+    from usconvirt.config import config_from_file
     from usconvirt.pairing import PairConfig
     from usconvirt.stages import run_weak_labels
 
+    config = config_from_file(PairConfig, None, "pairing", _given(PairConfig, {"organ": organ}))
     layout = _layout(out.parent, sentences=sentences, split=split, weak_labels=out)
-    summary = run_weak_labels(_settings(pairing=PairConfig(organ=organ)), layout,
+    summary = run_weak_labels(_settings(pairing=config), layout,
                               part=None if split is None else "pretrain")
     typer.echo(f"{out}: {summary}")
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import re
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,8 +24,10 @@ def from_dict(cls: type[T], values: dict[str, Any] | None, *, source: str = "con
     """Build dataclass `cls` from `values`, recursing into nested dataclasses.
 
     Unknown keys, values of the wrong type and values outside a field's allowed set (a `Literal` hint or
-    `field(metadata={"choices": ...})`) fail with one line naming `source.key` and what was expected; so
-    does a key the dataclass lists in its `retired` class attribute (an experiment taken out).
+    `field(metadata={"choices": ...})`) or range (`field(metadata={"range": "(0, 1]"})`, see `RANGE`) fail
+    with one line naming `source.key` and what was expected; so does a key the dataclass lists in its
+    `retired` class attribute (an experiment taken out), and a rule between fields that its `check()`
+    method raises as an InputError naming the field.
     """
     if values is None:
         values = {}
@@ -37,18 +42,91 @@ def from_dict(cls: type[T], values: dict[str, Any] | None, *, source: str = "con
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise InputError(f"unknown key(s) {unknown}; expected some of {sorted(fields)}", file=source)
-    kwargs = {name: checked_value(hints[name], value, f"{source}.{name}",
-                                  fields[name].metadata.get("choices"))
+    kwargs = {name: checked_value(hints[name], value, f"{source}.{name}", fields[name].metadata)
               for name, value in values.items()}
-    return cls(**kwargs)
+    config = cls(**kwargs)
+    _check_between_fields(config, source)
+    return config
 
 
-def checked_value(hint: Any, value: Any, where: str, choices: Any = None) -> Any:
-    """`value` as type `hint` (YAML lists to tuples, ints to floats), or an InputError naming `where`."""
+def checked_value(hint: Any, value: Any, where: str, rules: Mapping[str, Any] | None = None) -> Any:
+    """`value` as type `hint` (YAML lists to tuples, ints to floats), within the `choices` and `range` of
+    `rules` (a field's metadata), or an InputError naming `where`."""
     converted = _convert(hint, value, where)
-    if choices is not None and converted is not None and converted not in tuple(choices):
-        raise InputError(f"expected one of {list(choices)}, got {_shown(value)}", file=where)
+    broken = _broken_rule(converted, rules or {})
+    if broken:
+        raise InputError(broken[1], file=where + broken[0])
     return converted
+
+
+def check_fields(config: Any, *, source: str) -> None:
+    """The guard a stage keeps for callers of its API, who build configs without `from_dict`: the same
+    declared choices, ranges and `check()` rules, with the same messages, naming `source` and the field."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            check_fields(value, source=f"{source}.{f.name}")
+            continue
+        broken = _broken_rule(value, f.metadata)
+        if broken:
+            raise InputError(broken[1], file=source, field=f.name + broken[0])
+    _check_between_fields(config, source)
+
+
+def _check_between_fields(config: Any, source: str) -> None:
+    check = getattr(config, "check", None)
+    if check is None:
+        return
+    try:
+        check()
+    except InputError as err:
+        raise InputError(err.message, file=f"{source}.{err.field}" if err.field else source) from None
+
+
+# A field's range, as `metadata={"range": "(0, 1]"}`: an interval, each end a number or inf, a bracket
+# closed and a parenthesis open. A list's items and a mapping's values are each checked; None passes.
+RANGE = re.compile(r"^([\[(])\s*(-?(?:inf|[0-9.e+-]+))\s*,\s*(-?(?:inf|[0-9.e+-]+))\s*([\])])$")
+
+
+def _broken_rule(value: Any, rules: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(where inside `value`, what was expected) for the first part of `value` outside the field's declared
+    `choices` or `range`; None when all of it lies inside."""
+    choices, interval = rules.get("choices"), rules.get("range")
+    if value is None or (choices is None and interval is None):
+        return None
+    if isinstance(value, dict):
+        parts = [(f".{key}", item) for key, item in value.items()]
+    elif isinstance(value, list | tuple):
+        parts = [(f"[{i}]", item) for i, item in enumerate(value)]
+    else:
+        parts = [("", value)]
+    for where, item in parts:
+        if choices is not None and item not in tuple(choices):
+            return where, f"expected one of {list(choices)}, got {_shown(item)}"
+        if interval is not None and item is not None and not _within(item, interval):
+            return where, f"expected {_range_name(interval)}, got {_shown(item)}"
+    return None
+
+
+def _interval(text: str) -> tuple[float, float, bool, bool]:
+    """(low, high, low included, high included) of a range such as "(0, 1]"."""
+    match = RANGE.match(text)
+    if match is None:
+        raise ValueError(f"not a range: {text!r}; expected e.g. '(0, 1]' or '[1, inf)'")
+    opening, low, high, closing = match.groups()
+    return float(low), float(high), opening == "[", closing == "]"
+
+
+def _within(value: float, text: str) -> bool:
+    low, high, low_in, high_in = _interval(text)
+    return (low < value or (low_in and value == low)) and (value < high or (high_in and value == high))
+
+
+def _range_name(text: str) -> str:
+    low, high, low_in, _ = _interval(text)
+    if math.isinf(high):
+        return f"{'at least' if low_in else 'more than'} {low:g}"
+    return f"a value in {text}"
 
 
 class _Mismatch(Exception):

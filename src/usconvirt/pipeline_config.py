@@ -1,8 +1,8 @@
 """The whole pipeline's configuration as one typed dataclass, validated before any stage runs.
 
 Each section is the config dataclass of the stage that reads it, so every default lives in one place
-(the stage's dataclass) and a misspelt key, a wrong type or a value outside its allowed set is refused
-with one line naming the section and key, before anything is written; so is a missing input path (the
+(the stage's dataclass) and a misspelt key, a wrong type or a value outside its allowed set or range is
+refused with one line naming the section and key, before anything is written; so is a missing input path (the
 dataset, a split file, a cluster mapping, a UMLS release) when a run starts. Every section's dataclass
 lives in a module free of torch, Lightning, EDS-NLP and transformers, so `usconvirt run CONFIG --check`
 answers at once.
@@ -20,7 +20,7 @@ from usconvirt.clustering.config import ClusterConfig
 from usconvirt.config import from_dict, load_yaml
 from usconvirt.data.config import PairConfig, SplitConfig
 from usconvirt.errors import InputError
-from usconvirt.evaluation.config import EvaluationConfig, LabelEfficiencyConfig
+from usconvirt.evaluation.config import FRACTIONS, EvaluationConfig, LabelEfficiencyConfig
 from usconvirt.synth.config import SynthConfig
 from usconvirt.text.config import SentenceConfig, TokenizerConfig
 from usconvirt.training.config import FinetuneConfig, PretrainConfig
@@ -43,7 +43,7 @@ class LabelEfficiencySection:
     """The pipeline's label-efficiency stage: off by default; its fine-tuning settings are `finetune`'s."""
 
     enabled: bool = False
-    fractions: tuple[float, ...] = LabelEfficiencyConfig.fractions
+    fractions: tuple[float, ...] = field(default=LabelEfficiencyConfig.fractions, metadata=FRACTIONS)
 
 
 @dataclass

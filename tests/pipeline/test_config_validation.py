@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from usconvirt import stages
-from usconvirt.config import load_yaml
+from usconvirt.config import load_yaml, save_yaml
 from usconvirt.errors import InputError
 from usconvirt.pipeline_config import packaged_config, validate_pipeline_config, validate_run_config
 
@@ -168,3 +168,73 @@ def test_run_check_refuses_a_missing_split_file_and_accepts_it_once_written(tmp_
     assert list(tmp_path.iterdir()) == [config]
     (tmp_path / "team_split.csv").write_text("exam_id,part\n")
     assert subprocess.run(command, capture_output=True, cwd=tmp_path).returncode == 0
+
+
+# One field a section (and the nested trainer, augmentation and encoder): a value just out of its range, and
+# the edge value that is still in it.
+RANGES = [
+    ("split.labeled_fraction", 0, 1), ("split.test", -0.1, 0), ("synth.exams", 0, 1),
+    ("synth.prevalences.kidney_abnormal", 1.5, 1), ("cluster.clusters", 1, 2),
+    ("cluster.map_fraction", -0.1, 0), ("sentences.threshold", 1.1, 1), ("tokenizer.vocab_size", 0, 1),
+    ("pretrain.tau", 0, 1e-6), ("pretrain.lr", -1e-4, 0), ("pretrain.heldout_fraction", 1, 0.99),
+    ("pretrain.contrastive_group", 1, 2), ("pretrain.trainer.max_steps", -2, -1),
+    ("pretrain.augment.hflip_p", 1.5, 1), ("pretrain.text.max_length", 0, 1), ("finetune.epochs", -1, 1),
+    ("finetune.batch_size", 0, 1), ("finetune.k", 1, 0.999), ("evaluation.n_bootstrap", 0, 1),
+    ("label_efficiency.fractions", [0.1, 0], [0.001, 1]), ("label_efficiency.fractions", [1.5], [1]),
+]
+
+
+def nested(key: str, value) -> dict:
+    for name in reversed(key.split(".")):
+        value = {name: value}
+    return value
+
+
+@pytest.mark.parametrize(("key", "bad", "edge"), RANGES, ids=[f"{k}={b}" for k, b, _ in RANGES])
+def test_a_value_out_of_its_range_is_refused_and_the_edge_of_the_range_accepted(key, bad, edge):
+    with pytest.raises(InputError, match=r"^my\.yaml\." + key.replace(".", r"\.") + r"(\[\d\])?: expected"):
+        validate_pipeline_config(nested(key, bad), source="my.yaml")
+    typed = validate_pipeline_config(nested(key, edge), source="my.yaml")
+    for name in key.split("."):
+        typed = getattr(typed, name)
+    assert typed == (tuple(edge) if isinstance(edge, list) else edge)
+
+
+def test_split_weights_may_sum_to_anything_but_zero():
+    assert validate_pipeline_config({"split": {"train": 8, "val": 1, "test": 1}}).split.train == 8
+    with pytest.raises(InputError, match=r"config\.split\.train: train \+ val \+ test must be > 0"):
+        validate_pipeline_config({"split": {"train": 0, "val": 0, "test": 0}})
+
+
+def test_every_declared_range_is_well_formed_and_holds_its_default():
+    import dataclasses
+
+    from usconvirt.config import _broken_rule, _interval
+    from usconvirt.pipeline_config import PipelineConfig
+
+    ranged = []
+
+    def walk(config, where):
+        for f in dataclasses.fields(config):
+            value = getattr(config, f.name)
+            if dataclasses.is_dataclass(value):
+                walk(value, f"{where}.{f.name}")
+            elif "range" in f.metadata:
+                _interval(f.metadata["range"])
+                assert _broken_rule(value, f.metadata) is None, f"{where}.{f.name}"
+                ranged.append(f"{where}.{f.name}")
+
+    walk(PipelineConfig(), "config")
+    assert len(ranged) > 50 and "config.evaluation.n_bootstrap" in ranged
+
+
+def test_run_check_refuses_a_value_out_of_range_before_any_stage(tmp_path):
+    demo = copy.deepcopy(CONFIGS["demo"])
+    demo["evaluation"]["n_bootstrap"] = 0
+    config = save_yaml(demo, tmp_path / "c.yaml")
+    command = [sys.executable, "-m", "usconvirt", "run", str(config), "--check"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0] == f"error: {config}.evaluation.n_bootstrap: expected at least 1, got 0"
+    assert list(tmp_path.iterdir()) == [config]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from usconvirt.errors import InputError
+from usconvirt.text.organs import ORGANS
+
 BACKENDS = ("kornia", "batched")  # augmentation backends: data/augment.py builds each
 
 
@@ -11,15 +14,18 @@ BACKENDS = ("kornia", "batched")  # augmentation backends: data/augment.py build
 class AugmentConfig:
     """ConVIRT's published settings (Zhang et al., MLHC 2022); `blur_sigma` in pixels of a 224 px image."""
 
-    crop_scale: tuple[float, float] = (0.6, 1.0)  # area fraction, not aspect ratio
-    hflip_p: float = 0.5
-    rotation_deg: float = 20.0
-    translate: float = 0.1
-    affine_scale: tuple[float, float] = (0.95, 1.05)
-    brightness: tuple[float, float] = (0.6, 1.4)  # multiplicative factor
-    contrast: tuple[float, float] = (0.6, 1.4)  # blend factor towards the image mean
-    blur_sigma: tuple[float, float] = (0.1, 3.0)
-    blur_p: float = 0.5
+    # area fraction, not aspect ratio
+    crop_scale: tuple[float, float] = field(default=(0.6, 1.0), metadata={"range": "(0, 1]"})
+    hflip_p: float = field(default=0.5, metadata={"range": "[0, 1]"})
+    rotation_deg: float = field(default=20.0, metadata={"range": "[0, inf)"})
+    translate: float = field(default=0.1, metadata={"range": "[0, 1]"})  # share of the image size
+    affine_scale: tuple[float, float] = field(default=(0.95, 1.05), metadata={"range": "(0, inf)"})
+    # multiplicative factor
+    brightness: tuple[float, float] = field(default=(0.6, 1.4), metadata={"range": "[0, inf)"})
+    # blend factor towards the image mean
+    contrast: tuple[float, float] = field(default=(0.6, 1.4), metadata={"range": "[0, inf)"})
+    blur_sigma: tuple[float, float] = field(default=(0.1, 3.0), metadata={"range": "(0, inf)"})
+    blur_p: float = field(default=0.5, metadata={"range": "[0, 1]"})
     enabled: bool = True
     # kornia: its pipeline, which reads random draws back to the host (a few GPU syncs a batch);
     # batched: the same transforms with every draw on the device (batched_augment.py)
@@ -31,13 +37,14 @@ class SplitConfig:
     """Shares of the split; the paper: 1,051 labelled exams split 873/47/131, the other 6,960 pre-train."""
 
     # 1.0 for own data; below 1 gives a fully labelled (synthetic) corpus a pre-training pool.
-    labeled_fraction: float = field(default=1.0, metadata={
+    labeled_fraction: float = field(default=1.0, metadata={"range": "(0, 1]",
         "help": "Share of the labelled patients drawn into train/val/test; the others pre-train with their "
                 "labels unused."})
     # train/val/test are relative weights within the labelled patients drawn
-    train: float = field(default=0.83, metadata={"help": "Relative weight of train."})
-    val: float = field(default=0.045, metadata={"help": "Relative weight of validation."})
-    test: float = field(default=0.125, metadata={"help": "Relative weight of test."})
+    train: float = field(default=0.83, metadata={"range": "[0, inf)", "help": "Relative weight of train."})
+    val: float = field(default=0.045, metadata={"range": "[0, inf)",
+                                                  "help": "Relative weight of validation."})
+    test: float = field(default=0.125, metadata={"range": "[0, inf)", "help": "Relative weight of test."})
     seed: int = field(default=0, metadata={"help": "Key of the patient hash: another seed, another split."})
     strict: bool = field(default=False, metadata={
         "help": "A part of train/val/test without both classes is an error, not a warning."})
@@ -46,11 +53,16 @@ class SplitConfig:
         "help": "A team's own split (CSV/JSONL/Parquet: exam_id or patient_id, and part), validated; "
                 "the shares and seed are then unused."})
 
+    def check(self) -> None:
+        """The weights are relative: any sum will do but zero."""
+        if self.train + self.val + self.test <= 0:
+            raise InputError("train + val + test must be > 0", field="train")
+
 
 @dataclass
 class PairConfig:
     """`match_laterality`: a frame whose exported laterality is left/right keeps only the sentences about
     that side (or both/unspecified); it reads `images.laterality`, never `images.side`."""
 
-    organ: str = "kidney"
+    organ: str = field(default="kidney", metadata={"choices": tuple(ORGANS)})  # as the sentences name it
     match_laterality: bool = False

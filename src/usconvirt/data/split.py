@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from usconvirt.config import check_fields
 from usconvirt.data.config import SplitConfig
 from usconvirt.data.dataset import LABELS, Dataset
 from usconvirt.data.user_tables import read_user_table
@@ -40,7 +41,7 @@ CLASSES = ("normal", "abnormal")  # the labels a classifier learns; `absent` fra
 def split_dataset(dataset: Dataset, config: SplitConfig | None = None) -> pd.DataFrame:
     """DataFrame[exam_id, patient_id, part]: a patient's exams share a part, its unlabelled ones aside."""
     config = config or SplitConfig()
-    _check_config(config)
+    check_fields(config, source="split config")
     exams = dataset.exams[["exam_id", "patient_id"]].astype(str)
     labeled_exams = labeled_exam_ids(dataset)
     if not labeled_exams:
@@ -145,17 +146,6 @@ def _part_of(patient_id: str, config: SplitConfig) -> str:
     if u < (config.val + config.test) / total:
         return "test"
     return "train"
-
-
-def _check_config(config: SplitConfig) -> None:
-    if not 0 < config.labeled_fraction <= 1:
-        raise InputError(f"labeled fraction must be in (0, 1], got {config.labeled_fraction}",
-                         field="labeled_fraction")
-    for name in ("train", "val", "test"):
-        if getattr(config, name) < 0:
-            raise InputError(f"fraction must be >= 0, got {getattr(config, name)}", field=name)
-    if config.train + config.val + config.test <= 0:
-        raise InputError("train + val + test must be > 0", field="train")
 
 
 def patient_classes(dataset: Dataset) -> pd.Series:

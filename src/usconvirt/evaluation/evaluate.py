@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from usconvirt.config import check_fields
 from usconvirt.errors import InputError
+from usconvirt.evaluation.config import EvaluationConfig
 from usconvirt.evaluation.exam_level import run_exam_level, val_predictions_path
 from usconvirt.evaluation.metrics import METRICS, bootstrap_metrics, confidence_interval, detection_metrics
 from usconvirt.evaluation.table1 import table1, to_flat_frame, to_json_dict, to_markdown
@@ -65,8 +67,7 @@ def evaluate_runs(runs: dict[str, str | Path], out_dir: str | Path, *, n_bootstr
     """
     if not runs:
         raise InputError("give at least one run (NAME=PATH)")
-    if n_bootstrap < 1:
-        raise InputError(f"expected at least 1 bootstrap resample, got {n_bootstrap}", field="n_bootstrap")
+    check_fields(EvaluationConfig(n_bootstrap=n_bootstrap, seed=seed), source="evaluation")
     predictions = {name: read_predictions(path) for name, path in runs.items()}
     out_dir = Path(out_dir)
 

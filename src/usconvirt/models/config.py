@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Architectures as data (open_clip's model_configs): name -> ResNetConfig kwargs.
+PRESETS: dict[str, dict] = {
+    "resnet50": dict(embedding_size=64, hidden_sizes=[256, 512, 1024, 2048], depths=[3, 4, 6, 3],
+                     layer_type="bottleneck"),
+    "resnet18": dict(embedding_size=64, hidden_sizes=[64, 128, 256, 512], depths=[2, 2, 2, 2],
+                     layer_type="basic"),
+    "small": dict(embedding_size=32, hidden_sizes=[32, 64, 128, 256], depths=[1, 1, 1, 1],
+                  layer_type="basic"),
+    "tiny": dict(embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1],
+                 layer_type="basic"),
+}
+
 
 @dataclass
 class ImageEncoderConfig:
     """`arch` is a preset; `weights` is None (random), 'imagenet' or a local/hub path."""
 
-    arch: str = "resnet50"
+    arch: str = field(default="resnet50", metadata={"choices": tuple(PRESETS)})
     weights: str | None = None
 
 
@@ -20,8 +32,9 @@ class TextEncoderConfig:
     name: str = "camembert-base"
     pooling: str = "max"  # ConVIRT's max-pooling over all output vectors
     freeze_embeddings: bool = True  # word embeddings still train when the vocabulary was retrained
-    freeze_layers: int = 6  # ConVIRT tunes only the last 6 of BERT's 12 layers
-    max_length: int = 128
+    # ConVIRT tunes only the last 6 of BERT's 12 layers
+    freeze_layers: int = field(default=6, metadata={"range": "[0, inf)"})
+    max_length: int = field(default=128, metadata={"range": "[1, inf)"})
 
 
 @dataclass

@@ -14,24 +14,11 @@ from torch import nn
 from transformers import ResNetConfig, ResNetModel
 
 from usconvirt.errors import InputError
-from usconvirt.models.config import ImageEncoderConfig
+from usconvirt.models.config import PRESETS, ImageEncoderConfig
 
 IMAGENET_WEIGHTS = "microsoft/resnet-50"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-# Architectures as data (open_clip's model_configs): name -> ResNetConfig kwargs.
-PRESETS: dict[str, dict] = {
-    "resnet50": dict(embedding_size=64, hidden_sizes=[256, 512, 1024, 2048], depths=[3, 4, 6, 3],
-                     layer_type="bottleneck"),
-    "resnet18": dict(embedding_size=64, hidden_sizes=[64, 128, 256, 512], depths=[2, 2, 2, 2],
-                     layer_type="basic"),
-    "small": dict(embedding_size=32, hidden_sizes=[32, 64, 128, 256], depths=[1, 1, 1, 1],
-                  layer_type="basic"),
-    "tiny": dict(embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1],
-                 layer_type="basic"),
-}
-
 
 class ImageEncoder(nn.Module):
     """Grayscale (B, 1, S, S) in [0, 1] -> pooled features (B, out_dim)."""

@@ -25,12 +25,15 @@ class SentenceConfig:
     keep_renal_function: bool = False
     qualifier: Literal["rules", "eds"] = "rules"  # negation: rules (qualifiers.py) or eds.negation/hypothesis
     term_matcher: Literal["exact", "simstring"] = "exact"  # eds backend: on normalised text, or fuzzy
-    threshold: float = 0.7  # quickumls / simstring similarity threshold
-    window: int = 5  # quickumls / simstring: longest n-gram in tokens
+    # quickumls / simstring similarity threshold
+    threshold: float = field(default=0.7, metadata={"range": "[0, 1]"})
+    # quickumls / simstring: longest n-gram in tokens
+    window: int = field(default=5, metadata={"range": "[1, inf)"})
     similarity: Literal["jaccard", "dice", "cosine", "overlap"] = "jaccard"  # quickumls / simstring
-    min_match_length: int = 3  # quickumls: shortest match in characters
+    # quickumls: shortest match in characters
+    min_match_length: int = field(default=3, metadata={"range": "[0, inf)"})
     cache_dir: str | None = None  # QuickUMLS index cache; None: ~/.cache/usconvirt
-    batch_size: int = 256  # reports per nlp.pipe batch
+    batch_size: int = field(default=256, metadata={"range": "[1, inf)"})  # reports per nlp.pipe batch
 
     def tagger_options(self) -> TaggerOptions:
         organs_for(self.organ)  # fail early on an unknown organ
@@ -60,9 +63,11 @@ class SentenceConfig:
 class TokenizerConfig:
     """The pipeline's `tokenizer` section and `usconvirt tokenizer`'s flags."""
 
-    vocab_size: int = field(default=16000, metadata={"help": "WordPiece vocabulary size, specials included."})
+    vocab_size: int = field(default=16000, metadata={
+        "range": "[1, inf)", "help": "WordPiece vocabulary size, specials included."})
     lowercase: bool = field(default=False, metadata={"help": "Lower-case the text before tokenising."})
     # accents carry meaning in French
     strip_accents: bool = field(default=False, metadata={"help": "NFD-normalise and drop accents."})
-    min_frequency: int = field(default=2, metadata={"help": "Fewest occurrences for a merged token."})
-    max_length: int = 512
+    min_frequency: int = field(default=2, metadata={
+        "range": "[0, inf)", "help": "Fewest occurrences for a merged token."})
+    max_length: int = field(default=512, metadata={"range": "[1, inf)"})

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from usconvirt.data.config import AugmentConfig
-from usconvirt.models.config import ConVIRTConfig, ImageEncoderConfig, TextEncoderConfig
+from usconvirt.models.config import PRESETS, ConVIRTConfig, ImageEncoderConfig, TextEncoderConfig
 
 LOSSES = ("gce", "tgce", "ce")
 CLASS_BALANCES = ("sampler", "weights", "none")
@@ -17,29 +17,35 @@ PROTOCOLS = ("f1_at_half", "auc_then_threshold")
 LOGGERS = ("csv", "tensorboard", "mlflow")  # training/monitoring.py builds each
 TEXT_PADDINGS = ("longest", "buckets", "max_length")  # training/fast_step.py's pad_tokens
 EQUIVALENCES = ("none", "identical", "findings")  # training/equivalent_texts.py
+# Ranges of the settings every stage shares (config.RANGE): a count of one or more, a count that may be
+# zero, a rate or weight that may not be negative, a share.
+COUNT, COUNT_OR_ZERO, NOT_NEGATIVE, SHARE = "[1, inf)", "[0, inf)", "[0, inf)", "[0, 1]"
 
 
 @dataclass
 class TrainerConfig:
     """Fields map onto lightning.Trainer; DDP runs under torchrun or SLURM with strategy='ddp'."""
 
-    max_epochs: int = 10
-    max_steps: int = -1
+    # -1: no limit (Lightning's)
+    max_epochs: int = field(default=10, metadata={"range": "[-1, inf)"})
+    max_steps: int = field(default=-1, metadata={"range": "[-1, inf)"})
     max_time: str | None = None  # "DD:HH:MM:SS": stop after this much training time (a stage's budget)
     accelerator: str = "auto"
     devices: str = "auto"
-    num_nodes: int = 1
+    num_nodes: int = field(default=1, metadata={"range": COUNT})
     strategy: str = "auto"
     precision: str = "32-true"  # "bf16-mixed" or "16-mixed" on GPU
-    accumulate_grad_batches: int = 1
-    checkpoint_every_n_steps: int = 0  # 0: every `checkpoint_every_n_epochs` epochs
-    checkpoint_every_n_epochs: int = 1  # 0: only at the end (and on SIGTERM, or by the minute below)
+    accumulate_grad_batches: int = field(default=1, metadata={"range": COUNT})
+    # 0: every `checkpoint_every_n_epochs` epochs
+    checkpoint_every_n_steps: int = field(default=0, metadata={"range": COUNT_OR_ZERO})
+    # 0: only at the end (and on SIGTERM, or by the minute below)
+    checkpoint_every_n_epochs: int = field(default=1, metadata={"range": COUNT_OR_ZERO})
     # also every this many minutes of training (0: off): at GPU speed, N steps can be a few seconds
-    checkpoint_every_minutes: float = 0.0
+    checkpoint_every_minutes: float = field(default=0.0, metadata={"range": NOT_NEGATIVE})
     # write checkpoints in a background thread from a copy of the state taken at the step, so training
     # goes on while the file is written (Lightning's AsyncCheckpointIO)
     async_checkpoint: bool = False
-    log_every_n_steps: int = 10
+    log_every_n_steps: int = field(default=10, metadata={"range": COUNT_OR_ZERO})
     progress_bar: bool = True
     logger: str = field(default="csv", metadata={"choices": LOGGERS})
     mlflow_uri: str | None = None  # logger mlflow: tracking URI; None: RUN/mlruns
@@ -58,19 +64,20 @@ class PretrainConfig:
     image: ImageEncoderConfig = field(default_factory=lambda: ImageEncoderConfig(arch="resnet50",
                                                                                   weights="imagenet"))
     text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
-    proj_dim: int = 512
-    tau: float = 0.1
-    lam: float = 0.75
+    proj_dim: int = field(default=512, metadata={"range": COUNT})
+    tau: float = field(default=0.1, metadata={"range": "(0, inf)"})  # softmax temperature
+    lam: float = field(default=0.75, metadata={"range": SHARE})  # image-to-text share of the loss
     # the loss's negatives come from all devices
-    batch_size: int = field(default=32, metadata={"help": "Batch size per device."})
-    lr: float = 1e-4
-    weight_decay: float = 1e-6
+    batch_size: int = field(default=32, metadata={"range": COUNT, "help": "Batch size per device."})
+    lr: float = field(default=1e-4, metadata={"range": NOT_NEGATIVE})
+    weight_decay: float = field(default=1e-6, metadata={"range": NOT_NEGATIVE})
     optimizer: Literal["adam", "adamw"] = "adam"
     schedule: Literal["cosine", "constant"] = "cosine"  # cosine: after a linear warm-up
-    warmup_steps: int = 0
-    epochs: int = field(default=10, metadata={"help": "Training epochs."})
-    max_steps: int = field(default=-1, metadata={"help": "Most optimizer steps (-1: run the epochs)."})
-    image_size: int = field(default=224, metadata={"help": "Input image size in pixels."})
+    warmup_steps: int = field(default=0, metadata={"range": COUNT_OR_ZERO})
+    epochs: int = field(default=10, metadata={"range": COUNT, "help": "Training epochs."})
+    max_steps: int = field(default=-1, metadata={"range": "[-1, inf)",
+                                                  "help": "Most optimizer steps (-1: run the epochs)."})
+    image_size: int = field(default=224, metadata={"range": COUNT, "help": "Input image size in pixels."})
     sample_sentence: bool = True  # one sentence per step, uniformly; else all sentences joined
     shuffle_texts: bool = False  # control: each exam's sentences go to another exam's frames
     # texts that say the same thing share their targets instead of being negatives (docs/pretraining.md):
@@ -78,15 +85,16 @@ class PretrainConfig:
     equivalent_texts: str = field(default="none", metadata={"choices": EQUIVALENCES})
     # weight of a GCE term (q = 0.7) on each frame's weak label read from its report (weak_labels.py),
     # through its own linear head, discarded after training; unknown labels add nothing. 0: off.
-    report_label_weight: float = 0.0
-    heldout_fraction: float = 0.05  # exams kept out of training for the retrieval diagnostic
-    num_workers: int = 2
+    report_label_weight: float = field(default=0.0, metadata={"range": NOT_NEGATIVE})
+    # exams kept out of training for the retrieval diagnostic
+    heldout_fraction: float = field(default=0.05, metadata={"range": "[0, 1)"})
+    num_workers: int = field(default=2, metadata={"range": COUNT_OR_ZERO})
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     seed: int = 0
     # Speed (docs/pretraining.md, "Speed on a GPU"). Pairs per softmax: None, the whole batch (gathered
     # over ranks), ConVIRT's loss at batch 32; 32 keeps the paper's 32-way loss at any physical batch.
-    contrastive_group: int | None = None
+    contrastive_group: int | None = field(default=None, metadata={"range": "[2, inf)"})
     group_across_ranks: bool = False  # DDP: groups cut from the gathered batch, not from each rank's own
     channels_last: bool = False  # NHWC weights and frames (tensor cores' layout); same values
     fused_optimizer: bool = False  # one fused Adam/AdamW kernel, on CUDA only
@@ -109,22 +117,26 @@ class FinetuneConfig:
     init: str = field(default="random", metadata={
         "help": "random, imagenet, convirt:RUN/pretrain, or an image encoder directory."})
     arch: str = field(default="resnet50", metadata={  # the other inits bring their own architecture
-        "help": "Encoder for init random: resnet50, resnet18, small, tiny."})
+        "choices": tuple(PRESETS), "help": "Encoder for init random: resnet50, resnet18, small, tiny."})
     loss: str = field(default="gce", metadata={
         "choices": LOSSES, "help": "gce (q=0.7), tgce (truncated GCE, floor at k=0.5) or ce."})
-    q: float = 0.7
-    k: float = 0.5
-    tgce_warmup_epochs: int = 5  # tgce: plain GCE for these epochs, then prune samples with p_y <= k
-    tgce_prune_every: int = 5  # tgce: recompute the pruning mask every this many epochs
-    epochs: int = field(default=30, metadata={"help": "Most epochs (early stopping may end sooner)."})
-    batch_size: int = 32
-    lr: float = 1e-4
-    weight_decay: float = 1e-6
-    image_size: int = field(default=224, metadata={"help": "Input image size in pixels."})
-    train_fraction: float = field(default=1.0, metadata={
+    q: float = field(default=0.7, metadata={"range": "(0, 1]"})
+    k: float = field(default=0.5, metadata={"range": "(0, 1)"})
+    # tgce: plain GCE for these epochs, then prune samples with p_y <= k
+    tgce_warmup_epochs: int = field(default=5, metadata={"range": COUNT_OR_ZERO})
+    # tgce: recompute the pruning mask every this many epochs
+    tgce_prune_every: int = field(default=5, metadata={"range": COUNT})
+    epochs: int = field(default=30, metadata={"range": COUNT,
+                                              "help": "Most epochs (early stopping may end sooner)."})
+    batch_size: int = field(default=32, metadata={"range": COUNT})
+    lr: float = field(default=1e-4, metadata={"range": NOT_NEGATIVE})
+    weight_decay: float = field(default=1e-6, metadata={"range": NOT_NEGATIVE})
+    image_size: int = field(default=224, metadata={"range": COUNT, "help": "Input image size in pixels."})
+    train_fraction: float = field(default=1.0, metadata={"range": "(0, 1]",
         "help": "Share of the labeled training frames used (stratified by label, at least one frame per "
                 "class), e.g. 0.01, 0.1, 1."})
-    patience: int = 5  # epochs without a better validation score (the protocol's) before stopping
+    # epochs without a better validation score (the protocol's) before stopping
+    patience: int = field(default=5, metadata={"range": COUNT})
     protocol: str = field(default="f1_at_half", metadata={
         "choices": PROTOCOLS, "help": "f1_at_half: checkpoint by validation macro-F1 at threshold 0.5; "
                                       "auc_then_threshold: checkpoint by validation ROC AUC, then the "
@@ -134,10 +146,11 @@ class FinetuneConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     seed: int = 0
-    workers: int = 1  # processes for the first preprocessing of frames
+    # processes for the first preprocessing of frames
+    workers: int = field(default=1, metadata={"range": COUNT_OR_ZERO})
     cache_dir: str | None = None  # frame cache; default DATASET/.usconvirt-cache
     # GPU speed (docs/finetuning.md): loader processes feeding uint8 frames (pinned on a GPU), NHWC
     # convolutions, and the selected weights kept as a CPU copy instead of a best.ckpt file
-    loader_workers: int = 0
+    loader_workers: int = field(default=0, metadata={"range": COUNT_OR_ZERO})
     channels_last: bool = False
     best_in_memory: bool = False

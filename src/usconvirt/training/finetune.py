@@ -33,7 +33,7 @@ from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 from torch import nn
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
-from usconvirt.config import save_yaml, to_dict
+from usconvirt.config import check_fields, save_yaml, to_dict
 from usconvirt.data.augment import augment_batch, build_augment
 from usconvirt.data.dataset import Dataset
 from usconvirt.data.frames import FrameDataset, load_frames
@@ -48,7 +48,7 @@ from usconvirt.models.image_encoder import image_encoder_from
 from usconvirt.models.memory_format import standard_layout, use_channels_last
 from usconvirt.run_layout import METRICS_JSON, PREDICTIONS, VAL_PREDICTIONS
 from usconvirt.training.best_weights import BestWeights
-from usconvirt.training.config import CLASS_BALANCES, LOSSES, PROTOCOLS, FinetuneConfig
+from usconvirt.training.config import FinetuneConfig
 from usconvirt.training.trainer import build_trainer, fit
 
 log = logging.getLogger(__name__)
@@ -62,24 +62,9 @@ SELECTION_METRIC = {"f1_at_half": "val_macro_f1", "auc_then_threshold": "val_roc
 
 
 def check_config(config: FinetuneConfig) -> None:
-    """Fail early, with the field named, on settings that would only break mid-run."""
-    checks = [
-        (config.loss in LOSSES, "loss", f"expected one of {', '.join(LOSSES)}"),
-        (config.class_balance in CLASS_BALANCES, "class_balance",
-         f"expected one of {', '.join(CLASS_BALANCES)}"),
-        (config.protocol in PROTOCOLS, "protocol", f"expected one of {', '.join(PROTOCOLS)}"),
-        (0.0 < config.q <= 1.0, "q", "expected 0 < q <= 1"),
-        (0.0 < config.k < 1.0, "k", "expected 0 < k < 1"),
-        (0.0 < config.train_fraction <= 1.0, "train_fraction", "expected 0 < fraction <= 1"),
-        (config.epochs >= 1, "epochs", "expected at least 1"),
-        (config.batch_size >= 1, "batch_size", "expected at least 1"),
-        (config.patience >= 1, "patience", "expected at least 1"),
-        (config.tgce_warmup_epochs >= 0, "tgce_warmup_epochs", "expected 0 or more"),
-        (config.tgce_prune_every >= 1, "tgce_prune_every", "expected at least 1"),
-    ]
-    for ok, name, expected in checks:
-        if not ok:
-            raise InputError(f"{expected}, got {getattr(config, name)!r}", file="finetune config", field=name)
+    """Fail early, with the field named, on settings that would only break mid-run: the config's declared
+    choices and ranges, for callers that built it without `config.from_dict`."""
+    check_fields(config, source="finetune config")
 
 
 def labeled_frames(dataset: Dataset, split: pd.DataFrame) -> pd.DataFrame:

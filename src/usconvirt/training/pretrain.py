@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from usconvirt.config import to_dict
+from usconvirt.config import check_fields, to_dict
 from usconvirt.data.augment import augment_batch, build_augment
 from usconvirt.data.dataset import Dataset
 from usconvirt.data.frames import load_frames
@@ -324,13 +324,10 @@ def pretrain(
     out_dir = Path(out_dir)
     if pairs.empty:
         raise InputError("no image-text pairs to pre-train on", field="pairs")
-    check_speed_settings(config)
+    check_fields(config, source="pretrain config")
     if config.equivalent_texts == "findings" and not findings:
         raise InputError("equivalent_texts 'findings' needs the sentence table's findings",
                          file="pretrain config", field="equivalent_texts")
-    if config.report_label_weight < 0:
-        raise InputError(f"expected a weight >= 0, got {config.report_label_weight}", file="pretrain config",
-                         field="report_label_weight")
     if config.report_label_weight > 0 and weak_labels is None:
         raise InputError("report_label_weight needs the weak labels (usconvirt weak-labels)",
                          file="pretrain config", field="report_label_weight")
@@ -371,13 +368,6 @@ def pretrain(
         summary.update(record_diagnostics(out_dir, losses, chance, retrieval, module.negative_summary()))
     log.info("pre-training done: %s", summary)
     return summary
-
-
-def check_speed_settings(config: PretrainConfig) -> None:
-    """A contrastive group scores each pair against the others of its group: it needs two at least."""
-    if config.contrastive_group is not None and config.contrastive_group < 2:
-        raise InputError(f"expected at least 2 pairs a group, got {config.contrastive_group}",
-                         file="pretrain config", field="contrastive_group")
 
 
 def heldout_retrieval(model: ConVIRT, dataset: Dataset, heldout: pd.DataFrame,
