@@ -114,6 +114,16 @@ def test_png_files_are_grouped_by_folder(exported, cli, tmp_path):
                         "--key", KEY, "--workers", "1", "--no-maps")
     assert code == 0, message
     assert len(pd.read_csv(tmp_path / "out" / "exams.csv")) == 2
+    # each folder given on its own (both hold a frame named 1.png), and a lone file, are exams too
+    pngs = tmp_path / "pngs"
+    (pngs / "exam0" / "1.png").write_bytes((pngs / "exam1" / "1.png").read_bytes())
+    code, message = cli("predict", exported["bundle"], pngs / "exam0", pngs / "exam1",
+                        pngs / "exam1" / "1.png", "--out", tmp_path / "apart", "--key", KEY,
+                        "--workers", "1", "--no-maps")
+    assert code == 0, message
+    frames = pd.read_csv(tmp_path / "apart" / "frames.csv")
+    assert frames["exam_id"].nunique() == 2
+    assert frames["image_id"].duplicated().tolist() == [False] * 4 + [True]  # the lone file is listed twice
     code, message = cli("predict", exported["bundle"], tmp_path / "pngs", "--out", tmp_path / "nokey")
     assert code == 2 and "key" in message
 

@@ -74,8 +74,10 @@ def discover(inputs: list[Path]) -> tuple[list[Job], int]:
     for source in inputs:
         source = Path(source)
         if source.is_file():
-            kind = "image" if source.suffix.lower() in IMAGE_SUFFIXES else "dicom"
-            jobs.append(Job(kind, source, source.name))
+            if source.suffix.lower() in IMAGE_SUFFIXES:
+                jobs.append(Job("image", source, f"{source.resolve().parent.name}/{source.name}"))
+            else:
+                jobs.append(Job("dicom", source, source.name))
         elif source.is_dir() and _has_table(source, "images") and (frames := dataset_jobs(source)) and all(
                 job.path.suffix.lower() in IMAGE_SUFFIXES for job in frames):
             jobs.extend(frames)  # a dataset of DICOM frames is read as an export: ids from the headers
@@ -85,7 +87,8 @@ def discover(inputs: list[Path]) -> tuple[list[Job], int]:
                 if any(part.startswith(".") for part in path.relative_to(source).parts):
                     ignored += 1  # caches and editor files
                 elif path.suffix.lower() in IMAGE_SUFFIXES:
-                    jobs.append(Job("image", path, rel))
+                    # from the input folder's name: `predict B exam1/ exam2/` gives two exams
+                    jobs.append(Job("image", path, f"{source.resolve().name}/{rel}"))
                 elif is_dicom_candidate(path):
                     jobs.append(Job("dicom", path, rel))
                 else:
