@@ -57,7 +57,8 @@ def predict(
         envvar="USCONVIRT_DEID_KEY", help="Pseudonymisation key, the one ingest uses (prefer the "
                                           "USCONVIRT_DEID_KEY environment variable).")] = None,
     id_map: Annotated[Path | None, typer.Option(
-        help="Also write exam_id <-> StudyInstanceUID / AccessionNumber here (outside OUT).")] = None,
+        help="Also write pseudonym <-> source ids (study, accession and SOP UIDs, paths) here "
+             "(outside OUT).")] = None,
     organ_from: Annotated[str, typer.Option(
         help="model: the bundle's organ model finds kidney frames; dataset: the images table's organ.")]
     = "model",
