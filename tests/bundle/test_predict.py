@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -101,6 +102,24 @@ def test_exam_rows_of_the_test_split_agree_with_evaluate(exported, cli, tmp_path
         value = float(np.ravel(got[name])[0])
         assert (expected is None and np.isnan(value)) or value == pytest.approx(expected, abs=1e-5), name
     assert "kidney" in figures  # the synthetic dataset knows each kidney frame's side
+
+
+def test_organ_from_dataset_leaves_frames_without_an_organ_out_of_the_exam(exported, cli, tmp_path):
+    dataset = tmp_path / "dataset"
+    shutil.copytree(exported["kept"] / "dataset", dataset)
+    images = pd.read_csv(dataset / "images.csv", dtype=str, keep_default_na=False)
+    unlabelled = images["exam_id"] == images["exam_id"].iloc[0]
+    images.loc[unlabelled, "organ"] = ""
+    images.to_csv(dataset / "images.csv", index=False)
+    code, message = cli("predict", exported["bundle"], dataset, "--out", tmp_path / "out",
+                        "--organ-from", "dataset", "--workers", "1", "--no-maps")
+    assert code == 0, message
+    frames = pd.read_csv(tmp_path / "out" / "frames.csv", dtype={"organ": str}, keep_default_na=False)
+    exams = pd.read_csv(tmp_path / "out" / "exams.csv").set_index("exam_id")
+    assert (frames.loc[frames["exam_id"] == images["exam_id"].iloc[0], "organ"] == "").all()
+    assert exams.loc[images["exam_id"].iloc[0], "prediction"] == "no kidney frame"
+    assert (frames["organ_confidence"] == "").all()
+    assert (frames.loc[frames["organ"] != "", "organ"] == images.loc[~unlabelled, "organ"].to_numpy()).all()
 
 
 def test_png_files_are_grouped_by_folder(exported, cli, tmp_path):

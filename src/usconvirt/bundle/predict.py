@@ -122,8 +122,6 @@ def predict_input(bundle: Bundle, inputs: list[str | Path], out: str | Path,
         if frames.empty:
             raise InputError(f"no frame could be read ({len(summary.skipped)} files skipped)",
                              file=inputs[0])
-        if config.organ_from == "dataset":
-            frames["organ_confidence"] = np.nan
         exams = exam_table(frames, bundle)
         summary.frames, summary.exams = len(frames), len(exams)
         summary.kidney_frames = int(exams["kidney_frames"].sum()) if len(exams) else 0
@@ -150,7 +148,7 @@ def _score_stream(bundle: Bundle, jobs: list[Job], key: bytes | None, config: Pr
     """frames.csv rows of every readable frame, and the id map's rows; counts skipped and ignored files."""
     rows: list[dict[str, Any]] = []
     ids: set[tuple[str, str, str, str]] = set()
-    batch = _Batch(bundle, evidence)
+    batch = _Batch(bundle, evidence, model_organ=config.organ_from == "model")
     with _progress(config.progress, len(jobs)) as advance:
         for item in decoded_stream(jobs, bundle.sizes, workers):
             advance()
@@ -165,10 +163,7 @@ def _score_stream(bundle: Bundle, jobs: list[Job], key: bytes | None, config: Pr
                 summary.skipped.append(item.job.rel)
                 _log_skipped(item, key, ids)
                 continue
-            meta = _frame_ids(item, key, ids)
-            if config.organ_from == "model":
-                meta = [m | {"organ": ""} for m in meta]  # the dataset's organ column is not used
-            batch.add(meta, item)
+            batch.add(_frame_ids(item, key, ids), item)
             if batch.size >= batch_size:
                 rows.extend(batch.flush())
         rows.extend(batch.flush())
@@ -193,10 +188,12 @@ def _check_request(bundle: Bundle, out: Path, config: PredictConfig) -> None:
 
 
 class _Batch:
-    """Frames waiting for the models; `flush` scores them and returns their frames.csv rows."""
+    """Frames waiting for the models; `flush` scores them and returns their frames.csv rows. The organ is
+    the model's with `model_organ`, else the dataset's: a frame the table gives no organ is no kidney frame,
+    as in the exam-level evaluation, never one the model fills in."""
 
-    def __init__(self, bundle: Bundle, evidence: EvidenceWriter) -> None:
-        self.bundle, self.evidence = bundle, evidence
+    def __init__(self, bundle: Bundle, evidence: EvidenceWriter, *, model_organ: bool) -> None:
+        self.bundle, self.evidence, self.model_organ = bundle, evidence, model_organ
         self.meta: list[dict[str, Any]] = []
         self.pixels: dict[int, list[np.ndarray]] = {s: [] for s in bundle.sizes}
 
@@ -217,7 +214,7 @@ class _Batch:
         rows = []
         for i, meta in enumerate(self.meta):
             row = {**meta, "p_abnormal": round(float(scores["p_abnormal"][i]), 6)}
-            if "organ" in scores and not meta.get("organ"):
+            if self.model_organ:
                 row["organ"] = scores["organ"][i]
                 row["organ_confidence"] = round(float(scores["organ_confidence"][i]), 4)
             rows.append(row)
