@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import signal
 
 import pandas as pd
@@ -147,6 +148,13 @@ def test_two_shards_and_merge_give_the_same_dataset(us_export, reference, tmp_pa
     assert code == 0 and "8 frames in 4 exams from 2 shards" in message
     code, message = cli("merge", shards[0], shards[0], "--out", tmp_path / "twice")
     assert code == 2 and "repeated [0]" in message and not (tmp_path / "twice").exists()
+    grown = tmp_path / "grown"  # shard 1 as if rerun after a file was added to the export
+    shutil.copytree(shards[1], grown)
+    info = json.loads((grown / "ingest.json").read_text())
+    info["summary"]["files"] += 1
+    (grown / "ingest.json").write_text(json.dumps(info))
+    with pytest.raises(InputError, match="another export.*files differ"):
+        merge_shards([shards[0], grown], tmp_path / "mixed")
 
 
 def test_id_map_is_written_outside_the_dataset_only(us_export, tmp_path):

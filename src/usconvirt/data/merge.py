@@ -58,7 +58,7 @@ def _read_info(directory: Path) -> dict:
 
 
 def _check_complete(dirs: list[Path], infos: list[dict]) -> None:
-    """Every shard of one N, once, all made with the same key."""
+    """Every shard of one N, once, all made with the same key from the same export."""
     shards = []
     for directory, info in zip(dirs, infos, strict=True):
         shard = parse_shard(info["summary"].get("shard") or None)
@@ -66,6 +66,12 @@ def _check_complete(dirs: list[Path], infos: list[dict]) -> None:
             raise InputError("not a shard (ingested without --shard)", file=directory)
         if info["key_check"] != infos[0]["key_check"]:
             raise InputError("ingested with another key than the first shard", file=directory)
+        # every shard reads all headers, reports and labels: these counts differ only for another input,
+        # e.g. a task rerun after the export grew
+        differing = [k for k in GLOBAL_COUNTS if info["summary"][k] != infos[0]["summary"][k]]
+        if differing:
+            raise InputError(f"ingested another export, reports or labels than the first shard "
+                             f"({', '.join(differing)} differ)", file=directory)
         shards.append(shard)
     counts = {s.count for s in shards}
     if len(counts) != 1:
