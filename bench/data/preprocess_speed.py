@@ -33,7 +33,8 @@ def best_ms(fn, frames: list[np.ndarray], repeats: int = 5) -> tuple[float, floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dirs", nargs="*", type=Path, help="folders of PNG frames (default: ../shared/data/real frames)")
+    parser.add_argument("dirs", nargs="*", type=Path,
+                        help="folders of PNG frames (default: ../shared/data/real frames)")
     dirs = parser.parse_args().dirs or DEFAULT_DIRS
     frames = [np.asarray(Image.open(p).convert("RGB")) for d in dirs for p in sorted(d.glob("*.png"))]
     if not frames:
