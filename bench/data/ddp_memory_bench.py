@@ -31,7 +31,7 @@ import torch.distributed as dist
 import torch.multiprocessing as tmp_mp
 
 from usconvirt.data.dataset import Dataset
-from usconvirt.data.frames import FrameDataset, load_frames
+from usconvirt.data.frames import FrameDataset, load_frames, write_cache_index
 
 MODES = {"copy": "in-memory copy", "selection": "selection file (mmap)", "view": "FrameView (mmap)"}
 
@@ -115,8 +115,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / f"frames_{args.size}.npy"
-        pd.DataFrame({"image_id": [f"img-{i:06d}" for i in range(args.frames)]}).to_csv(
-            Path(tmp) / f"frames_{args.size}.ids.csv", index=False)
+        boxes = np.tile(np.array([0, 0, args.size, args.size, 0], np.int32), (args.frames, 1))
+        write_cache_index(Path(tmp) / f"frames_{args.size}.ids.csv",
+                          [f"img-{i:06d}" for i in range(args.frames)], boxes)
         array = np.lib.format.open_memmap(cache, mode="w+", dtype=np.uint8,
                                           shape=(args.frames, args.size, args.size))
         rng = np.random.default_rng(0)

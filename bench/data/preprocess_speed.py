@@ -5,6 +5,7 @@ Usage: python bench/data/preprocess_speed.py [FRAMES_DIR ...]  (default: ../shar
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -31,7 +32,10 @@ def best_ms(fn, frames: list[np.ndarray], repeats: int = 5) -> tuple[float, floa
 
 
 def main() -> None:
-    dirs = [Path(d) for d in sys.argv[1:]] or DEFAULT_DIRS
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dirs", nargs="*", type=Path,
+                        help="folders of PNG frames (default: ../shared/data/real frames)")
+    dirs = parser.parse_args().dirs or DEFAULT_DIRS
     frames = [np.asarray(Image.open(p).convert("RGB")) for d in dirs for p in sorted(d.glob("*.png"))]
     if not frames:
         sys.exit(f"no PNG frames in {', '.join(map(str, dirs))}")

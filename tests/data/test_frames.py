@@ -11,6 +11,7 @@ from PIL import Image
 
 from usconvirt.data import frames as frames_module
 from usconvirt.data import load_dataset
+from usconvirt.data.dataset import Dataset
 from usconvirt.data.frames import FrameDataset, FrameView, load_frames
 from usconvirt.data.preprocess import preprocess_ultrasound
 
@@ -79,3 +80,16 @@ def test_stale_cache_is_rebuilt(dataset, tmp_path):
     pd.DataFrame(images).to_csv(tmp_path / "images.csv", index=False)
     frames, ids = load_frames(load_dataset(tmp_path), 32)
     assert frames.shape == (5, 32, 32) and ids == [f"f{i}" for i in range(5)]
+
+
+def test_cache_written_with_its_index_is_used_without_the_images(tmp_path):
+    """A cache written outside the stage (as the DDP memory bench writes one) is read, not rebuilt."""
+    ids = [f"img-{i}" for i in range(3)]
+    array = np.arange(3 * 8 * 8, dtype=np.uint8).reshape(3, 8, 8)
+    np.save(tmp_path / "frames_8.npy", array)
+    frames_module.write_cache_index(tmp_path / "frames_8.ids.csv", ids,
+                                    np.tile(np.array([0, 0, 8, 8, 0], np.int32), (3, 1)))
+    no_images = Dataset(tmp_path, pd.DataFrame({"exam_id": ["e"], "patient_id": ["p"], "report": ["r"]}),
+                        pd.DataFrame({"image_id": ids, "exam_id": "e", "path": ""}))
+    frames, got = load_frames(no_images, 8, cache_dir=tmp_path)
+    assert got == ids and np.array_equal(np.asarray(frames), array)

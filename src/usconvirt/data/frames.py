@@ -118,6 +118,12 @@ def build_frame_cache(paths: list[str], image_ids: list[str], size: int, cache_d
             for start, chunk_boxes in pool_map(_fill_chunk, jobs):
                 boxes[start:start + len(chunk_boxes)] = chunk_boxes
                 progress.advance(len(chunk_boxes))
+    write_cache_index(ids_file, image_ids, boxes)
+
+
+def write_cache_index(ids_file: Path, image_ids: list[str], boxes: np.ndarray) -> None:
+    """The cache's index: each row's image id, crop box (top, left, bottom, right), whether it was kept
+    whole as an organ crop (`boxes`' 5th column), and the preprocessing version that wrote it."""
     with atomic_path(ids_file) as tmp:
         pd.DataFrame({"image_id": image_ids, "top": boxes[:, 0], "left": boxes[:, 1],
                       "bottom": boxes[:, 2], "right": boxes[:, 3], "organ_crop": boxes[:, 4].astype(bool),
