@@ -448,6 +448,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="timed steps per row (default: 12; 2 in "
                         "--smoke)")
     args = parser.parse_args()
+    if not args.smoke and not torch.cuda.is_available():  # the paper's sizes on a CPU would run for hours
+        parser.error("no CUDA device: the paper-size run needs a GPU (--smoke runs tiny models on the CPU)")
     scale = SMOKE if args.smoke else PAPER
     if args.steps:
         scale = dataclasses.replace(scale, steps=args.steps)
