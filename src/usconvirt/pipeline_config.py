@@ -23,6 +23,7 @@ from usconvirt.errors import InputError
 from usconvirt.evaluation.config import FRACTIONS, EvaluationConfig, LabelEfficiencyConfig
 from usconvirt.synth.config import SynthConfig
 from usconvirt.text.config import SentenceConfig, TokenizerConfig
+from usconvirt.text.umls import umls_dir_or_subset
 from usconvirt.training.config import FinetuneConfig, PretrainConfig
 
 # Initialisations the fine-tuning stage knows how to build (stages.finetune_inits).
@@ -106,6 +107,14 @@ def check_input_paths(config: PipelineConfig, *, source: str = "config") -> None
             raise InputError(f"no such {kind} '{value}'" + (f" (looked for {looked_for})"
                                                             if looked_for != str(value) else ""),
                              file=f"{source}.{key}")
+    if config.sentences.umls_dir is not None:
+        # a release unpacked one level up (2024AA/META/) would otherwise pass, and the run stop at the
+        # sentence stage, after the clustering
+        try:
+            umls_dir_or_subset(config.sentences.umls_dir)
+        except InputError as error:
+            raise InputError(f"{error.message} in '{config.sentences.umls_dir}'",
+                             file=f"{source}.sentences.umls_dir") from None
 
 
 def resolve_derived(config: PipelineConfig, values: dict[str, Any]) -> None:
