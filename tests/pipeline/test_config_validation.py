@@ -146,7 +146,7 @@ def test_a_missing_input_path_stops_the_run_before_anything_is_written(key, valu
     assert not (tmp_path / "run").exists()
     path.mkdir() if kind == "directory" else path.write_text("x")
     if key == "sentences.umls_dir":  # a directory is not enough: it must hold a release's RRF files
-        with pytest.raises(InputError, match=r"^my.yaml.sentences.umls_dir: no MRCONSO.RRF found .* in 'umls'$"):
+        with pytest.raises(InputError, match=r"^my.yaml.sentences.umls_dir: no MRCONSO.RRF .* in 'umls'$"):
             validate_run_config(config, source="my.yaml")
         (path / "META").mkdir()
         for name in ("MRCONSO.RRF", "MRSTY.RRF"):
