@@ -355,6 +355,12 @@ def _files(*names: str):
     return paths
 
 
+def _cluster_inputs(config: PipelineConfig, layout: RunLayout) -> list[Path]:
+    """The dataset and split, and the hand-written cluster mapping: editing it reruns the clustering."""
+    mapping = [Path(config.cluster_mapping)] if config.cluster_mapping else []
+    return _files("dataset_dir", "split")(config, layout) + mapping
+
+
 def _checkpoints(pattern: str):
     """Checkpoint directories below the run directory (e.g. every pre-training run's)."""
     return lambda config, layout: sorted(p for p in layout.out.glob(pattern)
@@ -364,7 +370,7 @@ def _checkpoints(pattern: str):
 SYNTH = Stage("synth", run_synth, inputs=_files(), outputs=_files("dataset_dir"), sections=("synth",),
               enabled=lambda config, layout: not config.dataset)
 SPLIT = Stage("split", run_split, inputs=_files("dataset_dir"), outputs=_files("split"), sections=("split",))
-CLUSTER = Stage("cluster", run_cluster, inputs=_files("dataset_dir", "split"),
+CLUSTER = Stage("cluster", run_cluster, inputs=_cluster_inputs,
                 outputs=_files("assignments", "selected"), sections=("cluster", "cluster_mapping"),
                 state=_checkpoints(f"cluster/{CHECKPOINTS}"))
 SENTENCES = Stage("sentences", run_sentences, inputs=_files("dataset_dir"),

@@ -152,3 +152,30 @@ def test_one_dominant_cluster_warns_and_strict_fails(shapes_dataset, tmp_path):
     assert any("holds" in w for w in run_clustering(shapes_dataset, tmp_path / "a", config)["warnings"])
     with pytest.raises(InputError, match="failed its checks"):
         run_clustering(shapes_dataset, tmp_path / "b", replace(config, strict=True))
+
+
+def test_the_pipeline_reruns_the_clustering_when_the_hand_written_mapping_changes(shapes_dataset, tmp_path,
+                                                                                   monkeypatch):
+    from usconvirt import stages
+
+    root = tmp_path / "ds"
+    shutil.copytree(shapes_dataset, root, ignore=shutil.ignore_patterns(".usconvirt-cache"))
+    images = pd.read_csv(root / "images.csv", keep_default_na=False).assign(organ="")
+    images.to_csv(root / "images.csv", index=False)
+    run = tmp_path / "run"
+    run.mkdir()
+    exams = sorted(images["exam_id"].unique())
+    pd.DataFrame({"exam_id": exams, "part": "pretrain"}).to_csv(run / "split.csv", index=False)
+    monkeypatch.setattr(stages, "STAGES", [stages.CLUSTER])
+    mapping = run / "cluster" / "mapping.yaml"
+    config = {"dataset": str(root), "cluster": {"image_size": 32, "workers": 1},
+              "cluster_mapping": str(mapping)}
+    with pytest.raises(InputError, match="montages"):  # no labels: the montages and an unnamed mapping.yaml
+        stages.run({**config, "cluster_mapping": None}, out=run)
+    mapping.write_text("0: kidney\n")
+    stages.run(config, out=run)
+    assert set(pd.read_csv(run / "cluster" / "selected.csv")["cluster"]) == {0}
+    mapping.write_text("0: kidney\n1: kidney\n")  # the user names one more cluster and reruns
+    stages.run(config, out=run)
+    assert set(pd.read_csv(run / "cluster" / "selected.csv")["cluster"]) == {0, 1}
+    assert mapping.read_text() == "0: kidney\n1: kidney\n"

@@ -130,7 +130,9 @@ def run_clustering(
 
     naming = name_clusters(clusters_all, organs, labels, exams, config, mapping_file, chosen.centroids)
     mapping = naming["mapping"]
-    save_mapping(mapping, out_dir / CLUSTER_MAPPING)
+    if mapping_file is None or Path(mapping_file).resolve() != (out_dir / CLUSTER_MAPPING).resolve():
+        # the user's own edited mapping.yaml is left as written: the pipeline reruns the stage when it changes
+        save_mapping(mapping, out_dir / CLUSTER_MAPPING)
     write_montages(frames, clusters, confidence, config.clusters, out_dir / MONTAGES_DIR,
                    per_cluster=config.montage_frames, seed=config.seed, mapping=mapping)
 
