@@ -179,3 +179,11 @@ def test_the_pipeline_reruns_the_clustering_when_the_hand_written_mapping_change
     stages.run(config, out=run)
     assert set(pd.read_csv(run / "cluster" / "selected.csv")["cluster"]) == {0, 1}
     assert mapping.read_text() == "0: kidney\n1: kidney\n"
+
+
+def test_a_bad_mapping_file_stops_the_stage_with_nothing_written(shapes_dataset, tmp_path):
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("3: rein\n")
+    with pytest.raises(InputError, match=r"mapping.yaml, field '3': unknown organ 'rein'"):
+        run_clustering(shapes_dataset, tmp_path / "c", ClusterConfig(image_size=32), mapping_file=mapping)
+    assert not (tmp_path / "c").exists()

@@ -120,16 +120,16 @@ def run_clustering(
     # the chosen K names, sizes and checks the clusters; config.yaml records the chosen features
     config = replace(config, clusters=probs.shape[1],
                      features=organ_model.recipe.kind if organ_model is not None else config.features)
+    clusters_all, confidence_all = probs.argmax(1), probs.max(1)
+    clusters, confidence = clusters_all[:n], confidence_all[:n]
+    # named before anything is written: a bad mapping file stops the stage with no output
+    naming = name_clusters(clusters_all, organs, labels, exams, config, mapping_file, chosen.centroids)
+    mapping = naming["mapping"]
     if config.method == "kmeans":
         out_dir.mkdir(parents=True, exist_ok=True)
         save_yaml(config, out_dir / "config.yaml")
     if organ_model is not None:
         save_organ_model(organ_model, out_dir / MODEL_DIR)  # export ships it (bundle/organ.py)
-    clusters_all, confidence_all = probs.argmax(1), probs.max(1)
-    clusters, confidence = clusters_all[:n], confidence_all[:n]
-
-    naming = name_clusters(clusters_all, organs, labels, exams, config, mapping_file, chosen.centroids)
-    mapping = naming["mapping"]
     if mapping_file is None or Path(mapping_file).resolve() != (out_dir / CLUSTER_MAPPING).resolve():
         # the user's own edited mapping.yaml is left as written: the pipeline reruns the stage when it changes
         save_mapping(mapping, out_dir / CLUSTER_MAPPING)
@@ -181,7 +181,8 @@ def run_clustering(
         raise InputError(f"no organ or normal/abnormal labels to name the clusters: look at "
                          f"{out_dir / MONTAGES_DIR}/cluster_XX.png, write organs into "
                          f"{out_dir / CLUSTER_MAPPING} "
-                         f"(e.g. '3: kidney') and rerun with --mapping {out_dir / CLUSTER_MAPPING}",
+                         f"(e.g. '3: kidney') and rerun with --mapping {out_dir / CLUSTER_MAPPING} "
+                         f"(usconvirt run: cluster_mapping: {out_dir / CLUSTER_MAPPING})",
                          field="mapping")
     for problem in problems:
         if config.strict:
