@@ -282,3 +282,23 @@ def test_measure_run_compares_every_pretraining_run(tmp_path):
     assert run_encoders(RunLayout(tmp_path), imagenet=True) == {
         "random": "random", "ImageNet": "imagenet", "ConVIRT": f"convirt:{tmp_path / 'pretrain'}",
         "shuffled": f"convirt:{tmp_path / 'pretrain_shuffled'}"}
+
+
+def test_cluster_section_shows_the_candidates_and_why_one_was_chosen(tmp_path):
+    from usconvirt.evaluation.report import clustering_section
+
+    layout = RunLayout(tmp_path)
+    layout.cluster.mkdir(parents=True)
+    metrics = {"method": "deep", "frames": 40, "candidate": "texture:6",
+               "selection": {"chosen": "texture:6", "baseline": "pca32:12", "labels": "organ labels",
+                             "why": "best cross-validated score over 3 candidates"},
+               "baselines": {"pca32:12": {"chosen": "", "selection_score": 0.6},
+                             "texture:6": {"chosen": "yes", "selection_score": 0.7},
+                             "deep": {"chosen": "", "selection_score": 0.5}}}
+    (layout.cluster / "metrics.json").write_text(json.dumps(metrics))
+    blocks = clustering_section(layout)
+    candidates = next(b for b in blocks if b["kind"] == "table" and b["columns"][0] == "method")
+    assert candidates["columns"] == ["method", "chosen", "selection_score"]  # no 'deep' marked as used
+    assert [r[1] for r in candidates["rows"]] == ["", "yes", ""]
+    why = "Chosen: texture:6: best cross-validated score over 3 candidates."
+    assert {"kind": "note", "text": why} in blocks

@@ -237,8 +237,12 @@ def clustering_section(layout: RunLayout) -> list[Block]:
         rows = pd.DataFrame.from_dict({m: flatten(s) if isinstance(s, dict) else {"score": s}
                                        for m, s in baselines.items()}, orient="index")
         blocks.append(text("Baselines computed in the same run", "heading"))
-        rows["used by this run"] = ["yes" if m == metrics.get("method") else "" for m in rows.index]
+        if "chosen" not in rows:  # metrics written before the stage chose among candidates
+            rows["used by this run"] = ["yes" if m == metrics.get("method") else "" for m in rows.index]
         blocks.append(table(rows.rename_axis("method").reset_index()))
+        selection = metrics.get("selection") or {}
+        if selection.get("why"):
+            blocks.append(text(f"Chosen: {selection['chosen']}: {selection['why']}.", "note"))
     montages = sorted((layout.cluster / MONTAGES_DIR).glob("*.png"))
     if montages:
         kidney_first = sorted(montages, key=lambda p: (_montage_organ(p, mapping) != "kidney", p.name))
