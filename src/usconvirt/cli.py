@@ -263,15 +263,14 @@ def sentences(
     config: Annotated[Path | None, _config_option(SentenceConfig, "sentences")] = None,
 ) -> None:
     """Select organ sentences from French reports (UMLS concept tagging)."""
-    from usconvirt.io import read_table, require_columns
     from usconvirt.pipeline_config import section_config
     from usconvirt.stages import run_sentences
+    from usconvirt.text.sentences import read_exams
 
     cfg = section_config(config, "sentences", _given(SentenceConfig, {
         "organ": organ, "backend": backend, "threshold": threshold,
         "umls_dir": None if umls_dir is None else str(umls_dir), "semantic_types": semantic_types}))
-    exams = read_table(input_table)
-    require_columns(exams, ("exam_id", "report"), input_table)
+    exams = read_exams(input_table)
     layout = _layout(out.parent, sentences=out)
     summary = run_sentences(_settings(sentences=cfg), layout, exams=exams)
     typer.echo(f"{out}: {summary}; {layout.sentences_summary}: exam summary")

@@ -106,6 +106,18 @@ def require_columns(table: pd.DataFrame, columns: tuple[str, ...] | list[str], s
                          file=source)
 
 
+def require_ids(table: pd.DataFrame, column: str, source: str | Path) -> None:
+    """An InputError naming the first row whose id is empty or repeats an earlier one, or nothing."""
+    ids = table[column].tolist()
+    seen: set = set()
+    for row, value in enumerate(ids, start=1):
+        if pd.isna(value) or not str(value).strip():
+            raise InputError("empty id", file=source, row=row, field=column)
+        if value in seen:
+            raise InputError(f"duplicate id '{value}'", file=source, row=row, field=column)
+        seen.add(value)
+
+
 def write_json(data: Any, path: str | Path) -> Path:
     """Write JSON atomically (indented, UTF-8, non-ASCII kept)."""
     with atomic_path(path) as tmp:

@@ -120,6 +120,13 @@ def test_cli_bad_input_exits_2_without_output(tmp_path, monkeypatch, capsys):
     assert _cli(monkeypatch, no_report, "--out", out) == EXIT_BAD_INPUT
     err = capsys.readouterr().err.strip()
     assert "report" in err and len(err.splitlines()) == 1
+    bad_ids = [("dup", "e1,Rein droit.\ne1,Rein gauche.\n", "row 2, field 'exam_id': duplicate id 'e1'"),
+               ("noid", ",Rein droit.\n", "row 1, field 'exam_id': empty id")]
+    for name, rows, message in bad_ids:
+        table = tmp_path / f"{name}.csv"
+        table.write_text("exam_id,report\n" + rows, encoding="utf-8")
+        assert _cli(monkeypatch, table, "--out", out) == EXIT_BAD_INPUT
+        assert capsys.readouterr().err.strip() == f"error: {table}, {message}"
     assert not out.exists() and not list(tmp_path.glob(".out*"))
 
 

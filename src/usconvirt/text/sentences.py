@@ -11,7 +11,7 @@ import pandas as pd
 from spacy.tokens import Doc
 
 from usconvirt.errors import InputError
-from usconvirt.io import read_table, require_columns, write_table
+from usconvirt.io import read_table, require_columns, require_ids, write_table
 from usconvirt.text.config import SentenceConfig
 from usconvirt.text.organs import Organ, organs_for
 from usconvirt.text.tagger import build_nlp
@@ -137,11 +137,17 @@ def write_sentences(exams: pd.DataFrame, out_path: str | Path, config: SentenceC
     return table
 
 
+def read_exams(input_path: str | Path) -> pd.DataFrame:
+    """An exams table (CSV/JSONL/Parquet) with `exam_id` (one per row, none empty) and `report`."""
+    exams = read_table(input_path)
+    require_columns(exams, ("exam_id", "report"), input_path)
+    require_ids(exams, "exam_id", input_path)  # rows are keyed by exam_id: offsets of which report?
+    return exams
+
+
 def run_sentences(
     input_path: str | Path, out_path: str | Path, config: SentenceConfig | None = None
 ) -> tuple[Path, Path]:
     """Read exams (CSV/JSONL/Parquet with exam_id, report), write sentences and the exam summary."""
-    exams = read_table(input_path)
-    require_columns(exams, ("exam_id", "report"), input_path)
-    write_sentences(exams, out_path, config)
+    write_sentences(read_exams(input_path), out_path, config)
     return Path(out_path), summary_path(out_path)
