@@ -82,6 +82,9 @@ def validate_pipeline_config(config: dict[str, Any], *, source: str = "config") 
         if getattr(typed, section).trainer.logger == "mlflow" and importlib.util.find_spec("mlflow") is None:
             raise InputError("needs the mlflow package (pip install 'usconvirt[mlflow]')",
                              file=f"{source}.{section}.trainer.logger")
+    if typed.sentences.backend == "quickumls" and importlib.util.find_spec("quickumls") is None:
+        raise InputError("needs the [umls] extra: pip install 'usconvirt[umls]'",
+                         file=f"{source}.sentences.backend")
     return typed
 
 

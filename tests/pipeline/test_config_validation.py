@@ -126,6 +126,17 @@ def test_an_mlflow_logger_without_mlflow_is_refused_before_any_stage(monkeypatch
         validate_pipeline_config(config, source="my.yaml")
 
 
+def test_the_quickumls_backend_without_its_extra_is_refused_before_any_stage(monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "quickumls" else real_find_spec(name, *a))
+    with pytest.raises(InputError, match=r"^my.yaml.sentences.backend: needs the \[umls\] extra"):
+        validate_pipeline_config({"sentences": {"backend": "quickumls"}}, source="my.yaml")
+    assert validate_pipeline_config({"sentences": {"backend": "eds"}}).sentences.backend == "eds"
+
+
 INPUTS = [("dataset", "own_data", "directory"), ("split.file", "team_split.csv", "file"),
           ("cluster_mapping", "mapping.yaml", "file"), ("sentences.umls_dir", "umls", "directory"),
           ("pretrain.image.weights", "./encoder", "directory")]
