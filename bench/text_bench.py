@@ -5,7 +5,7 @@ gold_dev_d.txt) and the test part (gold_test_b.txt); then the real French clinic
 ../shared/data/text (`--real`), per error kind, each figure beside that of a keyword regex (the floor).
 
     .venv/bin/python bench/text_bench.py [--sentences 10000] [--backends eds quickumls] [--cache-dir DIR]
-        [--qualifiers rules eds] [--parts dev test] [--real PATH ...] [--keep-function]
+        [--qualifiers rules eds] [--parts dev test] [--real PATH ...] [--repeats 3]
 
 The test part is for the final figures only: choose rules and settings on the development part.
 The real text (default ../shared/data/text/e3c_kidney_dev.txt beside the main checkout, or
