@@ -27,7 +27,7 @@ from usconvirt.data.config import SplitConfig
 from usconvirt.data.dataset import LABELS, Dataset
 from usconvirt.data.user_tables import read_user_table
 from usconvirt.errors import InputError
-from usconvirt.io import find_table
+from usconvirt.io import find_table, read_table, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,18 @@ def labeled_exam_ids(dataset: Dataset) -> set[str]:
     """Exams with at least one frame labelled normal or abnormal."""
     images = dataset.images
     return set(images.loc[images["label"].isin(CLASSES), "exam_id"].astype(str))
+
+
+def read_split(path: str | Path) -> pd.DataFrame:
+    """A split table (`usconvirt split`'s, perhaps edited by hand): exam_id, patient_id and a known part."""
+    split = read_table(path)
+    require_columns(split, ("exam_id", "patient_id", "part"), path)
+    unknown = ~split["part"].astype(str).isin(PARTS)
+    if unknown.any():
+        row = int(unknown.to_numpy().nonzero()[0][0])
+        raise InputError(f"unknown part '{split['part'].iloc[row]}'; expected one of {', '.join(PARTS)}",
+                         file=path, row=row + 1, field="part")
+    return split
 
 
 def exams_in(split: pd.DataFrame, parts: str | Iterable[str]) -> set[str]:
