@@ -13,7 +13,7 @@ import torch
 from pretrain_fixtures import make_pair_set, tiny_config
 
 from usconvirt.cli import _raise_interrupted
-from usconvirt.errors import Interrupted
+from usconvirt.errors import InputError, Interrupted
 from usconvirt.training.pretrain import pretrain
 from usconvirt.training.trainer import TrainerConfig
 
@@ -123,3 +123,11 @@ def test_default_checkpoints_are_written_every_epoch_and_on_sigterm(pair_set, tm
     # the step SIGTERM stopped at, not the epoch's end before it
     assert torch.load(killed / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == \
         probe.first_epoch_steps + 2
+
+
+def test_a_missing_tokenizer_directory_is_one_line_naming_it_and_writes_nothing(pair_set, tmp_path):
+    dataset, pairs, _ = pair_set
+    with pytest.raises(InputError, match="no such tokenizer directory") as error:
+        pretrain(dataset, pairs, tmp_path / "tokenizer", tmp_path / "out", _config())
+    assert str(tmp_path / "tokenizer") in str(error.value)
+    assert not (tmp_path / "out").exists()
