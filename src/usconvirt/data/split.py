@@ -25,9 +25,10 @@ import pandas as pd
 from usconvirt.config import check_fields
 from usconvirt.data.config import SplitConfig
 from usconvirt.data.dataset import LABELS, Dataset
+from usconvirt.data.dataset import images_file as dataset_images_file
 from usconvirt.data.user_tables import read_user_table
 from usconvirt.errors import InputError
-from usconvirt.io import find_table, read_table, require_columns
+from usconvirt.io import read_table, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def _parts_from_file(dataset: Dataset, path: Path) -> pd.Series:
     labeled = exams["exam_id"].isin(labeled_exam_ids(dataset))
     if (labeled & part.isna()).any():
         exam = exams.loc[labeled & part.isna(), "exam_id"].iloc[0]
-        images_file = _images_file(dataset)
+        images_file = dataset_images_file(dataset)
         row = int((dataset.images["exam_id"].astype(str) == exam).to_numpy().nonzero()[0][0]) + 1
         raise InputError(f"exam '{exam}' has labelled frames but no part in {path}", file=images_file,
                          row=row, field="exam_id")
@@ -103,14 +104,6 @@ def _parts_from_file(dataset: Dataset, path: Path) -> pd.Series:
     part[unlisted] = exams.loc[unlisted, "patient_id"].map(patient_part).fillna("pretrain")
     part[unlisted & part.isin(LABELED_PARTS)] = "excluded"
     return part
-
-
-def _images_file(dataset: Dataset) -> Path:
-    """The images table an error should name (a dataset built in memory has none on disk)."""
-    try:
-        return find_table(dataset.root, "images")
-    except InputError:
-        return dataset.root / "images.csv"
 
 
 def labeled_exam_ids(dataset: Dataset) -> set[str]:
