@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import ast
 import logging
+from pathlib import Path
 
 import pandas as pd
 
 from usconvirt.data.config import PairConfig
-from usconvirt.data.dataset import Dataset
+from usconvirt.data.dataset import Dataset, images_file
 from usconvirt.errors import InputError
 from usconvirt.io import read_table
 
@@ -52,8 +53,8 @@ def build_pairs(
         raise InputError(f"image '{frames['image_id'][unknown].iloc[0]}' is not in the dataset",
                          file=frames_source, row=row, field="image_id")
     selected = images.loc[frames["image_id"].drop_duplicates(), ["exam_id"]].reset_index()
-    selected["laterality"] = frame_laterality(images, selected["image_id"],
-                                              required=config.match_laterality)
+    selected["laterality"] = frame_laterality(images, selected["image_id"], required=config.match_laterality,
+                                              source=images_file(dataset))
 
     organ_sentences = sentences[sentences["organ"] == config.organ].sort_values(["exam_id", "start"])
     by_exam = {exam: list(zip(group["text"].astype(str), group["laterality"].astype(str), strict=True))
@@ -76,13 +77,14 @@ def build_pairs(
     return pairs, accounting
 
 
-def frame_laterality(images: pd.DataFrame, image_ids: pd.Series, *, required: bool) -> list[str]:
+def frame_laterality(images: pd.DataFrame, image_ids: pd.Series, *, required: bool,
+                     source: str | Path = "images") -> list[str]:
     """Each frame's exported side (left, right, both or ''), from DICOM codes (L, R, B) or words."""
     if FRAME_LATERALITY not in images.columns:
         if required:
             raise InputError("match_laterality needs an images 'laterality' column (from the DICOM "
                              "ImageLaterality tag or a burned-in annotation); 'side' is a label and is not "
-                             "read", file="images", field=FRAME_LATERALITY)
+                             "read", file=source, field=FRAME_LATERALITY)
         return [""] * len(image_ids)
     raw = images.loc[image_ids, FRAME_LATERALITY].fillna("").astype(str).str.strip().str.lower()
     return [LATERALITY_CODES.get(value, "") for value in raw]

@@ -263,9 +263,10 @@ def finetune_runs(config: PipelineConfig, layout: RunLayout) -> dict[str, str]:
 def run_finetune(config: PipelineConfig, layout: RunLayout, *, runs: Mapping[str, str] | None = None,
                  resume: bool = True) -> str:
     """Fine-tune one classifier per run (name -> init; default: the config's finetune_inits)."""
+    from usconvirt.data.split import read_split
     from usconvirt.training.finetune import finetune
 
-    split, ds, notes = read_table(layout.split), _dataset(layout), []
+    split, ds, notes = read_split(layout.split), _dataset(layout), []
     wanted = finetune_runs(config, layout) if runs is None else dict(runs)
     for name, init in wanted.items():
         metrics = finetune(ds, split, layout.finetuning(name), replace(config.finetune, init=init),
@@ -320,6 +321,7 @@ def run_represent(config: PipelineConfig, layout: RunLayout, *, imagenet: bool |
 
 # --- label efficiency -------------------------------------------------------------------------------
 def run_label_efficiency(config: PipelineConfig, layout: RunLayout) -> str:
+    from usconvirt.data.split import read_split
     from usconvirt.evaluation.label_efficiency import LabelEfficiencyConfig, label_efficiency
 
     # Each (init, fraction) run records what it was made from; only runs whose inputs changed are redone.
@@ -329,7 +331,7 @@ def run_label_efficiency(config: PipelineConfig, layout: RunLayout) -> str:
     settings = LabelEfficiencyConfig(fractions=config.label_efficiency.fractions,
                                      finetune=replace(config.finetune, init="random"),
                                      n_bootstrap=config.evaluation.n_bootstrap, seed=config.evaluation.seed)
-    table = label_efficiency(_dataset(layout), read_table(layout.split), inits, layout.evaluation, settings,
+    table = label_efficiency(_dataset(layout), read_split(layout.split), inits, layout.evaluation, settings,
                              made_from=made_from)
     return f"{len(table)} fine-tuning runs"
 

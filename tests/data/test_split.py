@@ -18,6 +18,7 @@ from usconvirt.data.split import (
     exams_in,
     labeled_exam_ids,
     patient_classes,
+    read_split,
     split_counts,
     split_dataset,
     split_summary,
@@ -265,3 +266,14 @@ def test_pipeline_config_takes_split_file():
     from usconvirt.pipeline_config import validate_pipeline_config
 
     assert validate_pipeline_config({"split": {"file": "team.csv"}}).split.file == "team.csv"
+
+
+def test_a_hand_edited_split_with_an_unknown_part_is_refused_with_its_row(tmp_path: Path):
+    path = tmp_path / "split.csv"
+    path.write_text("exam_id,patient_id,part\ne1,p1,train\ne2,p2,tset\n")
+    with pytest.raises(InputError, match="unknown part 'tset'") as error:
+        read_split(path)
+    assert (error.value.row, error.value.field) == (2, "part") and str(path) in str(error.value)
+    path.write_text("exam_id,part\ne1,train\n")
+    with pytest.raises(InputError, match="patient_id"):
+        read_split(path)

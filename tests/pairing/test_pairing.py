@@ -66,7 +66,7 @@ def test_laterality_matching_keeps_only_sentences_about_the_frame_side() -> None
 
 def test_laterality_matching_refuses_to_fall_back_on_the_side_label() -> None:
     images = IMAGES.drop(columns="laterality")
-    with pytest.raises(InputError, match=r"laterality.*'side' is a label"):
+    with pytest.raises(InputError, match=r"/x/images.csv, field 'laterality'.*'side' is a label"):
         build_pairs(Dataset(root=Path("/x"), exams=EXAMS, images=images), FRAMES, SENTENCES,
                     PairConfig(match_laterality=True))
     pairs, _ = build_pairs(Dataset(root=Path("/x"), exams=EXAMS, images=images), FRAMES, SENTENCES)

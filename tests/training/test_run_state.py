@@ -13,7 +13,7 @@ import torch
 from pretrain_fixtures import make_pair_set, tiny_config
 
 from usconvirt.cli import _raise_interrupted
-from usconvirt.errors import Interrupted
+from usconvirt.errors import InputError, Interrupted
 from usconvirt.training.pretrain import pretrain
 from usconvirt.training.trainer import TrainerConfig
 
@@ -93,3 +93,41 @@ def test_progress_reaches_a_log_file_as_a_line_with_step_loss_rate_and_time_left
         progress.on_train_batch_end(trainer, None, {"loss": torch.tensor(2.5)}, None, 0)
     (line,) = [r.getMessage() for r in caplog.records]
     assert line.startswith("pretrain: step 40/100, loss 2.5000,") and "steps/s" in line and "left" in line
+
+
+class EpochCheckpointProbe(L.Callback):
+    """At the start of the second epoch, the step of last.ckpt on disk (None when there is none)."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir, self.first_epoch_steps, self.saved_step = out_dir, None, None
+
+    def on_train_epoch_start(self, trainer, module) -> None:
+        path = self.out_dir / "checkpoints" / "last.ckpt"
+        if trainer.current_epoch == 1:
+            self.first_epoch_steps = trainer.global_step
+            self.saved_step = torch.load(path, weights_only=False)["global_step"] if path.exists() else None
+
+
+def test_default_checkpoints_are_written_every_epoch_and_on_sigterm(pair_set, tmp_path):
+    dataset, pairs, tokenizer_dir = pair_set
+    trainer = TrainerConfig(accelerator="cpu", devices="1", progress_bar=False, log_every_n_steps=1)
+    probe = EpochCheckpointProbe(tmp_path)
+    pretrain(dataset, pairs, tokenizer_dir, tmp_path, tiny_config(epochs=3, trainer=trainer),
+             callbacks=[probe])
+    assert probe.saved_step == probe.first_epoch_steps > 0  # not only at the end of training
+
+    killed = tmp_path / "killed"
+    with pytest.raises(Interrupted):
+        pretrain(dataset, pairs, tokenizer_dir, killed, tiny_config(epochs=3, trainer=trainer),
+                 callbacks=[SigtermAt(probe.first_epoch_steps + 1)])
+    # the step SIGTERM stopped at, not the epoch's end before it
+    assert torch.load(killed / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == \
+        probe.first_epoch_steps + 2
+
+
+def test_a_missing_tokenizer_directory_is_one_line_naming_it_and_writes_nothing(pair_set, tmp_path):
+    dataset, pairs, _ = pair_set
+    with pytest.raises(InputError, match="no such tokenizer directory") as error:
+        pretrain(dataset, pairs, tmp_path / "tokenizer", tmp_path / "out", _config())
+    assert str(tmp_path / "tokenizer") in str(error.value)
+    assert not (tmp_path / "out").exists()

@@ -35,6 +35,14 @@ class Dataset:
         return "label" in self.images and bool((self.images["label"] != "").any())
 
 
+def images_file(dataset: Dataset) -> Path:
+    """The images table an error should name (a dataset built in memory has none on disk)."""
+    try:
+        return find_table(dataset.root, "images")
+    except InputError:
+        return dataset.root / "images.csv"
+
+
 def load_dataset(path: str | Path, *, check_files: bool = True,
                  allow_missing_reports: bool = False) -> Dataset:
     """Load and validate a dataset directory; any problem raises one InputError naming file, row, field.

@@ -25,9 +25,10 @@ import pandas as pd
 from usconvirt.config import check_fields
 from usconvirt.data.config import SplitConfig
 from usconvirt.data.dataset import LABELS, Dataset
+from usconvirt.data.dataset import images_file as dataset_images_file
 from usconvirt.data.user_tables import read_user_table
 from usconvirt.errors import InputError
-from usconvirt.io import find_table
+from usconvirt.io import read_table, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def _parts_from_file(dataset: Dataset, path: Path) -> pd.Series:
     labeled = exams["exam_id"].isin(labeled_exam_ids(dataset))
     if (labeled & part.isna()).any():
         exam = exams.loc[labeled & part.isna(), "exam_id"].iloc[0]
-        images_file = _images_file(dataset)
+        images_file = dataset_images_file(dataset)
         row = int((dataset.images["exam_id"].astype(str) == exam).to_numpy().nonzero()[0][0]) + 1
         raise InputError(f"exam '{exam}' has labelled frames but no part in {path}", file=images_file,
                          row=row, field="exam_id")
@@ -105,18 +106,22 @@ def _parts_from_file(dataset: Dataset, path: Path) -> pd.Series:
     return part
 
 
-def _images_file(dataset: Dataset) -> Path:
-    """The images table an error should name (a dataset built in memory has none on disk)."""
-    try:
-        return find_table(dataset.root, "images")
-    except InputError:
-        return dataset.root / "images.csv"
-
-
 def labeled_exam_ids(dataset: Dataset) -> set[str]:
     """Exams with at least one frame labelled normal or abnormal."""
     images = dataset.images
     return set(images.loc[images["label"].isin(CLASSES), "exam_id"].astype(str))
+
+
+def read_split(path: str | Path) -> pd.DataFrame:
+    """A split table (`usconvirt split`'s, perhaps edited by hand): exam_id, patient_id and a known part."""
+    split = read_table(path)
+    require_columns(split, ("exam_id", "patient_id", "part"), path)
+    unknown = ~split["part"].astype(str).isin(PARTS)
+    if unknown.any():
+        row = int(unknown.to_numpy().nonzero()[0][0])
+        raise InputError(f"unknown part '{split['part'].iloc[row]}'; expected one of {', '.join(PARTS)}",
+                         file=path, row=row + 1, field="part")
+    return split
 
 
 def exams_in(split: pd.DataFrame, parts: str | Iterable[str]) -> set[str]:

@@ -65,6 +65,25 @@ class MinuteProgress(Callback):
                  total if total != float("inf") else "?", loss_text, rate, format_duration(left))
 
 
+class LastCheckpoint(ModelCheckpoint):
+    """`last.ckpt` alone (save_top_k 0): on its epoch, step or minute trigger, at the end and on SIGTERM."""
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        # Lightning (2.6) writes last.ckpt at an epoch's end only after a top-k save, which save_top_k=0
+        # never makes: without this a killed run would find no checkpoint before its very end.
+        super().on_train_epoch_end(trainer, module)
+        epochs = self._every_n_epochs
+        due = epochs >= 1 and (trainer.current_epoch + 1) % epochs == 0
+        due = due and self._should_save_on_train_epoch_end(trainer)
+        if due and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
+        # SIGTERM stops the loop between two steps, so the state saved is a consistent one.
+        if isinstance(exception, SIGTERMException) and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
 def last_checkpoint(out_dir: str | Path) -> Path | None:
     """The checkpoint a resumed run continues from, if any."""
     path = Path(out_dir) / "checkpoints" / "last.ckpt"
@@ -85,7 +104,7 @@ def build_trainer(
     # checkpoints of this config (fit checks the fingerprint), so Lightning's two warnings are moot.
     warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists and is not empty")
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-    checkpoints = [ModelCheckpoint(
+    checkpoints = [LastCheckpoint(
         dirpath=out_dir / "checkpoints",
         save_last=True,
         save_top_k=0,
