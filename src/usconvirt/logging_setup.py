@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 
 
 def configure_logging(verbose: bool = False) -> None:
+    if not sys.stderr.isatty():
+        # a batch log (SLURM, nohup): transformers' weight-loading and saving bars would fill it with
+        # carriage-return lines; read by huggingface_hub when transformers is first imported, after this
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
