@@ -29,4 +29,5 @@ for shift in shifts:
     render.SCANNER_FAMILIES = tuple(
         dict(f, tgc_np_per_cm=(f["tgc_np_per_cm"][0] + shift, f["tgc_np_per_cm"][1] + shift)) for f in base)
     features = np.array([R.frame_features(g)[columns] for g in R.synthetic_frames(240, seed)])
-    print(f"shift {shift:+.3f}: family 0, 1:", [features[family == k].mean(0).round(3).tolist() for k in (0, 1)])
+    means = [features[family == k].mean(0).round(3).tolist() for k in (0, 1)]
+    print(f"shift {shift:+.3f}: family 0, 1:", means)

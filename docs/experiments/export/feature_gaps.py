@@ -1,7 +1,8 @@
 """Single-feature AUC (folded above 0.5), real frames vs 240 kidney frames of corpus seed 0, for every
 statistic and histogram bin of bench/realism.py, the 25 largest first; optionally with a FAMILY_OUTPUT JSON.
 
-    python docs/experiments/export/feature_gaps.py ../shared/data/real [docs/experiments/export/grey-map-seed2.json]
+    python docs/experiments/export/feature_gaps.py ../shared/data/real \
+        [docs/experiments/export/grey-map-seed2.json]   # the JSON only at commit 7000a7f
 """
 import json
 import sys
