@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from usconvirt.config import COUNT, NOT_NEGATIVE, SHARE
 from usconvirt.data.schema import ORGANS
 from usconvirt.models.config import ImageEncoderConfig
-from usconvirt.training.config import COUNT, COUNT_OR_ZERO, NOT_NEGATIVE, SHARE, TrainerConfig
+from usconvirt.training.config import TrainerConfig
 
 # chosen on real organ crops and on synthetic corpora (docs/clustering.md): the plain baseline and K
 # around it, and the scanner-robust features that won on synthetic frames, at the K that suited each
@@ -42,8 +43,8 @@ class ClusterConfig:
     pixel_blur_px: float = field(default=1.0, metadata={"range": NOT_NEGATIVE})
     # deep schedule: epochs, but never fewer than min_steps optimisation steps, stopped early once the
     # assignments of a fixed probe set stay stable between checks (and enough clusters are used)
-    epochs: int = field(default=30, metadata={"range": COUNT_OR_ZERO})
-    min_steps: int = field(default=600, metadata={"range": COUNT_OR_ZERO})
+    epochs: int = field(default=30, metadata={"range": NOT_NEGATIVE})
+    min_steps: int = field(default=600, metadata={"range": NOT_NEGATIVE})
     check_every_n_steps: int = field(default=50, metadata={"range": COUNT})
     # at most this share of probe frames changing cluster counts as stable
     stable_fraction: float = field(default=0.005, metadata={"range": SHARE})
@@ -69,8 +70,8 @@ class ClusterConfig:
     # one cluster holding more than this share of frames: a warning
     max_cluster_share: float = field(default=0.5, metadata={"range": SHARE})
     strict: bool = False  # the warnings above become errors
-    montage_frames: int = field(default=16, metadata={"range": COUNT_OR_ZERO})
-    workers: int = field(default=1, metadata={"range": COUNT_OR_ZERO})  # frame preprocessing processes
+    montage_frames: int = field(default=16, metadata={"range": NOT_NEGATIVE})
+    workers: int = field(default=1, metadata={"range": NOT_NEGATIVE})  # frame preprocessing processes
     seed: int = 0
 
 

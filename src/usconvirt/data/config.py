@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from usconvirt.config import NOT_NEGATIVE, SHARE
 from usconvirt.errors import InputError
 from usconvirt.text.organs import ORGANS
 
@@ -16,16 +17,16 @@ class AugmentConfig:
 
     # area fraction, not aspect ratio
     crop_scale: tuple[float, float] = field(default=(0.6, 1.0), metadata={"range": "(0, 1]"})
-    hflip_p: float = field(default=0.5, metadata={"range": "[0, 1]"})
-    rotation_deg: float = field(default=20.0, metadata={"range": "[0, inf)"})
-    translate: float = field(default=0.1, metadata={"range": "[0, 1]"})  # share of the image size
+    hflip_p: float = field(default=0.5, metadata={"range": SHARE})
+    rotation_deg: float = field(default=20.0, metadata={"range": NOT_NEGATIVE})
+    translate: float = field(default=0.1, metadata={"range": SHARE})  # share of the image size
     affine_scale: tuple[float, float] = field(default=(0.95, 1.05), metadata={"range": "(0, inf)"})
     # multiplicative factor
-    brightness: tuple[float, float] = field(default=(0.6, 1.4), metadata={"range": "[0, inf)"})
+    brightness: tuple[float, float] = field(default=(0.6, 1.4), metadata={"range": NOT_NEGATIVE})
     # blend factor towards the image mean
-    contrast: tuple[float, float] = field(default=(0.6, 1.4), metadata={"range": "[0, inf)"})
+    contrast: tuple[float, float] = field(default=(0.6, 1.4), metadata={"range": NOT_NEGATIVE})
     blur_sigma: tuple[float, float] = field(default=(0.1, 3.0), metadata={"range": "(0, inf)"})
-    blur_p: float = field(default=0.5, metadata={"range": "[0, 1]"})
+    blur_p: float = field(default=0.5, metadata={"range": SHARE})
     enabled: bool = True
     # kornia: its pipeline, which reads random draws back to the host (a few GPU syncs a batch);
     # batched: the same transforms with every draw on the device (batched_augment.py)
@@ -41,10 +42,10 @@ class SplitConfig:
         "help": "Share of the labelled patients drawn into train/val/test; the others pre-train with their "
                 "labels unused."})
     # train/val/test are relative weights within the labelled patients drawn
-    train: float = field(default=0.83, metadata={"range": "[0, inf)", "help": "Relative weight of train."})
-    val: float = field(default=0.045, metadata={"range": "[0, inf)",
+    train: float = field(default=0.83, metadata={"range": NOT_NEGATIVE, "help": "Relative weight of train."})
+    val: float = field(default=0.045, metadata={"range": NOT_NEGATIVE,
                                                   "help": "Relative weight of validation."})
-    test: float = field(default=0.125, metadata={"range": "[0, inf)", "help": "Relative weight of test."})
+    test: float = field(default=0.125, metadata={"range": NOT_NEGATIVE, "help": "Relative weight of test."})
     seed: int = field(default=0, metadata={"help": "Key of the patient hash: another seed, another split."})
     strict: bool = field(default=False, metadata={
         "help": "A part of train/val/test without both classes is an error, not a warning."})

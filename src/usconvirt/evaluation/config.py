@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from usconvirt.config import check_fields
+from usconvirt.config import COUNT, check_fields
 from usconvirt.training.config import FinetuneConfig
 
-BOOTSTRAP = {"range": "[1, inf)", "help": "Patient bootstrap resamples for the 95% intervals."}
+BOOTSTRAP = {"range": COUNT, "help": "Patient bootstrap resamples for the 95% intervals."}
 FRACTIONS = {"range": "(0, 1]"}  # shares of the training frames, each a run of the study
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from usconvirt.config import COUNT, NOT_NEGATIVE
+
 # Architectures as data (open_clip's model_configs): name -> ResNetConfig kwargs.
 PRESETS: dict[str, dict] = {
     "resnet50": dict(embedding_size=64, hidden_sizes=[256, 512, 1024, 2048], depths=[3, 4, 6, 3],
@@ -33,8 +35,8 @@ class TextEncoderConfig:
     pooling: str = "max"  # ConVIRT's max-pooling over all output vectors
     freeze_embeddings: bool = True  # word embeddings still train when the vocabulary was retrained
     # ConVIRT tunes only the last 6 of BERT's 12 layers
-    freeze_layers: int = field(default=6, metadata={"range": "[0, inf)"})
-    max_length: int = field(default=128, metadata={"range": "[1, inf)"})
+    freeze_layers: int = field(default=6, metadata={"range": NOT_NEGATIVE})
+    max_length: int = field(default=128, metadata={"range": COUNT})
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from usconvirt.config import COUNT, NOT_NEGATIVE, SHARE
 from usconvirt.text.concepts import TaggerOptions
 from usconvirt.text.organs import ORGANS, organs_for
 
@@ -26,14 +27,14 @@ class SentenceConfig:
     qualifier: Literal["rules", "eds"] = "rules"  # negation: rules (qualifiers.py) or eds.negation/hypothesis
     term_matcher: Literal["exact", "simstring"] = "exact"  # eds backend: on normalised text, or fuzzy
     # quickumls / simstring similarity threshold
-    threshold: float = field(default=0.7, metadata={"range": "[0, 1]"})
+    threshold: float = field(default=0.7, metadata={"range": SHARE})
     # quickumls / simstring: longest n-gram in tokens
-    window: int = field(default=5, metadata={"range": "[1, inf)"})
+    window: int = field(default=5, metadata={"range": COUNT})
     similarity: Literal["jaccard", "dice", "cosine", "overlap"] = "jaccard"  # quickumls / simstring
     # quickumls: shortest match in characters
-    min_match_length: int = field(default=3, metadata={"range": "[0, inf)"})
+    min_match_length: int = field(default=3, metadata={"range": NOT_NEGATIVE})
     cache_dir: str | None = None  # QuickUMLS index cache; None: ~/.cache/usconvirt
-    batch_size: int = field(default=256, metadata={"range": "[1, inf)"})  # reports per nlp.pipe batch
+    batch_size: int = field(default=256, metadata={"range": COUNT})  # reports per nlp.pipe batch
 
     def tagger_options(self) -> TaggerOptions:
         organs_for(self.organ)  # fail early on an unknown organ
@@ -64,10 +65,10 @@ class TokenizerConfig:
     """The pipeline's `tokenizer` section and `usconvirt tokenizer`'s flags."""
 
     vocab_size: int = field(default=16000, metadata={
-        "range": "[1, inf)", "help": "WordPiece vocabulary size, specials included."})
+        "range": COUNT, "help": "WordPiece vocabulary size, specials included."})
     lowercase: bool = field(default=False, metadata={"help": "Lower-case the text before tokenising."})
     # accents carry meaning in French
     strip_accents: bool = field(default=False, metadata={"help": "NFD-normalise and drop accents."})
     min_frequency: int = field(default=2, metadata={
-        "range": "[0, inf)", "help": "Fewest occurrences for a merged token."})
-    max_length: int = field(default=512, metadata={"range": "[1, inf)"})
+        "range": NOT_NEGATIVE, "help": "Fewest occurrences for a merged token."})
+    max_length: int = field(default=512, metadata={"range": COUNT})

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
+from usconvirt.config import COUNT, NOT_NEGATIVE, SHARE
 from usconvirt.data.config import AugmentConfig
 from usconvirt.models.config import PRESETS, ConVIRTConfig, ImageEncoderConfig, TextEncoderConfig
 
@@ -19,7 +20,7 @@ TEXT_PADDINGS = ("longest", "buckets", "max_length")  # training/fast_step.py's 
 EQUIVALENCES = ("none", "identical", "findings")  # training/equivalent_texts.py
 # Ranges of the settings every stage shares (config.RANGE): a count of one or more, a count that may be
 # zero, a rate or weight that may not be negative, a share.
-COUNT, COUNT_OR_ZERO, NOT_NEGATIVE, SHARE = "[1, inf)", "[0, inf)", "[0, inf)", "[0, 1]"
+COUNT, NOT_NEGATIVE, NOT_NEGATIVE, SHARE = COUNT, NOT_NEGATIVE, NOT_NEGATIVE, SHARE
 
 
 @dataclass
@@ -37,15 +38,15 @@ class TrainerConfig:
     precision: str = "32-true"  # "bf16-mixed" or "16-mixed" on GPU
     accumulate_grad_batches: int = field(default=1, metadata={"range": COUNT})
     # 0: every `checkpoint_every_n_epochs` epochs
-    checkpoint_every_n_steps: int = field(default=0, metadata={"range": COUNT_OR_ZERO})
+    checkpoint_every_n_steps: int = field(default=0, metadata={"range": NOT_NEGATIVE})
     # 0: only at the end (and on SIGTERM, or by the minute below)
-    checkpoint_every_n_epochs: int = field(default=1, metadata={"range": COUNT_OR_ZERO})
+    checkpoint_every_n_epochs: int = field(default=1, metadata={"range": NOT_NEGATIVE})
     # also every this many minutes of training (0: off): at GPU speed, N steps can be a few seconds
     checkpoint_every_minutes: float = field(default=0.0, metadata={"range": NOT_NEGATIVE})
     # write checkpoints in a background thread from a copy of the state taken at the step, so training
     # goes on while the file is written (Lightning's AsyncCheckpointIO)
     async_checkpoint: bool = False
-    log_every_n_steps: int = field(default=10, metadata={"range": COUNT_OR_ZERO})
+    log_every_n_steps: int = field(default=10, metadata={"range": NOT_NEGATIVE})
     progress_bar: bool = True
     logger: str = field(default="csv", metadata={"choices": LOGGERS})
     mlflow_uri: str | None = None  # logger mlflow: tracking URI; None: RUN/mlruns
@@ -73,7 +74,7 @@ class PretrainConfig:
     weight_decay: float = field(default=1e-6, metadata={"range": NOT_NEGATIVE})
     optimizer: Literal["adam", "adamw"] = "adam"
     schedule: Literal["cosine", "constant"] = "cosine"  # cosine: after a linear warm-up
-    warmup_steps: int = field(default=0, metadata={"range": COUNT_OR_ZERO})
+    warmup_steps: int = field(default=0, metadata={"range": NOT_NEGATIVE})
     epochs: int = field(default=10, metadata={"range": COUNT, "help": "Training epochs."})
     max_steps: int = field(default=-1, metadata={"range": "[-1, inf)",
                                                   "help": "Most optimizer steps (-1: run the epochs)."})
@@ -88,7 +89,7 @@ class PretrainConfig:
     report_label_weight: float = field(default=0.0, metadata={"range": NOT_NEGATIVE})
     # exams kept out of training for the retrieval diagnostic
     heldout_fraction: float = field(default=0.05, metadata={"range": "[0, 1)"})
-    num_workers: int = field(default=2, metadata={"range": COUNT_OR_ZERO})
+    num_workers: int = field(default=2, metadata={"range": NOT_NEGATIVE})
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     seed: int = 0
@@ -123,7 +124,7 @@ class FinetuneConfig:
     q: float = field(default=0.7, metadata={"range": "(0, 1]"})
     k: float = field(default=0.5, metadata={"range": "(0, 1)"})
     # tgce: plain GCE for these epochs, then prune samples with p_y <= k
-    tgce_warmup_epochs: int = field(default=5, metadata={"range": COUNT_OR_ZERO})
+    tgce_warmup_epochs: int = field(default=5, metadata={"range": NOT_NEGATIVE})
     # tgce: recompute the pruning mask every this many epochs
     tgce_prune_every: int = field(default=5, metadata={"range": COUNT})
     epochs: int = field(default=30, metadata={"range": COUNT,
@@ -147,10 +148,10 @@ class FinetuneConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     seed: int = 0
     # processes for the first preprocessing of frames
-    workers: int = field(default=1, metadata={"range": COUNT_OR_ZERO})
+    workers: int = field(default=1, metadata={"range": NOT_NEGATIVE})
     cache_dir: str | None = None  # frame cache; default DATASET/.usconvirt-cache
     # GPU speed (docs/finetuning.md): loader processes feeding uint8 frames (pinned on a GPU), NHWC
     # convolutions, and the selected weights kept as a CPU copy instead of a best.ckpt file
-    loader_workers: int = field(default=0, metadata={"range": COUNT_OR_ZERO})
+    loader_workers: int = field(default=0, metadata={"range": NOT_NEGATIVE})
     channels_last: bool = False
     best_in_memory: bool = False
