@@ -30,6 +30,7 @@ give, without the anatomy.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -253,7 +254,6 @@ def tune(real: dict[str, np.ndarray], seconds: float, seed: int, frames: int = 4
     """Random search of render.SCANNER_FAMILIES (see the module's docstring); `real`: features of the real
     frames (frame_features then frame_histograms) per REAL_FOLDERS. With `family`, that family alone (every
     exam drawn from it) against its own real scanner family (REAL_FOLDERS in order), by statistics_gap."""
-    import json
     import time
 
     from usconvirt.synth import render
@@ -339,8 +339,6 @@ def main() -> None:
         parser.error(f"{args.real}: no such folder (pass --real ../shared/data/real)")
     real_gray = real_frames(args.real)
     if args.families:
-        import json
-
         from usconvirt.synth import render
 
         render.SCANNER_FAMILIES = tuple({k: tuple(v) for k, v in f.items()}

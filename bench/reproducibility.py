@@ -24,23 +24,11 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
+from seed_study import with_setting  # bench/ is on sys.path when a bench script runs
 from usconvirt.config import load_yaml, save_yaml
 
 DEMO = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
-
-
-def with_overrides(config: dict, overrides: list[str]) -> dict:
-    """`config` with each 'section.key=value' set (value parsed as YAML)."""
-    for item in overrides:
-        key, _, value = item.partition("=")
-        *sections, last = key.split(".")
-        node = config
-        for section in sections:
-            node = node.setdefault(section, {})
-        node[last] = yaml.safe_load(value)
-    return config
 
 
 def run_once(config: Path, out: Path, hash_seed: str) -> None:
@@ -91,7 +79,10 @@ def main() -> None:
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="reproducibility."))
     work.mkdir(parents=True, exist_ok=True)
-    config = save_yaml(with_overrides(load_yaml(args.config), args.overrides), work / "config.yaml")
+    config = load_yaml(args.config)
+    for assignment in args.overrides:
+        config = with_setting(config, assignment)
+    config = save_yaml(config, work / "config.yaml")
     run, first = work / "run", work / "first"
     for path in (run, first):
         shutil.rmtree(path, ignore_errors=True)

@@ -20,6 +20,7 @@ from usconvirt.data.config import SplitConfig
 from usconvirt.errors import EXIT_BAD_INPUT, InputError, Interrupted
 from usconvirt.evaluation.config import EvaluationConfig
 from usconvirt.logging_setup import configure_logging
+from usconvirt.models.config import PRESETS
 from usconvirt.text.config import SentenceConfig, TokenizerConfig
 from usconvirt.training.config import FinetuneConfig, PretrainConfig
 
@@ -265,11 +266,12 @@ def sentences(
     """Select organ sentences from French reports (UMLS concept tagging)."""
     from usconvirt.pipeline_config import section_config
     from usconvirt.stages import run_sentences
-    from usconvirt.text.sentences import read_exams
 
     cfg = section_config(config, "sentences", _given(SentenceConfig, {
         "organ": organ, "backend": backend, "threshold": threshold,
         "umls_dir": None if umls_dir is None else str(umls_dir), "semantic_types": semantic_types}))
+    from usconvirt.text.sentences import read_exams  # spaCy: imported once the flags are known good
+
     exams = read_exams(input_table)
     layout = _layout(out.parent, sentences=out)
     summary = run_sentences(_settings(sentences=cfg), layout, exams=exams)
@@ -284,7 +286,7 @@ def cluster(
     clusters: Annotated[int | None, typer.Option("--clusters", help="Clusters K (2-3x the organs).")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs.")] = None,
     image_size: Annotated[int | None, typer.Option("--image-size", help="Frame size in pixels.")] = None,
-    arch: Annotated[str | None, typer.Option("--arch", help="Encoder: resnet50, resnet18, small, tiny.")]
+    arch: Annotated[str | None, typer.Option("--arch", help=f"Encoder: {', '.join(PRESETS)}.")]
     = None,
     select: Annotated[str | None, typer.Option("--select", help="Organ kept in selected.csv (kidney).")]
     = None,

@@ -86,7 +86,8 @@ def _check_between_fields(config: Any, source: str) -> None:
 # A field's range, as `metadata={"range": "(0, 1]"}`: an interval, each end a number or inf, a bracket
 # closed and a parenthesis open. A list's items and a mapping's values are each checked; None passes.
 RANGE = re.compile(r"^([\[(])\s*(-?(?:inf|[0-9.e+-]+))\s*,\s*(-?(?:inf|[0-9.e+-]+))\s*([\])])$")
-COUNT, NOT_NEGATIVE, SHARE = "[1, inf)", "[0, inf)", "[0, 1]"  # the ranges fields declare most
+# the ranges fields declare most: a count of one or more; a count, rate or weight that may be 0; a share
+COUNT, NOT_NEGATIVE, SHARE = "[1, inf)", "[0, inf)", "[0, 1]"
 
 
 def _broken_rule(value: Any, rules: Mapping[str, Any]) -> tuple[str, str] | None:

@@ -20,6 +20,8 @@ def configure_logging(verbose: bool = False) -> None:
     )
     for noisy in ("lightning", "lightning.pytorch", "pytorch_lightning", "PIL", "matplotlib", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # quiet_pipeline_output may have raised it in this process: the level asked for now is the root's
+    logging.getLogger("usconvirt").setLevel(logging.NOTSET)
 
 
 def quiet_pipeline_output() -> None:

@@ -221,7 +221,7 @@ def run_pipeline(config: dict[str, Any], stages: list[Stage], *, out: str | Path
     from usconvirt.pipeline_config import validate_run_config
 
     settings = validate_run_config({**config, "out": str(out or config.get("out") or "runs/run")},
-                                        source=source)
+                                   source=source)
     check_from_stage(stages, from_stage)
     if quiet:
         from usconvirt.logging_setup import quiet_pipeline_output

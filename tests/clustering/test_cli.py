@@ -35,7 +35,7 @@ def test_cluster_command_rejects_unknown_organ(shapes_dataset, tmp_path):
 
 
 def test_cluster_command_out_of_any_name_reads_back_its_own_selection(shapes_dataset, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # the stage once read ./cluster/selected.csv, beside OUT, for its summary
+    monkeypatch.chdir(tmp_path)  # a ./cluster/selected.csv beside OUT must not be what the summary reads
     out = tmp_path / "organ_clusters"
     result = CliRunner().invoke(app, ["cluster", str(shapes_dataset), "--out", str(out), "--clusters", "3"])
     assert result.exit_code == 0, result.output

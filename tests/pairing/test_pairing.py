@@ -115,7 +115,7 @@ def test_pairs_written_as_text_read_back_as_lists_of_sentences(tmp_path: Path, s
     pairs, _ = build_pairs(dataset(), FRAMES, SENTENCES)
     write_table(pairs, tmp_path / f"pairs{suffix}")
     write_table(pairs, tmp_path / "pairs.parquet")
-    # CSV and JSONL hold the list as its text: it was read as one "sentence" per character
+    # CSV and JSONL hold the list as its text, to be read back as the list, not one "sentence" per character
     assert load_pairs(tmp_path / f"pairs{suffix}")["texts"].tolist() == \
         load_pairs(tmp_path / "pairs.parquet")["texts"].tolist()
 

@@ -90,7 +90,6 @@ def test_a_bad_flag_value_is_named_by_the_flag_not_the_config_key_or_file(argv, 
     assert list(tmp_path.iterdir()) == []
 
 
-
 def test_every_flag_that_sets_a_config_field_is_spelt_as_its_errors_name_it():
     import dataclasses
 

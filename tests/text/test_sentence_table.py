@@ -34,7 +34,7 @@ def test_text_formats_read_back_with_the_parquet_types(sentences, suffix):
 
 def test_weak_labels_of_a_csv_sentence_table(sentences, cli):
     code, out = cli("weak-labels", sentences / "s.csv", "--out", sentences / "w.csv")
-    assert code == 0, out  # was a TypeError traceback: "False" read as a string
+    assert code == 0, out  # "False" in the CSV is read as a boolean, not a true string
     labels = pd.read_csv(sentences / "w.csv", keep_default_na=False).set_index("exam_id")["label"]
     assert labels.to_dict() == {"e1": "abnormal", "e2": "normal", "e3": "unknown"}
 

@@ -19,7 +19,13 @@ import numpy as np
 import pydicom
 
 from usconvirt.bundle.preprocessing import prepare
-from usconvirt.data.dicom import has_dicom_magic, is_dicom_candidate, names_its_class, read_dicom
+from usconvirt.data.dicom import (
+    has_dicom_magic,
+    is_dicom_candidate,
+    names_its_class,
+    read_dicom,
+    values_unvalidated,
+)
 from usconvirt.data.images import read_frame
 from usconvirt.errors import InputError
 from usconvirt.io import find_table, read_table
@@ -62,7 +68,8 @@ class Decoded:
 def file_names_its_class(path: Path) -> bool:
     """`names_its_class` of a file's header; False when pydicom cannot parse it."""
     try:
-        return names_its_class(pydicom.dcmread(path, stop_before_pixels=True))
+        with values_unvalidated():  # a malformed UID would otherwise be logged with its value
+            return names_its_class(pydicom.dcmread(path, stop_before_pixels=True))
     except Exception:  # pydicom raises many types for a corrupt file; all mean "cannot be parsed"
         return False
 

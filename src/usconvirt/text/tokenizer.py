@@ -7,9 +7,8 @@ so the retrained tokenizer drops into the CamemBERT text encoder after its embed
 Training is deterministic across processes: `tokenizers`' WordPiece trainer numbers each `##c` piece in the
 order of a hash map seeded per process and breaks ties between equally frequent merges by those numbers,
 so the same reports gave a different vocabulary at every run (upstream: "WordPieceTrainer.train_from_iterator
-is not deterministic"). We hand it
-every `##c` piece, sorted, as a reserved token, so their ids and every later tie are fixed, then rebuild the
-model from the trained vocabulary with only the real special tokens.
+is not deterministic"). We hand it every `##c` piece, sorted, as a reserved token, so their ids and every
+later tie are fixed, then rebuild the model from the trained vocabulary with only the real special tokens.
 """
 
 from __future__ import annotations

@@ -18,9 +18,7 @@ PROTOCOLS = ("f1_at_half", "auc_then_threshold")
 LOGGERS = ("csv", "tensorboard", "mlflow")  # training/monitoring.py builds each
 TEXT_PADDINGS = ("longest", "buckets", "max_length")  # training/fast_step.py's pad_tokens
 EQUIVALENCES = ("none", "identical", "findings")  # training/equivalent_texts.py
-# Ranges of the settings every stage shares (config.RANGE): a count of one or more, a count that may be
-# zero, a rate or weight that may not be negative, a share.
-COUNT, NOT_NEGATIVE, NOT_NEGATIVE, SHARE = COUNT, NOT_NEGATIVE, NOT_NEGATIVE, SHARE
+NO_LIMIT = "[-1, inf)"  # Lightning's max_epochs / max_steps: -1 is no limit
 
 
 @dataclass
@@ -28,8 +26,8 @@ class TrainerConfig:
     """Fields map onto lightning.Trainer; DDP runs under torchrun or SLURM with strategy='ddp'."""
 
     # -1: no limit (Lightning's)
-    max_epochs: int = field(default=10, metadata={"range": "[-1, inf)"})
-    max_steps: int = field(default=-1, metadata={"range": "[-1, inf)"})
+    max_epochs: int = field(default=10, metadata={"range": NO_LIMIT})
+    max_steps: int = field(default=-1, metadata={"range": NO_LIMIT})
     max_time: str | None = None  # "DD:HH:MM:SS": stop after this much training time (a stage's budget)
     accelerator: str = "auto"
     devices: str = "auto"
@@ -76,7 +74,7 @@ class PretrainConfig:
     schedule: Literal["cosine", "constant"] = "cosine"  # cosine: after a linear warm-up
     warmup_steps: int = field(default=0, metadata={"range": NOT_NEGATIVE})
     epochs: int = field(default=10, metadata={"range": COUNT, "help": "Training epochs."})
-    max_steps: int = field(default=-1, metadata={"range": "[-1, inf)",
+    max_steps: int = field(default=-1, metadata={"range": NO_LIMIT,
                                                   "help": "Most optimizer steps (-1: run the epochs)."})
     image_size: int = field(default=224, metadata={"range": COUNT, "help": "Input image size in pixels."})
     sample_sentence: bool = True  # one sentence per step, uniformly; else all sentences joined
@@ -118,7 +116,7 @@ class FinetuneConfig:
     init: str = field(default="random", metadata={
         "help": "random, imagenet, convirt:RUN/pretrain, or an image encoder directory."})
     arch: str = field(default="resnet50", metadata={  # the other inits bring their own architecture
-        "choices": tuple(PRESETS), "help": "Encoder for init random: resnet50, resnet18, small, tiny."})
+        "choices": tuple(PRESETS), "help": f"Encoder for init random: {', '.join(PRESETS)}."})
     loss: str = field(default="gce", metadata={
         "choices": LOSSES, "help": "gce (q=0.7), tgce (truncated GCE, floor at k=0.5) or ce."})
     q: float = field(default=0.7, metadata={"range": "(0, 1]"})

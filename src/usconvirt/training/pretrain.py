@@ -333,10 +333,10 @@ def pretrain(
                          file="pretrain config", field="report_label_weight")
     if tokenizer_dir is None and config.text.name == "tiny":
         raise InputError("the 'tiny' text encoder needs a retrained tokenizer", field="tokenizer")
-    L.seed_everything(config.seed, workers=True, verbose=False)
     if tokenizer_dir is not None and not Path(tokenizer_dir).is_dir():
         raise InputError("no such tokenizer directory (expected `usconvirt tokenizer`'s output)",
                          file=tokenizer_dir)
+    L.seed_everything(config.seed, workers=True, verbose=False)
     tokenizer = load_tokenizer(tokenizer_dir if tokenizer_dir is not None else config.text.name)
     train_pairs, heldout = split_heldout_exams(pairs, config.heldout_fraction, config.seed)
     exam_ids = pair_exam_ids(train_pairs)
