@@ -58,13 +58,21 @@ def read_table(path: str | Path, *, dtype: dict | None = None) -> pd.DataFrame:
     raise InputError(f"unknown table format '{suffix}', expected .csv, .jsonl or .parquet", file=path)
 
 
+SEPARATORS = (",", ";", "\t", "|")  # what a hospital's spreadsheet exports use
+
+
+def sniff_separator(text: str, candidates: tuple[str, ...] = SEPARATORS) -> str:
+    """The candidate separator that splits the header line into the most fields (',' on a tie)."""
+    header = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
+    widths = {sep: len(next(csv.reader([header], delimiter=sep), [])) for sep in candidates}
+    return max(candidates, key=lambda sep: (widths[sep], -candidates.index(sep)))
+
+
 def _foreign_separator(path: Path) -> str | None:
     """`;` or tab when the CSV's header line splits into more fields on it than on commas."""
     with path.open(encoding="utf-8", errors="replace") as f:
-        header = f.readline()
-    fields = {sep: len(next(csv.reader([header], delimiter=sep), [])) for sep in (",", ";", "\t")}
-    best = max((";", "\t"), key=fields.get)
-    return best if fields[best] > fields[","] else None
+        separator = sniff_separator(f.readline(), (",", ";", "\t"))
+    return None if separator == "," else separator
 
 
 def _locate_bad_utf8(path: Path) -> tuple[int | None, str | None]:

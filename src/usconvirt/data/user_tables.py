@@ -9,7 +9,6 @@ columns; the encoding is UTF-8 (BOM or not) or UTF-16 (BOM) when the bytes decod
 from __future__ import annotations
 
 import codecs
-import csv
 import io
 import logging
 from pathlib import Path
@@ -17,11 +16,10 @@ from pathlib import Path
 import pandas as pd
 
 from usconvirt.errors import InputError
-from usconvirt.io import read_table
+from usconvirt.io import read_table, sniff_separator
 
 log = logging.getLogger(__name__)
 
-SEPARATORS = (",", ";", "\t", "|")
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 
 
@@ -63,8 +61,3 @@ def sniff_encoding(raw: bytes) -> str:
         return "cp1252"
 
 
-def sniff_separator(text: str) -> str:
-    """The candidate separator that splits the header line into the most fields (',' on a tie)."""
-    header = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
-    widths = {sep: len(next(csv.reader([header], delimiter=sep), [])) for sep in SEPARATORS}
-    return max(SEPARATORS, key=lambda sep: (widths[sep], -SEPARATORS.index(sep)))
