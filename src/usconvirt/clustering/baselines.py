@@ -28,14 +28,6 @@ def standardised_pixels(frames: np.ndarray, blur_px: float = 1.0) -> np.ndarray:
     return x
 
 
-def pca_features(x: np.ndarray, dims: int, seed: int = 0) -> np.ndarray:
-    """The first `dims` principal components (fewer when there are few frames), L2-normalised rows."""
-    dims = max(1, min(dims, len(x) - 1, x.shape[1]))
-    z = PCA(n_components=dims, random_state=seed, svd_solver="randomized" if dims < 200 else "auto"
-            ).fit_transform(x)
-    return z / (np.linalg.norm(z, axis=1, keepdims=True) + 1e-8)
-
-
 def kmeans(features: np.ndarray, k: int, seed: int = 0, n_init: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """Cluster ids (N,) and (N, K) soft assignments (softmax of negative squared distances, scaled by the
     median distance to the nearest centroid); K is capped by the number of frames."""
@@ -172,15 +164,6 @@ def fit_features(train: np.ndarray, frames: np.ndarray | None, kind: str = "text
     if frames is None:
         return z_train, z_train
     return z_train, apply_block_transforms(feature_blocks(frames, kind, blur_px), fitted)
-
-
-def fit_pixel_kmeans(train: np.ndarray, frames: np.ndarray, k: int, dims: int = 48, blur_px: float = 1.0,
-                     seed: int = 0, kind: str = "texture") -> tuple[np.ndarray, np.ndarray]:
-    """k-means on pixel features fitted on `train` frames, applied to `frames` (train first, then any
-    frames that only name clusters): cluster ids (N,) and soft assignments (N, K). The stage keeps the
-    fitted model instead (clustering/organ_model.py)."""
-    z_train, z_all = fit_features(train, None if frames is train else frames, kind, dims, blur_px, seed)
-    return kmeans_predict(z_train, z_all, k, seed)
 
 
 def fit_kmeans(train: np.ndarray, k: int, seed: int = 0, n_init: int = 10) -> tuple[np.ndarray, float]:
