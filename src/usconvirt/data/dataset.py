@@ -26,14 +26,6 @@ class Dataset:
     def image_path(self, path: str) -> Path:
         return self.root / path
 
-    @property
-    def has_organs(self) -> bool:
-        return "organ" in self.images and bool((self.images["organ"] != "").any())
-
-    @property
-    def has_labels(self) -> bool:
-        return "label" in self.images and bool((self.images["label"] != "").any())
-
 
 def images_file(dataset: Dataset) -> Path:
     """The images table an error should name (a dataset built in memory has none on disk)."""
