@@ -149,11 +149,6 @@ def _convex_fill(region: np.ndarray) -> np.ndarray:
     return np.asarray(canvas, dtype=bool)
 
 
-def find_sector(gray: np.ndarray, threshold: int = SECTOR_THRESHOLD) -> tuple[int, int, int, int]:
-    """Bounding box (top, left, bottom, right) of the B-mode sector."""
-    return _bounding_box(sector_mask(gray, threshold))
-
-
 def _bounding_box(mask: np.ndarray) -> tuple[int, int, int, int]:
     rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
     if rows.size == 0:
