@@ -145,11 +145,11 @@ def build_trainer(
 
 
 def fit(trainer: L.Trainer, module: L.LightningModule, out_dir: str | Path, *, resume: bool = True,
-        fingerprint: str | None = None, **loaders) -> None:
+        **loaders) -> None:
     """Fit, continuing from out_dir's last checkpoint when `resume`, one exists and it was made by the
-    same config (`fingerprint`, by default a hash of `module.config` and the module's tensor shapes)."""
+    same config (its fingerprint: a hash of `module.config` and the module's tensor shapes)."""
     out_dir = Path(out_dir)
-    fingerprint = fingerprint or module_fingerprint(module)
+    fingerprint = module_fingerprint(module)
     ckpt = last_checkpoint(out_dir) if resume else None
     if ckpt is not None and not _resumable(ckpt, module, fingerprint):
         ckpt = None
