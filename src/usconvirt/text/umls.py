@@ -74,9 +74,8 @@ def load_terminology(
     *,
     semantic_types: tuple[str, ...],
     extra_cuis: tuple[str, ...] = (),
-    languages: tuple[str, ...] = ("FRE",),
 ) -> Terminology:
-    """Terms of the concepts whose semantic type is in `semantic_types`, plus `extra_cuis`."""
+    """French terms of the concepts whose semantic type is in `semantic_types`, plus `extra_cuis`."""
     mrconso, mrsty = rrf_paths(umls_dir)
     all_types = read_semantic_types(mrsty)
     wanted_types = set(semantic_types)
@@ -92,7 +91,7 @@ def load_terminology(
                     row=row,
                 )
             cui = fields[MRCONSO_CUI]
-            if cui in wanted and fields[MRCONSO_LAT] in languages:
+            if cui in wanted and fields[MRCONSO_LAT] == "FRE":
                 terms.setdefault(cui, {})[fields[MRCONSO_STR].strip()] = None
     return Terminology(
         terms={cui: tuple(t) for cui, t in sorted(terms.items())},
