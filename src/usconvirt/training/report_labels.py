@@ -20,7 +20,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import numpy as np
 import pandas as pd
 import torch
@@ -42,14 +41,11 @@ from usconvirt.training.trainer import build_trainer, fit
 from usconvirt.weak_labels import LABELS, frame_labels
 
 log = logging.getLogger(__name__)
+Q = 0.7  # GCE's q, the fine-tuning loss's
 
 
 class ReportLabelModule(ContrastiveModule):
     """One augmented view of each frame, GCE on its weak label (ConVIRT's optimizer and schedule)."""
-
-    def __init__(self, model: KidneyClassifier, config: PretrainConfig, q: float) -> None:
-        super().__init__(model, config)
-        self.q = q
 
     def on_after_batch_transfer(self, batch: list, dataloader_idx: int) -> dict:
         images, labels = batch
@@ -57,7 +53,7 @@ class ReportLabelModule(ContrastiveModule):
         return {"images": augment_batch(self.augment, images) if self.training else images, "labels": labels}
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = generalized_cross_entropy(self.model(batch["images"]), batch["labels"], self.q)
+        loss = generalized_cross_entropy(self.model(batch["images"]), batch["labels"], Q)
         self.record_loss(loss, len(batch["images"]))
         return loss
 
@@ -86,9 +82,7 @@ def pretrain_report_labels(
     out_dir: str | Path,
     config: PretrainConfig | None = None,
     *,
-    q: float = 0.7,
     resume: bool = True,
-    callbacks: list[L.Callback] | None = None,
 ) -> dict[str, Any]:
     """Train on the weak labels (a `weak_labels` table) of `pairs`' frames; saves `out_dir/image_encoder`."""
     config = config or PretrainConfig()
@@ -101,12 +95,12 @@ def pretrain_report_labels(
     frames, _ = load_frames(dataset, config.image_size, image_ids=ids, workers=max(1, config.num_workers))
     steps = convirt_steps(len(train_pairs), config)
     trainer_settings = dataclasses.replace(trainer_config(config), max_epochs=-1, max_steps=steps)
-    module = ReportLabelModule(KidneyClassifier(create_image_encoder(config.image)), config, q)
-    trainer = build_trainer(trainer_settings, out_dir, callbacks=callbacks, enable_validation=False)
+    module = ReportLabelModule(KidneyClassifier(create_image_encoder(config.image)), config)
+    trainer = build_trainer(trainer_settings, out_dir, enable_validation=False)
     loader = frame_loader(frames, config, torch.from_numpy(targets))
     fit(trainer, module, out_dir, resume=resume, train_dataloaders=loader)
     losses = module.loss_table()
-    chance = (1.0 - 0.5**q) / q  # GCE when both classes get p = 1/2
+    chance = (1.0 - 0.5**Q) / Q  # GCE when both classes get p = 1/2
     counts = {name: int((targets == i).sum()) for i, name in enumerate(LABELS)}
     counts["unknown_left_out"] = len(train_pairs) - len(ids)
     summary = {"pairs": len(frames), "steps": int(trainer.global_step), **loss_summary(losses, chance),
@@ -115,7 +109,7 @@ def pretrain_report_labels(
         with atomic_dir(out_dir / "image_encoder", overwrite=True) as tmp:
             save_image_encoder(module.model.encoder.cpu(), tmp)
         save_yaml({"model": {"image": to_dict(config.image), "image_size": config.image_size},
-                   "pretrain": {**to_dict(config), "objective": "report_labels", "q": q}},
+                   "pretrain": {**to_dict(config), "objective": "report_labels", "q": Q}},
                   out_dir / "config.yaml")
         write_json(counts, out_dir / "frames.json")
         summary.update(record_diagnostics(out_dir, losses, chance))

@@ -88,7 +88,6 @@ def pretrain_simclr(
     config: PretrainConfig | None = None,
     *,
     resume: bool = True,
-    callbacks: list[L.Callback] | None = None,
 ) -> dict[str, Any]:
     """Image-only pre-training on the frames of `pairs` (texts unused); saves `out_dir/image_encoder`."""
     config = config or PretrainConfig()
@@ -97,7 +96,7 @@ def pretrain_simclr(
     frames, _ = load_frames(dataset, config.image_size, image_ids=train_pairs["image_id"].tolist(),
                             workers=max(1, config.num_workers))
     module = SimCLRModule(ImageOnlyModel(create_image_encoder(config.image), config.proj_dim), config)
-    trainer = build_trainer(trainer_config(config), out_dir, callbacks=callbacks, enable_validation=False)
+    trainer = build_trainer(trainer_config(config), out_dir, enable_validation=False)
     fit(trainer, module, out_dir, resume=resume, train_dataloaders=frame_loader(frames, config))
     losses = module.loss_table()
     views = 2 * min(len(frames), config.batch_size) * trainer.world_size
