@@ -7,39 +7,23 @@ clusters should have: organs do not change with gain, depth, probe angle or nois
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import kornia.augmentation as K
 from torch import nn
 
 from usconvirt.data.augment import AugmentConfig, build_augment
 
 
-@dataclass
-class SpeckleViewConfig:
-    """View B's settings."""
-
-    crop_scale: tuple[float, float] = (0.35, 1.0)
-    hflip_p: float = 0.5
-    rotation_deg: float = 15.0
-    gamma: tuple[float, float] = (0.6, 1.6)
-    noise_std: float = 0.08
-    noise_p: float = 0.8
-
-
-def build_speckle_view(config: SpeckleViewConfig, size: int) -> nn.Module:
+def speckle_view(size: int) -> nn.Module:
     """View B on (B, 1, S, S) batches in [0, 1]."""
     return K.AugmentationSequential(
-        K.RandomResizedCrop((size, size), scale=config.crop_scale),
-        K.RandomHorizontalFlip(p=config.hflip_p),
-        K.RandomRotation(degrees=config.rotation_deg, p=1.0),
-        K.RandomGamma(gamma=config.gamma, p=1.0),
-        K.RandomGaussianNoise(std=config.noise_std, p=config.noise_p),
+        K.RandomResizedCrop((size, size), scale=(0.35, 1.0)),
+        K.RandomHorizontalFlip(p=0.5),
+        K.RandomRotation(degrees=15.0, p=1.0),
+        K.RandomGamma(gamma=(0.6, 1.6), p=1.0),
+        K.RandomGaussianNoise(std=0.08, p=0.8),
     )
 
 
-def build_views(size: int, view_a: AugmentConfig | None = None,
-                view_b: SpeckleViewConfig | None = None) -> tuple[nn.Module, nn.Module]:
+def build_views(size: int) -> tuple[nn.Module, nn.Module]:
     """The two different augmentation schemes, as kornia modules that run on the training device."""
-    return (build_augment(view_a or AugmentConfig(), size),
-            build_speckle_view(view_b or SpeckleViewConfig(), size))
+    return build_augment(AugmentConfig(), size), speckle_view(size)
