@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from usconvirt.losses.gce import GeneralizedCrossEntropy, gce_per_sample, generalized_cross_entropy
+from usconvirt.losses.truncated_gce import ScheduledTruncatedGCE
 
 
 @pytest.fixture
@@ -48,15 +49,17 @@ def test_gradient_matches_autograd_of_formula(batch):
     assert torch.allclose(a.grad, b.grad, atol=1e-6)
 
 
-def test_truncated_floors_low_confidence_samples(batch):
+def test_truncated_gce_floors_pruned_samples(batch):
     logits, target = batch
     q, k = 0.7, 0.5
     p_y = F.softmax(logits, 1)[torch.arange(16), target]
     assert (p_y <= k).any() and (p_y > k).any()
     expected = torch.where(p_y > k, (1 - p_y**q) / q, torch.tensor((1 - k**q) / q))
-    assert torch.allclose(generalized_cross_entropy(logits, target, q, k=k), expected.mean(), atol=1e-6)
+    truncated = ScheduledTruncatedGCE(16, q, k)
+    truncated.keep.copy_(p_y > k)  # what the schedule's pruning step sets
+    assert torch.allclose(truncated(logits, target, torch.arange(16)), expected.mean(), atol=1e-6)
     x = logits.clone().requires_grad_(True)
-    generalized_cross_entropy(x, target, q, k=k).backward()
+    truncated(x, target, torch.arange(16)).backward()
     assert torch.all(x.grad[p_y <= k] == 0) and torch.any(x.grad[p_y > k] != 0)
 
 

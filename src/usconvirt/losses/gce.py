@@ -2,12 +2,8 @@
 
 L_q(p, y) = (1 - p_y^q) / q, with q in (0, 1]. As q -> 0 it tends to cross-entropy (-log p_y); at
 q = 1 it is 1 - p_y, half the mean absolute error |onehot(y) - p|_1 = 2 (1 - p_y). The paper fine-tunes
-its kidney classifier with it because report-derived and clinical labels are noisy.
-
-The truncated variant floors the loss at L_q(k) for samples whose p_y <= k: they contribute a constant,
-hence no gradient, so confidently "wrong" (likely mislabeled) samples stop pulling the model. The
-original paper implements this with per-sample weights refreshed every few epochs; here the floor is
-evaluated at every step, which is the same objective without the bookkeeping.
+its kidney classifier with it because report-derived and clinical labels are noisy. The truncated
+variant, with the paper's pruning schedule, is `truncated_gce.py`.
 """
 
 from __future__ import annotations
@@ -22,7 +18,8 @@ def _check_q(q: float) -> None:
         raise ValueError(f"GCE needs q in (0, 1], got {q}")
 
 
-def _reduce(loss: torch.Tensor, weight: torch.Tensor | None, target: torch.Tensor) -> torch.Tensor:
+def class_weighted_mean(loss: torch.Tensor, weight: torch.Tensor | None,
+                        target: torch.Tensor) -> torch.Tensor:
     """Mean over the batch, weighted by per-class `weight` like F.cross_entropy does."""
     if weight is None:
         return loss.mean()
@@ -38,33 +35,20 @@ def gce_per_sample(logits: torch.Tensor, target: torch.Tensor, q: float = 0.7) -
     return -torch.expm1(q * log_p) / q
 
 
-def generalized_cross_entropy(
-    logits: torch.Tensor,
-    target: torch.Tensor,
-    q: float = 0.7,
-    *,
-    k: float | None = None,
-    weight: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Mean GCE over a batch; `k` in (0, 1) switches on the truncated variant, `weight` weighs classes."""
-    loss = gce_per_sample(logits, target, q)
-    if k is not None:
-        if not 0.0 < k < 1.0:
-            raise ValueError(f"truncated GCE needs k in (0, 1), got {k}")
-        p_y = F.softmax(logits, dim=1).gather(1, target.unsqueeze(1)).squeeze(1)
-        floor = (1.0 - k**q) / q
-        loss = torch.where(p_y > k, loss, torch.full_like(loss, floor))
-    return _reduce(loss, weight, target)
+def generalized_cross_entropy(logits: torch.Tensor, target: torch.Tensor, q: float = 0.7, *,
+                              weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean GCE over a batch; `weight` weighs classes."""
+    return class_weighted_mean(gce_per_sample(logits, target, q), weight, target)
 
 
 class GeneralizedCrossEntropy(nn.Module):
-    """Module form of `generalized_cross_entropy`; `k=None` is plain GCE, a float is the truncated loss."""
+    """Module form of `generalized_cross_entropy`."""
 
-    def __init__(self, q: float = 0.7, k: float | None = None, weight: torch.Tensor | None = None) -> None:
+    def __init__(self, q: float = 0.7, weight: torch.Tensor | None = None) -> None:
         super().__init__()
         _check_q(q)
-        self.q, self.k = q, k
+        self.q = q
         self.register_buffer("weight", weight, persistent=False)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return generalized_cross_entropy(logits, target, self.q, k=self.k, weight=self.weight)
+        return generalized_cross_entropy(logits, target, self.q, weight=self.weight)

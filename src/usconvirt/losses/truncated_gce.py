@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from usconvirt.losses.gce import gce_per_sample
+from usconvirt.losses.gce import class_weighted_mean, gce_per_sample
 
 
 class ScheduledTruncatedGCE(nn.Module):
@@ -34,7 +34,4 @@ class ScheduledTruncatedGCE(nn.Module):
         if index is not None:
             floor = torch.full_like(loss, (1.0 - self.k ** self.q) / self.q)
             loss = torch.where(self.keep[index], loss, floor)
-        if self.weight is None:
-            return loss.mean()
-        w = self.weight[target]
-        return (loss * w).sum() / w.sum()
+        return class_weighted_mean(loss, self.weight, target)

@@ -101,7 +101,7 @@ def build_loss(config: FinetuneConfig, class_weight: torch.Tensor | None, n_trai
         return nn.CrossEntropyLoss(weight=class_weight)
     if config.loss == "tgce":
         return ScheduledTruncatedGCE(n_train, config.q, config.k, class_weight)
-    return GeneralizedCrossEntropy(config.q, None, class_weight)
+    return GeneralizedCrossEntropy(config.q, class_weight)
 
 
 class IndexedFrames(FrameDataset):
