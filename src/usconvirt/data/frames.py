@@ -226,10 +226,9 @@ def load_frames(
     return selection_map(_cache_root(dataset, cache_dir), size, frames, rows), ids
 
 
-def organ_crop_flags(dataset: Dataset, size: int, image_ids: list[str], *,
-                     cache_dir: str | Path | None = None) -> np.ndarray:
-    """Which of `image_ids` the cache at `size` px holds as organ crops (kept whole; after load_frames)."""
-    index = pd.read_csv(cache_files(_cache_root(dataset, cache_dir), size)[1], dtype={"image_id": str})
+def organ_crop_flags(dataset: Dataset, size: int, image_ids: list[str]) -> np.ndarray:
+    """Which of `image_ids` the dataset's cache at `size` px holds as organ crops (after load_frames)."""
+    index = pd.read_csv(cache_files(_cache_root(dataset, None), size)[1], dtype={"image_id": str})
     return index.set_index("image_id").loc[image_ids, "organ_crop"].astype(bool).to_numpy()
 
 
