@@ -11,10 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from usconvirt.losses.infonce import _at_least_fp32
 
-def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
-    """bf16/fp16 -> float32; float32 and float64 unchanged."""
-    return x.to(torch.promote_types(x.dtype, torch.float32))
 
 def nt_xent_loss(view_a: torch.Tensor, view_b: torch.Tensor, tau: float = 0.1) -> torch.Tensor:
     """Mean NT-Xent over both views; row i of `view_a` and of `view_b` embed the same image."""
