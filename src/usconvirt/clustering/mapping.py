@@ -78,8 +78,7 @@ def mapping_part(exam_ids: list[str], fraction: float, seed: int = 0) -> np.ndar
     return np.array([zlib.crc32(f"{seed}:{e}".encode()) % 1000 < 1000 * fraction for e in exam_ids], bool)
 
 
-def kidney_mapping_from_labels(clusters: np.ndarray, labels: list[str], k: int,
-                               organ: str = "kidney") -> dict[int, str]:
+def kidney_mapping_from_labels(clusters: np.ndarray, labels: list[str], k: int) -> dict[int, str]:
     """Name clusters from normal/abnormal labels (kidney frames by definition) when no organ labels exist.
 
     With `absent` labels too (frames known to show no kidney), each cluster takes the majority of kidney
@@ -98,9 +97,9 @@ def kidney_mapping_from_labels(clusters: np.ndarray, labels: list[str], k: int,
             continue
         if absent.any():
             if kidney[members].sum() > absent[members].sum():
-                mapping[c] = organ
+                mapping[c] = "kidney"
         elif overall > 0 and kidney[members].mean() >= overall:
-            mapping[c] = organ
+            mapping[c] = "kidney"
     return mapping
 
 
