@@ -71,28 +71,26 @@ def resolve_encoder(init: str, config: RepresentationConfig) -> ImageEncoder:
 
 
 @torch.no_grad()
-def encode_frames(encoder: ImageEncoder, frames: np.ndarray, batch_size: int = 64,
-                  device: torch.device | None = None) -> np.ndarray:
-    """Pooled features (N, D) of uint8 frames (N, S, S), in eval mode (frozen batch-norm statistics)."""
-    device = device or module_device(encoder)
+def encode_frames(encoder: ImageEncoder, frames: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Pooled features (N, D) of uint8 frames (N, S, S), in eval mode (frozen batch-norm statistics), on
+    the encoder's device."""
     was_training = encoder.training
-    encoder.eval().to(device)
-    features = map_frames(encoder, frames, batch_size=batch_size, device=device,
+    encoder.eval()
+    features = map_frames(encoder, frames, batch_size=batch_size, device=module_device(encoder),
                           empty_shape=(0, encoder.out_dim))
     encoder.train(was_training)
     return features
 
 
 @torch.no_grad()
-def recompute_batch_norm(encoder: ImageEncoder, frames: np.ndarray, batch_size: int = 64,
-                         device: torch.device | None = None) -> ImageEncoder:
+def recompute_batch_norm(encoder: ImageEncoder, frames: np.ndarray, batch_size: int = 64) -> ImageEncoder:
     """Reset every batch-norm layer's running mean/variance to the exact average over `frames`."""
     layers = [m for m in encoder.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     if not layers or len(frames) == 0:
         return encoder
-    device = device or module_device(encoder)
+    device = module_device(encoder)
     momenta = [m.momentum for m in layers]
-    encoder.eval().to(device)
+    encoder.eval()
     for layer in layers:
         layer.reset_running_stats()
         layer.momentum = None  # cumulative average over all batches, not an exponential one
