@@ -190,14 +190,13 @@ def split(
 
     from usconvirt.config import config_from_file
     from usconvirt.data import load_dataset
-    from usconvirt.data.split import split_counts
-    from usconvirt.io import read_table
+    from usconvirt.data.split import read_split, split_counts
     from usconvirt.stages import run_split
 
     config = config_from_file(SplitConfig, None, "split", _given(SplitConfig, locals()))
     # alone, the split is looked at before anything trains: a part without labels stays a warning
     run_split(_settings(split=config, finetune_inits=()), _layout(out.parent, dataset=dataset, split=out))
-    counts = split_counts(load_dataset(dataset), read_table(out))
+    counts = split_counts(load_dataset(dataset), read_split(out))
     view = Table(title=f"{out}")
     for column in counts.columns:
         view.add_column(column, justify="left" if column == "part" else "right")
