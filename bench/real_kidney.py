@@ -360,8 +360,8 @@ def run_draw(config: dict, work: Path, draw: int, frames: pd.DataFrame, images: 
         print(_cell_line(cells[-1]), flush=True)
         for (protocol, balance), seed in ((v, s) for v in variants for s in range(args.seeds)):
             # the fine-tuning stage itself, on this fraction's split, one directory per variant and seed
-            cell = layout.with_paths(split=split_path, finetune=run_dir / "finetune" / protocol / balance
-                                     / f"{fraction:g}" / f"seed{seed}")
+            cell = replace(layout, split=split_path, finetune=run_dir / "finetune" / protocol / balance
+                           / f"{fraction:g}" / f"seed{seed}")
             tuned = replace(settings.finetune, seed=seed, protocol=protocol, class_balance=balance)
             todo = {n: i for n, i in inits.items() if not finished(cell.finetuning(n), tuned)}
             if todo:
