@@ -323,7 +323,8 @@ def run_draw(config: dict, work: Path, draw: int, frames: pd.DataFrame, images: 
     """Pre-train once for the draw (the pipeline's stages; or take a finished study's, `--pretrained-from`),
     then fine-tune every init, seed and fraction."""
     from usconvirt.data import load_dataset
-    from usconvirt.io import read_table
+    from usconvirt.data.split import read_split
+    from usconvirt.evaluation.evaluate import read_predictions
     from usconvirt.pipeline import run_pipeline
     from usconvirt.stages import STAGES, finetune_runs, machine_decisions, run_finetune
 
@@ -343,7 +344,7 @@ def run_draw(config: dict, work: Path, draw: int, frames: pd.DataFrame, images: 
         draw_dataset(work, draw, images, exams)
         write_csv_once(smallest, source / "bench_split.csv")
         settings, layout = run_pipeline(config, stages, decide=machine_decisions, quiet=True)
-    dataset, split = load_dataset(Path(settings.dataset)), read_table(layout.split)
+    dataset, split = load_dataset(Path(settings.dataset)), read_split(layout.split)
     inits = finetune_runs(settings, layout)
     cells = []
     variants = [(p, b) for p in args.protocols or [settings.finetune.protocol]
@@ -359,19 +360,19 @@ def run_draw(config: dict, work: Path, draw: int, frames: pd.DataFrame, images: 
         print(_cell_line(cells[-1]), flush=True)
         for (protocol, balance), seed in ((v, s) for v in variants for s in range(args.seeds)):
             # the fine-tuning stage itself, on this fraction's split, one directory per variant and seed
-            cell = layout.with_paths(split=split_path, finetune=run_dir / "finetune" / protocol / balance
-                                     / f"{fraction:g}" / f"seed{seed}")
+            cell = replace(layout, split=split_path, finetune=run_dir / "finetune" / protocol / balance
+                           / f"{fraction:g}" / f"seed{seed}")
             tuned = replace(settings.finetune, seed=seed, protocol=protocol, class_balance=balance)
             todo = {n: i for n, i in inits.items() if not finished(cell.finetuning(n), tuned)}
             if todo:
                 run_finetune(replace(settings, finetune=tuned), cell, runs=todo, resume=False)
             for name in inits:
-                p = read_table(cell.finetuning(name) / "predictions.csv")
+                p = read_predictions(cell.finetuning(name))
                 val = json.loads((cell.finetuning(name) / "metrics.json").read_text())["val"]
                 cells.append({**base, "protocol": protocol, "class_balance": balance, "seed": seed,
                               "init": name, "val_f1": val["macro_f1"], **test_metrics(
-                    p["label"].astype(int).to_numpy(), p["pred"].astype(int).to_numpy(),
-                    p["prob_abnormal"].astype(float).to_numpy(), p["patient_id"].to_numpy(),
+                    p["label"].to_numpy(), p["pred"].to_numpy(), p["prob_abnormal"].to_numpy(),
+                    p["patient_id"].to_numpy(),
                     args.n_bootstrap)})
                 print(_cell_line(cells[-1]), flush=True)
     return cells

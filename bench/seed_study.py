@@ -131,7 +131,9 @@ def roc_auc(predictions_csv: Path) -> float:
     """Threshold-free: ROC AUC of P(abnormal) on one part (NaN when it holds one class)."""
     from sklearn.metrics import roc_auc_score
 
-    table = pd.read_csv(predictions_csv)
+    from usconvirt.evaluation.evaluate import read_predictions
+
+    table = read_predictions(predictions_csv)
     if table["label"].nunique() < 2:
         return float("nan")
     return float(roc_auc_score(table["label"], table["prob_abnormal"]))
@@ -206,13 +208,13 @@ def visibility_ceiling(prep: RunLayout) -> dict[str, float] | None:
     from sklearn.metrics import f1_score
 
     from usconvirt.data import load_dataset
-    from usconvirt.io import read_table
+    from usconvirt.data.split import read_split
     from usconvirt.training.finetune import labeled_frames
 
     truth_file = prep.dataset_dir / "truth.parquet"
     if not truth_file.exists():
         return None
-    frames = labeled_frames(load_dataset(prep.dataset_dir), read_table(prep.split))
+    frames = labeled_frames(load_dataset(prep.dataset_dir), read_split(prep.split))
     frames = frames.merge(pd.read_parquet(truth_file, columns=["image_id", "finding_visible"]), on="image_id")
     ceiling = {part: float(f1_score(group["target"], group["finding_visible"].astype(int), average="macro"))
                for part, group in frames.groupby("part")}

@@ -92,8 +92,9 @@ def _seed():
 
 @pytest.fixture
 def new_process():
-    """Run `python -c CODE ARGS` in a fresh interpreter with PYTHONHASHSEED=`hash_seed`, importing the same
-    usconvirt as this one: what two invocations of one command share is only their inputs."""
+    """Run `python -c CODE ARGS` in a fresh interpreter (PYTHONHASHSEED=`hash_seed` when given), importing
+    the same usconvirt as this one, its stderr not a terminal; returns its stdout. What two invocations of
+    one command share is only their inputs."""
     import subprocess
     import sys
 
@@ -101,11 +102,12 @@ def new_process():
 
     source = str(Path(usconvirt.__file__).resolve().parents[1])
 
-    def run(code: str, *args, hash_seed: str) -> None:
+    def run(code: str, *args, hash_seed: str | None = None) -> str:
         path = os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))
-        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": path}
+        env = {**os.environ, "PYTHONPATH": path} | ({"PYTHONHASHSEED": hash_seed} if hash_seed else {})
         done = subprocess.run([sys.executable, "-c", code, *map(str, args)], env=env, capture_output=True,
                               text=True)
         assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
 
     return run

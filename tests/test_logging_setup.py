@@ -1,11 +1,8 @@
-import subprocess
-import sys
-
 import pytest
 
 
 @pytest.mark.parametrize(("preset", "bars"), [(None, "False"), ("0", "True")])
-def test_batch_logs_get_no_progress_bars_unless_asked(preset, bars):
+def test_batch_logs_get_no_progress_bars_unless_asked(preset, bars, new_process):
     """With stderr not a terminal (a SLURM or nohup log), the CLI turns Hugging Face's progress bars off
     before transformers is imported, so loading a model writes no bar into the log; a user's own
     HF_HUB_DISABLE_PROGRESS_BARS is kept."""
@@ -16,5 +13,4 @@ def test_batch_logs_get_no_progress_bars_unless_asked(preset, bars):
             "configure_logging()\n"
             "from transformers.utils import logging as hf\n"
             "print(hf.is_progress_bar_enabled())")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == bars
+    assert new_process(code).strip() == bars

@@ -21,6 +21,7 @@ from usconvirt.errors import EXIT_BAD_INPUT, InputError, Interrupted
 from usconvirt.evaluation.config import EvaluationConfig
 from usconvirt.logging_setup import configure_logging
 from usconvirt.models.config import PRESETS
+from usconvirt.run_layout import RunLayout
 from usconvirt.text.config import SentenceConfig, TokenizerConfig
 from usconvirt.training.config import FinetuneConfig, PretrainConfig
 
@@ -74,13 +75,6 @@ def _flag(name: str) -> str:
 
 
 _RESUME = typer.Option(help="Continue from OUT/checkpoints/last.ckpt if present.")
-
-
-def _layout(out: Path, **paths: Path | None):
-    """The run layout a stage subcommand works in: the paths its options give, beside `out` otherwise."""
-    from usconvirt.run_layout import RunLayout
-
-    return RunLayout(out).with_paths(**paths)
 
 
 def _settings(**sections):
@@ -190,14 +184,13 @@ def split(
 
     from usconvirt.config import config_from_file
     from usconvirt.data import load_dataset
-    from usconvirt.data.split import split_counts
-    from usconvirt.io import read_table
+    from usconvirt.data.split import read_split, split_counts
     from usconvirt.stages import run_split
 
     config = config_from_file(SplitConfig, None, "split", _given(SplitConfig, locals()))
     # alone, the split is looked at before anything trains: a part without labels stays a warning
-    run_split(_settings(split=config, finetune_inits=()), _layout(out.parent, dataset=dataset, split=out))
-    counts = split_counts(load_dataset(dataset), read_table(out))
+    run_split(_settings(split=config, finetune_inits=()), RunLayout(out.parent, dataset=dataset, split=out))
+    counts = split_counts(load_dataset(dataset), read_split(out))
     view = Table(title=f"{out}")
     for column in counts.columns:
         view.add_column(column, justify="left" if column == "part" else "right")
@@ -239,7 +232,7 @@ def synth(
         "exams": exams, "seed": seed, "image_size": image_size, "format": format, "workers": workers,
         "scanners": scanners, "overwrite": overwrite}))
     cfg.prevalences = dataclasses.replace(cfg.prevalences, **prevalences)
-    summary = run_synth(_settings(synth=cfg), _layout(out, dataset=out), progress=sys.stderr.isatty())
+    summary = run_synth(_settings(synth=cfg), RunLayout(out, dataset=out), progress=sys.stderr.isatty())
     typer.echo(f"wrote {out}: {summary}")
 
 
@@ -273,7 +266,7 @@ def sentences(
     from usconvirt.text.sentences import read_exams  # spaCy: imported once the flags are known good
 
     exams = read_exams(input_table)
-    layout = _layout(out.parent, sentences=out)
+    layout = RunLayout(out.parent, sentences=out)
     summary = run_sentences(_settings(sentences=cfg), layout, exams=exams)
     typer.echo(f"{out}: {summary}; {layout.sentences_summary}: exam summary")
 
@@ -321,7 +314,7 @@ def cluster(
     if arch is not None:
         cfg = replace(cfg, encoder=replace(cfg.encoder, arch=arch))
     settings = _settings(cluster=cfg, cluster_mapping=None if mapping is None else str(mapping))
-    summary = run_cluster(settings, _layout(out.parent, dataset=dataset, cluster=out, split=split_file),
+    summary = run_cluster(settings, RunLayout(out.parent, dataset=dataset, cluster=out, split=split_file),
                           part=part if split_file is not None else None)
     typer.echo(f"{out}: {summary}")
 
@@ -346,7 +339,7 @@ def pair(
     config = config_from_file(PairConfig, None, "pairing", _given(PairConfig, {
         "organ": organ, "match_laterality": match_laterality}))
     settings = _settings(pairing=config)
-    layout = _layout(out.parent, dataset=dataset, selected=frames, sentences=sentences, pairs=out)
+    layout = RunLayout(out.parent, dataset=dataset, selected=frames, sentences=sentences, pairs=out)
     typer.echo(f"{out}: {run_pair(settings, layout, part=None)}")
 
 
@@ -367,7 +360,7 @@ def weak_labels(
     from usconvirt.stages import run_weak_labels
 
     config = config_from_file(PairConfig, None, "pairing", _given(PairConfig, {"organ": organ}))
-    layout = _layout(out.parent, sentences=sentences, split=split, weak_labels=out)
+    layout = RunLayout(out.parent, sentences=sentences, split=split, weak_labels=out)
     summary = run_weak_labels(_settings(pairing=config), layout,
                               part=None if split is None else "pretrain")
     typer.echo(f"{out}: {summary}")
@@ -391,7 +384,7 @@ def tokenizer(
     from usconvirt.stages import run_tokenizer
 
     cfg = section_config(config, "tokenizer", _given(TokenizerConfig, locals()))
-    layout = _layout(out.parent, dataset=dataset, split=split, tokenizer=out)
+    layout = RunLayout(out.parent, dataset=dataset, split=split, tokenizer=out)
     typer.echo(f"{out}: {run_tokenizer(_settings(tokenizer=cfg), layout, all_reports=split is None)}")
 
 
@@ -423,8 +416,8 @@ def pretrain(
     from usconvirt.stages import run_pretrain
 
     cfg = section_config(config, "pretrain", _given(PretrainConfig, locals()))
-    layout = _layout(out.parent, dataset=dataset, pairs=pairs, tokenizer=tokenizer, pretrain=out,
-                     weak_labels=weak_labels)
+    layout = RunLayout(out.parent, dataset=dataset, pairs=pairs, tokenizer=tokenizer, pretrain=out,
+                       weak_labels=weak_labels)
     summary = run_pretrain(_settings(pretrain=cfg, finetune_inits=("convirt",)), layout, resume=resume,
                            tokenizer=tokenizer is not None, only="simclr" if simclr else "convirt")
     if rank_zero_only.rank == 0:  # under torchrun or srun every rank gets here; one line, rank 0's, is enough
@@ -454,7 +447,7 @@ def finetune(
     cfg = section_config(config, "finetune", _given(FinetuneConfig, locals()))
     if cfg.init not in ("random", "imagenet"):
         init_directory(cfg.init)  # a misspelt init stops here, not after the frames are loaded
-    layout = _layout(out.parent, dataset=dataset, split=split, finetune=out.parent)
+    layout = RunLayout(out.parent, dataset=dataset, split=split, finetune=out.parent)
     summary = run_finetune(_settings(finetune=cfg), layout, runs={out.name: cfg.init}, resume=resume)
     typer.echo(f"{out}: {summary}")
 
@@ -485,7 +478,7 @@ def evaluate(
         if not sep or not name or not path:
             raise InputError(f"expected --run NAME=PATH, got '{item}'", field="--run")
         runs[name] = Path(path)
-    run_evaluate(_settings(evaluation=cfg), _layout(out.parent, dataset=dataset, evaluation=out), runs=runs,
+    run_evaluate(_settings(evaluation=cfg), RunLayout(out.parent, dataset=dataset, evaluation=out), runs=runs,
                  sides=dataset is not None)
     typer.echo((out / TABLE1_MD).read_text(encoding="utf-8").rstrip())
     typer.echo(f"{out}: table1.md/.csv/.json, metrics.json/.csv")
@@ -509,8 +502,8 @@ def report(
     from usconvirt.evaluation.config import EvaluationConfig
     from usconvirt.stages import run_report, run_represent
 
-    settings, layout = _settings(evaluation=EvaluationConfig(seed=seed)), _layout(run_dir, dataset=dataset,
-                                                                                  report=out)
+    settings = _settings(evaluation=EvaluationConfig(seed=seed))
+    layout = RunLayout(run_dir, dataset=dataset, report=out)
     if measure:
         run_represent(settings, layout, imagenet=imagenet)
     typer.echo(f"report written to {run_report(settings, layout)}")

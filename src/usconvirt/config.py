@@ -73,6 +73,15 @@ def check_fields(config: Any, *, source: str) -> None:
     _check_between_fields(config, source)
 
 
+def check_value(cls: type, name: str, value: Any, *, source: str) -> None:
+    """A plain value given outside its config (a model's K, say) held to the choices and range that field
+    `name` of dataclass `cls` declares, with check_fields' message: one rule wherever the value comes from."""
+    rules = next(f.metadata for f in dataclasses.fields(cls) if f.name == name)
+    broken = _broken_rule(value, rules)
+    if broken:
+        raise InputError(broken[1], file=source, field=name + broken[0])
+
+
 def _check_between_fields(config: Any, source: str) -> None:
     check = getattr(config, "check", None)
     if check is None:

@@ -7,7 +7,7 @@ the command line; `usconvirt run` builds one from the run directory alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 DATASET_DIR = "dataset"  # the synthetic corpus, when the config names no dataset
@@ -85,12 +85,6 @@ class RunLayout:
                 object.__setattr__(self, f.name, Path(value))
         if self.selected is None:
             object.__setattr__(self, "selected", self.cluster / SELECTED)
-
-    def with_paths(self, **paths: Path | None) -> RunLayout:
-        given = {k: v for k, v in paths.items() if v is not None}
-        if "cluster" in given and "selected" not in given:  # else it stays under the old cluster folder
-            given["selected"] = Path(given["cluster"]) / SELECTED
-        return replace(self, **given)
 
     @property
     def dataset_dir(self) -> Path:

@@ -44,9 +44,9 @@ def _dataset(layout: RunLayout, **options):
 
 
 def _exams_in(layout: RunLayout, part: str) -> set[str]:
-    from usconvirt.data.split import exams_in
+    from usconvirt.data.split import exams_in, read_split
 
-    return exams_in(read_table(layout.split), part)
+    return exams_in(read_split(layout.split), part)
 
 
 # --- synth ------------------------------------------------------------------------------------------
@@ -81,14 +81,12 @@ def run_cluster(config: PipelineConfig, layout: RunLayout, *, part: str | None =
     """Cluster the frames of the split's `part` (all frames when `part` is None) and keep the kidney's."""
     from usconvirt.clustering.cli import split_frames
     from usconvirt.clustering.run import run_clustering
-    from usconvirt.io import require_columns
+    from usconvirt.data.split import read_split
 
     ds = _dataset(layout)
     ids = train = None
     if part is not None:
-        split = read_table(layout.split)
-        require_columns(split, ("exam_id", "part"), layout.split)
-        ids, train = split_frames(ds, split, part, source=str(layout.split))
+        ids, train = split_frames(ds, read_split(layout.split), part, source=str(layout.split))
     mapping = Path(config.cluster_mapping) if config.cluster_mapping else None
     metrics = run_clustering(ds, layout.cluster, config.cluster, image_ids=ids, mapping_file=mapping,
                              mapping_ids=train)

@@ -104,7 +104,13 @@ def test_exam_rows_of_the_test_split_agree_with_evaluate(exported, cli, tmp_path
     assert "kidney" in figures  # the synthetic dataset knows each kidney frame's side
 
 
-def test_organ_from_dataset_leaves_frames_without_an_organ_out_of_the_exam(exported, cli, tmp_path):
+def test_organ_from_dataset_leaves_frames_without_an_organ_out_of_the_exam(exported, cli, tmp_path,
+                                                                          monkeypatch):
+    from usconvirt.bundle.load import load_bundle
+
+    organ_model = type(load_bundle(exported["bundle"]).organ_model)
+    # the dataset's organ column decides: the organ model runs on no frame
+    monkeypatch.setattr(organ_model, "probabilities", lambda *a, **k: pytest.fail("organ model ran"))
     dataset = tmp_path / "dataset"
     shutil.copytree(exported["kept"] / "dataset", dataset)
     images = pd.read_csv(dataset / "images.csv", dtype=str, keep_default_na=False)

@@ -165,7 +165,8 @@ def test_the_pipeline_reruns_the_clustering_when_the_hand_written_mapping_change
     run = tmp_path / "run"
     run.mkdir()
     exams = sorted(images["exam_id"].unique())
-    pd.DataFrame({"exam_id": exams, "part": "pretrain"}).to_csv(run / "split.csv", index=False)
+    pd.DataFrame({"exam_id": exams, "patient_id": exams, "part": "pretrain"}).to_csv(run / "split.csv",
+                                                                                   index=False)
     monkeypatch.setattr(stages, "STAGES", [stages.CLUSTER])
     mapping = run / "cluster" / "mapping.yaml"
     config = {"dataset": str(root), "cluster": {"image_size": 32, "workers": 1},

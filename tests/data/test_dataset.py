@@ -21,6 +21,9 @@ CASES = [
     ("missing image column", lambda e, i: (e, _drop(i, "path")), "images.csv", None, "path"),
     ("duplicate exam id", lambda e, i: (e + [dict(e[0])], i), "exams.csv", 3, "exam_id"),
     ("duplicate image id", lambda e, i: (e, i + [dict(i[1])]), "images.csv", 5, "image_id"),
+    ("empty exam id", lambda e, i: ([e[0], {**e[1], "exam_id": " "}], i), "exams.csv", 2, "exam_id"),
+    ("empty image id", lambda e, i: (e, [i[0], {**i[1], "image_id": ""}, *i[2:]]), "images.csv", 2,
+     "image_id"),
     ("unknown exam", lambda e, i: (e, i[:3] + [{**i[3], "exam_id": "nope"}]), "images.csv", 4, "exam_id"),
     (
         "missing path",

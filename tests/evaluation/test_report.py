@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from usconvirt.cli import app
 from usconvirt.errors import InputError
 from usconvirt.evaluation.report import json_tables, metrics_with_ci, report_data, write_report
+from usconvirt.io import write_table
 from usconvirt.pipeline_config import PipelineConfig
 from usconvirt.run_layout import RunLayout
 from usconvirt.stages import run_report
@@ -118,14 +119,20 @@ def test_the_report_stage_reads_the_files_where_its_layout_puts_them(tmp_path):
     elsewhere.mkdir()
     (run / "split.csv").rename(elsewhere / "parts.csv")
     (run / "cluster").rename(elsewhere / "clusters")
+    for name in ("sentences", "pairs"):  # `usconvirt sentences/pair --out` may write CSV: read as such
+        write_table(pd.read_parquet(run / f"{name}.parquet"), elsewhere / f"{name}.csv")
+        (run / f"{name}.parquet").unlink()
     layout = RunLayout(run, split=elsewhere / "parts.csv", cluster=elsewhere / "clusters",
+                       sentences=elsewhere / "sentences.csv", pairs=elsewhere / "pairs.csv",
                        report=elsewhere / "report.html")
 
     run_report(PipelineConfig(), layout)
     page = re.sub(r' class="text"', "", (elsewhere / "report.html").read_text(encoding="utf-8"))
     assert not (run / "report.html").exists()
-    assert "<td>pretrain</td>" in page and "RUN/split.csv" not in page
+    assert "<td>pretrain</td>" in page and "RUN/split.csv" not in page and "could not be read" not in page
     assert re.search(r"<td>frames clustered</td>\s*<td>40</td>", page) and "0.667" in page
+    assert re.search(r"<td>image-text pairs</td>\s*<td>2</td>", page)
+    assert re.search(r"<td>exams whose report mentions the kidney</td>\s*<td>1</td>", page)
     default = write_report(run).read_text(encoding="utf-8")  # the standard paths no longer hold them
     assert "Not run: split (RUN/split.csv)" in default and "Not run: clustering" in default
 

@@ -71,6 +71,7 @@ def test_cli_labels_every_pretraining_exam_of_the_split(tmp_path) -> None:
 
     TABLE.to_parquet(tmp_path / "sentences.parquet")
     pd.DataFrame({"exam_id": ["normal", "abnormal", "silent", "labelled"],
+                  "patient_id": ["p0", "p1", "p2", "p3"],
                   "part": ["pretrain", "pretrain", "pretrain", "train"]}).to_csv(tmp_path / "split.csv")
     out = tmp_path / "weak_labels.parquet"
     result = CliRunner().invoke(app, ["weak-labels", str(tmp_path / "sentences.parquet"), "--out", str(out),

@@ -207,8 +207,8 @@ def test_convirt_equiv_init_pretrains_beside_convirt_with_shared_positives(pair_
     texts, sentences = sorted({s for texts in pairs["texts"] for s in texts}), tmp_path / "sentences.parquet"
     pd.DataFrame({"exam_id": "e0", "text": texts, "organ": "kidney", "laterality": "right",
                   "abnormal": [i % 2 == 0 for i in range(len(texts))]}).to_parquet(sentences)
-    layout = RunLayout(tmp_path / "run").with_paths(dataset=dataset.root, pairs=tmp_path / "pairs.parquet",
-                                                   tokenizer=tokenizer_dir, sentences=sentences)
+    layout = RunLayout(tmp_path / "run", dataset=dataset.root, pairs=tmp_path / "pairs.parquet",
+                       tokenizer=tokenizer_dir, sentences=sentences)
     config = PipelineConfig(pretrain=tiny_config(max_steps=2, sample_sentence=False),
                             finetune_inits=("random", "convirt-equiv"))
     line = run_pretrain(config, layout)

@@ -26,11 +26,12 @@ from usconvirt.bundle.preprocessing import preprocessing_parameters
 from usconvirt.config import load_yaml
 from usconvirt.data import load_dataset
 from usconvirt.data.frames import load_frames
+from usconvirt.data.split import read_split
 from usconvirt.errors import InputError
 from usconvirt.evaluation.evaluate import read_predictions, run_metrics
 from usconvirt.evaluation.exam_level import dataset_sides, exam_level_report, with_sides
 from usconvirt.evaluation.metrics import confidence_interval
-from usconvirt.io import atomic_dir, read_table
+from usconvirt.io import atomic_dir
 from usconvirt.models.classifier import load_classifier
 from usconvirt.models.convirt import ConVIRT, load_convirt, save_convirt
 from usconvirt.run_layout import METRICS_JSON, PREDICTIONS, VAL_PREDICTIONS, RunLayout
@@ -87,7 +88,7 @@ def run_dataset_dir(run: Path) -> Path | None:
 
 def _counts(run: Path, finetune_metrics: dict[str, Any]) -> dict[str, dict[str, int]]:
     split_path = RunLayout(run).split
-    split = read_table(split_path) if split_path.is_file() else pd.DataFrame(columns=["part", "patient_id"])
+    split = read_split(split_path) if split_path.is_file() else pd.DataFrame(columns=["part", "patient_id"])
     frames = finetune_metrics.get("frames", {})
     return {part: {"exams": int((split["part"] == part).sum()),
                    "patients": int(split.loc[split["part"] == part, "patient_id"].nunique()),

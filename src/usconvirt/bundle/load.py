@@ -43,11 +43,11 @@ class Bundle:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     _cam: ClassActivationMaps | None = field(default=None, init=False, repr=False)
 
-    @property
-    def sizes(self) -> tuple[int, ...]:
-        """The input sizes the models need: the classifier's, then the organ and text models' if different."""
+    def input_sizes(self, *, organs: bool = True) -> tuple[int, ...]:
+        """The input sizes the models need: the classifier's, then the organ model's (unless `organs` is
+        False: the organ comes from elsewhere) and the text model's, if different."""
         sizes = [self.image_size]
-        for model in (self.organ_model, self.text_model):
+        for model in (self.organ_model if organs else None, self.text_model):
             if model is not None and model.image_size not in sizes:
                 sizes.append(model.image_size)
         return tuple(sizes)
@@ -95,13 +95,14 @@ class Bundle:
         return self.text_model
 
     @torch.inference_mode()
-    def score(self, pixels: dict[int, np.ndarray]) -> dict[str, Any]:
-        """Preprocessed uint8 frames (N, S, S) per size -> p_abnormal, and organ with its confidence."""
+    def score(self, pixels: dict[int, np.ndarray], *, organs: bool = True) -> dict[str, Any]:
+        """Preprocessed uint8 frames (N, S, S) per size -> p_abnormal, and organ with its confidence unless
+        `organs` is False (the organ model then runs on no frame)."""
         with low_precision(self.device):
             x = frames_on_device(pixels[self.image_size], self.device)
             p_abnormal = self.classifier(x).float().softmax(1)[:, 1]
         out: dict[str, Any] = {"p_abnormal": p_abnormal.cpu().numpy()}
-        if self.organ_model is not None:
+        if organs and self.organ_model is not None:
             probs = self.organ_model.probabilities(pixels[self.organ_model.image_size], self.device)
             out["organ"], out["organ_confidence"] = self.organ_model.organs(probs)
         return out
@@ -112,10 +113,11 @@ class Bundle:
         `dicom=True` for frames straight from DICOM pixel data (cleaned as ingest does); False for frames
         of a dataset directory or PNG export, which training read as they are.
         """
-        prepared = [prepare(frame, self.sizes, dicom=dicom) for frame in frames]
+        sizes = self.input_sizes()
+        prepared = [prepare(frame, sizes, dicom=dicom) for frame in frames]
         if not prepared:
             return pd.DataFrame(columns=["organ", "organ_confidence", "p_abnormal"])
-        scores = self.score({s: np.stack([p[s] for p in prepared]) for s in self.sizes})
+        scores = self.score({s: np.stack([p[s] for p in prepared]) for s in sizes})
         table = pd.DataFrame({"p_abnormal": scores["p_abnormal"]})
         if "organ" in scores:
             table.insert(0, "organ", scores["organ"])

@@ -150,7 +150,7 @@ def _score_stream(bundle: Bundle, jobs: list[Job], key: bytes | None, config: Pr
     ids: set[tuple[str, str, str, str]] = set()
     batch = _Batch(bundle, evidence, model_organ=config.organ_from == "model")
     with _progress(config.progress, len(jobs)) as advance:
-        for item in decoded_stream(jobs, bundle.sizes, workers):
+        for item in decoded_stream(jobs, batch.sizes, workers):
             advance()
             if item.no_image:
                 summary.ignored += 1
@@ -194,8 +194,9 @@ class _Batch:
 
     def __init__(self, bundle: Bundle, evidence: EvidenceWriter, *, model_organ: bool) -> None:
         self.bundle, self.evidence, self.model_organ = bundle, evidence, model_organ
+        self.sizes = bundle.input_sizes(organs=model_organ)  # the organ model's only when it runs
         self.meta: list[dict[str, Any]] = []
-        self.pixels: dict[int, list[np.ndarray]] = {s: [] for s in bundle.sizes}
+        self.pixels: dict[int, list[np.ndarray]] = {s: [] for s in self.sizes}
 
     @property
     def size(self) -> int:
@@ -203,14 +204,14 @@ class _Batch:
 
     def add(self, meta: list[dict[str, Any]], item: Decoded) -> None:
         self.meta.extend(meta)
-        for s in self.bundle.sizes:
+        for s in self.sizes:
             self.pixels[s].append(item.pixels[s])
 
     def flush(self) -> list[dict[str, Any]]:
         if not self.meta:
             return []
         pixels = {s: np.concatenate(p) for s, p in self.pixels.items()}
-        scores = self.bundle.score(pixels)
+        scores = self.bundle.score(pixels, organs=self.model_organ)
         rows = []
         for i, meta in enumerate(self.meta):
             row = {**meta, "p_abnormal": round(float(scores["p_abnormal"][i]), 6)}
@@ -222,7 +223,7 @@ class _Batch:
         for row, extra in zip(rows, self.evidence.rows([r["image_id"] for r in rows], pixels, kidney),
                               strict=True):
             row.update(extra)
-        self.meta, self.pixels = [], {s: [] for s in self.bundle.sizes}
+        self.meta, self.pixels = [], {s: [] for s in self.sizes}
         return rows
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from usconvirt.clustering.config import ClusterConfig
+from usconvirt.config import check_value
 from usconvirt.models.image_encoder import ImageEncoderConfig, create_image_encoder
 
 
@@ -13,8 +15,7 @@ class ClusterModel(nn.Module):
 
     def __init__(self, encoder_config: ImageEncoderConfig, clusters: int) -> None:
         super().__init__()
-        if clusters < 2:
-            raise ValueError(f"need at least 2 clusters, got {clusters}")
+        check_value(ClusterConfig, "clusters", clusters, source="cluster model")
         self.encoder = create_image_encoder(encoder_config)
         self.head = nn.Linear(self.encoder.out_dim, clusters)
 

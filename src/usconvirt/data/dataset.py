@@ -12,7 +12,7 @@ import pandas as pd
 
 from usconvirt.data.schema import EXAM_COLUMNS, IMAGE_COLUMNS, LABELS, ORGANS, SIDES
 from usconvirt.errors import InputError
-from usconvirt.io import find_table, read_table
+from usconvirt.io import find_table, read_table, require_ids
 
 
 @dataclass(frozen=True)
@@ -52,10 +52,10 @@ def load_dataset(path: str | Path, *, check_files: bool = True,
 
     _require_columns(exams, EXAM_COLUMNS, exams_file)
     _require_columns(images, IMAGE_COLUMNS, images_file)
-    _require_unique(exams, "exam_id", exams_file)
-    _require_unique(images, "image_id", images_file)
-    _require_nonempty(exams, ("exam_id", "patient_id"), exams_file)
-    _require_nonempty(images, ("image_id", "exam_id", "path"), images_file)
+    require_ids(exams, "exam_id", exams_file)
+    require_ids(images, "image_id", images_file)
+    _require_nonempty(exams, ("patient_id",), exams_file)
+    _require_nonempty(images, ("exam_id", "path"), images_file)
     _check_reports(exams, exams_file, allow_empty=allow_missing_reports)
 
     known = set(exams["exam_id"])
@@ -95,13 +95,6 @@ def _require_columns(df: pd.DataFrame, columns: tuple[str, ...], file: Path) -> 
     if missing:
         raise InputError(f"missing column(s) {', '.join(missing)}; found {', '.join(df.columns)}",
                          file=file, field=missing[0])
-
-
-def _require_unique(df: pd.DataFrame, column: str, file: Path) -> None:
-    dup = df[column].duplicated()
-    if dup.any():
-        row = int(dup.to_numpy().nonzero()[0][0]) + 1
-        raise InputError(f"duplicate id '{df[column].iloc[row - 1]}'", file=file, row=row, field=column)
 
 
 def _require_nonempty(df: pd.DataFrame, columns: tuple[str, ...], file: Path) -> None:

@@ -128,8 +128,11 @@ class ExportScan:
     root: Path
     studies: list[Study]
     files: int
-    skipped: int
     skipped_paths: tuple[str, ...] = field(default=(), repr=False)  # relative: for the id map only
+
+    @property
+    def skipped(self) -> int:
+        return len(self.skipped_paths)
 
 
 @dataclass(frozen=True)
@@ -186,8 +189,7 @@ def scan_export(dicom_dir: str | Path, key: str | bytes, *, strict: bool = False
                                                      "patient-"),
                              files=tuple(files), study_uid=study_uid))
     studies.sort(key=lambda s: s.exam_id)
-    return ExportScan(root=root, studies=studies, files=len(paths), skipped=len(skipped),
-                      skipped_paths=tuple(skipped))
+    return ExportScan(root=root, studies=studies, files=len(paths), skipped_paths=tuple(skipped))
 
 
 def _read_headers(paths: list[Path]) -> list[DicomHeader | InputError]:

@@ -25,7 +25,7 @@ import pandas as pd
 from usconvirt.bundle.overlays import overlay_image
 from usconvirt.config import load_yaml
 from usconvirt.data.dataset import Dataset
-from usconvirt.data.split import exams_in, split_counts
+from usconvirt.data.split import exams_in, read_split, split_counts
 from usconvirt.errors import InputError
 from usconvirt.evaluation.evaluate import read_predictions
 from usconvirt.evaluation.report_blocks import (
@@ -52,6 +52,7 @@ from usconvirt.evaluation.report_maps import (
 )
 from usconvirt.evaluation.run_inputs import load_run_dataset, pretraining_runs, read_json
 from usconvirt.io import atomic_path, read_table
+from usconvirt.pairing import load_pairs
 from usconvirt.run_layout import (
     CLUSTER_MAPPING,
     DIAGNOSTICS,
@@ -70,6 +71,7 @@ from usconvirt.run_layout import (
     TSNE_PLOT,
     RunLayout,
 )
+from usconvirt.text.sentence_table import read_sentences
 
 log = logging.getLogger(__name__)
 
@@ -170,8 +172,7 @@ def counts_section(layout: RunLayout, dataset: Dataset | None) -> list[Block]:
     images, exams = dataset.images, dataset.exams
     blocks = [text(f"{len(exams)} exams from {exams['patient_id'].nunique()} patients, {len(images)} frames "
                    f"({len(images) / max(len(exams), 1):.1f} per exam).")]
-    split_file = layout.split
-    split = read_table(split_file) if split_file.exists() else None
+    split = read_split(layout.split) if layout.split.exists() else None
     if split is not None:
         counts = split_counts(dataset, split)
         counts = counts[(counts["part"] != "excluded") | (counts["exams"] > 0)]
@@ -203,14 +204,14 @@ def pipeline_counts(layout: RunLayout, pretrain_exams: set[str] | None = None) -
         selected = read_table(layout.selected)
         counts["frames assigned to kidney clusters"] = len(selected)
     if layout.sentences.exists():
-        sentences = pd.read_parquet(layout.sentences, columns=["exam_id", "organ"])
+        sentences = read_sentences(layout.sentences)
         kidney = sentences[sentences["organ"] == "kidney"]
         if pretrain_exams is not None:
             kidney = kidney[kidney["exam_id"].isin(pretrain_exams)]
         counts["kidney sentences"] = len(kidney)
         counts["exams whose report mentions the kidney"] = kidney["exam_id"].nunique()
     if layout.pairs.exists():
-        pairs = pd.read_parquet(layout.pairs, columns=["image_id", "exam_id"])
+        pairs = load_pairs(layout.pairs)
         counts["image-text pairs"] = len(pairs)
         counts["exams with pairs"] = pairs["exam_id"].nunique()
         if "frames assigned to kidney clusters" in counts:

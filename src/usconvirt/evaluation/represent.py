@@ -10,14 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from usconvirt.config import load_yaml
-from usconvirt.data.split import exams_in
+from usconvirt.data.split import exams_in, read_split
 from usconvirt.errors import InputError
 from usconvirt.evaluation.run_inputs import load_run_dataset, pretraining_runs
-from usconvirt.io import read_table
 from usconvirt.run_layout import SPLIT, RunLayout
+from usconvirt.text.sentence_table import read_sentences
 
 
 def run_encoders(layout: RunLayout, *, imagenet: bool) -> dict[str, str]:
@@ -49,7 +47,7 @@ def measure_run(run: str | Path | RunLayout, *, dataset: str | Path | None = Non
     data = load_run_dataset(layout, dataset)
     if data is None or not layout.split.exists():
         raise InputError(f"measuring representations needs the run's dataset and {SPLIT}", file=layout.out)
-    split = read_table(layout.split)
+    split = read_split(layout.split)
     pretrain = layout.pretrain
     saved = pretrain / "config.yaml"
     model = load_yaml(saved).get("model", {}) if saved.exists() else {}
@@ -59,7 +57,7 @@ def measure_run(run: str | Path | RunLayout, *, dataset: str | Path | None = Non
     encoders = run_encoders(layout, imagenet=imagenet)
     results: dict[str, Any] = {"representation": representation_quality(data, split, encoders, out, config)}
     if (pretrain / "projections.pt").exists() and layout.sentences.exists():
-        pairs = heldout_pairs(data, pd.read_parquet(layout.sentences), split, part="test")
+        pairs = heldout_pairs(data, read_sentences(layout.sentences), split, part="test")
         test_exams = exams_in(split, "test")
         test_ids = data.images.loc[data.images["exam_id"].astype(str).isin(test_exams), "image_id"].tolist()
         results["retrieval"] = retrieval_and_zero_shot(data, pairs, pretrain, test_ids, out)

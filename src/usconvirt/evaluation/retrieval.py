@@ -20,6 +20,7 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 
 from usconvirt.data.dataset import Dataset
 from usconvirt.data.frames import load_frames
+from usconvirt.data.split import exams_in
 from usconvirt.errors import InputError
 from usconvirt.evaluation.metrics import binary_macro_f1
 from usconvirt.evaluation.representation import inference_device
@@ -71,7 +72,7 @@ class RetrievalConfig:
 def heldout_pairs(dataset: Dataset, sentences: pd.DataFrame, split_df: pd.DataFrame, part: str = "test",
                   organ: str = "kidney") -> pd.DataFrame:
     """Pairs pre-training never saw: `part`'s annotated kidney frames with their exam's organ sentences."""
-    exams = set(split_df.loc[split_df["part"] == part, "exam_id"])
+    exams = exams_in(split_df, part)
     organ_sentences = sentences[(sentences["organ"] == organ) & sentences["exam_id"].isin(exams)]
     texts = organ_sentences.groupby("exam_id", sort=False)["text"].agg(list)
     images = dataset.images[dataset.images["exam_id"].isin(texts.index)

@@ -21,8 +21,9 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
+from usconvirt.data.split import exams_in, read_split
 from usconvirt.errors import InputError
-from usconvirt.io import atomic_dir, read_table
+from usconvirt.io import atomic_dir
 from usconvirt.text.config import TokenizerConfig
 
 log = logging.getLogger(__name__)
@@ -120,10 +121,7 @@ def pretraining_reports(dataset, split_file: str | Path | None = None) -> list[s
     """Reports of the pre-training exams (part == pretrain in `split_file`), or all without a split."""
     exams = dataset.exams
     if split_file is not None:
-        split = read_table(split_file)
-        if not {"exam_id", "part"} <= set(split.columns):
-            raise InputError("expected columns exam_id and part", file=split_file)
-        exams = exams[exams["exam_id"].isin(split.loc[split["part"] == "pretrain", "exam_id"])]
+        exams = exams[exams["exam_id"].astype(str).isin(exams_in(read_split(split_file), "pretrain"))]
         if exams.empty:
             raise InputError("no exam of the dataset has part == pretrain", file=split_file, field="part")
     return exams["report"].astype(str).tolist()
