@@ -54,6 +54,13 @@ def test_a_wrong_type_or_value_names_section_key_and_expectation(section, key, v
         validate_pipeline_config(config)
 
 
+def test_a_choice_in_a_nested_section_is_checked():
+    config = copy.deepcopy(CONFIGS["demo"])
+    config["pretrain"]["text"]["pooling"] = "avg"
+    with pytest.raises(InputError, match=r"pretrain\.text\.pooling: expected one of"):
+        validate_pipeline_config(config)
+
+
 def test_unknown_initialisation_is_refused():
     config = {**copy.deepcopy(CONFIGS["demo"]), "finetune_inits": ["random", "imagnet"]}
     with pytest.raises(InputError, match="finetune_inits.*imagnet"):
