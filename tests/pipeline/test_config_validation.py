@@ -45,12 +45,21 @@ def test_the_pipeline_refuses_a_bad_config_before_writing_anything(tmp_path, mon
     ("pretrain", "lr", "fast", "pretrain.lr: expected a number"),
     ("cluster", "select", "kidnye", "cluster.select: expected one of"),
     ("sentences", "backend", "spacy", "sentences.backend: expected one of"),
+    ("cluster", "features", "texure", "cluster.features: expected one of"),
+    ("cluster", "candidates", ["pca32:12", "texure:48"], "cluster.candidates: candidate 'texure:48'"),
     ("label_efficiency", "enabled", "yes please", "label_efficiency.enabled: expected true or false"),
 ])
 def test_a_wrong_type_or_value_names_section_key_and_expectation(section, key, value, expected):
     config = copy.deepcopy(CONFIGS["demo"])
     config[section][key] = value
     with pytest.raises(InputError, match=expected.replace(".", r"\.")):
+        validate_pipeline_config(config)
+
+
+def test_a_choice_in_a_nested_section_is_checked():
+    config = copy.deepcopy(CONFIGS["demo"])
+    config["pretrain"]["text"]["pooling"] = "avg"
+    with pytest.raises(InputError, match=r"pretrain\.text\.pooling: expected one of"):
         validate_pipeline_config(config)
 
 

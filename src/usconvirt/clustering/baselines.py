@@ -16,6 +16,8 @@ from scipy import ndimage
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
+from usconvirt.clustering.config import FEATURES
+
 
 def standardised_pixels(frames: np.ndarray, blur_px: float = 1.0) -> np.ndarray:
     """(N, S*S) float32: each frame blurred, then zero mean and unit variance over its own pixels."""
@@ -34,7 +36,6 @@ def kmeans(features: np.ndarray, k: int, seed: int = 0, n_init: int = 10) -> tup
     return kmeans_predict(features, features, k, seed, n_init)
 
 
-FEATURES = ("texture", "robust", "pixels", "raw", "pca32")
 # the plain pixel baseline: frames shrunk to 32 px, 50 principal components, no row normalisation; on
 # real organ crops it beat every learned feature space (docs/clustering.md), so it is always a candidate
 PLAIN_SIZE = 32

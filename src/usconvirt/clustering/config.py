@@ -7,12 +7,23 @@ from typing import Literal
 
 from usconvirt.config import COUNT, NOT_NEGATIVE, SHARE
 from usconvirt.data.schema import ORGANS
+from usconvirt.errors import InputError
 from usconvirt.models.config import ImageEncoderConfig
 from usconvirt.training.config import TrainerConfig
 
 # chosen on real organ crops and on synthetic corpora (docs/clustering.md): the plain baseline and K
 # around it, and the scanner-robust features that won on synthetic frames, at the K that suited each
 CANDIDATES = ("pca32:12", "pca32:24", "pca32:48", "robust:24", "robust:48", "texture:48")
+FEATURES = ("texture", "robust", "pixels", "raw", "pca32")  # k-means feature spaces: baselines.py
+
+
+def candidate_spec(spec: str) -> tuple[str, int]:
+    """A k-means candidate 'FEATURES:K' -> (features, K), or a ValueError naming it and the form expected."""
+    features, _, k = str(spec).partition(":")
+    if features not in FEATURES or not k.isdigit() or int(k) < 2:
+        raise ValueError(f"candidate '{spec}': expected FEATURES:K with FEATURES one of "
+                         f"{', '.join(FEATURES)} and K >= 2")
+    return features, int(k)
 
 
 @dataclass
@@ -35,7 +46,7 @@ class ClusterConfig:
     # k-means features: texture (HOG + standardised pixels + intensity + local binary patterns), robust
     # (the same without local binary patterns), pixels (standardised), raw (plain PCA of the pixels),
     # pca32 (plain PCA of 32 px pixels, 50 components: the baseline)
-    features: str = "texture"
+    features: str = field(default="texture", metadata={"choices": FEATURES})
     # k-means uses at most frames/5 clusters: few frames, fewer clusters
     min_frames_per_cluster: int = field(default=5, metadata={"range": COUNT})
     pixel_dims: int = field(default=48, metadata={"range": COUNT})  # PCA components per feature block
@@ -73,6 +84,14 @@ class ClusterConfig:
     montage_frames: int = field(default=16, metadata={"range": NOT_NEGATIVE})
     workers: int = field(default=1, metadata={"range": NOT_NEGATIVE})  # frame preprocessing processes
     seed: int = 0
+
+    def check(self) -> None:
+        """Every candidate reads FEATURES:K, so a misspelt one stops the run before any stage."""
+        for spec in self.candidates:
+            try:
+                candidate_spec(spec)
+            except ValueError as error:
+                raise InputError(str(error), field="candidates") from None
 
 
 METHODS = ("kmeans", "deep", "deep-from-kmeans")

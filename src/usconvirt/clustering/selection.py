@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import f1_score
 
+from usconvirt.clustering.config import candidate_spec
 from usconvirt.clustering.mapping import UNMAPPED, fill_unmapped, majority_mapping
 
 NOT_KIDNEY = "not kidney"  # the target of `absent` frames when no organ label exists
@@ -42,15 +43,10 @@ BASELINE = Candidate("pca32", 12)  # plain PCA (32 px, 50 components) + k-means 
 
 def parse_candidates(specs: list[str] | tuple[str, ...]) -> list[Candidate]:
     """'features:K' strings -> candidates, the baseline first whether listed or not, duplicates dropped."""
-    from usconvirt.clustering.baselines import FEATURES
-
     out: dict[str, Candidate] = {}
     for spec in (BASELINE.name, *specs):
-        features, _, k = str(spec).partition(":")
-        if features not in FEATURES or not k.isdigit() or int(k) < 2:
-            raise ValueError(f"candidate '{spec}': expected FEATURES:K with FEATURES one of "
-                             f"{', '.join(FEATURES)} and K >= 2")
-        out.setdefault(f"{features}:{int(k)}", Candidate(features, int(k)))
+        features, k = candidate_spec(spec)
+        out.setdefault(f"{features}:{k}", Candidate(features, k))
     return list(out.values())
 
 

@@ -18,6 +18,8 @@ PRESETS: dict[str, dict] = {
                  layer_type="basic"),
 }
 
+POOLINGS = ("cls", "mean", "max")  # text_encoder.pool
+
 
 @dataclass
 class ImageEncoderConfig:
@@ -32,7 +34,8 @@ class TextEncoderConfig:
     """`name`: 'camembert-base' (hub), 'tiny' (random, offline) or a local model directory."""
 
     name: str = "camembert-base"
-    pooling: str = "max"  # ConVIRT's max-pooling over all output vectors
+    # ConVIRT's max-pooling over all output vectors
+    pooling: str = field(default="max", metadata={"choices": POOLINGS})
     freeze_embeddings: bool = True  # word embeddings still train when the vocabulary was retrained
     # ConVIRT tunes only the last 6 of BERT's 12 layers
     freeze_layers: int = field(default=6, metadata={"range": NOT_NEGATIVE})

@@ -24,11 +24,10 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, CamembertConfig, CamembertModel, PreTrainedModel
 
 from usconvirt.errors import InputError
-from usconvirt.models.config import TextEncoderConfig
+from usconvirt.models.config import POOLINGS, TextEncoderConfig
 
 log = logging.getLogger(__name__)
 
-POOLINGS = ("cls", "mean", "max")
 META_FILE = "usconvirt_text_encoder.json"
 # A few-thousand-parameter CamemBERT for tests and CPU demos; no dropout so runs are reproducible.
 # Train it with pooling='mean': at random init (weights ~0.02) attention barely mixes tokens, so the <s>
