@@ -187,29 +187,3 @@ def test_a_bad_mapping_file_stops_the_stage_with_nothing_written(shapes_dataset,
     with pytest.raises(InputError, match=r"mapping.yaml, field '3': unknown organ 'rein'"):
         run_clustering(shapes_dataset, tmp_path / "c", ClusterConfig(image_size=32), mapping_file=mapping)
     assert not (tmp_path / "c").exists()
-
-
-def test_deep_from_kmeans_starts_its_head_as_kmeans_on_the_initial_encoder(shapes_dataset, tmp_path):
-    import torch
-    from sklearn.cluster import KMeans
-
-    from usconvirt.clustering.model import ClusterModel
-    from usconvirt.clustering.run import init_head_from_kmeans, predict_probabilities
-
-    dataset = load_dataset(shapes_dataset)
-    frames, _ = load_cluster_frames(dataset, 32, dataset.images["image_id"].tolist())
-    config = tiny_config(method="deep-from-kmeans", clusters=4)
-    torch.manual_seed(0)
-    model = ClusterModel(config.encoder, config.clusters)
-    before = predict_probabilities(model, frames).argmax(1)
-    init_head_from_kmeans(model, frames, config)
-    # the head is a nearest-centroid classifier: it assigns every frame as k-means on the same features did
-    with torch.no_grad():
-        features = model.eval().encoder(torch.from_numpy(frames).unsqueeze(1).float() / 255).numpy()
-    kmeans = KMeans(n_clusters=4, n_init=4, random_state=config.seed).fit(features)
-    after = predict_probabilities(model, frames).argmax(1)
-    assert (after == kmeans.labels_).all() and len(set(after)) == 4 and (after != before).any()
-
-    trainer = TrainerConfig(progress_bar=False, accelerator="cpu", max_steps=2)
-    metrics = run_clustering(shapes_dataset, tmp_path / "cluster", replace(config, trainer=trainer))
-    assert metrics["method"] == "deep-from-kmeans" and "deep-from-kmeans" in metrics["baselines"]

@@ -18,10 +18,9 @@ CANDIDATES = ("pca32:12", "pca32:24", "pca32:48", "robust:24", "robust:48", "tex
 @dataclass
 class ClusterConfig:
     """`select` (an organ, or None) writes selected.csv. `method` (docs/clustering.md): kmeans (default,
-    k-means on scanner-robust pixel and texture features), deep (two-view Dirichlet clustering),
-    deep-from-kmeans (the deep head starts from k-means centroids of the encoder's features)."""
+    k-means on scanner-robust pixel and texture features), deep (two-view Dirichlet clustering)."""
 
-    method: Literal["kmeans", "deep", "deep-from-kmeans"] = "kmeans"
+    method: Literal["kmeans", "deep"] = "kmeans"
     # k-means candidates "FEATURES:K", fitted on the frames to cluster; the one that names the labelled
     # frames best, cross-validated over exams, is used (clustering/selection.py). The plain pixel baseline
     # pca32:12 is always one and is used when no label can score them. Empty: `features` and `clusters`.
@@ -75,4 +74,4 @@ class ClusterConfig:
     seed: int = 0
 
 
-METHODS = ("kmeans", "deep", "deep-from-kmeans")
+METHODS = ("kmeans", "deep")
