@@ -292,7 +292,7 @@ def cluster(
     config: Annotated[Path | None, typer.Option("--config", help="YAML ClusterConfig; flags override it.")]
     = None,
     method: Annotated[str | None, typer.Option(
-        "--method", help="kmeans (default), deep or deep-from-kmeans (docs/clustering.md).")] = None,
+        "--method", help="kmeans (default) or deep (docs/clustering.md).")] = None,
     strict: Annotated[bool, typer.Option(
         "--strict", help="Fail when too few frames are selected, one cluster takes most, or the chosen "
                      "candidate scores below the plain pixel baseline on held-out labelled frames.")] = False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -180,3 +181,19 @@ def test_a_skipped_file_path_reaches_the_debug_lines_only(exported, dicom_export
     assert named and all(" DEBUG " in line for line in named), named
     assert any(handle in line and "DUPONT_JEAN/corrupt.dcm" in line for line in named)
     assert any(" WARNING " in line and handle in line for line in log.splitlines())
+
+
+def test_no_never_written_field_reaches_the_outputs_or_the_log(exported, never_written_export, leaked_secrets,
+                                                                run_main, tmp_path):
+    # docs/use.md: no name, raw id or date is written to OUT or logged; every NEVER_WRITTEN field is filled
+    secrets, out = never_written_export["secrets"], tmp_path / "out"
+    with warnings.catch_warnings(record=True) as warned:  # pytest keeps warnings from stderr: read them
+        warnings.simplefilter("always")
+        code, log = run_main("predict", exported["bundle"], never_written_export["dicom"], "--out", out,
+                             "--key", KEY, "--id-map", tmp_path / "private" / "ids.csv", "--workers", "1",
+                             "--review")
+    log += "\n".join(str(w.message) for w in warned)
+    assert code == 0, log
+    assert len(pd.read_csv(out / "frames.csv")) == 2 and "1 unreadable skipped" in log
+    assert leaked_secrets(out, secrets) == []
+    assert [(field, value) for value, field in secrets.items() if value in log] == []

@@ -1,7 +1,7 @@
 """The organ model a bundle carries: whatever the clustering stage fitted, and its cluster-to-organ map.
 
 Two kinds, one interface (`probabilities` of (N, S, S) uint8 frames -> (N, K)):
-- `deep`: the deep clustering stage's encoder and softmax head (methods deep, deep-from-kmeans), from its
+- `deep`: the deep clustering stage's encoder and softmax head (method deep), from its
   checkpoint; exported to ONNX too.
 - `pixel_kmeans`: k-means on the stage's scanner-robust features (method kmeans), the very model the stage
   saved in cluster/organ_model/ (clustering/organ_model.py, numpy, no ONNX); export copies it and checks

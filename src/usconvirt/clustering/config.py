@@ -29,10 +29,9 @@ def candidate_spec(spec: str) -> tuple[str, int]:
 @dataclass
 class ClusterConfig:
     """`select` (an organ, or None) writes selected.csv. `method` (docs/clustering.md): kmeans (default,
-    k-means on scanner-robust pixel and texture features), deep (two-view Dirichlet clustering),
-    deep-from-kmeans (the deep head starts from k-means centroids of the encoder's features)."""
+    k-means on scanner-robust pixel and texture features), deep (two-view Dirichlet clustering)."""
 
-    method: Literal["kmeans", "deep", "deep-from-kmeans"] = "kmeans"
+    method: Literal["kmeans", "deep"] = "kmeans"
     # k-means candidates "FEATURES:K", fitted on the frames to cluster; the one that names the labelled
     # frames best, cross-validated over exams, is used (clustering/selection.py). The plain pixel baseline
     # pca32:12 is always one and is used when no label can score them. Empty: `features` and `clusters`.
@@ -94,4 +93,4 @@ class ClusterConfig:
                 raise InputError(str(error), field="candidates") from None
 
 
-METHODS = ("kmeans", "deep", "deep-from-kmeans")
+METHODS = ("kmeans", "deep")

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.cluster import KMeans
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
 from usconvirt.clustering.baselines import PLAIN_DIMS, feature_blocks, kmeans_predict, texture_block
@@ -352,8 +351,6 @@ def _train_deep(config: ClusterConfig, frames: np.ndarray, out_dir: Path) -> tup
     """Train the two-view model on `frames` for the planned steps; the trained model and what ran."""
     torch.manual_seed(config.seed)  # weights and kornia's augmentations draw from the global generator
     module = ClusteringModule(config)
-    if config.method == "deep-from-kmeans":
-        init_head_from_kmeans(module.model, frames, config)
     batch, max_steps = plan_steps(len(frames), config.batch_size, config.epochs, config.min_steps)
     if config.trainer.max_steps and config.trainer.max_steps > 0:
         max_steps = config.trainer.max_steps  # an explicit budget wins (tests, resumes)
@@ -386,23 +383,6 @@ def encoder_features(model: ClusterModel, frames: np.ndarray, batch_size: int = 
     loader = torch.utils.data.DataLoader(FrameDataset(frames), batch_size=batch_size)
     feats = torch.cat([model.encoder(x.to(device)).cpu() for x in loader]).numpy()
     return feats / (np.linalg.norm(feats, axis=1, keepdims=True) + 1e-8)
-
-
-def init_head_from_kmeans(model: ClusterModel, frames: np.ndarray, config: ClusterConfig) -> None:
-    """Start the head as a nearest-centroid classifier over k-means centroids of the initial encoder's
-    features, so deep training refines a clustering instead of starting from noise."""
-    with torch.no_grad():
-        loader = torch.utils.data.DataLoader(FrameDataset(frames), batch_size=256)
-        model.eval()
-        feats = torch.cat([model.encoder(x) for x in loader]).numpy()
-        model.train()
-    km = KMeans(n_clusters=min(config.clusters, len(frames)), n_init=4, random_state=config.seed).fit(feats)
-    centres = np.zeros((config.clusters, feats.shape[1]), np.float32)
-    centres[: len(km.cluster_centers_)] = km.cluster_centers_
-    scale = float(np.median(km.transform(feats).min(axis=1) ** 2)) + 1e-8
-    with torch.no_grad():
-        model.head.weight.copy_(torch.from_numpy(2 * centres / scale))
-        model.head.bias.copy_(torch.from_numpy(-(centres ** 2).sum(1) / scale))
 
 
 @torch.no_grad()
