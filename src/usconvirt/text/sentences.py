@@ -35,9 +35,7 @@ SUMMARY_COLUMNS = ["exam_id", "organ", "mentioned", "n_sentences", "laterality",
 def extract_sentences(exams: pd.DataFrame, config: SentenceConfig | None = None) -> pd.DataFrame:
     """One row per (sentence, organ) selected in the exams' reports; report[start:end] == text."""
     config = config or SentenceConfig()
-    for column in ("exam_id", "report"):
-        if column not in exams.columns:
-            raise InputError(f"missing column '{column}' (expected exam_id and report)", field=column)
+    require_columns(exams, ("exam_id", "report"), "exams")
     targets = organs_for(config.organ)
     nlp = build_nlp(config.tagger_options())
     reports = [r if isinstance(r, str) else "" for r in exams["report"].tolist()]
