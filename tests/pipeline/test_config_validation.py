@@ -264,3 +264,37 @@ def test_run_check_refuses_a_value_out_of_range_before_any_stage(tmp_path):
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     assert lines[0] == f"error: {config}.evaluation.n_bootstrap: expected at least 1, got 0"
     assert list(tmp_path.iterdir()) == [config]
+
+
+# Settings Lightning would check only when the stage builds its Trainer: a misspelt value, and another
+# value it accepts.
+CHOICES = [
+    ("pretrain.trainer.precision", "bf16_mixed", "bf16-mixed"), ("pretrain.trainer.precision", "fp16", 16),
+    ("finetune.trainer.precision", "half", "16-mixed"), ("cluster.trainer.accelerator", "gpus", "gpu"),
+    ("pretrain.trainer.accelerator", "cuda:0", "cuda"), ("pretrain.trainer.strategy", "dpp", "ddp"),
+    ("finetune.trainer.strategy", "ddp-spawn", "ddp_spawn"),
+]
+
+
+@pytest.mark.parametrize(("key", "bad", "good"), CHOICES, ids=[f"{k}={b}" for k, b, _ in CHOICES])
+def test_a_trainer_name_lightning_does_not_know_is_refused_and_one_it_knows_accepted(key, bad, good):
+    with pytest.raises(InputError, match=r"^my\.yaml\." + key.replace(".", r"\.") + ": expected one of"):
+        validate_pipeline_config(nested(key, bad), source="my.yaml")
+    typed = validate_pipeline_config(nested(key, good), source="my.yaml")
+    for name in key.split("."):
+        typed = getattr(typed, name)
+    assert typed == str(good)
+
+
+def test_the_trainer_names_written_out_are_the_installed_lightnings():
+    from typing import get_args
+
+    from lightning.fabric.plugins.precision.precision import _PRECISION_INPUT_STR, _PRECISION_INPUT_STR_ALIAS
+    from lightning.pytorch.accelerators import AcceleratorRegistry
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    from usconvirt.training.config import ACCELERATORS, PRECISIONS, STRATEGIES
+
+    assert set(ACCELERATORS) == {"auto", "gpu", *AcceleratorRegistry.available_accelerators()}
+    assert set(PRECISIONS) == {*get_args(_PRECISION_INPUT_STR), *get_args(_PRECISION_INPUT_STR_ALIAS)}
+    assert set(STRATEGIES) == {"auto", *StrategyRegistry.available_strategies()}

@@ -19,6 +19,26 @@ LOGGERS = ("csv", "tensorboard", "mlflow")  # training/monitoring.py builds each
 TEXT_PADDINGS = ("longest", "buckets", "max_length")  # training/fast_step.py's pad_tokens
 EQUIVALENCES = ("none", "identical", "findings")  # training/equivalent_texts.py
 NO_LIMIT = "[-1, inf)"  # Lightning's max_epochs / max_steps: -1 is no limit
+# The names Lightning 2.6's Trainer accepts, written out so that checking a config imports no Lightning
+# (tests/pipeline/test_config_validation.py holds them to the installed Lightning's). Lightning checks
+# them only when a stage builds its Trainer, after the stages before it have run.
+# "auto", "gpu" and lightning.pytorch.accelerators.AcceleratorRegistry.available_accelerators()
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+# lightning.fabric.plugins.precision.precision: _PRECISION_INPUT_STR, then _PRECISION_INPUT_STR_ALIAS, the
+# older names Lightning maps onto them (a YAML `precision: 16` is read as "16")
+PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "transformer-engine",
+              "transformer-engine-float16", "64", "32", "16", "bf16")
+# "auto" and lightning.pytorch.strategies.StrategyRegistry.available_strategies()
+STRATEGIES = (
+    "auto", "ddp", "ddp_spawn", "ddp_fork", "ddp_notebook",
+    "ddp_find_unused_parameters_false", "ddp_find_unused_parameters_true",
+    "ddp_spawn_find_unused_parameters_false", "ddp_spawn_find_unused_parameters_true",
+    "ddp_fork_find_unused_parameters_false", "ddp_fork_find_unused_parameters_true",
+    "ddp_notebook_find_unused_parameters_false", "ddp_notebook_find_unused_parameters_true",
+    "deepspeed", "deepspeed_stage_1", "deepspeed_stage_2", "deepspeed_stage_2_offload", "deepspeed_stage_3",
+    "deepspeed_stage_3_offload", "deepspeed_stage_3_offload_nvme",
+    "fsdp", "fsdp_cpu_offload", "single_device", "single_xla", "xla_debug", "xla", "single_tpu",
+)
 
 
 @dataclass
@@ -29,11 +49,12 @@ class TrainerConfig:
     max_epochs: int = field(default=10, metadata={"range": NO_LIMIT})
     max_steps: int = field(default=-1, metadata={"range": NO_LIMIT})
     max_time: str | None = None  # "DD:HH:MM:SS": stop after this much training time (a stage's budget)
-    accelerator: str = "auto"
+    accelerator: str = field(default="auto", metadata={"choices": ACCELERATORS})
     devices: str = "auto"
     num_nodes: int = field(default=1, metadata={"range": COUNT})
-    strategy: str = "auto"
-    precision: str = "32-true"  # "bf16-mixed" or "16-mixed" on GPU
+    strategy: str = field(default="auto", metadata={"choices": STRATEGIES})
+    # "bf16-mixed" or "16-mixed" on GPU
+    precision: str = field(default="32-true", metadata={"choices": PRECISIONS})
     accumulate_grad_batches: int = field(default=1, metadata={"range": COUNT})
     # 0: every `checkpoint_every_n_epochs` epochs
     checkpoint_every_n_steps: int = field(default=0, metadata={"range": NOT_NEGATIVE})
