@@ -298,3 +298,35 @@ def test_the_trainer_names_written_out_are_the_installed_lightnings():
     assert set(ACCELERATORS) == {"auto", "gpu", *AcceleratorRegistry.available_accelerators()}
     assert set(PRECISIONS) == {*get_args(_PRECISION_INPUT_STR), *get_args(_PRECISION_INPUT_STR_ALIAS)}
     assert set(STRATEGIES) == {"auto", *StrategyRegistry.available_strategies()}
+
+
+# Trainer strings Lightning parses only when the stage builds its Trainer: a malformed one, a well-formed one.
+FORMATS = [
+    ("pretrain.trainer.max_time", "6h", "00:06:00:00"),
+    ("cluster.trainer.max_time", "00:00:06", "00:00:06:00"), ("pretrain.trainer.devices", "one", "1"),
+    ("finetune.trainer.devices", "gpu0", "0,1"), ("cluster.trainer.devices", "all", "-1"),
+]
+
+
+@pytest.mark.parametrize(("key", "bad", "good"), FORMATS, ids=[f"{k}={b}" for k, b, _ in FORMATS])
+def test_a_malformed_trainer_duration_or_device_list_is_refused(key, bad, good):
+    with pytest.raises(InputError, match=r"^my\.yaml\." + key.replace(".", r"\.") + ": expected .*" + bad):
+        validate_pipeline_config(nested(key, bad), source="my.yaml")
+    typed = validate_pipeline_config(nested(key, good), source="my.yaml")
+    for name in key.split("."):
+        typed = getattr(typed, name)
+    assert typed == good
+
+
+def test_lightning_parses_the_trainer_strings_the_config_accepts():
+    from lightning.fabric.utilities.device_parser import _normalize_parse_gpu_string_input
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+    from lightning.pytorch.callbacks import Timer
+
+    for key, bad, good in FORMATS:
+        if key.endswith("max_time"):
+            Timer(duration=good)
+            with pytest.raises(MisconfigurationException):
+                Timer(duration=bad)
+        else:
+            _normalize_parse_gpu_string_input(good)

@@ -3,11 +3,13 @@ Lightning or torch, so that a pipeline config validates in well under a second."
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from usconvirt.config import COUNT, NOT_NEGATIVE, SHARE
 from usconvirt.data.config import AugmentConfig
+from usconvirt.errors import InputError
 from usconvirt.models.config import PRESETS, ConVIRTConfig, ImageEncoderConfig, TextEncoderConfig
 
 LOSSES = ("gce", "tgce", "ce")
@@ -39,6 +41,10 @@ STRATEGIES = (
     "deepspeed_stage_3_offload", "deepspeed_stage_3_offload_nvme",
     "fsdp", "fsdp_cpu_offload", "single_device", "single_xla", "xla_debug", "xla", "single_tpu",
 )
+# The formats Lightning parses when it builds the Trainer: lightning.pytorch.callbacks.timer.Timer's
+# duration, and lightning.fabric.utilities.device_parser's devices string (a count, -1 for all, or indices)
+MAX_TIME = re.compile(r"\d+:\d\d:\d\d:\d\d")
+DEVICES = re.compile(r"auto|-1|\d+|\d+(\s*,\s*\d+)*\s*,?")
 
 
 @dataclass
@@ -71,6 +77,15 @@ class TrainerConfig:
     mlflow_uri: str | None = None  # logger mlflow: tracking URI; None: RUN/mlruns
     cudnn_benchmark: bool = False  # cuDNN times its kernels for each input shape once, keeps the fastest
     seed: int = 0
+
+    def check(self) -> None:
+        """Lightning reads these only when a stage builds its Trainer, after the stages before it ran."""
+        if self.max_time is not None and not MAX_TIME.fullmatch(self.max_time.strip()):
+            raise InputError(f"expected DD:HH:MM:SS (days, hours, minutes, seconds), got '{self.max_time}'",
+                             field="max_time")
+        if not DEVICES.fullmatch(str(self.devices).strip()):
+            raise InputError(f"expected auto, a count, -1 (every GPU) or GPU indices such as 0,1, got "
+                             f"'{self.devices}'", field="devices")
 
 
 @dataclass
