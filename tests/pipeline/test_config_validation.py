@@ -216,14 +216,19 @@ def nested(key: str, value) -> dict:
     return value
 
 
+def accepted(key: str, value):
+    """The typed setting at dotted `key` of a config that sets only it, to `value`."""
+    typed = validate_pipeline_config(nested(key, value), source="my.yaml")
+    for name in key.split("."):
+        typed = getattr(typed, name)
+    return typed
+
+
 @pytest.mark.parametrize(("key", "bad", "edge"), RANGES, ids=[f"{k}={b}" for k, b, _ in RANGES])
 def test_a_value_out_of_its_range_is_refused_and_the_edge_of_the_range_accepted(key, bad, edge):
     with pytest.raises(InputError, match=r"^my\.yaml\." + key.replace(".", r"\.") + r"(\[\d\])?: expected"):
         validate_pipeline_config(nested(key, bad), source="my.yaml")
-    typed = validate_pipeline_config(nested(key, edge), source="my.yaml")
-    for name in key.split("."):
-        typed = getattr(typed, name)
-    assert typed == (tuple(edge) if isinstance(edge, list) else edge)
+    assert accepted(key, edge) == (tuple(edge) if isinstance(edge, list) else edge)
 
 
 def test_split_weights_may_sum_to_anything_but_zero():
@@ -280,10 +285,7 @@ CHOICES = [
 def test_a_trainer_name_lightning_does_not_know_is_refused_and_one_it_knows_accepted(key, bad, good):
     with pytest.raises(InputError, match=r"^my\.yaml\." + key.replace(".", r"\.") + ": expected one of"):
         validate_pipeline_config(nested(key, bad), source="my.yaml")
-    typed = validate_pipeline_config(nested(key, good), source="my.yaml")
-    for name in key.split("."):
-        typed = getattr(typed, name)
-    assert typed == str(good)
+    assert accepted(key, good) == str(good)
 
 
 def test_the_trainer_names_written_out_are_the_installed_lightnings():
@@ -312,10 +314,7 @@ FORMATS = [
 def test_a_malformed_trainer_duration_or_device_list_is_refused(key, bad, good):
     with pytest.raises(InputError, match=r"^my\.yaml\." + key.replace(".", r"\.") + ": expected .*" + bad):
         validate_pipeline_config(nested(key, bad), source="my.yaml")
-    typed = validate_pipeline_config(nested(key, good), source="my.yaml")
-    for name in key.split("."):
-        typed = getattr(typed, name)
-    assert typed == good
+    assert accepted(key, good) == good
 
 
 def test_lightning_parses_the_trainer_strings_the_config_accepts():
