@@ -107,11 +107,13 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
 
 
 def require_columns(table: pd.DataFrame, columns: tuple[str, ...] | list[str], source: str | Path) -> None:
-    """One InputError naming the table and every missing column, or nothing."""
+    """One InputError naming the table, the first missing column as its field, every missing column and
+    the columns found, or nothing: the one form in which every table reports a missing column."""
     missing = [c for c in columns if c not in table.columns]
     if missing:
-        raise InputError(f"missing column(s) {', '.join(missing)}; expected {', '.join(columns)}",
-                         file=source)
+        found = ", ".join(map(str, table.columns)) or "none"
+        raise InputError(f"missing column(s) {', '.join(missing)}; expected {', '.join(columns)}, "
+                         f"found {found}", file=source, field=missing[0])
 
 
 def require_ids(table: pd.DataFrame, column: str, source: str | Path) -> None:

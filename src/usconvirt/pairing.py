@@ -18,7 +18,7 @@ import pandas as pd
 from usconvirt.data.config import PairConfig
 from usconvirt.data.dataset import Dataset, images_file
 from usconvirt.errors import InputError
-from usconvirt.io import read_table
+from usconvirt.io import read_table, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,8 @@ def build_pairs(
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """One row per kept frame (image_id, exam_id, laterality, texts) and the accounting of section 3.4."""
     config = config or PairConfig()
-    _require(frames, FRAME_COLUMNS, frames_source)
-    _require(sentences, SENTENCE_COLUMNS, sentences_source)
+    require_columns(frames, FRAME_COLUMNS, frames_source)
+    require_columns(sentences, SENTENCE_COLUMNS, sentences_source)
     if "organ" in frames:
         frames = frames[frames["organ"].astype(str) == config.organ]
     images = dataset.images.set_index("image_id")
@@ -96,16 +96,10 @@ def _same_side(frame_side: str, laterality: str) -> bool:
     return frame_side not in sides or laterality not in sides or frame_side == laterality
 
 
-def _require(table: pd.DataFrame, columns: tuple[str, ...], source: str) -> None:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise InputError(f"missing column(s) {missing}", file=source)
-
-
 def load_pairs(path) -> pd.DataFrame:
     """Read pairs.parquet back, with `texts` as Python lists of strings."""
     pairs = read_table(path)
-    _require(pairs, ("image_id", "texts"), str(path))
+    require_columns(pairs, ("image_id", "texts"), path)
     pairs = pairs.copy()
     pairs["texts"] = [_sentence_list(texts, path, row) for row, texts in enumerate(pairs["texts"], start=1)]
     for row, texts in enumerate(pairs["texts"], start=1):

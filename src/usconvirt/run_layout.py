@@ -15,10 +15,8 @@ SPLIT = "split.csv"
 CLUSTER_DIR = "cluster"
 ASSIGNMENTS = "assignments.csv"
 SELECTED = "selected.csv"
-SENTENCES = "sentences.parquet"
-SENTENCES_SUMMARY = "sentences_summary.parquet"
-PAIRS = "pairs.parquet"
-PAIRS_ACCOUNTING = "pairs.json"
+SENTENCES = "sentences.parquet"  # its exam summary beside it, _summary (sentences_summary_path)
+PAIRS = "pairs.parquet"  # its accounting beside it, .json
 WEAK_LABELS = "weak_labels.parquet"  # the reports read as labels; its counts beside it, .json
 TOKENIZER_DIR = "tokenizer"
 PRETRAIN_DIR = "pretrain"
@@ -52,6 +50,12 @@ TSNE_PLOT = "tsne.png"
 RETRIEVAL = "retrieval.json"
 LABEL_EFFICIENCY_TABLE = "label_efficiency.csv"
 LABEL_EFFICIENCY_PLOT = "label_efficiency.png"
+
+
+def sentences_summary_path(sentences: str | Path) -> Path:
+    """Where the sentences table's exam summary goes: beside it, its stem + '_summary', same format."""
+    sentences = Path(sentences)
+    return sentences.with_name(f"{sentences.stem}_summary{sentences.suffix}")
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,7 @@ class RunLayout:
 
     @property
     def sentences_summary(self) -> Path:
-        return self.sentences.with_name(f"{self.sentences.stem}_summary{self.sentences.suffix}")
+        return sentences_summary_path(self.sentences)
 
     @property
     def pairs_accounting(self) -> Path:

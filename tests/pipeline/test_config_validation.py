@@ -216,14 +216,19 @@ def nested(key: str, value) -> dict:
     return value
 
 
+def accepted(key: str, value):
+    """The typed setting at dotted `key` of a config that sets only it, to `value`."""
+    typed = validate_pipeline_config(nested(key, value), source="my.yaml")
+    for name in key.split("."):
+        typed = getattr(typed, name)
+    return typed
+
+
 @pytest.mark.parametrize(("key", "bad", "edge"), RANGES, ids=[f"{k}={b}" for k, b, _ in RANGES])
 def test_a_value_out_of_its_range_is_refused_and_the_edge_of_the_range_accepted(key, bad, edge):
     with pytest.raises(InputError, match=r"^my\.yaml\." + key.replace(".", r"\.") + r"(\[\d\])?: expected"):
         validate_pipeline_config(nested(key, bad), source="my.yaml")
-    typed = validate_pipeline_config(nested(key, edge), source="my.yaml")
-    for name in key.split("."):
-        typed = getattr(typed, name)
-    assert typed == (tuple(edge) if isinstance(edge, list) else edge)
+    assert accepted(key, edge) == (tuple(edge) if isinstance(edge, list) else edge)
 
 
 def test_split_weights_may_sum_to_anything_but_zero():
@@ -264,3 +269,63 @@ def test_run_check_refuses_a_value_out_of_range_before_any_stage(tmp_path):
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     assert lines[0] == f"error: {config}.evaluation.n_bootstrap: expected at least 1, got 0"
     assert list(tmp_path.iterdir()) == [config]
+
+
+# Settings Lightning would check only when the stage builds its Trainer: a misspelt value, and another
+# value it accepts.
+CHOICES = [
+    ("pretrain.trainer.precision", "bf16_mixed", "bf16-mixed"), ("pretrain.trainer.precision", "fp16", 16),
+    ("finetune.trainer.precision", "half", "16-mixed"), ("cluster.trainer.accelerator", "gpus", "gpu"),
+    ("pretrain.trainer.accelerator", "cuda:0", "cuda"), ("pretrain.trainer.strategy", "dpp", "ddp"),
+    ("finetune.trainer.strategy", "ddp-spawn", "ddp_spawn"),
+]
+
+
+@pytest.mark.parametrize(("key", "bad", "good"), CHOICES, ids=[f"{k}={b}" for k, b, _ in CHOICES])
+def test_a_trainer_name_lightning_does_not_know_is_refused_and_one_it_knows_accepted(key, bad, good):
+    with pytest.raises(InputError, match=r"^my\.yaml\." + key.replace(".", r"\.") + ": expected one of"):
+        validate_pipeline_config(nested(key, bad), source="my.yaml")
+    assert accepted(key, good) == str(good)
+
+
+def test_the_trainer_names_written_out_are_the_installed_lightnings():
+    from typing import get_args
+
+    from lightning.fabric.plugins.precision.precision import _PRECISION_INPUT_STR, _PRECISION_INPUT_STR_ALIAS
+    from lightning.pytorch.accelerators import AcceleratorRegistry
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    from usconvirt.training.config import ACCELERATORS, PRECISIONS, STRATEGIES
+
+    assert set(ACCELERATORS) == {"auto", "gpu", *AcceleratorRegistry.available_accelerators()}
+    assert set(PRECISIONS) == {*get_args(_PRECISION_INPUT_STR), *get_args(_PRECISION_INPUT_STR_ALIAS)}
+    assert set(STRATEGIES) == {"auto", *StrategyRegistry.available_strategies()}
+
+
+# Trainer strings Lightning parses only when the stage builds its Trainer: a malformed one, a well-formed one.
+FORMATS = [
+    ("pretrain.trainer.max_time", "6h", "00:06:00:00"),
+    ("cluster.trainer.max_time", "00:00:06", "00:00:06:00"), ("pretrain.trainer.devices", "one", "1"),
+    ("finetune.trainer.devices", "gpu0", "0,1"), ("cluster.trainer.devices", "all", "-1"),
+]
+
+
+@pytest.mark.parametrize(("key", "bad", "good"), FORMATS, ids=[f"{k}={b}" for k, b, _ in FORMATS])
+def test_a_malformed_trainer_duration_or_device_list_is_refused(key, bad, good):
+    with pytest.raises(InputError, match=r"^my\.yaml\." + key.replace(".", r"\.") + ": expected .*" + bad):
+        validate_pipeline_config(nested(key, bad), source="my.yaml")
+    assert accepted(key, good) == good
+
+
+def test_lightning_parses_the_trainer_strings_the_config_accepts():
+    from lightning.fabric.utilities.device_parser import _normalize_parse_gpu_string_input
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+    from lightning.pytorch.callbacks import Timer
+
+    for key, bad, good in FORMATS:
+        if key.endswith("max_time"):
+            Timer(duration=good)
+            with pytest.raises(MisconfigurationException):
+                Timer(duration=bad)
+        else:
+            _normalize_parse_gpu_string_input(good)

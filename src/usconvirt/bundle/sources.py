@@ -28,7 +28,7 @@ from usconvirt.data.dicom import (
 )
 from usconvirt.data.images import read_frame
 from usconvirt.errors import InputError
-from usconvirt.io import find_table, read_table
+from usconvirt.io import find_table, read_table, require_columns
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 NO_PIXELS = "holds no pixel data"  # read_dicom's message for a DICOM without an image
@@ -113,9 +113,7 @@ def dataset_jobs(root: Path) -> list[Job]:
     """One job per row of a dataset's images table; its ids are already pseudonyms, kept as they are."""
     table_path = find_table(root, "images")
     images = read_table(table_path)
-    for column in ("image_id", "exam_id", "path"):
-        if column not in images:
-            raise InputError(f"missing column '{column}'", file=table_path, field=column)
+    require_columns(images, ("image_id", "exam_id", "path"), table_path)
     images = images.fillna("").astype(str)
     resolved = root.resolve()
     jobs = []

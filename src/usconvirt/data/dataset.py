@@ -12,7 +12,7 @@ import pandas as pd
 
 from usconvirt.data.schema import EXAM_COLUMNS, IMAGE_COLUMNS, LABELS, ORGANS, SIDES
 from usconvirt.errors import InputError
-from usconvirt.io import find_table, read_table, require_ids
+from usconvirt.io import find_table, read_table, require_columns, require_ids
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,8 @@ def load_dataset(path: str | Path, *, check_files: bool = True,
     exams = _normalise(read_table(exams_file))
     images = _normalise(read_table(images_file))
 
-    _require_columns(exams, EXAM_COLUMNS, exams_file)
-    _require_columns(images, IMAGE_COLUMNS, images_file)
+    require_columns(exams, EXAM_COLUMNS, exams_file)
+    require_columns(images, IMAGE_COLUMNS, images_file)
     require_ids(exams, "exam_id", exams_file)
     require_ids(images, "image_id", images_file)
     _require_nonempty(exams, ("patient_id",), exams_file)
@@ -88,13 +88,6 @@ def _normalise(df: pd.DataFrame) -> pd.DataFrame:
 
 def _rows(series: pd.Series):
     return ((i + 1, v) for i, v in enumerate(series.tolist()))
-
-
-def _require_columns(df: pd.DataFrame, columns: tuple[str, ...], file: Path) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise InputError(f"missing column(s) {', '.join(missing)}; found {', '.join(df.columns)}",
-                         file=file, field=missing[0])
 
 
 def _require_nonempty(df: pd.DataFrame, columns: tuple[str, ...], file: Path) -> None:

@@ -41,7 +41,7 @@ from usconvirt.data.shard import Shard, parse_shard
 from usconvirt.data.user_tables import read_user_table
 from usconvirt.data.workers import process_map
 from usconvirt.errors import InputError
-from usconvirt.io import atomic_path, write_table
+from usconvirt.io import atomic_path, require_columns, write_table
 
 log = logging.getLogger(__name__)
 
@@ -347,10 +347,7 @@ def _read_reports(path: Path, key_column: str, report_column: str, encoding: str
                   ) -> tuple[dict[str, str], int]:
     """Reports keyed by the link value, and how many rows have an empty report."""
     table = read_user_table(path, encoding=encoding)
-    for column in (key_column, report_column):
-        if column not in table.columns:
-            raise InputError(f"missing column '{column}'; found {', '.join(map(str, table.columns))}",
-                             file=path, field=column)
+    require_columns(table, (key_column, report_column), path)
     keys = table[key_column].astype(str).str.strip()
     duplicated = keys.duplicated()
     if duplicated.any():

@@ -15,7 +15,7 @@ from usconvirt.evaluation.config import EvaluationConfig
 from usconvirt.evaluation.exam_level import run_exam_level, val_predictions_path
 from usconvirt.evaluation.metrics import METRICS, bootstrap_metrics, confidence_interval, detection_metrics
 from usconvirt.evaluation.table1 import table1, to_flat_frame, to_json_dict, to_markdown
-from usconvirt.io import atomic_path, read_table, write_json, write_table
+from usconvirt.io import atomic_path, read_table, require_columns, write_json, write_table
 from usconvirt.run_layout import METRICS_JSON, METRICS_TABLE, PREDICTIONS, TABLE1_CSV, TABLE1_MD
 
 log = logging.getLogger(__name__)
@@ -29,9 +29,7 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
     if path.is_dir():
         path = path / PREDICTIONS
     df = read_table(path)
-    missing = [c for c in PREDICTION_COLUMNS if c not in df.columns]
-    if missing:
-        raise InputError(f"missing column(s) {', '.join(missing)}", file=path, field=missing[0])
+    require_columns(df, PREDICTION_COLUMNS, path)
     if df.empty:
         raise InputError("no predictions", file=path)
     for column in ("label", "pred"):

@@ -12,6 +12,7 @@ from spacy.tokens import Doc
 
 from usconvirt.errors import InputError
 from usconvirt.io import read_table, require_columns, require_ids, write_table
+from usconvirt.run_layout import sentences_summary_path
 from usconvirt.text.config import SentenceConfig
 from usconvirt.text.organs import Organ, organs_for
 from usconvirt.text.tagger import build_nlp
@@ -35,9 +36,7 @@ SUMMARY_COLUMNS = ["exam_id", "organ", "mentioned", "n_sentences", "laterality",
 def extract_sentences(exams: pd.DataFrame, config: SentenceConfig | None = None) -> pd.DataFrame:
     """One row per (sentence, organ) selected in the exams' reports; report[start:end] == text."""
     config = config or SentenceConfig()
-    for column in ("exam_id", "report"):
-        if column not in exams.columns:
-            raise InputError(f"missing column '{column}' (expected exam_id and report)", field=column)
+    require_columns(exams, ("exam_id", "report"), "exams")
     targets = organs_for(config.organ)
     nlp = build_nlp(config.tagger_options())
     reports = [r if isinstance(r, str) else "" for r in exams["report"].tolist()]
@@ -116,12 +115,6 @@ def distinct_share(sentences: pd.DataFrame) -> dict[str, float]:
     return {str(organ): texts.nunique() / len(texts) for organ, texts in by_organ}
 
 
-def summary_path(out_path: str | Path) -> Path:
-    """Where the exam summary goes: OUT stem + '_summary' + suffix."""
-    out_path = Path(out_path)
-    return out_path.with_name(f"{out_path.stem}_summary{out_path.suffix}")
-
-
 def write_sentences(exams: pd.DataFrame, out_path: str | Path, config: SentenceConfig | None = None
                     ) -> pd.DataFrame:
     """The sentences stage, for the CLI and the pipeline alike: OUT and OUT_summary, from `exams`."""
@@ -133,7 +126,7 @@ def write_sentences(exams: pd.DataFrame, out_path: str | Path, config: SentenceC
     for organ, share in distinct_share(table).items():
         log.info("%s sentences: %.2f distinct (near 1: varied wording; low: templated)", organ, share)
     write_table(table, out_path)
-    write_table(exam_summary(table, exams, config.organ), summary_path(out_path))
+    write_table(exam_summary(table, exams, config.organ), sentences_summary_path(out_path))
     return table
 
 
@@ -150,4 +143,4 @@ def run_sentences(
 ) -> tuple[Path, Path]:
     """Read exams (CSV/JSONL/Parquet with exam_id, report), write sentences and the exam summary."""
     write_sentences(read_exams(input_path), out_path, config)
-    return Path(out_path), summary_path(out_path)
+    return Path(out_path), sentences_summary_path(out_path)

@@ -3,11 +3,13 @@ Lightning or torch, so that a pipeline config validates in well under a second."
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from usconvirt.config import COUNT, NOT_NEGATIVE, SHARE
 from usconvirt.data.config import AugmentConfig
+from usconvirt.errors import InputError
 from usconvirt.models.config import PRESETS, ConVIRTConfig, ImageEncoderConfig, TextEncoderConfig
 
 LOSSES = ("gce", "tgce", "ce")
@@ -19,6 +21,30 @@ LOGGERS = ("csv", "tensorboard", "mlflow")  # training/monitoring.py builds each
 TEXT_PADDINGS = ("longest", "buckets", "max_length")  # training/fast_step.py's pad_tokens
 EQUIVALENCES = ("none", "identical", "findings")  # training/equivalent_texts.py
 NO_LIMIT = "[-1, inf)"  # Lightning's max_epochs / max_steps: -1 is no limit
+# The names Lightning 2.6's Trainer accepts, written out so that checking a config imports no Lightning
+# (tests/pipeline/test_config_validation.py holds them to the installed Lightning's). Lightning checks
+# them only when a stage builds its Trainer, after the stages before it have run.
+# "auto", "gpu" and lightning.pytorch.accelerators.AcceleratorRegistry.available_accelerators()
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+# lightning.fabric.plugins.precision.precision: _PRECISION_INPUT_STR, then _PRECISION_INPUT_STR_ALIAS, the
+# older names Lightning maps onto them (a YAML `precision: 16` is read as "16")
+PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "transformer-engine",
+              "transformer-engine-float16", "64", "32", "16", "bf16")
+# "auto" and lightning.pytorch.strategies.StrategyRegistry.available_strategies()
+STRATEGIES = (
+    "auto", "ddp", "ddp_spawn", "ddp_fork", "ddp_notebook",
+    "ddp_find_unused_parameters_false", "ddp_find_unused_parameters_true",
+    "ddp_spawn_find_unused_parameters_false", "ddp_spawn_find_unused_parameters_true",
+    "ddp_fork_find_unused_parameters_false", "ddp_fork_find_unused_parameters_true",
+    "ddp_notebook_find_unused_parameters_false", "ddp_notebook_find_unused_parameters_true",
+    "deepspeed", "deepspeed_stage_1", "deepspeed_stage_2", "deepspeed_stage_2_offload", "deepspeed_stage_3",
+    "deepspeed_stage_3_offload", "deepspeed_stage_3_offload_nvme",
+    "fsdp", "fsdp_cpu_offload", "single_device", "single_xla", "xla_debug", "xla", "single_tpu",
+)
+# The formats Lightning parses when it builds the Trainer: lightning.pytorch.callbacks.timer.Timer's
+# duration, and lightning.fabric.utilities.device_parser's devices string (a count, -1 for all, or indices)
+MAX_TIME = re.compile(r"\d+:\d\d:\d\d:\d\d")
+DEVICES = re.compile(r"auto|-1|\d+|\d+(\s*,\s*\d+)*\s*,?")
 
 
 @dataclass
@@ -29,11 +55,12 @@ class TrainerConfig:
     max_epochs: int = field(default=10, metadata={"range": NO_LIMIT})
     max_steps: int = field(default=-1, metadata={"range": NO_LIMIT})
     max_time: str | None = None  # "DD:HH:MM:SS": stop after this much training time (a stage's budget)
-    accelerator: str = "auto"
+    accelerator: str = field(default="auto", metadata={"choices": ACCELERATORS})
     devices: str = "auto"
     num_nodes: int = field(default=1, metadata={"range": COUNT})
-    strategy: str = "auto"
-    precision: str = "32-true"  # "bf16-mixed" or "16-mixed" on GPU
+    strategy: str = field(default="auto", metadata={"choices": STRATEGIES})
+    # "bf16-mixed" or "16-mixed" on GPU
+    precision: str = field(default="32-true", metadata={"choices": PRECISIONS})
     accumulate_grad_batches: int = field(default=1, metadata={"range": COUNT})
     # 0: every `checkpoint_every_n_epochs` epochs
     checkpoint_every_n_steps: int = field(default=0, metadata={"range": NOT_NEGATIVE})
@@ -50,6 +77,15 @@ class TrainerConfig:
     mlflow_uri: str | None = None  # logger mlflow: tracking URI; None: RUN/mlruns
     cudnn_benchmark: bool = False  # cuDNN times its kernels for each input shape once, keeps the fastest
     seed: int = 0
+
+    def check(self) -> None:
+        """Lightning reads these only when a stage builds its Trainer, after the stages before it ran."""
+        if self.max_time is not None and not MAX_TIME.fullmatch(self.max_time.strip()):
+            raise InputError(f"expected DD:HH:MM:SS (days, hours, minutes, seconds), got '{self.max_time}'",
+                             field="max_time")
+        if not DEVICES.fullmatch(str(self.devices).strip()):
+            raise InputError(f"expected auto, a count, -1 (every GPU) or GPU indices such as 0,1, got "
+                             f"'{self.devices}'", field="devices")
 
 
 @dataclass

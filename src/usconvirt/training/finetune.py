@@ -40,7 +40,7 @@ from usconvirt.data.frames import FrameDataset, load_frames
 from usconvirt.errors import InputError
 from usconvirt.evaluation.exam_level import choose_threshold
 from usconvirt.evaluation.metrics import confidence_interval, patient_resamples, roc_auc
-from usconvirt.io import atomic_dir, write_json, write_table
+from usconvirt.io import atomic_dir, require_columns, write_json, write_table
 from usconvirt.losses.gce import GeneralizedCrossEntropy
 from usconvirt.losses.truncated_gce import ScheduledTruncatedGCE
 from usconvirt.models.classifier import KidneyClassifier, predict_abnormal, save_classifier
@@ -69,9 +69,7 @@ def check_config(config: FinetuneConfig) -> None:
 
 def labeled_frames(dataset: Dataset, split: pd.DataFrame) -> pd.DataFrame:
     """Normal/abnormal frames of labeled exams: image_id, exam_id, patient_id, part, target (1: abnormal)."""
-    missing = [c for c in ("exam_id", "patient_id", "part") if c not in split.columns]
-    if missing:
-        raise InputError(f"split lacks column(s) {', '.join(missing)}", file="split", field=missing[0])
+    require_columns(split, ("exam_id", "patient_id", "part"), "split")
     images = dataset.images[dataset.images["label"].isin(["normal", "abnormal"])]
     frames = images[["image_id", "exam_id", "label"]].merge(
         split[["exam_id", "patient_id", "part"]].astype(str), on="exam_id", how="inner")
