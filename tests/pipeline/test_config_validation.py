@@ -307,6 +307,7 @@ FORMATS = [
     ("pretrain.trainer.max_time", "6h", "00:06:00:00"),
     ("cluster.trainer.max_time", "00:00:06", "00:00:06:00"), ("pretrain.trainer.devices", "one", "1"),
     ("finetune.trainer.devices", "gpu0", "0,1"), ("cluster.trainer.devices", "all", "-1"),
+    ("pretrain.trainer.devices", "0", "0,"),
 ]
 
 
@@ -317,7 +318,8 @@ def test_a_malformed_trainer_duration_or_device_list_is_refused(key, bad, good):
     assert accepted(key, good) == good
 
 
-def test_lightning_parses_the_trainer_strings_the_config_accepts():
+def test_lightning_parses_the_trainer_strings_the_config_accepts_and_refuses_the_others():
+    import lightning as L
     from lightning.fabric.utilities.device_parser import _normalize_parse_gpu_string_input
     from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.pytorch.callbacks import Timer
@@ -329,3 +331,7 @@ def test_lightning_parses_the_trainer_strings_the_config_accepts():
                 Timer(duration=bad)
         else:
             _normalize_parse_gpu_string_input(good)
+            # the parser refuses a malformed string; the Trainer, whatever the accelerator, a count of 0
+            with pytest.raises((ValueError, MisconfigurationException)):
+                L.Trainer(devices=_normalize_parse_gpu_string_input(bad), accelerator="cpu", logger=False,
+                          enable_checkpointing=False)

@@ -42,9 +42,10 @@ STRATEGIES = (
     "fsdp", "fsdp_cpu_offload", "single_device", "single_xla", "xla_debug", "xla", "single_tpu",
 )
 # The formats Lightning parses when it builds the Trainer: lightning.pytorch.callbacks.timer.Timer's
-# duration, and lightning.fabric.utilities.device_parser's devices string (a count, -1 for all, or indices)
+# duration, and lightning.fabric.utilities.device_parser's devices string (a count, -1 for all, or indices;
+# a count of 0 parses, but every accelerator refuses it: GPU 0 alone is "0,")
 MAX_TIME = re.compile(r"\d+:\d\d:\d\d:\d\d")
-DEVICES = re.compile(r"auto|-1|\d+|\d+(\s*,\s*\d+)*\s*,?")
+DEVICES = re.compile(r"auto|-1|0*[1-9]\d*|\d+(\s*,\s*\d+)+\s*,?|\d+\s*,")
 
 
 @dataclass
@@ -84,8 +85,8 @@ class TrainerConfig:
             raise InputError(f"expected DD:HH:MM:SS (days, hours, minutes, seconds), got '{self.max_time}'",
                              field="max_time")
         if not DEVICES.fullmatch(str(self.devices).strip()):
-            raise InputError(f"expected auto, a count, -1 (every GPU) or GPU indices such as 0,1, got "
-                             f"'{self.devices}'", field="devices")
+            raise InputError(f"expected auto, a count of at least 1, -1 (every GPU) or GPU indices such as "
+                             f"0,1 (GPU 0 alone: '0,'), got '{self.devices}'", field="devices")
 
 
 @dataclass
