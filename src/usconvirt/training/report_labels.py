@@ -41,7 +41,7 @@ from usconvirt.training.trainer import build_trainer, fit
 from usconvirt.weak_labels import LABELS, frame_labels
 
 log = logging.getLogger(__name__)
-Q = 0.7  # GCE's q, the fine-tuning loss's
+Q = 0.7  # GCE's q: FinetuneConfig.q's default, fixed here so that the control does not move with finetune.q
 
 
 class ReportLabelModule(ContrastiveModule):
