@@ -18,7 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from usconvirt.losses.infonce import _at_least_fp32, convirt_loss, equivalent_targets
+from usconvirt.losses.infonce import at_least_fp32, convirt_loss, equivalent_targets
 
 
 def contrastive_chance(batch: int, group_size: int | None) -> float:
@@ -54,8 +54,8 @@ def grouped_convirt_loss(img_emb: torch.Tensor, txt_emb: torch.Tensor, group_siz
         return convirt_loss(img_emb, txt_emb, tau, lam, text_keys)
     full, rest = divmod(n, group_size)
     with torch.autocast(device_type=img_emb.device.type, enabled=False):
-        images = F.normalize(_at_least_fp32(img_emb), dim=1)
-        texts = F.normalize(_at_least_fp32(txt_emb), dim=1)
+        images = F.normalize(at_least_fp32(img_emb), dim=1)
+        texts = F.normalize(at_least_fp32(txt_emb), dim=1)
         cut = full * group_size
         keys = (None, None) if text_keys is None else (text_keys[:cut].view(full, group_size),
                                                        text_keys[cut:].unsqueeze(0))

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 
-def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
+def at_least_fp32(x: torch.Tensor) -> torch.Tensor:
     """bf16/fp16 -> float32; float32 and float64 unchanged."""
     return x.to(torch.promote_types(x.dtype, torch.float32))
 
@@ -43,8 +43,8 @@ def convirt_loss(img_emb: torch.Tensor, txt_emb: torch.Tensor, tau: float = 0.1,
         raise ValueError(f"expected two (N, d) embeddings of the same shape, got {tuple(img_emb.shape)} "
                          f"and {tuple(txt_emb.shape)}")
     with torch.autocast(device_type=img_emb.device.type, enabled=False):
-        images = F.normalize(_at_least_fp32(img_emb), dim=1)
-        logits = images @ F.normalize(_at_least_fp32(txt_emb), dim=1).T / tau
+        images = F.normalize(at_least_fp32(img_emb), dim=1)
+        logits = images @ F.normalize(at_least_fp32(txt_emb), dim=1).T / tau
         targets = (torch.arange(len(logits), device=logits.device) if text_keys is None
                    else equivalent_targets(text_keys.to(logits.device)))  # symmetric: both directions
         image_to_text = F.cross_entropy(logits, targets)  # each image picks its text among all texts

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from usconvirt.losses.infonce import _at_least_fp32
+from usconvirt.losses.infonce import at_least_fp32
 
 
 def nt_xent_loss(view_a: torch.Tensor, view_b: torch.Tensor, tau: float = 0.1) -> torch.Tensor:
@@ -20,7 +20,7 @@ def nt_xent_loss(view_a: torch.Tensor, view_b: torch.Tensor, tau: float = 0.1) -
         raise ValueError(f"expected two (N, d) embeddings of the same shape, got {tuple(view_a.shape)} "
                          f"and {tuple(view_b.shape)}")
     with torch.autocast(device_type=view_a.device.type, enabled=False):
-        z = F.normalize(_at_least_fp32(torch.cat([view_a, view_b])), dim=1)
+        z = F.normalize(at_least_fp32(torch.cat([view_a, view_b])), dim=1)
         logits = (z @ z.T / tau).fill_diagonal_(float("-inf"))  # a view is not its own negative
         n = len(view_a)
         targets = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
