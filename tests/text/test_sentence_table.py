@@ -44,3 +44,11 @@ def test_a_bad_abnormal_value_names_its_row(sentences, cli):
     (sentences / "bad.csv").write_text(text)
     code, out = cli("weak-labels", sentences / "bad.csv", "--out", sentences / "w.csv")
     assert code == 2 and "bad.csv, row 2, field 'abnormal'" in out and not (sentences / "w.csv").exists()
+
+
+def test_a_shifted_row_keeps_its_report_text_out_of_the_error(sentences, cli):
+    # a misquoted comma pushes report text into the typed columns
+    text = (sentences / "s.csv").read_text().replace(",60,Rein gauche normal.,", ",Rein gauche, normal.,", 1)
+    (sentences / "shifted.csv").write_text(text)
+    code, out = cli("weak-labels", sentences / "shifted.csv", "--out", sentences / "w.csv")
+    assert code == 2 and "shifted.csv, row 2, field 'end'" in out and "gauche" not in out

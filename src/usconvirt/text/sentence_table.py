@@ -21,14 +21,15 @@ def read_sentences(path: str | Path) -> pd.DataFrame:
             numbers = pd.to_numeric(table[column], errors="coerce")
             bad = numbers.isna()
             if bad.any():
-                raise InputError(f"expected an integer, got {table[column][bad].iloc[0]!r}", file=path,
+                # The cell is not echoed: a misquoted CSV shifts report text into any column.
+                raise InputError("expected an integer", file=path,
                                  row=int(bad.to_numpy().argmax()) + 1, field=column)
             table[column] = numbers.astype("int64")
     if "abnormal" in table.columns and not pd.api.types.is_bool_dtype(table["abnormal"]):
         text = table["abnormal"].map(lambda v: "" if v is None else str(v).strip().lower())
         bad = ~text.isin(list(BOOLEANS))
         if bad.any():
-            raise InputError(f"expected True, False or empty, got {table['abnormal'][bad].iloc[0]!r}",
+            raise InputError("expected True, False or empty",
                              file=path, row=int(bad.to_numpy().argmax()) + 1, field="abnormal")
         table["abnormal"] = text.map(BOOLEANS).astype("boolean")
     return table
