@@ -35,6 +35,8 @@ def read_table(path: str | Path, *, dtype: dict | None = None) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise InputError("file does not exist", file=path)
+    if path.is_dir():  # pandas would read a folder named x.parquet as a (possibly empty) dataset
+        raise InputError("is a folder, expected a table file", file=path)
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
@@ -49,6 +51,8 @@ def read_table(path: str | Path, *, dtype: dict | None = None) -> pd.DataFrame:
     except UnicodeDecodeError as err:
         row, field = _locate_bad_utf8(path)
         raise InputError("not valid UTF-8", file=path, row=row, field=field) from err
+    except OSError as err:  # unreadable: permissions, a broken mount
+        raise InputError(f"cannot read the table: {err.strerror or err}", file=path) from err
     except (ValueError, pd.errors.ParserError) as err:
         separator = _foreign_separator(path) if suffix == ".csv" else None
         if separator:  # a spreadsheet's `;` export: the parser's own message points at some later line
