@@ -6,6 +6,7 @@ import contextlib
 import csv
 import json
 import os
+import pickle
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -128,6 +129,34 @@ def require_ids(table: pd.DataFrame, column: str, source: str | Path) -> None:
         if value in seen:
             raise InputError(f"duplicate id '{value}'", file=source, row=row, field=column)
         seen.add(value)
+
+
+# What a truncated, edited or foreign model or JSON file raises while it is read and loaded (a wrong
+# tensor shape is torch's RuntimeError); the `reading` blocks are narrow, so a bug is not mistaken for one.
+_DECODE_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, KeyError, TypeError, EOFError,
+                                                  RuntimeError, pickle.UnpicklingError)
+
+
+@contextlib.contextmanager
+def reading(path: str | Path, what: str = "file") -> Iterator[Path]:
+    """Turn a failure to read or decode `path` into one InputError naming it (the reason's first line)."""
+    from safetensors import SafetensorError
+
+    path = Path(path)
+    try:
+        yield path
+    except InputError:
+        raise
+    except (*_DECODE_ERRORS, SafetensorError) as err:
+        lines = str(err).strip().splitlines()
+        reason = f"missing key {err}" if isinstance(err, KeyError) else (lines[0] if lines else "")
+        raise InputError(f"cannot read {what}: {reason or type(err).__name__}", file=path) from err
+
+
+def read_json(path: str | Path, what: str = "JSON file") -> Any:
+    """The JSON in `path`; an InputError naming it when it is missing, unreadable or not JSON."""
+    with reading(path, what):
+        return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def write_json(data: Any, path: str | Path) -> Path:
