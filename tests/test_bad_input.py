@@ -25,3 +25,16 @@ def test_an_unreadable_table_is_bad_input(tmp_path, monkeypatch):
     monkeypatch.setattr("pandas.read_csv", denied)
     with pytest.raises(InputError, match="exams.csv: cannot read the table: Permission denied"):
         read_table(table)
+
+
+def test_a_cp1252_or_folder_config_is_named_with_its_line(tmp_path):
+    from usconvirt.config import load_yaml
+
+    config = tmp_path / "run.yaml"
+    config.write_bytes(b"out: runs/x\n# r\xe9sum\xe9 des r\xe9glages\nsplit: {seed: 0}\n")
+    with pytest.raises(InputError, match=r"run\.yaml: not valid UTF-8 \(line 2\)"):
+        load_yaml(config)
+    folder = tmp_path / "folder.yaml"
+    folder.mkdir()
+    with pytest.raises(InputError, match=r"folder\.yaml: cannot read the config"):
+        load_yaml(folder)
