@@ -179,7 +179,8 @@ def run_pretrain(config: PipelineConfig, layout: RunLayout, *, resume: bool = Tr
     from usconvirt.training.simclr import pretrain_simclr
     from usconvirt.weak_labels import load_weak_labels
 
-    ds, pairs = _dataset(layout), load_pairs(layout.pairs)
+    ds = _dataset(layout)
+    pairs = load_pairs(layout.pairs, ds)
     tokenizer_dir = layout.tokenizer if tokenizer else None
     wanted = ["convirt", *(name for name in CONTROL_DIRS if name in config.finetune_inits)]
     if only is not None:
