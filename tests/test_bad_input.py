@@ -38,3 +38,16 @@ def test_a_cp1252_or_folder_config_is_named_with_its_line(tmp_path):
     folder.mkdir()
     with pytest.raises(InputError, match=r"folder\.yaml: cannot read the config"):
         load_yaml(folder)
+
+
+def test_a_failed_atomic_write_leaves_no_empty_folder_it_made(tmp_path):
+    from usconvirt.io import atomic_dir, atomic_path
+
+    for atomic in (atomic_dir, atomic_path):
+        with pytest.raises(InputError), atomic(tmp_path / "runs" / "new" / "out"):
+            raise InputError("bad row", file="exams.csv", row=3)
+        assert list(tmp_path.iterdir()) == []
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(InputError), atomic_dir(tmp_path / "kept" / "out"):
+        raise InputError("bad row")
+    assert [p.name for p in tmp_path.rglob("*")] == ["kept"]  # a folder that was there stays
