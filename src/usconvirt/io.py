@@ -182,7 +182,7 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def _parents_made(path: Path) -> Iterator[None]:
+def parents_made(path: Path) -> Iterator[None]:
     """Make `path`'s missing parent folders; a block that fails removes those it left empty, so a refused
     input leaves no trace, not even the empty folder its output would have gone in."""
     missing = [p for p in path.parents if not p.exists()]
@@ -200,7 +200,7 @@ def _parents_made(path: Path) -> Iterator[None]:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temp path beside `path`; rename it onto `path` only if the block succeeds."""
     path = Path(path)
-    with _parents_made(path):
+    with parents_made(path):
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
         tmp_path = Path(tmp)
@@ -219,7 +219,7 @@ def atomic_dir(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     path = Path(path)
     if path.exists() and not overwrite and any(path.iterdir()):
         raise InputError("output directory exists and is not empty (use --overwrite)", file=path)
-    with _parents_made(path):
+    with parents_made(path):
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
         tmp.chmod(0o777 & ~_umask())
         try:
