@@ -270,6 +270,11 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:
         raise InputError(f"invalid YAML: {str(err).splitlines()[0]}", file=path) from err
+    except UnicodeDecodeError as err:  # a config saved by a Windows editor in cp1252
+        line = path.read_bytes()[:err.start].count(b"\n") + 1
+        raise InputError(f"not valid UTF-8 (line {line})", file=path) from err
+    except OSError as err:  # a folder, an unreadable file
+        raise InputError(f"cannot read the config: {err.strerror or err}", file=path) from err
     if not isinstance(data, dict):
         raise InputError("expected a mapping at the top level", file=path)
     return data

@@ -6,6 +6,7 @@ import contextlib
 import csv
 import json
 import os
+import pickle
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -35,6 +36,8 @@ def read_table(path: str | Path, *, dtype: dict | None = None) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise InputError("file does not exist", file=path)
+    if path.is_dir():  # pandas would read a folder named x.parquet as a (possibly empty) dataset
+        raise InputError("is a folder, expected a table file", file=path)
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
@@ -49,6 +52,8 @@ def read_table(path: str | Path, *, dtype: dict | None = None) -> pd.DataFrame:
     except UnicodeDecodeError as err:
         row, field = _locate_bad_utf8(path)
         raise InputError("not valid UTF-8", file=path, row=row, field=field) from err
+    except OSError as err:  # unreadable: permissions, a broken mount
+        raise InputError(f"cannot read the table: {err.strerror or err}", file=path) from err
     except (ValueError, pd.errors.ParserError) as err:
         separator = _foreign_separator(path) if suffix == ".csv" else None
         if separator:  # a spreadsheet's `;` export: the parser's own message points at some later line
@@ -128,6 +133,34 @@ def require_ids(table: pd.DataFrame, column: str, source: str | Path) -> None:
         seen.add(value)
 
 
+# What a truncated, edited or foreign model or JSON file raises while it is read and loaded (a wrong
+# tensor shape is torch's RuntimeError); the `reading` blocks are narrow, so a bug is not mistaken for one.
+_DECODE_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, KeyError, TypeError, EOFError,
+                                                  RuntimeError, pickle.UnpicklingError)
+
+
+@contextlib.contextmanager
+def reading(path: str | Path, what: str = "file") -> Iterator[Path]:
+    """Turn a failure to read or decode `path` into one InputError naming it (the reason's first line)."""
+    from safetensors import SafetensorError
+
+    path = Path(path)
+    try:
+        yield path
+    except InputError:
+        raise
+    except (*_DECODE_ERRORS, SafetensorError) as err:
+        lines = str(err).strip().splitlines()
+        reason = f"missing key {err}" if isinstance(err, KeyError) else (lines[0] if lines else "")
+        raise InputError(f"cannot read {what}: {reason or type(err).__name__}", file=path) from err
+
+
+def read_json(path: str | Path, what: str = "JSON file") -> Any:
+    """The JSON in `path`; an InputError naming it when it is missing, unreadable or not JSON."""
+    with reading(path, what):
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
 def write_json(data: Any, path: str | Path) -> Path:
     """Write JSON atomically (indented, UTF-8, non-ASCII kept)."""
     with atomic_path(path) as tmp:
@@ -151,20 +184,35 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
+def parents_made(path: Path) -> Iterator[None]:
+    """Make `path`'s missing parent folders; a block that fails removes those it left empty, so a refused
+    input leaves no trace, not even the empty folder its output would have gone in."""
+    missing = [p for p in path.parents if not p.exists()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for folder in missing:  # innermost first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temp path beside `path`; rename it onto `path` only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    tmp_path.chmod(0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+    with parents_made(path):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
+        tmp_path.chmod(0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
+        try:
+            yield tmp_path
+            os.replace(tmp_path, path)
+        finally:
+            if tmp_path.exists():
+                tmp_path.unlink()
 
 
 @contextlib.contextmanager
@@ -173,14 +221,14 @@ def atomic_dir(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     path = Path(path)
     if path.exists() and not overwrite and any(path.iterdir()):
         raise InputError("output directory exists and is not empty (use --overwrite)", file=path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    tmp.chmod(0o777 & ~_umask())
-    try:
-        yield tmp
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    with parents_made(path):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        tmp.chmod(0o777 & ~_umask())
+        try:
+            yield tmp
+            if path.exists():
+                shutil.rmtree(path)
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)

@@ -96,10 +96,17 @@ def _same_side(frame_side: str, laterality: str) -> bool:
     return frame_side not in sides or laterality not in sides or frame_side == laterality
 
 
-def load_pairs(path) -> pd.DataFrame:
-    """Read pairs.parquet back, with `texts` as Python lists of strings."""
+def load_pairs(path, dataset: Dataset | None = None) -> pd.DataFrame:
+    """Read pairs.parquet back, with `texts` as Python lists of strings; given the dataset whose frames
+    they pair, an image it does not hold (pairs of another dataset) is refused here, by its row."""
     pairs = read_table(path)
     require_columns(pairs, ("image_id", "texts"), path)
+    if dataset is not None:
+        unknown = ~pairs["image_id"].isin(dataset.images["image_id"])
+        if unknown.any():
+            row = int(unknown.to_numpy().argmax())
+            raise InputError(f"image '{pairs['image_id'].iloc[row]}' is not in the dataset", file=path,
+                             row=row + 1, field="image_id")
     pairs = pairs.copy()
     pairs["texts"] = [_sentence_list(texts, path, row) for row, texts in enumerate(pairs["texts"], start=1)]
     for row, texts in enumerate(pairs["texts"], start=1):

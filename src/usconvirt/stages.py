@@ -86,7 +86,7 @@ def run_cluster(config: PipelineConfig, layout: RunLayout, *, part: str | None =
     ds = _dataset(layout)
     ids = train = None
     if part is not None:
-        ids, train = split_frames(ds, read_split(layout.split), part, source=str(layout.split))
+        ids, train = split_frames(ds, read_split(layout.split, ds), part, source=str(layout.split))
     mapping = Path(config.cluster_mapping) if config.cluster_mapping else None
     metrics = run_clustering(ds, layout.cluster, config.cluster, image_ids=ids, mapping_file=mapping,
                              mapping_ids=train)
@@ -179,7 +179,8 @@ def run_pretrain(config: PipelineConfig, layout: RunLayout, *, resume: bool = Tr
     from usconvirt.training.simclr import pretrain_simclr
     from usconvirt.weak_labels import load_weak_labels
 
-    ds, pairs = _dataset(layout), load_pairs(layout.pairs)
+    ds = _dataset(layout)
+    pairs = load_pairs(layout.pairs, ds)
     tokenizer_dir = layout.tokenizer if tokenizer else None
     wanted = ["convirt", *(name for name in CONTROL_DIRS if name in config.finetune_inits)]
     if only is not None:
@@ -264,7 +265,8 @@ def run_finetune(config: PipelineConfig, layout: RunLayout, *, runs: Mapping[str
     from usconvirt.data.split import read_split
     from usconvirt.training.finetune import finetune
 
-    split, ds, notes = read_split(layout.split), _dataset(layout), []
+    ds, notes = _dataset(layout), []
+    split = read_split(layout.split, ds)
     wanted = finetune_runs(config, layout) if runs is None else dict(runs)
     for name, init in wanted.items():
         metrics = finetune(ds, split, layout.finetuning(name), replace(config.finetune, init=init),

@@ -98,6 +98,27 @@ def test_other_major_version_and_missing_file_are_refused(exported, tmp_path, cl
     assert code == 2 and "head.safetensors" in message and len(message.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(("name", "edit"), [
+    ("decision.json", lambda p: p.write_text(p.read_text()[:60])),
+    ("decision.json", lambda p: p.write_text(p.read_text().replace('"threshold"', '"threshold": "x", "y"'))),
+    ("preprocessing.json", lambda p: p.write_text("")),
+    ("classifier/head.safetensors", lambda p: p.write_bytes(p.read_bytes()[:40])),
+    ("classifier/image_encoder/model.safetensors", lambda p: p.write_bytes(p.read_bytes()[:1000])),
+    ("organ_model/kmeans/arrays.safetensors", lambda p: p.write_bytes(b"")),
+    ("organ_model/organ_model.json", lambda p: p.write_text("{")),
+])
+def test_a_truncated_or_edited_bundle_file_is_named_in_one_line(exported, tmp_path, name, edit):
+    from usconvirt import load_bundle
+
+    copy = tmp_path / "edited"
+    shutil.copytree(exported["bundle"], copy)
+    edit(copy / name)
+    with pytest.raises(InputError) as raised:
+        load_bundle(copy)
+    folder = "image_encoder" if name.endswith("model.safetensors") else name
+    assert folder in str(raised.value) and "\n" not in str(raised.value)
+
+
 def test_a_deep_organ_model_round_trips_and_exports_to_onnx(tmp_path):
     from torch import nn
 

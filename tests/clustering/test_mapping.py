@@ -39,6 +39,9 @@ def test_mapping_file_round_trip_and_errors(tmp_path):
     (tmp_path / "organ.yaml").write_text("0: heart\n")
     with pytest.raises(InputError, match="unknown organ"):
         load_mapping(tmp_path / "organ.yaml", 3)
+    (tmp_path / "empty.yaml").write_text("")
+    with pytest.raises(InputError, match=r"empty\.yaml: maps no cluster"):
+        load_mapping(tmp_path / "empty.yaml", 3)
 
 
 def test_montage_grid_and_files(tmp_path):

@@ -72,6 +72,16 @@ def test_validate_rejects(tmp_path, cli, write_dataset, rows, name, breaker, fil
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing written
 
 
+def test_validate_rejects_an_empty_image_file(tmp_path, cli, write_dataset, rows):
+    exams, images = rows
+    root = write_dataset(tmp_path / "ds", exams, images)
+    (root / images[2]["path"]).write_bytes(b"")  # an export cut short
+    code, out = cli("validate", root)
+    assert code == 2
+    path = images[2]["path"]
+    assert out.strip() == f"error: {root / 'images.csv'}, row 3, field 'path': image file '{path}' is empty"
+
+
 def test_validate_rejects_non_utf8_report(tmp_path, cli, write_dataset, rows):
     exams, images = rows
     root = write_dataset(tmp_path / "ds", exams, images)

@@ -123,6 +123,18 @@ def test_strict_makes_corrupt_file_fatal(export, cli, tmp_path):
     assert not out.exists() and not list(tmp_path.glob(".strict*"))  # nothing half-written
 
 
+def test_strict_on_truncated_pixel_data_leaves_not_even_the_folder_it_made(export, cli, tmp_path):
+    dicom = tmp_path / "dicom"
+    shutil.copytree(export["dicom"] / "series1", dicom)
+    frame = dicom / "rgb_color.dcm"
+    frame.write_bytes(frame.read_bytes()[:-5000])  # the header reads, the pixel data is cut short
+    out = tmp_path / "runs" / "ingested"
+    code, message = cli("ingest", dicom, "--reports", export["reports"], "--out", out, "--key", KEY,
+                        "--strict", "--workers", "1")
+    assert code == 2 and "rgb_color.dcm" in message, message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dicom"]
+
+
 def test_strict_skips_what_holds_no_image_by_design(cli, tmp_path):
     # A CD/DVD export always carries a DICOMDIR, often a viewer's text files: no reason to stop --strict
     from pydicom.data import get_testdata_file

@@ -179,6 +179,21 @@ def test_split_cli_writes_table_and_prints_counts(tmp_path, cli, write_dataset, 
         assert word in text
 
 
+def test_finetuning_on_another_datasets_split_names_the_row(tmp_path, cli, write_dataset, dataset_rows):
+    root = write_dataset(tmp_path / "ds", *dataset_rows(n_patients=12))
+    split = tmp_path / "split.csv"
+    assert cli("split", root, "--out", split)[0] == 0
+    table = pd.read_csv(split, dtype=str)
+    table.loc[2, "exam_id"] = "exam-of-another-dataset"
+    table.to_csv(split, index=False)
+    code, text = cli("finetune", "--dataset", root, "--split", split, "--out", tmp_path / "ft",
+                     "--arch", "tiny")
+    assert code == 2, text
+    assert text.strip() == f"error: {split}, row 3, field 'exam_id': exam 'exam-of-another-dataset' is " \
+        "not in the dataset"
+    assert not (tmp_path / "ft").exists()
+
+
 def test_split_cli_strict_fails_and_writes_nothing(tmp_path, cli, write_dataset, dataset_rows):
     exams, images = dataset_rows(n_patients=4)
     root = write_dataset(tmp_path / "ds", exams, [{**i, "label": "normal"} for i in images])

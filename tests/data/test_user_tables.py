@@ -31,6 +31,13 @@ def test_forced_encoding_wins(tmp_path):
         read_user_table(path, encoding="klingon")
 
 
+@pytest.mark.parametrize("name", ["reports.csv", "labels.parquet"])
+def test_a_folder_named_like_a_table_is_named(tmp_path, name):
+    (tmp_path / name).mkdir()
+    with pytest.raises(InputError, match=f"{name}: is a folder, expected a table file"):
+        read_user_table(tmp_path / name)
+
+
 def test_shards_are_stable_and_cover_everything():
     ids = [f"exam-{i:016x}" for i in range(400)]
     shards = [Shard(i, 4) for i in range(4)]

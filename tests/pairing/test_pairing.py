@@ -125,3 +125,25 @@ def test_pairs_texts_that_are_not_a_list_name_the_row(tmp_path: Path) -> None:
     pd.DataFrame({"image_id": ["a1", "a2"], "texts": texts}).to_csv(tmp_path / "pairs.csv", index=False)
     with pytest.raises(InputError, match="row 2, field 'texts': expected a list of sentences"):
         load_pairs(tmp_path / "pairs.csv")
+
+
+def test_pretraining_on_pairs_of_another_dataset_names_the_row(tmp_path: Path, cli) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from usconvirt.io import write_table
+
+    root = tmp_path / "dataset"
+    root.mkdir()
+    for path in IMAGES["path"]:
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / path)
+    EXAMS.to_csv(root / "exams.csv", index=False)
+    IMAGES.to_csv(root / "images.csv", index=False)
+    pairs, _ = build_pairs(dataset(root), FRAMES, SENTENCES)
+    pairs.loc[1, "image_id"] = "z9"
+    write_table(pairs, tmp_path / "pairs.parquet")
+    code, message = cli("pretrain", "--pairs", tmp_path / "pairs.parquet", "--dataset", root,
+                        "--out", tmp_path / "pretrain")
+    assert code == 2, message
+    assert "pairs.parquet, row 2, field 'image_id': image 'z9' is not in the dataset" in message
+    assert not (tmp_path / "pretrain").exists()

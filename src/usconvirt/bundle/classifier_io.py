@@ -11,6 +11,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
+from usconvirt.io import read_json, reading
 from usconvirt.models.classifier import CLASSES, KidneyClassifier
 from usconvirt.models.image_encoder import load_image_encoder, save_image_encoder
 
@@ -32,7 +33,10 @@ def save_bundle_classifier(model: KidneyClassifier, directory: str | Path, image
 def load_bundle_classifier(directory: str | Path) -> tuple[KidneyClassifier, int]:
     """The classifier in eval mode and its input size."""
     directory = Path(directory)
-    config = json.loads((directory / CONFIG).read_text(encoding="utf-8"))
-    model = KidneyClassifier(load_image_encoder(directory / "image_encoder"), len(config["classes"]))
-    model.head.load_state_dict(load_file(directory / HEAD))
-    return model.eval(), int(config["image_size"])
+    with reading(directory / CONFIG, "bundle file"):
+        config = read_json(directory / CONFIG, "bundle file")
+        classes, image_size = len(config["classes"]), int(config["image_size"])
+    model = KidneyClassifier(load_image_encoder(directory / "image_encoder"), classes)
+    with reading(directory / HEAD, "classifier head"):
+        model.head.load_state_dict(load_file(directory / HEAD))
+    return model.eval(), image_size

@@ -31,7 +31,7 @@ from usconvirt.errors import InputError
 from usconvirt.evaluation.evaluate import read_predictions, run_metrics
 from usconvirt.evaluation.exam_level import dataset_sides, exam_level_report, with_sides
 from usconvirt.evaluation.metrics import confidence_interval
-from usconvirt.io import atomic_dir
+from usconvirt.io import atomic_dir, read_json, reading
 from usconvirt.models.classifier import load_classifier
 from usconvirt.models.convirt import ConVIRT, load_convirt, save_convirt
 from usconvirt.run_layout import METRICS_JSON, PREDICTIONS, VAL_PREDICTIONS, RunLayout
@@ -69,8 +69,8 @@ def choose_init(run: Path, init: str | None) -> str:
         return init
 
     def val_f1(name: str) -> float:
-        metrics = json.loads((finetune / name / METRICS_JSON).read_text(encoding="utf-8"))
-        return metrics.get("val", {}).get("macro_f1") or 0.0
+        with reading(finetune / name / METRICS_JSON):
+            return float(read_json(finetune / name / METRICS_JSON).get("val", {}).get("macro_f1") or 0.0)
 
     return max(runs, key=lambda name: (val_f1(name), name))
 
@@ -113,7 +113,7 @@ def export_bundle(run_dir: str | Path, out: str | Path, config: ExportConfig | N
     name = choose_init(run, config.init)
     run_files = RunLayout(run)
     finetuned = run_files.finetuning(name)
-    ft_metrics = json.loads((finetuned / METRICS_JSON).read_text(encoding="utf-8"))
+    ft_metrics = read_json(finetuned / METRICS_JSON)
     ft_config = load_yaml(finetuned / "config.yaml")
     classifier = load_classifier(finetuned / "model").eval()
     image_size = int(ft_config["image_size"])

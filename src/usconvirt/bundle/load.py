@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from usconvirt.bundle.organ import OrganMap, load_organ_model
 from usconvirt.bundle.preprocessing import changed_constants, prepare
 from usconvirt.errors import InputError
 from usconvirt.evaluation.exam_level import ExamRule
+from usconvirt.io import read_json, reading
 from usconvirt.models.classifier import KidneyClassifier
 from usconvirt.models.convirt import ConVIRT, load_convirt
 from usconvirt.models.inference import frames_on_device, low_precision
@@ -131,13 +131,15 @@ def load_bundle(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
     manifest = layout.read_manifest(root)
     classifier, image_size = load_bundle_classifier(root / layout.CLASSIFIER_DIR)
     organ = load_organ_model(root / layout.ORGAN_DIR) if (root / layout.ORGAN_DIR).is_dir() else None
-    preprocessing = json.loads((root / layout.PREPROCESSING).read_text(encoding="utf-8"))
+    preprocessing = read_json(root / layout.PREPROCESSING, "bundle file")
     changed = changed_constants(preprocessing)
     if changed:
         log.warning("%s: this package preprocesses differently from the one that trained the bundle "
                     "(%s changed); predictions may shift", root, ", ".join(changed))
-    decision = json.loads((root / layout.DECISION).read_text(encoding="utf-8"))
-    rule = ExamRule(**decision["exam"])
-    kidney = decision.get("kidney_organ", "kidney")
+    with reading(root / layout.DECISION, "bundle file"):
+        decision = read_json(root / layout.DECISION, "bundle file")
+        exam = decision["exam"]
+        rule = ExamRule(**{**exam, "threshold": float(exam["threshold"])})  # an edited one is refused here
+        kidney = decision.get("kidney_organ", "kidney")
     text = load_convirt(root / layout.TEXT_DIR) if (root / layout.TEXT_DIR).is_dir() else None
     return Bundle(root, manifest, classifier, image_size, organ, rule, kidney, text).to(device)

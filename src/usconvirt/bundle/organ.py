@@ -25,6 +25,7 @@ from usconvirt.clustering.organ_model import OrganModel as KMeansModel
 from usconvirt.clustering.organ_model import load_organ_model as load_kmeans_model
 from usconvirt.clustering.organ_model import save_organ_model as save_kmeans_model
 from usconvirt.errors import InputError
+from usconvirt.io import read_json, reading
 from usconvirt.models.image_encoder import ImageEncoder, load_image_encoder, save_image_encoder
 from usconvirt.models.inference import frames_on_device, low_precision
 from usconvirt.run_layout import ASSIGNMENTS, CLUSTER_MAPPING
@@ -159,12 +160,14 @@ def save_organ_model(model: OrganMap, directory: str | Path) -> Path:
 
 def load_organ_model(directory: str | Path) -> OrganMap:
     directory = Path(directory)
-    config = json.loads((directory / CONFIG).read_text(encoding="utf-8"))
-    mapping = {int(c): o for c, o in config["mapping"].items()}
-    size, select, clusters = int(config["image_size"]), config["select"], int(config["clusters"])
+    with reading(directory / CONFIG, "organ model file"):
+        config = read_json(directory / CONFIG, "organ model file")
+        mapping = {int(c): o for c, o in config["mapping"].items()}
+        size, select, clusters = int(config["image_size"]), config["select"], int(config["clusters"])
     if config.get("kind", "deep") == "pixel_kmeans":
         return PixelKMeansOrganModel(load_kmeans_model(directory / KMEANS_DIR), mapping, select)
     encoder = load_image_encoder(directory / "encoder")
     head = nn.Linear(encoder.out_dim, clusters)
-    head.load_state_dict(load_file(directory / HEAD))
+    with reading(directory / HEAD, "organ model head"):
+        head.load_state_dict(load_file(directory / HEAD))
     return DeepOrganModel(encoder, head, mapping, size, select).eval()

@@ -119,6 +119,8 @@ def load_mapping(path: str | Path, k: int) -> dict[int, str]:
             raise InputError(f"unknown organ '{organ}', expected one of {', '.join(ORGANS)}", file=path,
                              field=str(key))
         mapping[cluster] = organ
+    if not any(mapping.values()):  # an emptied or truncated file would select no frame, and exit 0
+        raise InputError("maps no cluster to an organ; expected lines 'CLUSTER: ORGAN'", file=path)
     return mapping
 
 

@@ -24,7 +24,7 @@ from usconvirt.clustering.baselines import (
     soft_assign,
 )
 from usconvirt.errors import InputError
-from usconvirt.io import atomic_path
+from usconvirt.io import atomic_path, read_json, reading
 
 Blocks = list[tuple[np.ndarray, bool, float]]  # baselines.feature_blocks of some frames
 MODEL_DIR = "organ_model"  # inside the clustering output directory
@@ -116,11 +116,15 @@ def load_organ_model(directory: str | Path) -> OrganModel:
         if not (directory / name).is_file():
             raise InputError("k-means organ model is missing (rerun the cluster stage: runs made before "
                              "it was saved keep none)", file=directory / name)
-    meta = json.loads((directory / RECIPE).read_text(encoding="utf-8"))
-    arrays = load_file(str(directory / ARRAYS))
+    with reading(directory / RECIPE, "organ model recipe"):
+        meta = read_json(directory / RECIPE, "organ model recipe")
+        recipe, blocks_count = FeatureRecipe(**meta["recipe"]), int(meta["blocks"])
+        scale, clusters = float(meta["scale"]), int(meta["clusters"])
+    with reading(directory / ARRAYS, "organ model arrays"):
+        arrays = load_file(str(directory / ARRAYS))
+        centroids = arrays["centroids"]
     blocks = []
-    for i in range(int(meta["blocks"])):
+    for i in range(blocks_count):
         prefix = f"block{i}."
         blocks.append({k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)})
-    return OrganModel(FeatureRecipe(**meta["recipe"]), blocks, arrays["centroids"], float(meta["scale"]),
-                      int(meta["clusters"]))
+    return OrganModel(recipe, blocks, centroids, scale, clusters)

@@ -115,3 +115,5 @@ def _check_paths(images: pd.DataFrame, root: Path, file: Path) -> None:
                              field="path")
         if not target.is_file():
             raise InputError(f"image file '{rel}' does not exist", file=file, row=row, field="path")
+        if target.stat().st_size == 0:  # an export cut short; caught here, not at the first decode
+            raise InputError(f"image file '{rel}' is empty", file=file, row=row, field="path")

@@ -41,7 +41,7 @@ from usconvirt.data.shard import Shard, parse_shard
 from usconvirt.data.user_tables import read_user_table
 from usconvirt.data.workers import process_map
 from usconvirt.errors import InputError
-from usconvirt.io import atomic_path, require_columns, write_table
+from usconvirt.io import atomic_path, parents_made, require_columns, write_table
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +294,7 @@ def ingest_dicom(dicom_dir: str | Path, reports: str | Path | None, out: str | P
     without_report = sum(shard is None or shard.holds(e) for e in without_report)
 
     staging = _staging_dir(out)
-    with _locked_staging(staging, _fingerprint(dicom_dir, key_bytes), config.resume):
+    with parents_made(staging), _locked_staging(staging, _fingerprint(dicom_dir, key_bytes), config.resume):
         done = _read_journal(staging / "journal.jsonl")
         todo = [s for s in mine if s.exam_id not in done]
         if done:

@@ -112,8 +112,10 @@ def labeled_exam_ids(dataset: Dataset) -> set[str]:
     return set(images.loc[images["label"].isin(CLASSES), "exam_id"].astype(str))
 
 
-def read_split(path: str | Path) -> pd.DataFrame:
-    """A split table (`usconvirt split`'s, perhaps edited by hand): exam_id, patient_id and a known part."""
+def read_split(path: str | Path, dataset: Dataset | None = None) -> pd.DataFrame:
+    """A split table (`usconvirt split`'s, perhaps edited by hand): exam_id, patient_id and a known part;
+    given the dataset it splits, an exam the dataset does not hold (a split of another dataset, which the
+    stages would silently intersect with this one) is refused by its row."""
     split = read_table(path)
     require_columns(split, ("exam_id", "patient_id", "part"), path)
     unknown = ~split["part"].astype(str).isin(PARTS)
@@ -121,6 +123,12 @@ def read_split(path: str | Path) -> pd.DataFrame:
         row = int(unknown.to_numpy().nonzero()[0][0])
         raise InputError(f"unknown part '{split['part'].iloc[row]}'; expected one of {', '.join(PARTS)}",
                          file=path, row=row + 1, field="part")
+    if dataset is not None:
+        foreign = ~split["exam_id"].astype(str).isin(dataset.exams["exam_id"].astype(str))
+        if foreign.any():
+            row = int(foreign.to_numpy().argmax())
+            raise InputError(f"exam '{split['exam_id'].iloc[row]}' is not in the dataset", file=path,
+                             row=row + 1, field="exam_id")
     return split
 
 

@@ -31,7 +31,12 @@ def read_user_table(path: str | Path, *, encoding: str | None = None) -> pd.Data
     if path.suffix.lower() not in TEXT_SUFFIXES:
         table = read_table(path)
     else:
-        raw = path.read_bytes()
+        if path.is_dir():
+            raise InputError("is a folder, expected a table file", file=path)
+        try:
+            raw = path.read_bytes()
+        except OSError as err:  # unreadable: permissions, a broken mount
+            raise InputError(f"cannot read the table: {err.strerror or err}", file=path) from err
         name = encoding or sniff_encoding(raw)
         try:
             text = raw.decode(name)

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from usconvirt.errors import InputError
+from usconvirt.io import reading
 from usconvirt.models.image_encoder import ImageEncoder, load_image_encoder, save_image_encoder
 from usconvirt.models.inference import map_frames
 
@@ -49,5 +50,6 @@ def load_classifier(directory: str | Path) -> KidneyClassifier:
     if not (directory / "head.pt").exists():
         raise InputError("not a classifier directory (no head.pt)", file=directory)
     model = KidneyClassifier(load_image_encoder(directory / "image_encoder"))
-    model.head.load_state_dict(torch.load(directory / "head.pt", map_location="cpu", weights_only=True))
+    with reading(directory / "head.pt", "classifier head"):
+        model.head.load_state_dict(torch.load(directory / "head.pt", map_location="cpu", weights_only=True))
     return model

@@ -16,7 +16,7 @@ from transformers import AutoTokenizer
 
 from usconvirt.config import from_dict, load_yaml, save_yaml, to_dict
 from usconvirt.errors import InputError
-from usconvirt.io import atomic_dir, atomic_path
+from usconvirt.io import atomic_dir, atomic_path, reading
 from usconvirt.models.config import ConVIRTConfig
 from usconvirt.models.image_encoder import (
     ImageEncoder,
@@ -110,7 +110,8 @@ def load_convirt(directory: str | Path) -> ConVIRT:
     model = ConVIRT(load_image_encoder(directory / "image_encoder"),
                     load_text_encoder(directory / "text_encoder"), load_tokenizer(directory / "tokenizer"),
                     config)
-    projections = torch.load(directory / "projections.pt", map_location="cpu", weights_only=True)
-    model.image_projection.load_state_dict(projections["image"])
-    model.text_projection.load_state_dict(projections["text"])
+    with reading(directory / "projections.pt", "projections"):
+        projections = torch.load(directory / "projections.pt", map_location="cpu", weights_only=True)
+        model.image_projection.load_state_dict(projections["image"])
+        model.text_projection.load_state_dict(projections["text"])
     return model.eval()

@@ -14,6 +14,7 @@ from torch import nn
 from transformers import ResNetConfig, ResNetModel
 
 from usconvirt.errors import InputError
+from usconvirt.io import read_json, reading
 from usconvirt.models.config import PRESETS, ImageEncoderConfig
 
 IMAGENET_WEIGHTS = "microsoft/resnet-50"
@@ -69,10 +70,12 @@ def load_image_encoder(directory: str | Path) -> ImageEncoder:
     directory = Path(directory)
     if not (directory / "config.json").exists():
         raise InputError("not an image encoder directory (no config.json)", file=directory)
-    meta = json.loads((directory / "usconvirt_encoder.json").read_text()) if (
+    meta = read_json(directory / "usconvirt_encoder.json", "image encoder file") if (
         directory / "usconvirt_encoder.json").exists() else {}
     config = ImageEncoderConfig(arch=meta.get("arch", "resnet50"), weights=str(directory))
-    return ImageEncoder(ResNetModel.from_pretrained(directory), config).train()
+    with reading(directory, "image encoder (config.json, model.safetensors)"):
+        backbone = ResNetModel.from_pretrained(directory)
+    return ImageEncoder(backbone, config).train()
 
 
 def image_encoder_from(name_or_path: str, arch: str = "resnet50") -> ImageEncoder:

@@ -24,6 +24,7 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, CamembertConfig, CamembertModel, PreTrainedModel
 
 from usconvirt.errors import InputError
+from usconvirt.io import read_json, reading
 from usconvirt.models.config import POOLINGS, TextEncoderConfig
 
 log = logging.getLogger(__name__)
@@ -154,8 +155,9 @@ def load_text_encoder(directory: str | Path) -> TextEncoder:
     directory = Path(directory)
     if not (directory / "config.json").exists():
         raise InputError("not a text encoder directory (no config.json)", file=directory)
-    meta = json.loads((directory / META_FILE).read_text()) if (directory / META_FILE).exists() else {}
+    meta = read_json(directory / META_FILE, "text encoder file") if (directory / META_FILE).exists() else {}
     config = TextEncoderConfig(**{**meta, "name": str(directory)})
-    model = AutoModel.from_pretrained(directory, add_pooling_layer=False)
+    with reading(directory, "text encoder (config.json, model.safetensors)"):
+        model = AutoModel.from_pretrained(directory, add_pooling_layer=False)
     freeze(model, config.freeze_embeddings, config.freeze_layers)
     return TextEncoder(model, config)

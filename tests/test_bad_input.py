@@ -1,0 +1,53 @@
+"""Bad input from a hospital's messy export: one line naming the file, exit code 2, nothing half-written."""
+
+from __future__ import annotations
+
+import pytest
+
+from usconvirt.errors import InputError
+from usconvirt.io import read_table
+
+
+@pytest.mark.parametrize("name", ["exams.csv", "pairs.parquet", "x.jsonl"])
+def test_a_folder_named_like_a_table_is_named_as_bad_input(tmp_path, name):
+    (tmp_path / name).mkdir()
+    with pytest.raises(InputError, match=name):
+        read_table(tmp_path / name)
+
+
+def test_an_unreadable_table_is_bad_input(tmp_path, monkeypatch):
+    table = tmp_path / "exams.csv"
+    table.write_text("exam_id\ne1\n")
+
+    def denied(*args, **kwargs):  # chmod 000 does not stop root, who runs many containers
+        raise PermissionError(13, "Permission denied", str(table))
+
+    monkeypatch.setattr("pandas.read_csv", denied)
+    with pytest.raises(InputError, match="exams.csv: cannot read the table: Permission denied"):
+        read_table(table)
+
+
+def test_a_cp1252_or_folder_config_is_named_with_its_line(tmp_path):
+    from usconvirt.config import load_yaml
+
+    config = tmp_path / "run.yaml"
+    config.write_bytes(b"out: runs/x\n# r\xe9sum\xe9 des r\xe9glages\nsplit: {seed: 0}\n")
+    with pytest.raises(InputError, match=r"run\.yaml: not valid UTF-8 \(line 2\)"):
+        load_yaml(config)
+    folder = tmp_path / "folder.yaml"
+    folder.mkdir()
+    with pytest.raises(InputError, match=r"folder\.yaml: cannot read the config"):
+        load_yaml(folder)
+
+
+def test_a_failed_atomic_write_leaves_no_empty_folder_it_made(tmp_path):
+    from usconvirt.io import atomic_dir, atomic_path
+
+    for atomic in (atomic_dir, atomic_path):
+        with pytest.raises(InputError), atomic(tmp_path / "runs" / "new" / "out"):
+            raise InputError("bad row", file="exams.csv", row=3)
+        assert list(tmp_path.iterdir()) == []
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(InputError), atomic_dir(tmp_path / "kept" / "out"):
+        raise InputError("bad row")
+    assert [p.name for p in tmp_path.rglob("*")] == ["kept"]  # a folder that was there stays
