@@ -59,5 +59,13 @@ def test_missing_column_is_one_line_naming_file_and_column(tmp_path, name, reade
         reader(argument)
     message = str(caught.value)
     pattern = (rf"{re.escape(str(file))}, field '(\w+)': missing column\(s\) \1\b[^\n]*; "
-               r"expected [^\n]*, found other, more")
+               r"expected [^\n]*, found 2 columns")
     assert re.fullmatch(pattern, message), message
+
+
+def test_a_table_without_header_keeps_its_first_row_out_of_the_message(tmp_path):
+    # the first data row becomes the header: its cells are report text and names
+    (tmp_path / "reports.csv").write_text("ACC1,Rein gauche kyste. Dr Dupont\nACC2,Reins normaux.\n")
+    with pytest.raises(InputError) as caught:
+        _read_reports(tmp_path / "reports.csv", "accession", "report", None)
+    assert "found 2 columns" in str(caught.value) and "Dupont" not in str(caught.value)

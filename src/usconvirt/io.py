@@ -113,12 +113,20 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
 
 def require_columns(table: pd.DataFrame, columns: tuple[str, ...] | list[str], source: str | Path) -> None:
     """One InputError naming the table, the first missing column as its field, every missing column and
-    the columns found, or nothing: the one form in which every table reports a missing column."""
+    how many columns were found, or nothing: the one form in which every table reports a missing column.
+    The names found are not echoed: a table without a header row has its first row, report text or a
+    patient's name, read as the header."""
     missing = [c for c in columns if c not in table.columns]
     if missing:
-        found = ", ".join(map(str, table.columns)) or "none"
         raise InputError(f"missing column(s) {', '.join(missing)}; expected {', '.join(columns)}, "
-                         f"found {found}", file=source, field=missing[0])
+                         f"{columns_found(table)}", file=source, field=missing[0])
+
+
+def columns_found(table: pd.DataFrame) -> str:
+    """How many columns a table has, for an error line; never their names (see require_columns)."""
+    found = len(table.columns)
+    hint = " (one column: is the separator , ; or a tab?)" if found == 1 else ""
+    return f"found {found} column{'s' * (found != 1)}{hint}"
 
 
 def require_ids(table: pd.DataFrame, column: str, source: str | Path) -> None:

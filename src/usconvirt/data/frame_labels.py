@@ -17,6 +17,7 @@ import pandas as pd
 from usconvirt.data.schema import LABELS, ORGANS, SIDES
 from usconvirt.data.user_tables import read_user_table
 from usconvirt.errors import InputError
+from usconvirt.io import columns_found
 
 VALUE_COLUMNS = {"organ": ORGANS, "label": LABELS, "side": SIDES}
 SOP_KEY, ACCESSION_KEY, INSTANCE_KEY = "SOPInstanceUID", "AccessionNumber", "InstanceNumber"
@@ -66,8 +67,8 @@ def read_frame_labels(path: str | Path, *, encoding: str | None = None) -> Frame
     table = read_user_table(path, encoding=encoding)
     by_sop = SOP_KEY in table.columns
     if not by_sop and not {ACCESSION_KEY, INSTANCE_KEY} <= set(table.columns):
-        raise InputError(f"expected a {SOP_KEY} column, or {ACCESSION_KEY} and {INSTANCE_KEY}; found "
-                         f"{', '.join(table.columns)}", file=path, field=SOP_KEY)
+        raise InputError(f"expected a {SOP_KEY} column, or {ACCESSION_KEY} and {INSTANCE_KEY}; "
+                         f"{columns_found(table)}", file=path, field=SOP_KEY)
     values = [c for c in VALUE_COLUMNS if c in table.columns]
     if not values:
         raise InputError(f"no annotation column: expected some of {', '.join(VALUE_COLUMNS)}", file=path)

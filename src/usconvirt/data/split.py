@@ -28,7 +28,7 @@ from usconvirt.data.dataset import LABELS, Dataset
 from usconvirt.data.dataset import images_file as dataset_images_file
 from usconvirt.data.user_tables import read_user_table
 from usconvirt.errors import InputError
-from usconvirt.io import read_table, require_columns
+from usconvirt.io import columns_found, read_table, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,8 @@ def _parts_from_file(dataset: Dataset, path: Path) -> pd.Series:
     table = read_user_table(path).astype(str)  # often saved from a spreadsheet: `;`, cp1252
     key = next((k for k in ("exam_id", "patient_id") if k in table.columns), None)
     if key is None or "part" not in table.columns:
-        raise InputError("expected columns exam_id or patient_id, and part; found "
-                         f"{', '.join(table.columns)}", file=path, field="part" if key else "exam_id")
+        raise InputError(f"expected columns exam_id or patient_id, and part; {columns_found(table)}",
+                         file=path, field="part" if key else "exam_id")
     exams = dataset.exams[["exam_id", "patient_id"]].astype(str)
     known = set(exams[key])
     first_row: dict[str, int] = {}
