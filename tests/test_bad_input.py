@@ -51,3 +51,12 @@ def test_a_failed_atomic_write_leaves_no_empty_folder_it_made(tmp_path):
     with pytest.raises(InputError), atomic_dir(tmp_path / "kept" / "out"):
         raise InputError("bad row")
     assert [p.name for p in tmp_path.rglob("*")] == ["kept"]  # a folder that was there stays
+
+
+def test_a_study_whose_only_file_is_skipped_leaves_no_frames_folder(never_written_export, run_main, tmp_path):
+    export, out = never_written_export, tmp_path / "dataset"
+    code, log = run_main("ingest", export["dicom"], "--reports", export["reports"], "--out", out, "--key",
+                         "bad-input-key", "--workers", "1")
+    assert code == 0 and "1 skipped" in log, log
+    folders = sorted((out / "frames").iterdir())
+    assert len(folders) == 2 and all(any(f.iterdir()) for f in folders)

@@ -242,10 +242,10 @@ def ingest_study(study: Study, root: str | Path, *, strict: bool = False) -> Stu
     """Write the cleaned frames of one study as `root/frames/EXAM_ID/IMAGE_ID.png`; their image rows."""
     root = Path(root)
     folder = root / "frames" / study.exam_id
-    folder.mkdir(parents=True, exist_ok=True)
     skipped: list[int] = []
     rows = []
     for frame in study_frames(study, strict=strict, skipped=skipped):
+        folder.mkdir(parents=True, exist_ok=True)  # here, not before: a study with no frame leaves no folder
         rel = f"frames/{study.exam_id}/{frame.image_id}.png"
         Image.fromarray(frame.pixels).save(root / rel, compress_level=PNG_COMPRESSION)
         top, left, bottom, right = frame.crop_box
