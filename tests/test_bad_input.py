@@ -60,3 +60,19 @@ def test_a_study_whose_only_file_is_skipped_leaves_no_frames_folder(never_writte
     assert code == 0 and "1 skipped" in log, log
     folders = sorted((out / "frames").iterdir())
     assert len(folders) == 2 and all(any(f.iterdir()) for f in folders)
+
+
+def test_the_tokenizer_replaces_a_tokenizer_but_not_a_foreign_folder_without_overwrite(cli, tmp_path):
+    dataset, out = tmp_path / "ds", tmp_path / "tok"
+    dataset.mkdir()
+    (dataset / "exams.csv").write_text("exam_id,patient_id,report\nA,p1,Rein droit normal.\n",
+                                       encoding="utf-8")
+    (dataset / "images.csv").write_text("image_id,exam_id,path\n", encoding="utf-8")
+    train = ("tokenizer", "--dataset", dataset, "--out", out, "--vocab-size", "60", "--min-frequency", "1")
+    assert cli(*train)[0] == 0
+    assert cli(*train)[0] == 0  # a rerun replaces its own tokenizer
+    (out / "notes.txt").write_text("kept\n")
+    code, output = cli(*train)
+    assert code == 2 and "tok: output directory exists and is not empty (use --overwrite)" in output, output
+    assert (out / "notes.txt").exists()
+    assert cli(*train, "--overwrite")[0] == 0 and not (out / "notes.txt").exists()

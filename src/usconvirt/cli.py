@@ -378,6 +378,8 @@ def tokenizer(
     strip_accents: Annotated[bool | None, _option(TokenizerConfig, "strip_accents")] = None,
     min_frequency: Annotated[int | None, _option(TokenizerConfig, "min_frequency")] = None,
     config: Annotated[Path | None, _config_option(TokenizerConfig, "tokenizer")] = None,
+    overwrite: Annotated[bool, typer.Option(
+        help="Replace OUT if it holds something other than a tokenizer (one is replaced anyway).")] = False,
 ) -> None:
     """Retrain a WordPiece tokenizer on the reports."""
     from usconvirt.pipeline_config import section_config
@@ -385,7 +387,8 @@ def tokenizer(
 
     cfg = section_config(config, "tokenizer", _given(TokenizerConfig, locals()))
     layout = RunLayout(out.parent, dataset=dataset, split=split, tokenizer=out)
-    typer.echo(f"{out}: {run_tokenizer(_settings(tokenizer=cfg), layout, all_reports=split is None)}")
+    summary = run_tokenizer(_settings(tokenizer=cfg), layout, all_reports=split is None, overwrite=overwrite)
+    typer.echo(f"{out}: {summary}")
 
 
 # --- pretrain ---------------------------------------------------------------------------------

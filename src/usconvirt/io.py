@@ -223,12 +223,19 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
                 tmp_path.unlink()
 
 
+def check_output_dir(path: str | Path, *, overwrite: bool = False) -> None:
+    """An InputError when `path` exists, is not empty and `overwrite` is not given; before the work, so a
+    refusal costs nothing (atomic_dir checks again when it writes)."""
+    path = Path(path)
+    if path.exists() and not overwrite and any(path.iterdir()):
+        raise InputError("output directory exists and is not empty (use --overwrite)", file=path)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temp directory beside `path`; it becomes `path` only if the block succeeds."""
     path = Path(path)
-    if path.exists() and not overwrite and any(path.iterdir()):
-        raise InputError("output directory exists and is not empty (use --overwrite)", file=path)
+    check_output_dir(path, overwrite=overwrite)
     with parents_made(path):
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
         tmp.chmod(0o777 & ~_umask())

@@ -143,12 +143,14 @@ def run_weak_labels(config: PipelineConfig, layout: RunLayout, *, part: str | No
 
 
 # --- tokenizer --------------------------------------------------------------------------------------
-def run_tokenizer(config: PipelineConfig, layout: RunLayout, *, all_reports: bool = False) -> str:
-    """A WordPiece tokenizer retrained on the pre-training exams' reports (every report: `all_reports`)."""
+def run_tokenizer(config: PipelineConfig, layout: RunLayout, *, all_reports: bool = False,
+                  overwrite: bool = False) -> str:
+    """A WordPiece tokenizer retrained on the pre-training exams' reports (every report: `all_reports`);
+    `overwrite`: replace whatever the tokenizer folder holds, not only an earlier tokenizer."""
     from usconvirt.text.tokenizer import pretraining_reports, train_tokenizer
 
     reports = pretraining_reports(_dataset(layout, check_files=False), None if all_reports else layout.split)
-    tokenizer = train_tokenizer(reports, layout.tokenizer, config.tokenizer)
+    tokenizer = train_tokenizer(reports, layout.tokenizer, config.tokenizer, overwrite=overwrite)
     return f"WordPiece tokenizer of {len(tokenizer)} tokens trained on {len(reports)} reports"
 
 

@@ -23,7 +23,7 @@ from transformers import PreTrainedTokenizerFast
 
 from usconvirt.data.split import exams_in, read_split
 from usconvirt.errors import InputError
-from usconvirt.io import atomic_dir
+from usconvirt.io import atomic_dir, check_output_dir
 from usconvirt.text.config import TokenizerConfig
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 # CamemBERT's order, so <s>=0 and <pad>=1 as in RoBERTa-family models.
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 SUBWORD_PREFIX = "##"
+# What save_pretrained writes for a fast tokenizer: a folder holding only these is a tokenizer, replaced
+# on a rerun without asking; anything else in it is someone's and needs --overwrite.
+TOKENIZER_FILES = frozenset({"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"})
 
 
 def _normalizer(lowercase: bool, strip_accents: bool) -> normalizers.Normalizer:
@@ -70,13 +73,17 @@ def train_tokenizer(
     out_dir: str | Path,
     config: TokenizerConfig | None = None,
     *,
-    overwrite: bool = True,
+    overwrite: bool = False,
     **options,
 ) -> PreTrainedTokenizerFast:
     """Train WordPiece on `texts` and save it atomically where `AutoTokenizer.from_pretrained` loads it.
 
-    `options` override single fields of `config` (e.g. `vocab_size=2000`).
+    A tokenizer already in `out_dir` is replaced; other contents only with `overwrite`. `options` override
+    single fields of `config` (e.g. `vocab_size=2000`).
     """
+    out_dir = Path(out_dir)
+    overwrite = overwrite or (out_dir.is_dir() and {p.name for p in out_dir.iterdir()} <= TOKENIZER_FILES)
+    check_output_dir(out_dir, overwrite=overwrite)
     config = dataclasses.replace(config or TokenizerConfig(), **options)
     vocab_size, min_frequency, max_length = config.vocab_size, config.min_frequency, config.max_length
     lowercase, strip_accents = config.lowercase, config.strip_accents
