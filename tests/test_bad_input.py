@@ -76,3 +76,22 @@ def test_the_tokenizer_replaces_a_tokenizer_but_not_a_foreign_folder_without_ove
     assert code == 2 and "tok: output directory exists and is not empty (use --overwrite)" in output, output
     assert (out / "notes.txt").exists()
     assert cli(*train, "--overwrite")[0] == 0 and not (out / "notes.txt").exists()
+
+
+def test_pair_refuses_a_sentence_of_no_exam(cli, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path / "ds"
+    root.mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / "a1.png")
+    (root / "exams.csv").write_text("exam_id,patient_id,report\nA,p1,Rein droit normal.\n", encoding="utf-8")
+    (root / "images.csv").write_text("image_id,exam_id,path,laterality\na1,A,a1.png,R\n", encoding="utf-8")
+    (tmp_path / "selected.csv").write_text("image_id\na1\n")
+    (tmp_path / "sentences.csv").write_text(
+        "exam_id,start,end,text,organ,laterality\nA,0,18,Rein droit normal.,kidney,right\n"
+        ",0,12,Rein gauche kyste.,kidney,left\n", encoding="utf-8")
+    code, output = cli("pair", root, "--frames", tmp_path / "selected.csv", "--sentences",
+                       tmp_path / "sentences.csv", "--out", tmp_path / "pairs.parquet")
+    assert code == 2 and "sentences.csv, row 2, field 'exam_id': empty id" in output, output
+    assert "kyste" not in output and not (tmp_path / "pairs.parquet").exists()

@@ -129,14 +129,15 @@ def columns_found(table: pd.DataFrame) -> str:
     return f"found {found} column{'s' * (found != 1)}{hint}"
 
 
-def require_ids(table: pd.DataFrame, column: str, source: str | Path) -> None:
-    """An InputError naming the first row whose id is empty or repeats an earlier one, or nothing."""
+def require_ids(table: pd.DataFrame, column: str, source: str | Path, *, unique: bool = True) -> None:
+    """An InputError naming the first row whose id is empty or (`unique`) repeats an earlier one, or
+    nothing."""
     ids = table[column].tolist()
     seen: set = set()
     for row, value in enumerate(ids, start=1):
         if pd.isna(value) or not str(value).strip():
             raise InputError("empty id", file=source, row=row, field=column)
-        if value in seen:
+        if unique and value in seen:
             raise InputError(f"duplicate id '{value}'", file=source, row=row, field=column)
         seen.add(value)
 

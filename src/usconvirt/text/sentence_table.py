@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from usconvirt.errors import InputError
-from usconvirt.io import read_table
+from usconvirt.io import read_table, require_ids
 
 BOOLEANS = {"true": True, "false": False, "": pd.NA, "nan": pd.NA, "none": pd.NA, "<na>": pd.NA}
 
@@ -16,6 +16,8 @@ BOOLEANS = {"true": True, "false": False, "": pd.NA, "nan": pd.NA, "none": pd.NA
 def read_sentences(path: str | Path) -> pd.DataFrame:
     """The sentences table with integer `start`/`end` and a nullable boolean `abnormal`."""
     table = read_table(path)
+    if "exam_id" in table.columns:  # a sentence of no exam would be dropped unseen by every grouping
+        require_ids(table, "exam_id", path, unique=False)
     for column in ("start", "end"):
         if column in table.columns:
             numbers = pd.to_numeric(table[column], errors="coerce")
