@@ -89,13 +89,18 @@ def test_unknown_image_and_missing_column_name_the_file() -> None:
                     sentences_source="sentences.parquet")
 
 
-def test_cli_writes_pairs_and_prints_the_accounting(tmp_path: Path) -> None:
-    root = tmp_path / "ds"
+def dataset_on_disk(root: Path) -> Path:
+    """The test dataset written as a directory, with blank frames."""
     root.mkdir()
     for path in IMAGES["path"]:
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / path)
     EXAMS.to_csv(root / "exams.csv", index=False)
     IMAGES.to_csv(root / "images.csv", index=False)
+    return root
+
+
+def test_cli_writes_pairs_and_prints_the_accounting(tmp_path: Path) -> None:
+    root = dataset_on_disk(tmp_path / "ds")
     FRAMES.to_csv(tmp_path / "selected.csv", index=False)
     SENTENCES.to_parquet(tmp_path / "sentences.parquet")
     out = tmp_path / "pairs.parquet"
@@ -128,17 +133,9 @@ def test_pairs_texts_that_are_not_a_list_name_the_row(tmp_path: Path) -> None:
 
 
 def test_pretraining_on_pairs_of_another_dataset_names_the_row(tmp_path: Path, cli) -> None:
-    import numpy as np
-    from PIL import Image
-
     from usconvirt.io import write_table
 
-    root = tmp_path / "dataset"
-    root.mkdir()
-    for path in IMAGES["path"]:
-        Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / path)
-    EXAMS.to_csv(root / "exams.csv", index=False)
-    IMAGES.to_csv(root / "images.csv", index=False)
+    root = dataset_on_disk(tmp_path / "dataset")
     pairs, _ = build_pairs(dataset(root), FRAMES, SENTENCES)
     pairs.loc[1, "image_id"] = "z9"
     write_table(pairs, tmp_path / "pairs.parquet")
