@@ -84,6 +84,20 @@ def test_one_simulated_scanner_per_exam_and_scanners_differ():
     assert (a1.psf_axial_px, a1.gamma) != (b.psf_axial_px, b.gamma)
 
 
+
+def test_exam_scanner_is_the_frames_scanner_and_families_are_both_drawn():
+    """The probe of the encoders reads an exam's scanner back from its id: it must be the one drawn."""
+    from usconvirt.synth.render import FRAME_JITTER, SCANNER_FAMILIES, acquisition, exam_scanner
+
+    drawn = [exam_scanner(f"exam-{i}", "families") for i in range(40)]
+    assert {index for index, _ in drawn} == {0, 1}
+    index, settings = drawn[3]
+    low, high = SCANNER_FAMILIES[index]["gain_db"]
+    assert low <= settings["gain_db"] <= high
+    frame = acquisition("exam-3", 64, np.random.default_rng(0), "families")
+    assert abs(frame.gain_db - settings["gain_db"]) <= FRAME_JITTER["gain_db"]
+    assert frame.gamma == settings["gamma"]
+
 def test_k_distributed_speckle_has_a_heavier_bright_tail_than_rayleigh():
     from usconvirt.synth.bmode import Acquisition, Scene, make_sector, simulate
 

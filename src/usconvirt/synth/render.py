@@ -101,15 +101,19 @@ def scanner_families(scanners: str) -> tuple[dict[str, tuple[float, float]], ...
     return SINGLE_SCANNER if scanners == "single" else SCANNER_FAMILIES
 
 
-def acquisition(exam_id: str, size: int, rng: np.random.Generator, scanners: str = "single") -> Acquisition:
-    """Settings of one frame: a simulated scanner fixed per exam (speckle size, speckle reduction,
-    dynamic range, grey map, tissue contrast), then the sonographer's gain and dynamic range per frame."""
+def exam_scanner(exam_id: str, scanners: str = "single") -> tuple[int, dict[str, float]]:
+    """The scanner fixed per exam, drawn from its id: the family's index and its settings."""
     scanner = np.random.default_rng(zlib.crc32(exam_id.encode()) + 1)
     families = scanner_families(scanners)
     # one family draws nothing, so the single scanner's frames stay those of every earlier corpus
-    family = families[0] if len(families) == 1 else families[int(scanner.integers(len(families)))]
-    v = {key: scanner.uniform(lo, hi) for key, (lo, hi) in family.items()}
-    v = OFF_SETTINGS | v
+    index = 0 if len(families) == 1 else int(scanner.integers(len(families)))
+    return index, {key: scanner.uniform(lo, hi) for key, (lo, hi) in families[index].items()}
+
+
+def acquisition(exam_id: str, size: int, rng: np.random.Generator, scanners: str = "single") -> Acquisition:
+    """Settings of one frame: a simulated scanner fixed per exam (speckle size, speckle reduction,
+    dynamic range, grey map, tissue contrast), then the sonographer's gain and dynamic range per frame."""
+    v = OFF_SETTINGS | exam_scanner(exam_id, scanners)[1]
     for key, half in FRAME_JITTER.items():
         v[key] += rng.uniform(-half, half)
     return Acquisition(
