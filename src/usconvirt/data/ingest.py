@@ -245,7 +245,8 @@ def ingest_study(study: Study, root: str | Path, *, strict: bool = False) -> Stu
     skipped: list[int] = []
     rows = []
     for frame in study_frames(study, strict=strict, skipped=skipped):
-        folder.mkdir(parents=True, exist_ok=True)  # here, not before: a study with no frame leaves no folder
+        if not rows:  # here, not before: a study with no frame leaves no folder
+            folder.mkdir(parents=True, exist_ok=True)
         rel = f"frames/{study.exam_id}/{frame.image_id}.png"
         Image.fromarray(frame.pixels).save(root / rel, compress_level=PNG_COMPRESSION)
         top, left, bottom, right = frame.crop_box
