@@ -9,7 +9,7 @@ import os
 import pickle
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +141,17 @@ def require_ids(table: pd.DataFrame, column: str, source: str | Path, *, unique:
             raise InputError(f"duplicate id '{value}'", file=source, row=row, field=column)
         seen.add(value)
 
+
+
+def require_known(table: pd.DataFrame, column: str, known: Iterable, source: str | Path, *,
+                  what: str) -> None:
+    """An InputError naming the first row whose `column` holds an id the dataset does not (`known`): a table
+    made for another dataset, which a join would silently cut down to the ids both hold."""
+    unknown = ~table[column].astype(str).isin({str(k) for k in known})
+    if unknown.any():
+        row = int(unknown.to_numpy().argmax())
+        raise InputError(f"{what} '{table[column].iloc[row]}' is not in the dataset", file=source,
+                         row=row + 1, field=column)
 
 # What a truncated, edited or foreign model or JSON file raises while it is read and loaded (a wrong
 # tensor shape is torch's RuntimeError); the `reading` blocks are narrow, so a bug is not mistaken for one.

@@ -18,7 +18,7 @@ import pandas as pd
 from usconvirt.data.config import PairConfig
 from usconvirt.data.dataset import Dataset, images_file
 from usconvirt.errors import InputError
-from usconvirt.io import read_table, require_columns
+from usconvirt.io import read_table, require_columns, require_known
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,7 @@ def build_pairs(
     if "organ" in frames:
         frames = frames[frames["organ"].astype(str) == config.organ]
     images = dataset.images.set_index("image_id")
-    unknown = ~frames["image_id"].isin(images.index)
-    if unknown.any():
-        row = int(unknown.to_numpy().argmax()) + 1
-        raise InputError(f"image '{frames['image_id'][unknown].iloc[0]}' is not in the dataset",
-                         file=frames_source, row=row, field="image_id")
+    require_known(frames, "image_id", images.index, frames_source, what="image")
     selected = images.loc[frames["image_id"].drop_duplicates(), ["exam_id"]].reset_index()
     selected["laterality"] = frame_laterality(images, selected["image_id"], required=config.match_laterality,
                                               source=images_file(dataset))
@@ -102,11 +98,7 @@ def load_pairs(path, dataset: Dataset | None = None) -> pd.DataFrame:
     pairs = read_table(path)
     require_columns(pairs, ("image_id", "texts"), path)
     if dataset is not None:
-        unknown = ~pairs["image_id"].isin(dataset.images["image_id"])
-        if unknown.any():
-            row = int(unknown.to_numpy().argmax())
-            raise InputError(f"image '{pairs['image_id'].iloc[row]}' is not in the dataset", file=path,
-                             row=row + 1, field="image_id")
+        require_known(pairs, "image_id", dataset.images["image_id"], path, what="image")
     pairs = pairs.copy()
     pairs["texts"] = [_sentence_list(texts, path, row) for row, texts in enumerate(pairs["texts"], start=1)]
     for row, texts in enumerate(pairs["texts"], start=1):

@@ -28,7 +28,7 @@ from usconvirt.data.dataset import LABELS, Dataset
 from usconvirt.data.dataset import images_file as dataset_images_file
 from usconvirt.data.user_tables import read_user_table
 from usconvirt.errors import InputError
-from usconvirt.io import columns_found, read_table, require_columns
+from usconvirt.io import columns_found, read_table, require_columns, require_known
 
 log = logging.getLogger(__name__)
 
@@ -124,11 +124,7 @@ def read_split(path: str | Path, dataset: Dataset | None = None) -> pd.DataFrame
         raise InputError(f"unknown part '{split['part'].iloc[row]}'; expected one of {', '.join(PARTS)}",
                          file=path, row=row + 1, field="part")
     if dataset is not None:
-        foreign = ~split["exam_id"].astype(str).isin(dataset.exams["exam_id"].astype(str))
-        if foreign.any():
-            row = int(foreign.to_numpy().argmax())
-            raise InputError(f"exam '{split['exam_id'].iloc[row]}' is not in the dataset", file=path,
-                             row=row + 1, field="exam_id")
+        require_known(split, "exam_id", dataset.exams["exam_id"], path, what="exam")
     return split
 
 
