@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import re
 import subprocess
@@ -325,7 +324,9 @@ def run_draw(config: dict, work: Path, draw: int, frames: pd.DataFrame, images: 
     from usconvirt.data import load_dataset
     from usconvirt.data.split import read_split
     from usconvirt.evaluation.evaluate import read_predictions
+    from usconvirt.io import read_json
     from usconvirt.pipeline import run_pipeline
+    from usconvirt.run_layout import METRICS_JSON
     from usconvirt.stages import STAGES, finetune_runs, machine_decisions, run_finetune
 
     run_dir = work / f"draw{draw}"
@@ -368,7 +369,7 @@ def run_draw(config: dict, work: Path, draw: int, frames: pd.DataFrame, images: 
                 run_finetune(replace(settings, finetune=tuned), cell, runs=todo, resume=False)
             for name in inits:
                 p = read_predictions(cell.finetuning(name))
-                val = json.loads((cell.finetuning(name) / "metrics.json").read_text())["val"]
+                val = read_json(cell.finetuning(name) / METRICS_JSON)["val"]
                 cells.append({**base, "protocol": protocol, "class_balance": balance, "seed": seed,
                               "init": name, "val_f1": val["macro_f1"], **test_metrics(
                     p["label"].to_numpy(), p["pred"].to_numpy(), p["prob_abnormal"].to_numpy(),
